@@ -1,0 +1,125 @@
+//! The command line as clap sees it. These types mirror the flags; [`super`] turns them into
+//! library types before any I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// What is the status of this payment, whatever system it went through?
+#[derive(Debug, Parser)]
+#[command(name = "paystat", version, about, long_about = None, after_help = super::EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the status of one or more payments.
+    Check(CheckArgs),
+    /// Start the embedded mock gateway and check the reference payments against it.
+    Demo(DemoArgs),
+    /// Run the mock gateway built from the fixtures.
+    Mock {
+        /// What to do with the mock.
+        #[command(subcommand)]
+        command: MockCommand,
+    },
+}
+
+/// The mock subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MockCommand {
+    /// Serve every fixture scenario over HTTP until interrupted.
+    Serve(ServeArgs),
+}
+
+/// The gateways `--gateway` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatewayArg {
+    /// The internal ledger.
+    Ledger,
+}
+
+/// The output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people (amounts like `150.00 USD`).
+    Table,
+    /// A JSON array of the normalized results.
+    Json,
+}
+
+/// Where and as whom checks are audited.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The audit file, appended to (one JSON line per check).
+    #[arg(long, value_name = "PATH", default_value = crate::audit::DEFAULT_PATH)]
+    pub audit_log: PathBuf,
+    /// Who is checking, for the audit line (default: the operating-system user).
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+}
+
+/// `paystat check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Payment ids to check; `-` reads one id per line from standard input.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+    /// The gateway to ask.
+    #[arg(long, value_enum, default_value = "ledger")]
+    pub gateway: GatewayArg,
+    /// The gateway's base URL.
+    #[arg(long, value_name = "URL", env = "PAYSTAT_LEDGER_URL", default_value = crate::gateway::ledger::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// The per-request timeout, like `5s` or `250ms`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// How many checks run at once.
+    #[arg(long, value_name = "N", default_value_t = crate::checker::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Audit settings.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// `paystat demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Audit settings.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// `paystat mock serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    /// A fixtures folder to serve instead of the scenarios built into paystat.
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+    /// Listen on every interface instead of 127.0.0.1 only.
+    #[arg(long)]
+    pub expose: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like `5s` or `250ms` ({e})"))?;
+    if duration.is_zero() {
+        return Err("the timeout must be longer than zero".into());
+    }
+    Ok(duration)
+}

@@ -1,0 +1,48 @@
+//! How results are shown: a table for people, JSON for programs.
+
+use comfy_table::{Table, presets};
+
+use crate::checker::CheckResult;
+use crate::payment_id::display_safe;
+
+/// A table with one row per result; amounts in major units with their currency.
+pub fn table(results: &[CheckResult]) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header([
+        "payment",
+        "gateway",
+        "outcome",
+        "status",
+        "amount",
+        "gateway status",
+        "detail",
+    ]);
+    for r in results {
+        let status = r.status.map(|s| s.as_str().to_owned()).unwrap_or_default();
+        let amount = r.amount().map(|m| m.to_string()).unwrap_or_default();
+        let detail = r
+            .failure_code
+            .clone()
+            .or_else(|| r.detail.clone())
+            .unwrap_or_default();
+        table.add_row([
+            display_safe(&r.payment_id),
+            r.gateway.to_string(),
+            r.outcome.to_string(),
+            status,
+            amount,
+            r.gateway_status
+                .as_deref()
+                .map(display_safe)
+                .unwrap_or_default(),
+            display_safe(&detail),
+        ]);
+    }
+    table.to_string()
+}
+
+/// A pretty-printed JSON array of the results.
+pub fn json(results: &[CheckResult]) -> String {
+    serde_json::to_string_pretty(results).expect("results always serialize")
+}

@@ -1,0 +1,191 @@
+//! The internal ledger: `GET {base}/payments/{id}`.
+//!
+//! Wire facts (GATEWAYS.md): a 200 body is `{id, status, amount, currency, created_at}` with
+//! `status` one of `completed`, `pending`, `failed`; a failed payment carries `error_code` and
+//! may lack `created_at`; `amount` is a JSON number in major units, read exactly from its raw
+//! text. A 404 body is `{"error": "payment_not_found", "message": …}`.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    Gateway, GatewayKind, Payment, Reading, Reply, Verdict, header_text, outcome_for_http_status,
+    url_with_segments, utc_rfc3339,
+};
+use crate::credential::Credential;
+use crate::money::{self, Money};
+use crate::status::{Outcome, PaymentStatus};
+
+/// The default base URL: the original mock API on this machine.
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:5000/v1";
+
+/// The ledger's request-id header, when a deployment sends one.
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The ledger adapter.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    base_url: reqwest::Url,
+    credential: Credential,
+}
+
+impl Ledger {
+    /// A ledger at `base_url` (like `http://127.0.0.1:5000/v1`).
+    pub fn new(base_url: reqwest::Url, credential: Credential) -> Ledger {
+        Ledger {
+            base_url,
+            credential,
+        }
+    }
+
+    /// The path of the request for `id`, as sent on the wire (percent-encoded).
+    pub fn path_for(&self, id: &str) -> String {
+        url_with_segments(&self.base_url, &["payments", id])
+            .path()
+            .to_owned()
+    }
+}
+
+/// The ledger's status words, mapped once. Anything else is kept as `unknown`.
+fn normalize(word: &str) -> PaymentStatus {
+    match word {
+        "completed" => PaymentStatus::Completed,
+        "pending" => PaymentStatus::Pending,
+        "failed" => PaymentStatus::Failed,
+        _ => PaymentStatus::Unknown,
+    }
+}
+
+/// The words the ledger is documented to send, for the mapping table.
+pub const STATUS_WORDS: [&str; 3] = ["completed", "pending", "failed"];
+
+/// Maps one documented ledger word (for the fixtures' mapping table).
+pub fn map_status(word: &str) -> PaymentStatus {
+    normalize(word)
+}
+
+#[derive(Deserialize)]
+struct WirePayment<'a> {
+    id: String,
+    status: String,
+    #[serde(borrow)]
+    amount: &'a RawValue,
+    currency: String,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    error: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl Gateway for Ledger {
+    fn kind(&self) -> GatewayKind {
+        GatewayKind::Ledger
+    }
+
+    fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
+        let url = url_with_segments(&self.base_url, &["payments", id]);
+        self.credential
+            .authorize(client.get(url).header("accept", "application/json"))
+            .build()
+    }
+
+    fn read(&self, id: &str, reply: &Reply) -> Reading {
+        let request_id = header_text(&reply.headers, REQUEST_ID_HEADER);
+        let verdict = match reply.status {
+            200 => read_payment(id, &reply.body),
+            status => read_error(status, &reply.body),
+        };
+        Reading {
+            verdict,
+            request_id,
+        }
+    }
+}
+
+fn read_payment(id: &str, body: &[u8]) -> Verdict {
+    let wire: WirePayment = match serde_json::from_slice(body) {
+        Ok(wire) => wire,
+        Err(e) => {
+            return Verdict::refused(
+                Outcome::BadResponse,
+                format!("the ledger's 200 body is not a payment: {e}"),
+            );
+        }
+    };
+    if wire.id != id {
+        return Verdict::refused(
+            Outcome::BadResponse,
+            "the ledger answered with a different payment id than the one asked for",
+        );
+    }
+    let amount_text = wire.amount.get();
+    if !amount_text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Verdict::refused(
+            Outcome::BadResponse,
+            format!("the ledger's amount is not a JSON number: {amount_text}"),
+        );
+    }
+    let amount = match money::currency(&wire.currency)
+        .and_then(|currency| Money::from_major_text(amount_text, currency))
+    {
+        Ok(amount) => amount,
+        Err(e) => {
+            return Verdict::refused(
+                Outcome::BadResponse,
+                format!("the ledger's amount is unusable: {e}"),
+            );
+        }
+    };
+    let created_at = match wire.created_at.as_deref().map(utc_rfc3339).transpose() {
+        Ok(created_at) => created_at,
+        Err(()) => {
+            return Verdict::refused(
+                Outcome::BadResponse,
+                "the ledger's created_at is not an RFC 3339 timestamp",
+            );
+        }
+    };
+    Verdict::Found(Payment {
+        status: normalize(&wire.status),
+        gateway_status: wire.status,
+        amount,
+        created_at,
+        failure_code: wire.error_code,
+    })
+}
+
+fn read_error(status: u16, body: &[u8]) -> Verdict {
+    let outcome = match outcome_for_http_status(status) {
+        // A 2xx other than 200 carries no payment.
+        Outcome::Found => Outcome::BadResponse,
+        outcome => outcome,
+    };
+    let said = serde_json::from_slice::<WireError>(body)
+        .ok()
+        .map(|e| match e.message {
+            Some(message) => format!(": {} ({message})", e.error),
+            None => format!(": {}", e.error),
+        })
+        .unwrap_or_default();
+    Verdict::refused(outcome, format!("the ledger answered HTTP {status}{said}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_word_is_mapped() {
+        for word in STATUS_WORDS {
+            assert_ne!(map_status(word), PaymentStatus::Unknown, "{word}");
+        }
+        assert_eq!(map_status("refunded"), PaymentStatus::Unknown);
+    }
+}

@@ -1,0 +1,146 @@
+//! The embedded mock gateway: httpmock serving the scenarios in `fixtures/`.
+//!
+//! It plays every HTTP scenario at once (each has its own payment id), for the contract
+//! tests, for `paystat demo`, and as `paystat mock serve`, a standalone mock on a fixed port
+//! that other tools can call (the original "set up the mock API" step). Routes are the real
+//! gateways' routes, so a base URL pointed here looks like the real thing.
+
+use std::net::SocketAddr;
+
+use httpmock::{Method, MockServer};
+
+use crate::gateway::{GatewayKind, url_with_segments};
+use crate::scenario::Scenario;
+
+/// The path prefix the mock serves the ledger under (the original mock API's `/v1`).
+pub const LEDGER_PREFIX: &str = "/v1";
+
+/// The base URL a checker should use for `gateway` on a mock at `server_url`
+/// (like `http://127.0.0.1:5000`).
+pub fn base_url(server_url: &str, gateway: GatewayKind) -> String {
+    let server_url = server_url.trim_end_matches('/');
+    match gateway {
+        GatewayKind::Ledger => format!("{server_url}{LEDGER_PREFIX}"),
+    }
+}
+
+/// Registers one scenario on `server`. Transport-fault scenarios are skipped (returns false).
+pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
+    if !scenario.is_http() {
+        return false;
+    }
+    let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
+    let (method, path) = match scenario.gateway {
+        GatewayKind::Ledger => {
+            let base = root.join(LEDGER_PREFIX).expect("a fixed path joins");
+            (
+                Method::GET,
+                url_with_segments(&base, &["payments", &scenario.payment_id])
+                    .path()
+                    .to_owned(),
+            )
+        }
+    };
+    let response = &scenario.response;
+    let status = response.status.unwrap_or(200);
+    server
+        .mock_async(|when, then| {
+            when.method(method).path(path);
+            let mut then = then.status(status);
+            for (name, value) in &response.headers {
+                then = then.header(name, value);
+            }
+            if !scenario.body_bytes.is_empty() {
+                then = then.body(&scenario.body_bytes);
+            }
+            if let Some(delay) = response.delay {
+                then.delay(delay);
+            }
+        })
+        .await;
+    true
+}
+
+/// An in-process mock gateway playing a set of scenarios.
+pub struct EmbeddedMock {
+    server: MockServer,
+}
+
+impl EmbeddedMock {
+    /// Starts a mock on a free loopback port and registers every HTTP scenario.
+    pub async fn start<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> EmbeddedMock {
+        let server = MockServer::start_async().await;
+        for scenario in scenarios {
+            register(&server, scenario).await;
+        }
+        EmbeddedMock { server }
+    }
+
+    /// The base URL for `gateway` on this mock.
+    pub fn base_url(&self, gateway: GatewayKind) -> String {
+        base_url(&self.server.base_url(), gateway)
+    }
+
+    /// The underlying httpmock server (for tests that add their own mocks).
+    pub fn server(&self) -> &MockServer {
+        &self.server
+    }
+}
+
+/// Why the standalone mock could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the mock gateway on port {port}: {reason}")]
+pub struct ServeError {
+    /// The port asked for.
+    pub port: u16,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Runs a standalone mock on `port` (0 for any free port) until `shutdown` resolves.
+/// `expose` binds every interface instead of 127.0.0.1. `on_ready` gets the bound address
+/// and how many scenarios were registered.
+pub async fn serve(
+    port: u16,
+    expose: bool,
+    scenarios: &[Scenario],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(SocketAddr, usize),
+) -> Result<(), ServeError> {
+    let fail = |reason: String| ServeError { port, reason };
+    let server = httpmock::server::HttpMockServerBuilder::new()
+        .port(port)
+        .expose(expose)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        server
+            .start_with_signals(Some(addr_tx), shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let addr: SocketAddr = match addr_rx.await {
+        Ok(addr) => addr,
+        Err(_) => {
+            let reason = match task.await {
+                Ok(Err(reason)) => reason,
+                _ => "the server stopped before it was ready".to_owned(),
+            };
+            return Err(fail(reason));
+        }
+    };
+    let local = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    let client = MockServer::connect_async(&local.to_string()).await;
+    let mut registered = 0;
+    for scenario in scenarios {
+        if register(&client, scenario).await {
+            registered += 1;
+        }
+    }
+    on_ready(addr, registered);
+    match task.await {
+        Ok(result) => result.map_err(fail),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}

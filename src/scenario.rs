@@ -1,0 +1,348 @@
+//! Scenario files: the fixtures TPMs read as requirements and the tests run as contracts.
+//!
+//! A scenario is one TOML file under `fixtures/<gateway>/`: a title, the requirement in plain
+//! English, the payment id, what the gateway answers (status, headers, body, delay — or a
+//! transport fault) and what paystat must conclude. The same files feed the contract tests,
+//! `paystat demo` and `paystat mock serve`. The format is explained for non-engineers in
+//! `fixtures/README.md`; every mistake in a file is reported with the file and the field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::gateway::GatewayKind;
+use crate::status::{Outcome, PaymentStatus};
+
+/// One scenario, loaded and checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short title.
+    pub title: String,
+    /// The requirement, in the TPM's words.
+    pub requirement: String,
+    /// The gateway this scenario plays.
+    pub gateway: GatewayKind,
+    /// The payment id asked about.
+    pub payment_id: String,
+    /// Settings of the checker for this scenario.
+    #[serde(default)]
+    pub client: ClientSettings,
+    /// What the gateway does.
+    pub response: Response,
+    /// What paystat must conclude.
+    pub expect: Expectation,
+    /// The file, relative to the fixtures folder (`ledger/completed.toml`).
+    #[serde(skip)]
+    pub file: PathBuf,
+    /// The body to send, resolved from `body`, `body_file` and `pad_body_to_bytes`.
+    #[serde(skip)]
+    pub body_bytes: Vec<u8>,
+}
+
+/// Checker settings a scenario may change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The per-request timeout, like `100ms` (default: paystat's default).
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+}
+
+/// A fault below HTTP that the gateway's side produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportFault {
+    /// Nothing listens on the gateway's port.
+    ConnectionRefused,
+}
+
+/// What the mock gateway answers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: Option<u16>,
+    /// Response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body, inline.
+    pub body: Option<String>,
+    /// The body, from a file relative to the scenario file.
+    pub body_file: Option<String>,
+    /// Pad the body with trailing spaces up to this many bytes (oversize bodies).
+    pub pad_body_to_bytes: Option<usize>,
+    /// Wait this long before answering, like `10s`.
+    #[serde(default, deserialize_with = "duration")]
+    pub delay: Option<Duration>,
+    /// Fail below HTTP instead of answering.
+    pub transport: Option<TransportFault>,
+}
+
+/// What paystat must conclude. Only `outcome` is required; every other field present is checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The normalized status (only when found).
+    pub status: Option<PaymentStatus>,
+    /// The gateway's word (only when found).
+    pub gateway_status: Option<String>,
+    /// The amount in minor units (only when found).
+    pub amount_minor: Option<i64>,
+    /// The currency (only when found).
+    pub currency: Option<String>,
+    /// The failure code.
+    pub failure_code: Option<String>,
+    /// The HTTP status paystat saw.
+    pub http_status: Option<u16>,
+    /// The gateway's request id.
+    pub gateway_request_id: Option<String>,
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration like `5s` or `250ms`: {e}"
+        ))
+    })
+}
+
+/// A scenario file that cannot be used, with the file and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {field}: {problem}")]
+pub struct ScenarioError {
+    /// The scenario file.
+    pub file: String,
+    /// The field at fault (`expect.outcome`), or `file` for the whole file.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ScenarioError {
+    fn new(file: &Path, field: &str, problem: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: file.display().to_string(),
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses and checks one scenario. `file` is its path relative to the fixtures folder;
+    /// `read` returns another fixture file's bytes by the same kind of path (for `body_file`).
+    pub fn parse(
+        file: &Path,
+        text: &str,
+        read: impl Fn(&Path) -> Option<Vec<u8>>,
+    ) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
+            // toml names the field in its message; keep it to one line.
+            let message = e.message().trim().to_owned();
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            ScenarioError::new(file, "file", format!("{message}{at}"))
+        })?;
+        scenario.file = file.to_owned();
+        scenario.check(file)?;
+        scenario.body_bytes = scenario.resolve_body(file, read)?;
+        Ok(scenario)
+    }
+
+    fn check(&self, file: &Path) -> Result<(), ScenarioError> {
+        let err = |field: &str, problem: &str| Err(ScenarioError::new(file, field, problem));
+        if self.title.trim().is_empty() {
+            return err("title", "must not be empty");
+        }
+        if self.requirement.trim().is_empty() {
+            return err("requirement", "must not be empty");
+        }
+        let r = &self.response;
+        match (r.status, r.transport) {
+            (None, None) => {
+                return err(
+                    "response.status",
+                    "give an HTTP status or a transport fault",
+                );
+            }
+            (Some(_), Some(_)) => {
+                return err(
+                    "response.transport",
+                    "a transport fault sends no HTTP status; remove one of them",
+                );
+            }
+            (Some(s), None) if !(100..=599).contains(&s) => {
+                return err("response.status", "must be between 100 and 599");
+            }
+            _ => {}
+        }
+        if r.body.is_some() && r.body_file.is_some() {
+            return err(
+                "response.body_file",
+                "give the body inline or from a file, not both",
+            );
+        }
+        let e = &self.expect;
+        if e.outcome == Outcome::Found {
+            if e.status.is_none() {
+                return err(
+                    "expect.status",
+                    "a found payment must say its expected status",
+                );
+            }
+        } else {
+            let found_only = [
+                ("expect.status", e.status.is_some()),
+                ("expect.gateway_status", e.gateway_status.is_some()),
+                ("expect.amount_minor", e.amount_minor.is_some()),
+                ("expect.currency", e.currency.is_some()),
+            ];
+            if let Some((field, _)) = found_only.iter().find(|(_, present)| *present) {
+                return err(
+                    field,
+                    "only a found payment has this; remove it or expect outcome = \"found\"",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_body(
+        &self,
+        file: &Path,
+        read: impl Fn(&Path) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ScenarioError> {
+        let r = &self.response;
+        let mut body = match (&r.body, &r.body_file) {
+            (Some(inline), _) => inline.trim().as_bytes().to_vec(),
+            (None, Some(name)) => {
+                let path = file.parent().unwrap_or(Path::new("")).join(name);
+                read(&path).ok_or_else(|| {
+                    ScenarioError::new(
+                        file,
+                        "response.body_file",
+                        format!("{} does not exist", path.display()),
+                    )
+                })?
+            }
+            (None, None) => Vec::new(),
+        };
+        if let Some(size) = r.pad_body_to_bytes {
+            if size < body.len() {
+                return Err(ScenarioError::new(
+                    file,
+                    "response.pad_body_to_bytes",
+                    format!("is smaller than the body ({} bytes)", body.len()),
+                ));
+            }
+            body.resize(size, b' ');
+        }
+        Ok(body)
+    }
+
+    /// Whether a mock HTTP server can play this scenario (transport faults need other means).
+    pub fn is_http(&self) -> bool {
+        self.response.transport.is_none()
+    }
+
+    /// The scenario's name: its file path without `.toml` (`ledger/completed`).
+    pub fn name(&self) -> String {
+        self.file.with_extension("").display().to_string()
+    }
+}
+
+/// All scenarios of a fixtures folder.
+#[derive(Debug, Clone)]
+pub struct ScenarioSet {
+    scenarios: Vec<Scenario>,
+}
+
+impl ScenarioSet {
+    /// Loads every `*.toml` scenario from `files` (path relative to the fixtures folder → bytes).
+    pub fn from_files(files: &BTreeMap<PathBuf, Vec<u8>>) -> Result<ScenarioSet, ScenarioError> {
+        let mut scenarios = Vec::new();
+        for (path, bytes) in files {
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| ScenarioError::new(path, "file", "is not UTF-8 text"))?;
+            scenarios.push(Scenario::parse(path, text, |p| files.get(p).cloned())?);
+        }
+        let mut seen: HashMap<(GatewayKind, &str), &Path> = HashMap::new();
+        for s in &scenarios {
+            if let Some(other) = seen.insert((s.gateway, &s.payment_id), &s.file) {
+                return Err(ScenarioError::new(
+                    &s.file,
+                    "payment_id",
+                    format!(
+                        "{} is already used by {}; each scenario needs its own id so the mock can serve them all",
+                        s.payment_id,
+                        other.display()
+                    ),
+                ));
+            }
+        }
+        Ok(ScenarioSet { scenarios })
+    }
+
+    /// Loads every scenario under `dir`.
+    pub fn from_dir(dir: &Path) -> Result<ScenarioSet, ScenarioError> {
+        let mut files = BTreeMap::new();
+        read_tree(dir, dir, &mut files).map_err(|e| {
+            ScenarioError::new(dir, "file", format!("cannot read the fixtures folder: {e}"))
+        })?;
+        if files.is_empty() {
+            return Err(ScenarioError::new(dir, "file", "holds no fixture files"));
+        }
+        ScenarioSet::from_files(&files)
+    }
+
+    /// The scenarios compiled into paystat (the repository's `fixtures/` at build time).
+    pub fn embedded() -> ScenarioSet {
+        let files = crate::embedded::FILES
+            .iter()
+            .map(|(path, bytes)| (PathBuf::from(path), bytes.to_vec()))
+            .collect();
+        ScenarioSet::from_files(&files)
+            .expect("build.rs embeds only fixtures that the test suite has loaded")
+    }
+
+    /// All scenarios, ordered by file.
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    /// The scenario in `file` (relative to the fixtures folder), if any.
+    pub fn get(&self, file: &Path) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.file == file)
+    }
+}
+
+fn read_tree(
+    root: &Path,
+    dir: &Path,
+    files: &mut BTreeMap<PathBuf, Vec<u8>>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            read_tree(root, &path, files)?;
+        } else {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_owned();
+            files.insert(relative, std::fs::read(&path)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The contract-test suite: how paystat behaves against every response a gateway can give.
+//! One binary (this file only lists modules) so the suite links once.
+
+mod audit_trail;
+mod cli;
+mod helpers;
+mod ids;
+mod scenarios;
+mod secrets;
