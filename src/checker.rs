@@ -185,7 +185,8 @@ impl Checker {
         match self.audit.record(&event) {
             Ok(_) => Ok(result),
             Err(source) => {
-                tracing::error!(gateway = %gateway, payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
+                // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
+                tracing::warn!(gateway = %gateway, payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
                 Err(UnauditedCheck {
                     payment_id: id.to_owned(),
                     source,
@@ -294,12 +295,12 @@ impl Checker {
         match result.outcome {
             Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
                 gateway = %result.gateway, payment_id = %id, outcome = %result.outcome,
-                status = ?result.status.map(PaymentStatus::as_str), http_status = ?result.http_status,
+                status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
                 "status check finished"
             ),
             _ => tracing::warn!(
                 gateway = %result.gateway, payment_id = %id, outcome = %result.outcome,
-                http_status = ?result.http_status, detail = ?result.detail,
+                http_status = result.http_status, detail = result.detail.as_deref(),
                 "status check got no answer"
             ),
         }

@@ -102,6 +102,21 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The vocabulary as a Markdown table (the README holds exactly this table).
+    pub fn markdown_table() -> String {
+        let mut table = String::from("| outcome | meaning for Operations |\n|---|---|\n");
+        for outcome in Outcome::ALL {
+            table.push_str(&format!(
+                "| `{}` | {} |\n",
+                outcome.as_str(),
+                outcome.meaning()
+            ));
+        }
+        table
+    }
+}
+
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -205,6 +220,23 @@ impl PaymentStatus {
                 "Escalate to the paystat maintainers to map the new word; read `gateway_status` meanwhile."
             }
         }
+    }
+}
+
+impl PaymentStatus {
+    /// The vocabulary as a Markdown table (the README holds exactly this table).
+    pub fn markdown_table() -> String {
+        let mut table =
+            String::from("| status | meaning | what Operations should do |\n|---|---|---|\n");
+        for status in PaymentStatus::ALL {
+            table.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                status.as_str(),
+                status.meaning(),
+                status.action()
+            ));
+        }
+        table
     }
 }
 

@@ -5,6 +5,12 @@ use comfy_table::{Table, presets};
 use crate::checker::CheckResult;
 use crate::payment_id::display_safe;
 
+/// A cell's text: control characters escaped, and `|` escaped so that text from an id or a
+/// gateway cannot add columns to the Markdown table.
+fn cell(text: &str) -> String {
+    display_safe(text).replace('|', "\\|")
+}
+
 /// A table with one row per result; amounts in major units with their currency.
 pub fn table(results: &[CheckResult]) -> String {
     let mut table = Table::new();
@@ -27,7 +33,7 @@ pub fn table(results: &[CheckResult]) -> String {
             .or_else(|| r.detail.clone())
             .unwrap_or_default();
         table.add_row([
-            display_safe(&r.payment_id),
+            cell(&r.payment_id),
             r.gateway.to_string(),
             r.outcome.to_string(),
             status,

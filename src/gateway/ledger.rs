@@ -143,7 +143,12 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
             );
         }
     };
-    let created_at = match wire.created_at.as_deref().map(utc_rfc3339).transpose() {
+    let created_at = match wire
+        .created_at
+        .as_deref()
+        .map(|t| utc_rfc3339(t).ok_or(()))
+        .transpose()
+    {
         Ok(created_at) => created_at,
         Err(()) => {
             return Verdict::refused(

@@ -42,6 +42,30 @@ impl fmt::Display for GatewayKind {
     }
 }
 
+/// Every documented status word of every gateway and what paystat makes of it — the table
+/// TPMs own, in `fixtures/README.md`.
+pub fn status_mapping() -> Vec<(GatewayKind, &'static str, PaymentStatus)> {
+    ledger::STATUS_WORDS
+        .iter()
+        .map(|word| (GatewayKind::Ledger, *word, ledger::map_status(word)))
+        .collect()
+}
+
+/// [`status_mapping`] as a Markdown table (the fixtures README holds exactly this table).
+pub fn status_mapping_table() -> String {
+    let mut table = String::from(
+        "| gateway | gateway word | paystat status | what Operations should do |\n|---|---|---|---|\n",
+    );
+    for (gateway, word, status) in status_mapping() {
+        table.push_str(&format!(
+            "| {gateway} | `{word}` | `{}` | {} |\n",
+            status.as_str(),
+            status.action()
+        ));
+    }
+    table
+}
+
 /// A complete HTTP reply, as the checker received it (body already bounded to 1 MiB).
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -157,13 +181,10 @@ pub fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Re-writes an RFC 3339 timestamp in UTC.
-pub fn utc_rfc3339(text: &str) -> Result<String, ()> {
-    let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| ())?;
-    parsed
-        .to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .map_err(|_| ())
+/// Re-writes an RFC 3339 timestamp in UTC; `None` if it is not RFC 3339.
+pub fn utc_rfc3339(text: &str) -> Option<String> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    parsed.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok()
 }
 
 #[cfg(test)]
@@ -174,13 +195,13 @@ mod tests {
     fn timestamps_are_rewritten_in_utc() {
         assert_eq!(
             utc_rfc3339("2025-01-06T10:30:00Z"),
-            Ok("2025-01-06T10:30:00Z".into())
+            Some("2025-01-06T10:30:00Z".into())
         );
         assert_eq!(
             utc_rfc3339("2025-01-06T12:30:00+02:00"),
-            Ok("2025-01-06T10:30:00Z".into())
+            Some("2025-01-06T10:30:00Z".into())
         );
-        assert_eq!(utc_rfc3339("yesterday"), Err(()));
+        assert_eq!(utc_rfc3339("yesterday"), None);
     }
 
     #[test]

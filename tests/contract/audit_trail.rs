@@ -1,1 +1,125 @@
-//! todo
+//! The audit trail: one whole line per check, even under concurrency and hostile ids, and no
+//! result without its line.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use paystat::mock::EmbeddedMock;
+use paystat::{AuditTrail, Checker, Credential, GatewayKind, Ledger, Outcome, ScenarioSet};
+
+use crate::helpers::{audit_lines, checker, fixtures_dir};
+
+async fn ledger_mock() -> EmbeddedMock {
+    let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    EmbeddedMock::start(scenarios.scenarios()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checks_write_whole_lines() {
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker(
+        dir.path(),
+        &mock.base_url(GatewayKind::Ledger),
+        Credential::None,
+    )
+    .with_concurrency(32);
+    // Known, unknown and hostile ids, many times over.
+    let ids: Vec<String> = (0..300)
+        .map(|i| match i % 4 {
+            0 => "txn_001".to_owned(),
+            1 => format!("txn_missing_{i}"),
+            2 => format!("txn_{i}\"quoted\"\n{{\"forged\": true}}"),
+            _ => format!("txn_{i}/../txn_001"),
+        })
+        .collect();
+    let results = checker.check_all(&ids).await;
+    assert_eq!(results.len(), ids.len());
+    for (id, result) in ids.iter().zip(&results) {
+        assert_eq!(
+            &result.as_ref().unwrap().payment_id,
+            id,
+            "results keep the order of the ids"
+        );
+    }
+    let raw = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(
+        raw.lines().count(),
+        ids.len(),
+        "one line per check, none split or merged"
+    );
+    let lines = audit_lines(dir.path());
+    let logged: BTreeSet<&str> = lines.iter().map(|l| l.payment_id.as_str()).collect();
+    let asked: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(logged, asked);
+    assert_eq!(
+        lines.iter().filter(|l| l.outcome == Outcome::Found).count(),
+        75
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.outcome == Outcome::InvalidId)
+            .count(),
+        75
+    );
+}
+
+#[tokio::test]
+async fn a_full_disk_withholds_the_result() {
+    let mock = ledger_mock().await;
+    // Writes to /dev/full fail with ENOSPC, as on a full disk.
+    let audit = AuditTrail::open("/dev/full".as_ref(), "contract-test".into()).unwrap();
+    let ledger = Ledger::new(
+        mock.base_url(GatewayKind::Ledger).parse().unwrap(),
+        Credential::None,
+    );
+    let checker = Checker::new(Arc::new(ledger), Arc::new(audit));
+    let err = checker
+        .check("txn_001")
+        .await
+        .expect_err("an unaudited result must not be returned");
+    assert_eq!(err.payment_id, "txn_001");
+    let message = err.to_string();
+    assert!(
+        message.contains("withheld") && message.contains("/dev/full"),
+        "{message}"
+    );
+    // The same holds for an id rejected locally: no answer of any kind escapes unaudited.
+    assert!(checker.check("").await.is_err());
+}
+
+#[test]
+fn an_audit_file_that_cannot_be_opened_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("audit.jsonl");
+    let err = AuditTrail::open(&missing, "ops".into()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot open the audit log"),
+        "{err}"
+    );
+    // A directory where the file should be.
+    let err = AuditTrail::open(dir.path(), "ops".into()).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot open the audit log"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn lines_are_appended_never_truncated() {
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("audit.jsonl"), "{\"earlier\":\"line\"}\n").unwrap();
+    let checker = checker(
+        dir.path(),
+        &mock.base_url(GatewayKind::Ledger),
+        Credential::None,
+    );
+    checker.check("txn_002").await.unwrap();
+    let raw = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let lines: Vec<&str> = raw.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], "{\"earlier\":\"line\"}");
+    assert!(lines[1].contains("\"payment_id\":\"txn_002\""));
+}

@@ -1,1 +1,376 @@
-//! todo
+//! The real binary: stdout, stderr and exit code of `check` and `demo`, snapshotted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use paystat::mock::EmbeddedMock;
+use paystat::{GatewayKind, ScenarioSet};
+
+use crate::helpers::{fixtures_dir, refused_base_url};
+
+/// `paystat` with a clean environment: no credentials or log settings leak in from the shell.
+fn paystat(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystat"));
+    cmd.current_dir(cwd);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Snapshot settings: CLI snapshots live in `snapshots/cli/`; temp paths, ports and
+/// durations are replaced by placeholders.
+fn settings(dir: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/cli"));
+    settings.set_prepend_module_to_snapshot(false);
+    let dir = dir.canonicalize().unwrap();
+    settings.add_filter(&regex_escape(&dir.display().to_string()), "[TMP]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[TIME]");
+    settings
+}
+
+/// Runs `cmd` and snapshots its exit code, stdout and stderr; `shown` is the command line as a
+/// reader should see it (without ports or temp paths), kept in the snapshot header.
+fn assert_run(name: &str, shown: &str, cmd: &mut Command) {
+    assert_output(name, shown, cmd.output().expect("paystat runs"));
+}
+
+/// Snapshots an output already collected (see [`assert_run`]).
+fn assert_output(name: &str, shown: &str, output: std::process::Output) {
+    let text = format!(
+        "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        output
+            .status
+            .code()
+            .map_or("killed".into(), |c| c.to_string()),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_description(shown);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
+
+fn with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn mock() -> EmbeddedMock {
+    EmbeddedMock::start(ScenarioSet::from_dir(&fixtures_dir()).unwrap().scenarios()).await
+}
+
+fn audit_line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn demo_checks_the_reference_payments() {
+    let dir = tempfile::tempdir().unwrap();
+    settings(dir.path()).bind(|| {
+        assert_run("demo", "paystat demo", paystat(dir.path()).arg("demo"));
+    });
+    assert_eq!(audit_line_count(&dir.path().join("payment_audit.jsonl")), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_prints_json_and_exits_1_when_one_is_missing() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut cmd = paystat(dir.path());
+    cmd.args([
+        "check",
+        "--format",
+        "json",
+        "--base-url",
+        &mock.base_url(GatewayKind::Ledger),
+    ])
+    .arg("--audit-log")
+    .arg(&audit)
+    .args(["--actor", "ops-oncall", "txn_001", "txn_003", "txn_999"]);
+    settings(dir.path()).bind(|| {
+        assert_run("check_json", "paystat check --format json --base-url [MOCK] --audit-log [TMP]/audit.jsonl --actor ops-oncall txn_001 txn_003 txn_999", &mut cmd)
+    });
+    assert_eq!(audit_line_count(&audit), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_ids_are_shown_escaped_and_still_audited() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut cmd = paystat(dir.path());
+    cmd.args(["check", "--base-url", &mock.base_url(GatewayKind::Ledger)])
+        .arg("--audit-log")
+        .arg(&audit)
+        .args(["txn_002", "txn_1\n| forged | row |", "", "../txn_001"]);
+    settings(dir.path()).bind(|| {
+        assert_run("check_hostile_ids", r#"paystat check --base-url [MOCK] --audit-log [TMP]/audit.jsonl txn_002 $'txn_1\n| forged | row |' '' ../txn_001"#, &mut cmd)
+    });
+    assert_eq!(audit_line_count(&audit), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_can_come_from_standard_input() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut cmd = paystat(dir.path());
+    cmd.args(["check", "--base-url", &mock.base_url(GatewayKind::Ledger)])
+        .arg("--audit-log")
+        .arg(&audit)
+        .arg("-");
+    settings(dir.path()).bind(|| {
+        assert_output("check_stdin", "printf 'txn_001\\ntxn_002\\n\\ntxn_003\\n' | paystat check --base-url [MOCK] --audit-log [TMP]/audit.jsonl -", with_stdin(&mut cmd, "txn_001\ntxn_002\n\ntxn_003\n"));
+    });
+    assert_eq!(audit_line_count(&audit), 3);
+}
+
+#[test]
+fn an_unreachable_gateway_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = paystat(dir.path());
+    cmd.args(["check", "--base-url", &refused_base_url(), "txn_001"]);
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "check_unreachable",
+            "paystat check --base-url [NOTHING LISTENS] txn_001",
+            &mut cmd,
+        )
+    });
+    assert_eq!(audit_line_count(&dir.path().join("payment_audit.jsonl")), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_audit_log_exits_4_and_shows_nothing() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = mock.base_url(GatewayKind::Ledger);
+    let mut missing_dir = paystat(dir.path());
+    missing_dir.args([
+        "check",
+        "--base-url",
+        &base,
+        "--audit-log",
+        "no/such/dir/audit.jsonl",
+        "txn_001",
+    ]);
+    let mut full_disk = paystat(dir.path());
+    full_disk.args([
+        "check",
+        "--base-url",
+        &base,
+        "--audit-log",
+        "/dev/full",
+        "txn_001",
+        "txn_002",
+    ]);
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "check_audit_dir_missing",
+            "paystat check --base-url [MOCK] --audit-log no/such/dir/audit.jsonl txn_001",
+            &mut missing_dir,
+        );
+        assert_run(
+            "check_audit_disk_full",
+            "paystat check --base-url [MOCK] --audit-log /dev/full txn_001 txn_002",
+            &mut full_disk,
+        );
+    });
+}
+
+#[test]
+fn configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad_url = paystat(dir.path());
+    bad_url.args(["check", "--base-url", "ftp://ledger.internal/v1", "txn_001"]);
+    let mut half_basic = paystat(dir.path());
+    half_basic
+        .env("PAYSTAT_LEDGER_USER", "ops")
+        .args(["check", "txn_001"]);
+    let mut bad_timeout = paystat(dir.path());
+    bad_timeout.args(["check", "--timeout", "soon", "txn_001"]);
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "check_bad_base_url",
+            "paystat check --base-url ftp://ledger.internal/v1 txn_001",
+            &mut bad_url,
+        );
+        assert_run(
+            "check_half_basic_credentials",
+            "PAYSTAT_LEDGER_USER=ops paystat check txn_001",
+            &mut half_basic,
+        );
+        assert_run(
+            "check_bad_timeout",
+            "paystat check --timeout soon txn_001",
+            &mut bad_timeout,
+        );
+    });
+    assert_eq!(
+        audit_line_count(&dir.path().join("payment_audit.jsonl")),
+        0,
+        "nothing was checked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_output_or_the_audit_log() {
+    const TOKEN: &str = "tok_cli_canary_7e3a";
+    const PASSWORD: &str = "pw_cli_canary_91f0";
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = mock.base_url(GatewayKind::Ledger);
+    let runs = [
+        paystat(dir.path())
+            .env("PAYSTAT_LEDGER_TOKEN", TOKEN)
+            .env("RUST_LOG", "trace")
+            .args([
+                "check",
+                "--base-url",
+                &base,
+                "txn_001",
+                "txn_http_500",
+                "txn_999",
+                "",
+            ])
+            .output()
+            .unwrap(),
+        paystat(dir.path())
+            .env("PAYSTAT_LEDGER_USER", "ops")
+            .env("PAYSTAT_LEDGER_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "trace")
+            .args([
+                "check",
+                "--format",
+                "json",
+                "--base-url",
+                &base,
+                "txn_002",
+                "txn_http_401",
+            ])
+            .output()
+            .unwrap(),
+        paystat(dir.path())
+            .env("PAYSTAT_LEDGER_TOKEN", TOKEN)
+            .env("RUST_LOG", "trace")
+            .arg("demo")
+            .output()
+            .unwrap(),
+    ];
+    let audit = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 4 + 2 + 4);
+    let mut everything = audit;
+    for run in &runs {
+        everything.push_str(&String::from_utf8_lossy(&run.stdout));
+        everything.push_str(&String::from_utf8_lossy(&run.stderr));
+    }
+    // The trace-level diagnostics really ran (so the scan below had something to scan).
+    assert!(
+        everything.contains("sending status request"),
+        "{everything}"
+    );
+    for secret in [TOKEN, PASSWORD, "b3BzOnB3X2NsaV9jYW5hcnlfOTFmMA=="] {
+        assert!(!everything.contains(secret), "a secret leaked: {secret}");
+    }
+}
+
+#[test]
+fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
+    const TOKEN: &str = "tok_serve_canary_c41d";
+    let dir = tempfile::tempdir().unwrap();
+    // The mock at trace level, asked to trace itself: it must still not print the headers.
+    let mut serve = paystat(dir.path())
+        .env("RUST_LOG", "trace,httpmock=trace")
+        .args(["mock", "serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(serve.stdout.take().unwrap());
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).unwrap();
+    let mut base_line = String::new();
+    stdout.read_line(&mut base_line).unwrap();
+    let base = base_line
+        .trim()
+        .strip_prefix("ledger base URL: ")
+        .unwrap_or_else(|| panic!("{banner}{base_line}"))
+        .to_owned();
+    assert!(
+        banner.starts_with("paystat mock gateway on http://127.0.0.1:"),
+        "{banner}"
+    );
+
+    let check = paystat(dir.path())
+        .env("PAYSTAT_LEDGER_TOKEN", TOKEN)
+        .args([
+            "check",
+            "--base-url",
+            &base,
+            "txn_001",
+            "txn_002",
+            "txn_003",
+            "txn_999",
+        ])
+        .output()
+        .unwrap();
+    let demo = paystat(dir.path()).arg("demo").output().unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let mut serve_log = String::new();
+    serve
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut serve_log)
+        .unwrap();
+
+    // The same answers as the demo, row for row.
+    assert_eq!(check.status.code(), Some(1), "txn_999 is missing");
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&demo.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&check.stdout)
+            .contains("| txn_003 | ledger  | found     | failed    | 75.50 USD ")
+    );
+    assert!(
+        !serve_log.contains(TOKEN),
+        "the mock logged a credential: {serve_log}"
+    );
+}

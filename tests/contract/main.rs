@@ -3,6 +3,8 @@
 
 mod audit_trail;
 mod cli;
+mod docs;
+mod fixture_format;
 mod helpers;
 mod ids;
 mod scenarios;

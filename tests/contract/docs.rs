@@ -1,0 +1,62 @@
+//! The documents people read say what the code does: the README's vocabulary tables and the
+//! fixtures' status-mapping table are generated from the code's own texts and compared here,
+//! and every mapping row has its scenario file.
+
+use paystat::gateway::{status_mapping, status_mapping_table};
+use paystat::{Outcome, PaymentStatus, ScenarioSet};
+
+use crate::helpers::fixtures_dir;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+#[test]
+fn the_readme_vocabulary_matches_the_code() {
+    let readme = read("README.md");
+    assert!(
+        readme.contains(&Outcome::markdown_table()),
+        "README outcome table is stale:\n{}",
+        Outcome::markdown_table()
+    );
+    assert!(
+        readme.contains(&PaymentStatus::markdown_table()),
+        "README status table is stale:\n{}",
+        PaymentStatus::markdown_table()
+    );
+}
+
+#[test]
+fn the_fixtures_mapping_table_matches_the_code() {
+    let fixtures_readme = read("fixtures/README.md");
+    let table = status_mapping_table();
+    assert!(
+        fixtures_readme.contains(&table),
+        "fixtures/README.md mapping table is stale:\n{table}"
+    );
+}
+
+#[test]
+fn every_mapped_word_has_a_scenario() {
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    for (gateway, word, status) in status_mapping() {
+        let covered = set.scenarios().iter().any(|s| {
+            s.gateway == gateway
+                && s.expect.outcome == Outcome::Found
+                && s.expect.gateway_status.as_deref() == Some(word)
+                && s.expect.status == Some(status)
+        });
+        assert!(
+            covered,
+            "no scenario shows {gateway} `{word}` becoming `{status}`"
+        );
+    }
+}
+
+#[test]
+fn the_binary_plays_the_same_scenarios_as_the_tests() {
+    let on_disk = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let embedded = ScenarioSet::embedded();
+    let names = |set: &ScenarioSet| set.scenarios().iter().map(|s| s.name()).collect::<Vec<_>>();
+    assert_eq!(names(&embedded), names(&on_disk));
+}
