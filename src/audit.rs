@@ -67,8 +67,8 @@ pub struct AuditRecord {
     pub origin: Origin,
     /// The payment asked about, exactly as given.
     pub payment_id: String,
-    /// The gateway asked.
-    pub gateway: GatewayKind,
+    /// The gateway asked; null when `--gateway auto` found none for the id.
+    pub gateway: Option<GatewayKind>,
     /// The request sent; absent when the id was rejected locally.
     pub request: Option<RequestLine>,
     /// The HTTP status of the last reply, if one came.
@@ -92,8 +92,8 @@ pub struct AuditRecord {
 pub struct CheckEvent<'a> {
     /// The payment asked about.
     pub payment_id: &'a str,
-    /// The gateway asked.
-    pub gateway: GatewayKind,
+    /// The gateway asked, if one was chosen.
+    pub gateway: Option<GatewayKind>,
     /// The request sent, if any.
     pub request: Option<RequestLine>,
     /// The HTTP status of the last reply.

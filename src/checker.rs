@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::audit::{AuditError, AuditTrail, CheckEvent, RequestLine};
-use crate::gateway::{Gateway, GatewayKind, Reading, Reply, Verdict};
+use crate::gateway::{self, Gateway, GatewayError, GatewayKind, Reading, Reply, Verdict};
 use crate::money::Money;
 use crate::payment_id::{self, display_safe};
 use crate::status::{Outcome, PaymentStatus};
@@ -31,8 +31,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct CheckResult {
     /// The payment asked about, exactly as given.
     pub payment_id: String,
-    /// The gateway asked.
-    pub gateway: GatewayKind,
+    /// The gateway asked (none when `--gateway auto` found no gateway for the id).
+    pub gateway: Option<GatewayKind>,
     /// What the check concluded.
     pub outcome: Outcome,
     /// Where the payment stands, when found.
@@ -47,6 +47,8 @@ pub struct CheckResult {
     pub created_at: Option<String>,
     /// The gateway's failure or return code, if it gives one.
     pub failure_code: Option<String>,
+    /// Why the payment is in this status, in the gateway's words, if it says.
+    pub status_reason: Option<String>,
     /// The HTTP status of the last reply, if one came.
     pub http_status: Option<u16>,
     /// The gateway's request id, if it sent one.
@@ -57,6 +59,8 @@ pub struct CheckResult {
     pub duration_ms: u64,
     /// One sentence on why there is no payment, when there is none.
     pub detail: Option<String>,
+    /// What the gateway's error body said (type, code, message), when it sent one.
+    pub gateway_error: Option<GatewayError>,
 }
 
 impl CheckResult {
@@ -78,13 +82,29 @@ pub struct UnauditedCheck {
     pub source: AuditError,
 }
 
-/// Checks payments against one gateway and audits every check.
+/// How the checker picks a gateway for an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Always this gateway.
+    Fixed(GatewayKind),
+    /// From the id's shape ([`gateway::route`]).
+    Auto,
+}
+
+/// A configured gateway and its per-request timeout.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    gateway: Arc<dyn Gateway>,
+    timeout: Duration,
+}
+
+/// Checks payments and audits every check.
 #[derive(Debug, Clone)]
 pub struct Checker {
     client: reqwest::Client,
-    gateway: Arc<dyn Gateway>,
+    endpoints: Vec<Endpoint>,
+    routing: Routing,
     audit: Arc<AuditTrail>,
-    timeout: Duration,
     concurrency: usize,
 }
 
@@ -101,6 +121,16 @@ enum Exchange {
 impl Checker {
     /// A checker for `gateway` that audits into `audit`, with the default timeout and concurrency.
     pub fn new(gateway: Arc<dyn Gateway>, audit: Arc<AuditTrail>) -> Checker {
+        let routing = Routing::Fixed(gateway.kind());
+        Checker::routing(vec![gateway], routing, audit)
+    }
+
+    /// A checker over several gateways, picking one per id by `routing`.
+    pub fn routing(
+        gateways: Vec<Arc<dyn Gateway>>,
+        routing: Routing,
+        audit: Arc<AuditTrail>,
+    ) -> Checker {
         let client = reqwest::Client::builder()
             // Credentials must reach only the configured host: a redirect is followed only
             // to the same scheme, host and port.
@@ -118,18 +148,39 @@ impl Checker {
             .user_agent(concat!("paystat/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's fixed settings are valid");
+        let endpoints = gateways
+            .into_iter()
+            .map(|gateway| Endpoint {
+                gateway,
+                timeout: DEFAULT_TIMEOUT,
+            })
+            .collect();
         Checker {
             client,
-            gateway,
+            endpoints,
+            routing,
             audit,
-            timeout: DEFAULT_TIMEOUT,
             concurrency: DEFAULT_CONCURRENCY,
         }
     }
 
-    /// Sets the per-request timeout (headers and whole body).
+    /// Sets the per-request timeout (headers and whole body) of every gateway.
     pub fn with_timeout(mut self, timeout: Duration) -> Checker {
-        self.timeout = timeout;
+        for endpoint in &mut self.endpoints {
+            endpoint.timeout = timeout;
+        }
+        self
+    }
+
+    /// Sets the per-request timeout of one gateway.
+    pub fn with_gateway_timeout(mut self, kind: GatewayKind, timeout: Duration) -> Checker {
+        for endpoint in self
+            .endpoints
+            .iter_mut()
+            .filter(|e| e.gateway.kind() == kind)
+        {
+            endpoint.timeout = timeout;
+        }
         self
     }
 
@@ -156,16 +207,14 @@ impl Checker {
     /// Checks one payment. The result is returned only after its audit line is written.
     pub async fn check(&self, id: &str) -> Result<CheckResult, UnauditedCheck> {
         let started = Instant::now();
-        let gateway = self.gateway.kind();
-        let (request_line, http_status, reading, attempts) = match payment_id::validate(id) {
-            Err(invalid) => {
-                let reading = Reading {
-                    verdict: Verdict::refused(Outcome::InvalidId, invalid.to_string()),
-                    request_id: None,
-                };
-                (None, None, reading, 0)
-            }
-            Ok(()) => self.ask(id).await,
+        let refused = |detail: String| Reading {
+            verdict: Verdict::refused(Outcome::InvalidId, detail),
+            request_id: None,
+        };
+        let (gateway, (request_line, http_status, reading, attempts)) = match self.endpoint_for(id)
+        {
+            Err((gateway, detail)) => (gateway, (None, None, refused(detail), 0)),
+            Ok(endpoint) => (Some(endpoint.gateway.kind()), self.ask(endpoint, id).await),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let result = into_result(id, gateway, http_status, reading, attempts, duration_ms);
@@ -186,7 +235,7 @@ impl Checker {
             Ok(_) => Ok(result),
             Err(source) => {
                 // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
-                tracing::warn!(gateway = %gateway, payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
+                tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
                 Err(UnauditedCheck {
                     payment_id: id.to_owned(),
                     source,
@@ -195,9 +244,38 @@ impl Checker {
         }
     }
 
+    /// The gateway to ask about `id`, or why none can be asked (and which gateway, if known).
+    fn endpoint_for(&self, id: &str) -> Result<&Endpoint, (Option<GatewayKind>, String)> {
+        let kind = match self.routing {
+            Routing::Fixed(kind) => kind,
+            Routing::Auto => match gateway::route(id) {
+                Some(kind) => kind,
+                None if payment_id::validate(id).is_err() => {
+                    return Err((None, payment_id::validate(id).unwrap_err().to_string()));
+                }
+                None => {
+                    return Err((
+                        None,
+                        format!("no gateway fits this id: {}", gateway::ROUTING_RULES),
+                    ));
+                }
+            },
+        };
+        payment_id::validate(id).map_err(|invalid| (Some(kind), invalid.to_string()))?;
+        self.endpoints
+            .iter()
+            .find(|e| e.gateway.kind() == kind)
+            .ok_or_else(|| (Some(kind), format!("no {kind} gateway is configured")))
+    }
+
     /// Sends one request for a valid id and reads the reply.
-    async fn ask(&self, id: &str) -> (Option<RequestLine>, Option<u16>, Reading, u32) {
-        let request = match self.gateway.request(&self.client, id) {
+    async fn ask(
+        &self,
+        endpoint: &Endpoint,
+        id: &str,
+    ) -> (Option<RequestLine>, Option<u16>, Reading, u32) {
+        let gateway = &endpoint.gateway;
+        let request = match gateway.request(&self.client, id) {
             Ok(request) => request,
             Err(e) => {
                 let reading = Reading {
@@ -217,11 +295,11 @@ impl Checker {
             method: request.method().as_str().to_owned(),
             path: request.url().path().to_owned(),
         };
-        tracing::debug!(gateway = %self.gateway.kind(), payment_id = %display_safe(id), method = %line.method, path = %line.path, "sending status request");
-        match self.exchange(request).await {
+        tracing::debug!(gateway = %gateway.kind(), payment_id = %display_safe(id), method = %line.method, path = %line.path, "sending status request");
+        match self.exchange(request, endpoint.timeout).await {
             Exchange::Replied(reply) => {
                 let status = reply.status;
-                (Some(line), Some(status), self.gateway.read(id, &reply), 1)
+                (Some(line), Some(status), gateway.read(id, &reply), 1)
             }
             Exchange::Failed {
                 outcome,
@@ -238,8 +316,7 @@ impl Checker {
     }
 
     /// Sends the request and reads the whole body, within the timeout and the size limit.
-    async fn exchange(&self, request: reqwest::Request) -> Exchange {
-        let timeout = self.timeout;
+    async fn exchange(&self, request: reqwest::Request, timeout: Duration) -> Exchange {
         let work = async {
             let mut response = self
                 .client
@@ -294,12 +371,12 @@ impl Checker {
         let id = display_safe(&result.payment_id);
         match result.outcome {
             Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
-                gateway = %result.gateway, payment_id = %id, outcome = %result.outcome,
+                gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
                 status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
                 "status check finished"
             ),
             _ => tracing::warn!(
-                gateway = %result.gateway, payment_id = %id, outcome = %result.outcome,
+                gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
                 http_status = result.http_status, detail = result.detail.as_deref(),
                 "status check got no answer"
             ),
@@ -341,7 +418,7 @@ fn transport_failure(error: reqwest::Error, http_status: Option<u16>) -> Exchang
 
 fn into_result(
     id: &str,
-    gateway: GatewayKind,
+    gateway: Option<GatewayKind>,
     http_status: Option<u16>,
     reading: Reading,
     attempts: u32,
@@ -357,11 +434,13 @@ fn into_result(
         currency: None,
         created_at: None,
         failure_code: None,
+        status_reason: None,
         http_status,
         gateway_request_id: reading.request_id,
         attempts,
         duration_ms,
         detail: None,
+        gateway_error: None,
     };
     match reading.verdict {
         Verdict::Found(payment) => {
@@ -371,8 +450,12 @@ fn into_result(
             result.currency = Some(payment.amount.currency_code().to_owned());
             result.created_at = payment.created_at;
             result.failure_code = payment.failure_code;
+            result.status_reason = payment.status_reason;
         }
-        Verdict::NoPayment { detail, .. } => result.detail = Some(detail),
+        Verdict::NoPayment { detail, error, .. } => {
+            result.detail = Some(detail);
+            result.gateway_error = error;
+        }
     }
     result
 }

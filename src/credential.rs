@@ -28,9 +28,9 @@ pub enum Credential {
 #[error("{present} is set but {missing} is not; set both or neither")]
 pub struct IncompleteCredential {
     /// The variable that is set.
-    pub present: &'static str,
+    pub present: String,
     /// The variable that is missing.
-    pub missing: &'static str,
+    pub missing: String,
 }
 
 impl Credential {
@@ -38,9 +38,9 @@ impl Credential {
     /// a bearer token from `token_var`, else Basic from `user_var` and `password_var`.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-        token_var: &'static str,
-        user_var: &'static str,
-        password_var: &'static str,
+        token_var: &str,
+        user_var: &str,
+        password_var: &str,
     ) -> Result<Credential, IncompleteCredential> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
         if let Some(token) = non_empty(token_var) {
@@ -52,12 +52,12 @@ impl Credential {
                 password: SecretString::from(password),
             }),
             (Some(_), None) => Err(IncompleteCredential {
-                present: user_var,
-                missing: password_var,
+                present: user_var.to_owned(),
+                missing: password_var.to_owned(),
             }),
             (None, Some(_)) => Err(IncompleteCredential {
-                present: password_var,
-                missing: user_var,
+                present: password_var.to_owned(),
+                missing: user_var.to_owned(),
             }),
             (None, None) => Ok(Credential::None),
         }

@@ -29,6 +29,7 @@
 pub mod audit;
 pub mod checker;
 pub mod cli;
+pub mod config;
 pub mod credential;
 pub mod gateway;
 pub mod mock;

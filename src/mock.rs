@@ -16,11 +16,13 @@ use crate::scenario::Scenario;
 pub const LEDGER_PREFIX: &str = "/v1";
 
 /// The base URL a checker should use for `gateway` on a mock at `server_url`
-/// (like `http://127.0.0.1:5000`).
+/// (like `http://127.0.0.1:5000`). Stripe and Plaid are served at their real paths
+/// (`/v1/payment_intents/{id}`, `/transfer/get`) from the server's root.
 pub fn base_url(server_url: &str, gateway: GatewayKind) -> String {
     let server_url = server_url.trim_end_matches('/');
     match gateway {
         GatewayKind::Ledger => format!("{server_url}{LEDGER_PREFIX}"),
+        GatewayKind::Stripe | GatewayKind::Plaid => server_url.to_owned(),
     }
 }
 
@@ -30,22 +32,36 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
         return false;
     }
     let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
-    let (method, path) = match scenario.gateway {
+    let id = scenario.payment_id.as_str();
+    let (method, path, transfer_id) = match scenario.gateway {
         GatewayKind::Ledger => {
             let base = root.join(LEDGER_PREFIX).expect("a fixed path joins");
-            (
-                Method::GET,
-                url_with_segments(&base, &["payments", &scenario.payment_id])
-                    .path()
-                    .to_owned(),
-            )
+            let path = url_with_segments(&base, &["payments", id])
+                .path()
+                .to_owned();
+            (Method::GET, path, None)
+        }
+        GatewayKind::Stripe => {
+            let path = url_with_segments(&root, &["v1", "payment_intents", id])
+                .path()
+                .to_owned();
+            (Method::GET, path, None)
+        }
+        // Plaid's id travels in the JSON body, next to the credentials.
+        GatewayKind::Plaid => {
+            let body = serde_json::json!({ "transfer_id": id });
+            (Method::POST, "/transfer/get".to_owned(), Some(body))
         }
     };
     let response = &scenario.response;
     let status = response.status.unwrap_or(200);
     server
         .mock_async(|when, then| {
-            when.method(method).path(path);
+            let mut when = when.method(method).path(path);
+            if let Some(transfer_id) = &transfer_id {
+                when = when.json_body_includes(transfer_id.to_string());
+            }
+            let _ = when;
             let mut then = then.status(status);
             for (name, value) in &response.headers {
                 then = then.header(name, value);

@@ -42,6 +42,12 @@ pub enum MockCommand {
 pub enum GatewayArg {
     /// The internal ledger.
     Ledger,
+    /// Stripe PaymentIntents.
+    Stripe,
+    /// Plaid Transfer.
+    Plaid,
+    /// Decide from each id: `txn_…` ledger, `pi_…` Stripe, a UUID Plaid.
+    Auto,
 }
 
 /// The output formats.
@@ -73,15 +79,19 @@ pub struct CheckArgs {
     /// The gateway to ask.
     #[arg(long, value_enum, default_value = "ledger")]
     pub gateway: GatewayArg,
-    /// The gateway's base URL.
-    #[arg(long, value_name = "URL", env = "PAYSTAT_LEDGER_URL", default_value = crate::gateway::ledger::DEFAULT_BASE_URL)]
-    pub base_url: String,
+    /// The gateway's base URL (not with `--gateway auto`; use the config file or
+    /// PAYSTAT_LEDGER_URL, PAYSTAT_STRIPE_URL, PAYSTAT_PLAID_URL).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The configuration file (default: ./paystat.toml, if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// The output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// The per-request timeout, like `5s` or `250ms`.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// The per-request timeout, like `5s` or `250ms` (default: the config file's, else 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// How many checks run at once.
     #[arg(long, value_name = "N", default_value_t = crate::checker::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,

@@ -11,10 +11,15 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use std::collections::BTreeSet;
+
+use secrecy::SecretString;
+
 use crate::audit::{self, AuditTrail};
-use crate::checker::{CheckResult, Checker};
+use crate::checker::{CheckResult, Checker, Routing};
+use crate::config::{self, ConfigFile, Overrides};
 use crate::credential::Credential;
-use crate::gateway::{GatewayKind, Ledger};
+use crate::gateway::{self, Gateway, GatewayKind, Ledger, Plaid, Stripe};
 use crate::mock::{self, EmbeddedMock};
 use crate::scenario::ScenarioSet;
 use crate::status::Outcome;
@@ -123,36 +128,6 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// The ledger credential from the environment.
-fn ledger_credential() -> Result<Credential, CliError> {
-    Credential::from_lookup(
-        |name| std::env::var(name).ok(),
-        "PAYSTAT_LEDGER_TOKEN",
-        "PAYSTAT_LEDGER_USER",
-        "PAYSTAT_LEDGER_PASSWORD",
-    )
-    .map_err(|e| CliError::usage(format!("incomplete ledger credentials: {e}")))
-}
-
-fn parse_base_url(text: &str) -> Result<reqwest::Url, CliError> {
-    let url = reqwest::Url::parse(text)
-        .map_err(|e| CliError::usage(format!("the base URL `{text}` is not a URL ({e})")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(CliError::usage(format!(
-            "the base URL `{text}` must be an http:// or https:// URL"
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(CliError::usage(
-            "the base URL must not carry credentials; set PAYSTAT_LEDGER_USER and PAYSTAT_LEDGER_PASSWORD instead",
-        ));
-    }
-    if url.query().is_some() {
-        return Err(CliError::usage("the base URL must not have a query string"));
-    }
-    Ok(url)
-}
-
 fn open_audit(args: &AuditArgs) -> Result<Arc<AuditTrail>, CliError> {
     let actor = args.actor.clone().unwrap_or_else(audit::default_actor);
     AuditTrail::open(&args.audit_log, actor)
@@ -185,33 +160,91 @@ fn read_ids(ids: Vec<String>) -> Result<Vec<String>, CliError> {
 
 async fn check(args: CheckArgs) -> Result<Exit, CliError> {
     let ids = read_ids(args.ids)?;
-    let gateway = match args.gateway {
-        args::GatewayArg::Ledger => Arc::new(Ledger::new(
-            parse_base_url(&args.base_url)?,
-            ledger_credential()?,
-        )),
+    let routing = match args.gateway {
+        args::GatewayArg::Ledger => Routing::Fixed(GatewayKind::Ledger),
+        args::GatewayArg::Stripe => Routing::Fixed(GatewayKind::Stripe),
+        args::GatewayArg::Plaid => Routing::Fixed(GatewayKind::Plaid),
+        args::GatewayArg::Auto => Routing::Auto,
     };
+    let base_url = match (routing, args.base_url) {
+        (_, None) => None,
+        (Routing::Fixed(kind), Some(url)) => Some((kind, url)),
+        (Routing::Auto, Some(_)) => {
+            return Err(CliError::usage(
+                "--base-url names one gateway's URL and cannot be used with --gateway auto; \
+                 set PAYSTAT_LEDGER_URL, PAYSTAT_STRIPE_URL, PAYSTAT_PLAID_URL or the config file instead",
+            ));
+        }
+    };
+    let overrides = Overrides {
+        base_url,
+        timeout: args.timeout,
+    };
+    let file =
+        ConfigFile::load(args.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
+    // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
+    let needed: BTreeSet<GatewayKind> = match routing {
+        Routing::Fixed(kind) => BTreeSet::from([kind]),
+        Routing::Auto => ids.iter().filter_map(|id| gateway::route(id)).collect(),
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let mut gateways = Vec::new();
+    let mut timeouts = Vec::new();
+    for kind in needed {
+        let configured = file
+            .gateway(kind, &env, &overrides)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        gateways.push(configured.gateway);
+        timeouts.extend(configured.timeout.map(|t| (kind, t)));
+    }
     let audit = open_audit(&args.audit)?;
-    let checker = Checker::new(gateway, audit)
-        .with_timeout(args.timeout)
-        .with_concurrency(args.concurrency);
+    let mut checker = Checker::routing(gateways, routing, audit).with_concurrency(args.concurrency);
+    for (kind, timeout) in timeouts {
+        checker = checker.with_gateway_timeout(kind, timeout);
+    }
     report(&checker, &ids, args.format).await
 }
 
-/// The reference payments the demo checks.
-pub const DEMO_IDS: [&str; 4] = ["txn_001", "txn_002", "txn_003", "txn_999"];
+/// The reference payments the demo checks: the ledger's data set, then a succeeded, a
+/// processing and a declined Stripe PaymentIntent, then a settled, a pending and a returned
+/// Plaid transfer.
+pub const DEMO_IDS: [&str; 10] = [
+    "txn_001",
+    "txn_002",
+    "txn_003",
+    "txn_999",
+    "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+    "pi_3MtwBwLkdIwHu7ixProcessng",
+    "pi_3MtwBwLkdIwHu7ixDeclined1",
+    "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    "7a1c3f0e-5b2d-4e8f-9a6b-1c2d3e4f5a6b",
+    "c0ffee00-1234-4abc-8def-0123456789ab",
+];
 
 async fn demo(args: DemoArgs) -> Result<Exit, CliError> {
     let scenarios = ScenarioSet::embedded();
     let mock = EmbeddedMock::start(scenarios.scenarios()).await;
-    let base_url = parse_base_url(&mock.base_url(GatewayKind::Ledger))?;
-    let audit = open_audit(&args.audit)?;
+    let url = |kind| {
+        config::parse_base_url(&mock.base_url(kind), kind)
+            .map_err(|e| CliError::usage(e.to_string()))
+    };
     // The demo talks only to its own mock: it never reads, let alone sends, real credentials.
-    let checker = Checker::new(Arc::new(Ledger::new(base_url, Credential::None)), audit);
+    let demo_secret = || SecretString::from("demo-not-a-secret");
+    let gateways: Vec<Arc<dyn Gateway>> = vec![
+        Arc::new(Ledger::new(url(GatewayKind::Ledger)?, Credential::None)),
+        Arc::new(Stripe::new(url(GatewayKind::Stripe)?, demo_secret(), None)),
+        Arc::new(Plaid::new(
+            url(GatewayKind::Plaid)?,
+            demo_secret(),
+            demo_secret(),
+        )),
+    ];
+    let audit = open_audit(&args.audit)?;
+    let checker = Checker::routing(gateways, Routing::Auto, audit);
     let ids: Vec<String> = DEMO_IDS.iter().map(|id| id.to_string()).collect();
     let exit = report(&checker, &ids, args.format).await?;
     eprintln!(
-        "Checked {} payments against the embedded mock ledger; audit lines appended to {}",
+        "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines appended to {}",
         ids.len(),
         display_path(checker.audit_trail().path())
     );
@@ -287,31 +320,22 @@ async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let list = scenarios.scenarios().to_vec();
-    mock::serve(
-        args.port,
-        args.expose,
-        &list,
-        shutdown,
-        |addr, registered| {
-            let url = format!("http://{addr}");
-            println!(
-                "paystat mock gateway on {url} playing {registered} scenarios (Ctrl-C stops it)"
-            );
-            println!(
-                "ledger base URL: {}",
-                mock::base_url(&url, GatewayKind::Ledger)
-            );
-            for s in list.iter().filter(|s| s.is_http()) {
-                println!(
-                    "  {:<8} {:<28} {}",
-                    s.gateway.as_str(),
-                    crate::payment_id::display_safe(&s.payment_id),
-                    s.title
-                );
-            }
-            let _ = std::io::stdout().flush();
-        },
-    )
+    mock::serve(args.port, args.expose, &list, shutdown, |addr, registered| {
+        let url = format!("http://{addr}");
+        println!("paystat mock gateway on {url} playing {registered} scenarios (Ctrl-C stops it)");
+        println!("# point paystat check at it (the mock accepts any credentials):");
+        for kind in GatewayKind::ALL {
+            let var = format!("PAYSTAT_{}_URL", kind.as_str().to_ascii_uppercase());
+            println!("export {var}={}", mock::base_url(&url, kind));
+        }
+        println!("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock PAYSTAT_PLAID_SECRET=mock");
+        println!("# scenarios:");
+        for s in list.iter().filter(|s| s.is_http()) {
+            let id = crate::payment_id::display_safe(&s.payment_id);
+            println!("#   {:<7} {id:<38} {}", s.gateway.as_str(), s.title);
+        }
+        let _ = std::io::stdout().flush();
+    })
     .await
     .map_err(|e| CliError::usage(e.to_string()))?;
     Ok(Exit::AllFound)

@@ -30,11 +30,12 @@ pub fn table(results: &[CheckResult]) -> String {
         let detail = r
             .failure_code
             .clone()
+            .or_else(|| r.status_reason.clone())
             .or_else(|| r.detail.clone())
             .unwrap_or_default();
         table.add_row([
             cell(&r.payment_id),
-            r.gateway.to_string(),
+            r.gateway.map(|g| g.to_string()).unwrap_or_default(),
             r.outcome.to_string(),
             status,
             amount,

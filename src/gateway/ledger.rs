@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    Gateway, GatewayKind, Payment, Reading, Reply, Verdict, header_text, outcome_for_http_status,
-    url_with_segments, utc_rfc3339,
+    Gateway, GatewayError, GatewayKind, MappingRow, Payment, Reading, Reply, Verdict, header_text,
+    http_error_detail, outcome_for_http_status, url_with_segments, utc_rfc3339,
 };
 use crate::credential::Credential;
 use crate::money::{self, Money};
@@ -56,12 +56,20 @@ fn normalize(word: &str) -> PaymentStatus {
     }
 }
 
-/// The words the ledger is documented to send, for the mapping table.
-pub const STATUS_WORDS: [&str; 3] = ["completed", "pending", "failed"];
+/// The words the ledger is documented to send.
+const STATUS_WORDS: [&str; 3] = ["completed", "pending", "failed"];
 
-/// Maps one documented ledger word (for the fixtures' mapping table).
-pub fn map_status(word: &str) -> PaymentStatus {
-    normalize(word)
+/// The ledger's rows of the status mapping.
+pub fn status_mapping() -> Vec<MappingRow> {
+    STATUS_WORDS
+        .iter()
+        .map(|word| MappingRow {
+            gateway: GatewayKind::Ledger,
+            word,
+            when: None,
+            status: normalize(word),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -87,6 +95,10 @@ struct WireError {
 impl Gateway for Ledger {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Ledger
+    }
+
+    fn base_url(&self) -> &reqwest::Url {
+        &self.base_url
     }
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
@@ -163,6 +175,7 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
         amount,
         created_at,
         failure_code: wire.error_code,
+        status_reason: None,
     })
 }
 
@@ -172,14 +185,15 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
         Outcome::Found => Outcome::BadResponse,
         outcome => outcome,
     };
-    let said = serde_json::from_slice::<WireError>(body)
+    let error = serde_json::from_slice::<WireError>(body)
         .ok()
-        .map(|e| match e.message {
-            Some(message) => format!(": {} ({message})", e.error),
-            None => format!(": {}", e.error),
-        })
-        .unwrap_or_default();
-    Verdict::refused(outcome, format!("the ledger answered HTTP {status}{said}"))
+        .map(|e| GatewayError {
+            kind: None,
+            code: Some(e.error),
+            message: e.message,
+        });
+    let detail = http_error_detail(GatewayKind::Ledger, status, error.as_ref());
+    Verdict::gateway_error(outcome, detail, error)
 }
 
 #[cfg(test)]
@@ -188,9 +202,9 @@ mod tests {
 
     #[test]
     fn every_documented_word_is_mapped() {
-        for word in STATUS_WORDS {
-            assert_ne!(map_status(word), PaymentStatus::Unknown, "{word}");
+        for row in status_mapping() {
+            assert_ne!(row.status, PaymentStatus::Unknown, "{}", row.word);
         }
-        assert_eq!(map_status("refunded"), PaymentStatus::Unknown);
+        assert_eq!(normalize("refunded"), PaymentStatus::Unknown);
     }
 }

@@ -6,6 +6,8 @@
 //! the audit trail.
 
 pub mod ledger;
+pub mod plaid;
+pub mod stripe;
 
 use std::fmt;
 
@@ -18,6 +20,8 @@ use crate::money::Money;
 use crate::status::{Outcome, PaymentStatus};
 
 pub use ledger::Ledger;
+pub use plaid::Plaid;
+pub use stripe::Stripe;
 
 /// The gateways paystat can ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -25,15 +29,53 @@ pub use ledger::Ledger;
 pub enum GatewayKind {
     /// The company's internal ledger.
     Ledger,
+    /// Stripe PaymentIntents.
+    Stripe,
+    /// Plaid Transfer.
+    Plaid,
 }
 
 impl GatewayKind {
+    /// Every gateway, in documentation order.
+    pub const ALL: [GatewayKind; 3] =
+        [GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid];
+
     /// The word used in output, audit lines and fixtures.
     pub fn as_str(self) -> &'static str {
         match self {
             GatewayKind::Ledger => "ledger",
+            GatewayKind::Stripe => "stripe",
+            GatewayKind::Plaid => "plaid",
         }
     }
+}
+
+/// The rules `--gateway auto` uses, as shown to people when no rule fits an id.
+pub const ROUTING_RULES: &str =
+    "`txn_…` goes to the ledger, `pi_…` to Stripe, a UUID (8-4-4-4-12 hex digits) to Plaid";
+
+/// Picks the gateway an id belongs to, from its shape alone.
+pub fn route(id: &str) -> Option<GatewayKind> {
+    if id.starts_with("txn_") {
+        Some(GatewayKind::Ledger)
+    } else if id.starts_with("pi_") {
+        Some(GatewayKind::Stripe)
+    } else if is_hyphenated_uuid(id) {
+        Some(GatewayKind::Plaid)
+    } else {
+        None
+    }
+}
+
+/// Plaid's ids are hyphenated UUIDs. Only that exact form is routed to Plaid (the `uuid`
+/// crate would also accept braced, URN and unhyphenated forms, which Plaid never sends).
+fn is_hyphenated_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl fmt::Display for GatewayKind {
@@ -42,13 +84,28 @@ impl fmt::Display for GatewayKind {
     }
 }
 
+/// One row of the status mapping: a gateway's word (under a condition, for Stripe's
+/// `requires_payment_method`) and the normalized status paystat gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappingRow {
+    /// The gateway.
+    pub gateway: GatewayKind,
+    /// The gateway's status word.
+    pub word: &'static str,
+    /// When the word's mapping depends on another field, which case this row is.
+    pub when: Option<&'static str>,
+    /// What paystat makes of it.
+    pub status: PaymentStatus,
+}
+
 /// Every documented status word of every gateway and what paystat makes of it — the table
-/// TPMs own, in `fixtures/README.md`.
-pub fn status_mapping() -> Vec<(GatewayKind, &'static str, PaymentStatus)> {
-    ledger::STATUS_WORDS
-        .iter()
-        .map(|word| (GatewayKind::Ledger, *word, ledger::map_status(word)))
-        .collect()
+/// TPMs own, in `fixtures/README.md`. Each adapter computes its rows with the same function
+/// that maps real replies, so the table cannot drift from the code.
+pub fn status_mapping() -> Vec<MappingRow> {
+    let mut rows = ledger::status_mapping();
+    rows.extend(stripe::status_mapping());
+    rows.extend(plaid::status_mapping());
+    rows
 }
 
 /// [`status_mapping`] as a Markdown table (the fixtures README holds exactly this table).
@@ -56,11 +113,16 @@ pub fn status_mapping_table() -> String {
     let mut table = String::from(
         "| gateway | gateway word | paystat status | what Operations should do |\n|---|---|---|---|\n",
     );
-    for (gateway, word, status) in status_mapping() {
+    for row in status_mapping() {
+        let word = match row.when {
+            Some(when) => format!("`{}` {when}", row.word),
+            None => format!("`{}`", row.word),
+        };
         table.push_str(&format!(
-            "| {gateway} | `{word}` | `{}` | {} |\n",
-            status.as_str(),
-            status.action()
+            "| {} | {word} | `{}` | {} |\n",
+            row.gateway,
+            row.status.as_str(),
+            row.status.action()
         ));
     }
     table
@@ -90,6 +152,21 @@ pub struct Payment {
     pub created_at: Option<String>,
     /// Why the payment failed or came back, in the gateway's code.
     pub failure_code: Option<String>,
+    /// Why the payment is in this status, in the gateway's words (Stripe's
+    /// `cancellation_reason` or decline message, Plaid's failure description).
+    pub status_reason: Option<String>,
+}
+
+/// What a gateway's error body said, kept for Operations and the gateway's support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayError {
+    /// The error's category (Stripe `type`, Plaid `error_type`).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The error's code (Stripe `code`, Plaid `error_code`, the ledger's `error`).
+    pub code: Option<String>,
+    /// The gateway's message.
+    pub message: Option<String>,
 }
 
 /// What an adapter made of a reply.
@@ -103,6 +180,8 @@ pub enum Verdict {
         outcome: Outcome,
         /// One sentence for Operations.
         detail: String,
+        /// What the gateway's error body said, if it sent one paystat could read.
+        error: Option<GatewayError>,
     },
 }
 
@@ -112,6 +191,20 @@ impl Verdict {
         Verdict::NoPayment {
             outcome,
             detail: detail.into(),
+            error: None,
+        }
+    }
+
+    /// A verdict without a payment, with the gateway's error body.
+    pub fn gateway_error(
+        outcome: Outcome,
+        detail: impl Into<String>,
+        error: Option<GatewayError>,
+    ) -> Verdict {
+        Verdict::NoPayment {
+            outcome,
+            detail: detail.into(),
+            error,
         }
     }
 
@@ -138,6 +231,9 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     /// Which gateway this is.
     fn kind(&self) -> GatewayKind;
 
+    /// Where this gateway lives.
+    fn base_url(&self) -> &reqwest::Url;
+
     /// Builds the request that asks for payment `id` (already validated by
     /// [`crate::payment_id::validate`]).
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request>;
@@ -160,6 +256,31 @@ pub fn outcome_for_http_status(status: u16) -> Outcome {
         // not followed, so a 3xx here is a reply paystat cannot use.
         _ => Outcome::BadResponse,
     }
+}
+
+/// A sentence for an HTTP error: `the ledger answered HTTP 404: payment_not_found (No payment …)`.
+pub fn http_error_detail(
+    gateway: GatewayKind,
+    status: u16,
+    error: Option<&GatewayError>,
+) -> String {
+    let said = error
+        .map(|e| {
+            let label = e.code.as_deref().or(e.kind.as_deref());
+            match (label, e.message.as_deref()) {
+                (Some(label), Some(message)) => format!(": {label} ({message})"),
+                (Some(label), None) => format!(": {label}"),
+                (None, Some(message)) => format!(": {message}"),
+                (None, None) => String::new(),
+            }
+        })
+        .unwrap_or_default();
+    let name = match gateway {
+        GatewayKind::Ledger => "the ledger",
+        GatewayKind::Stripe => "Stripe",
+        GatewayKind::Plaid => "Plaid",
+    };
+    format!("{name} answered HTTP {status}{said}")
 }
 
 /// Appends `segments` to a base URL, each percent-encoded as exactly one path segment.
@@ -215,6 +336,27 @@ mod tests {
             url_with_segments(&slash, &["payments", "x"]).path(),
             "/v1/payments/x"
         );
+    }
+
+    #[test]
+    fn routing_by_id_shape() {
+        assert_eq!(route("txn_001"), Some(GatewayKind::Ledger));
+        assert_eq!(
+            route("pi_3MtwBwLkdIwHu7ix28a3tqPa"),
+            Some(GatewayKind::Stripe)
+        );
+        assert_eq!(
+            route("460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9"),
+            Some(GatewayKind::Plaid)
+        );
+        assert_eq!(
+            route("460CBE92-2DCC-8EAE-5AD6-B37D0EC90FD9"),
+            Some(GatewayKind::Plaid)
+        );
+        assert_eq!(route("460cbe922dcc8eae5ad6b37d0ec90fd9"), None);
+        assert_eq!(route("460cbe92-2dcc-8eae-5ad6-b37d0ec90fdz"), None);
+        assert_eq!(route("ch_123"), None);
+        assert_eq!(route(""), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use paystat::mock::EmbeddedMock;
 use paystat::{GatewayKind, ScenarioSet};
 
-use crate::helpers::{fixtures_dir, refused_base_url};
+use crate::helpers::{self, fixtures_dir, refused_base_url};
 
 /// `paystat` with a clean environment: no credentials or log settings leak in from the shell.
 fn paystat(cwd: &Path) -> Command {
@@ -102,7 +102,10 @@ fn demo_checks_the_reference_payments() {
     settings(dir.path()).bind(|| {
         assert_run("demo", "paystat demo", paystat(dir.path()).arg("demo"));
     });
-    assert_eq!(audit_line_count(&dir.path().join("payment_audit.jsonl")), 4);
+    assert_eq!(
+        audit_line_count(&dir.path().join("payment_audit.jsonl")),
+        10
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +295,7 @@ async fn no_secret_reaches_output_or_the_audit_log() {
             .unwrap(),
     ];
     let audit = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
-    assert_eq!(audit.lines().count(), 4 + 2 + 4);
+    assert_eq!(audit.lines().count(), 4 + 2 + 10);
     let mut everything = audit;
     for run in &runs {
         everything.push_str(&String::from_utf8_lossy(&run.stdout));
@@ -310,9 +313,9 @@ async fn no_secret_reaches_output_or_the_audit_log() {
 
 #[test]
 fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
-    const TOKEN: &str = "tok_serve_canary_c41d";
     let dir = tempfile::tempdir().unwrap();
-    // The mock at trace level, asked to trace itself: it must still not print the headers.
+    // The mock at trace level, asked to trace itself: it must still not print the headers or
+    // bodies it receives, which carry the callers' credentials.
     let mut serve = paystat(dir.path())
         .env("RUST_LOG", "trace,httpmock=trace")
         .args(["mock", "serve", "--port", "0"])
@@ -323,29 +326,45 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
     let mut stdout = BufReader::new(serve.stdout.take().unwrap());
     let mut banner = String::new();
     stdout.read_line(&mut banner).unwrap();
-    let mut base_line = String::new();
-    stdout.read_line(&mut base_line).unwrap();
-    let base = base_line
-        .trim()
-        .strip_prefix("ledger base URL: ")
-        .unwrap_or_else(|| panic!("{banner}{base_line}"))
-        .to_owned();
     assert!(
         banner.starts_with("paystat mock gateway on http://127.0.0.1:"),
         "{banner}"
     );
+    // The `export NAME=value` lines the mock prints, as a newcomer would paste them.
+    let mut exports = Vec::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        if let Some(assignments) = line.trim().strip_prefix("export ") {
+            for pair in assignments.split(' ') {
+                let (name, value) = pair.split_once('=').unwrap();
+                exports.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    assert_eq!(
+        exports.len(),
+        6,
+        "three URLs and three credentials: {exports:?}"
+    );
+    let urls: Vec<_> = exports
+        .iter()
+        .filter(|(name, _)| name.ends_with("_URL"))
+        .collect();
+    assert_eq!(urls.len(), 3);
 
-    let check = paystat(dir.path())
-        .env("PAYSTAT_LEDGER_TOKEN", TOKEN)
-        .args([
-            "check",
-            "--base-url",
-            &base,
-            "txn_001",
-            "txn_002",
-            "txn_003",
-            "txn_999",
-        ])
+    // Real-looking credentials, as a caller would send them: none may reach the mock's log.
+    let mut check = paystat(dir.path());
+    for (name, value) in &exports {
+        check.env(name, value);
+    }
+    let check = check
+        .env("PAYSTAT_LEDGER_TOKEN", helpers::LEDGER_TOKEN)
+        .env("PAYSTAT_STRIPE_KEY", helpers::STRIPE_KEY)
+        .env("PAYSTAT_PLAID_CLIENT_ID", helpers::PLAID_CLIENT_ID)
+        .env("PAYSTAT_PLAID_SECRET", helpers::PLAID_SECRET)
+        .args(["check", "--gateway", "auto"])
+        .args(paystat::cli::DEMO_IDS)
         .output()
         .unwrap();
     let demo = paystat(dir.path()).arg("demo").output().unwrap();
@@ -359,18 +378,151 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
         .read_to_string(&mut serve_log)
         .unwrap();
 
-    // The same answers as the demo, row for row.
-    assert_eq!(check.status.code(), Some(1), "txn_999 is missing");
+    // The same answers as the demo, row for row, over all three gateways.
+    let table = String::from_utf8_lossy(&check.stdout);
     assert_eq!(
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&demo.stdout)
+        check.status.code(),
+        Some(1),
+        "txn_999 is missing: {}",
+        String::from_utf8_lossy(&check.stderr)
     );
-    assert!(
-        String::from_utf8_lossy(&check.stdout)
-            .contains("| txn_003 | ledger  | found     | failed    | 75.50 USD ")
+    assert_eq!(table, String::from_utf8_lossy(&demo.stdout));
+    for (id, gateway, status) in [
+        ("txn_003", "ledger", "failed"),
+        ("pi_3MtwBwLkdIwHu7ixDeclined1", "stripe", "failed"),
+        ("c0ffee00-1234-4abc-8def-0123456789ab", "plaid", "returned"),
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {id} ")))
+            .unwrap_or_else(|| panic!("{id}: {table}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!((cells[2], cells[4]), (gateway, status), "{row}");
+    }
+    assert_eq!(
+        audit_line_count(&dir.path().join("payment_audit.jsonl")),
+        20,
+        "ten checks, twice"
     );
-    assert!(
-        !serve_log.contains(TOKEN),
-        "the mock logged a credential: {serve_log}"
+    for canary in helpers::CANARIES {
+        assert!(
+            !serve_log.contains(canary),
+            "the mock logged a credential: {serve_log}"
+        );
+    }
+}
+
+#[test]
+fn gateway_configuration_errors_exit_2_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("team.toml"),
+        "[stripe]\nkey_env = \"TEAM_STRIPE_KEY\"\n",
+    )
+    .unwrap();
+    let mut missing_key = paystat(dir.path());
+    missing_key.args([
+        "check",
+        "--gateway",
+        "auto",
+        "txn_001",
+        "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+    ]);
+    let mut renamed_key = paystat(dir.path());
+    renamed_key.args([
+        "check",
+        "--config",
+        "team.toml",
+        "--gateway",
+        "stripe",
+        "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+    ]);
+    let mut clear_text = paystat(dir.path());
+    clear_text
+        .env("PAYSTAT_STRIPE_KEY", helpers::STRIPE_KEY)
+        .args([
+            "check",
+            "--gateway",
+            "stripe",
+            "--base-url",
+            "http://api.stripe.com",
+            "pi_1",
+        ]);
+    let mut auto_with_url = paystat(dir.path());
+    auto_with_url.args([
+        "check",
+        "--gateway",
+        "auto",
+        "--base-url",
+        "http://127.0.0.1:5000",
+        "txn_001",
+    ]);
+    let mut bad_config = paystat(dir.path());
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[stripe]\nkey = \"sk_live_oops\"\n",
+    )
+    .unwrap();
+    bad_config.args(["check", "--config", "bad.toml", "txn_001"]);
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "check_missing_stripe_key",
+            "paystat check --gateway auto txn_001 pi_3MtwBwLkdIwHu7ix28a3tqPa",
+            &mut missing_key,
+        );
+        assert_run(
+            "check_missing_renamed_key",
+            "paystat check --config team.toml --gateway stripe pi_…",
+            &mut renamed_key,
+        );
+        assert_run(
+            "check_plain_http_refused",
+            "paystat check --gateway stripe --base-url http://api.stripe.com pi_1",
+            &mut clear_text,
+        );
+        assert_run(
+            "check_auto_with_base_url",
+            "paystat check --gateway auto --base-url http://127.0.0.1:5000 txn_001",
+            &mut auto_with_url,
+        );
+        assert_run(
+            "check_bad_config",
+            "paystat check --config bad.toml txn_001",
+            &mut bad_config,
+        );
+    });
+    assert_eq!(
+        audit_line_count(&dir.path().join("payment_audit.jsonl")),
+        0,
+        "nothing was checked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_routes_each_id_and_names_the_rules_when_none_fits() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = paystat(dir.path());
+    cmd.env("PAYSTAT_LEDGER_URL", mock.base_url(GatewayKind::Ledger))
+        .env("PAYSTAT_STRIPE_URL", mock.base_url(GatewayKind::Stripe))
+        .env("PAYSTAT_PLAID_URL", mock.base_url(GatewayKind::Plaid))
+        .env("PAYSTAT_STRIPE_KEY", helpers::STRIPE_KEY)
+        .env("PAYSTAT_PLAID_CLIENT_ID", helpers::PLAID_CLIENT_ID)
+        .env("PAYSTAT_PLAID_SECRET", helpers::PLAID_SECRET)
+        .args(["check", "--gateway", "auto", "--format", "json"])
+        .args([
+            "txn_002",
+            "pi_3MtwBwLkdIwHu7ixCapture01",
+            "e3f4a5b6-c7d8-4e9f-8a1b-2c3d4e5f6a7b",
+            "ch_3MtwBwLkdIwHu7ix",
+        ]);
+    settings(dir.path()).bind(|| {
+        assert_run("check_auto", "paystat check --gateway auto --format json txn_002 pi_3MtwBwLkdIwHu7ixCapture01 e3f4a5b6-… ch_3MtwBwLkdIwHu7ix", &mut cmd)
+    });
+    let audit = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    assert_eq!(
+        audit.lines().count(),
+        4,
+        "one line per id, the unroutable one included"
     );
 }

@@ -39,16 +39,17 @@ fn the_fixtures_mapping_table_matches_the_code() {
 #[test]
 fn every_mapped_word_has_a_scenario() {
     let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    for (gateway, word, status) in status_mapping() {
+    for row in status_mapping() {
         let covered = set.scenarios().iter().any(|s| {
-            s.gateway == gateway
+            s.gateway == row.gateway
                 && s.expect.outcome == Outcome::Found
-                && s.expect.gateway_status.as_deref() == Some(word)
-                && s.expect.status == Some(status)
+                && s.expect.gateway_status.as_deref() == Some(row.word)
+                && s.expect.status == Some(row.status)
         });
         assert!(
             covered,
-            "no scenario shows {gateway} `{word}` becoming `{status}`"
+            "no scenario shows {} `{}` becoming `{}`",
+            row.gateway, row.word, row.status
         );
     }
 }

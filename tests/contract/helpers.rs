@@ -3,10 +3,47 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use paystat::gateway::{Gateway, Plaid, Stripe};
 use paystat::mock::EmbeddedMock;
 use paystat::{
     AuditRecord, AuditTrail, CheckResult, Checker, Credential, GatewayKind, Ledger, Scenario,
 };
+use secrecy::SecretString;
+
+/// The test credentials. They are canaries: `secrets.rs` scans every output, log, audit line
+/// and snapshot for them.
+pub const LEDGER_TOKEN: &str = "tok_ledger_canary_5f1d2c9e";
+pub const STRIPE_KEY: &str = "sk_test_canary_51MtwBwLkdIwHu7ix";
+pub const PLAID_CLIENT_ID: &str = "plaid_client_canary_63e1";
+pub const PLAID_SECRET: &str = "plaid_secret_canary_9d0b";
+pub const CANARIES: [&str; 4] = [LEDGER_TOKEN, STRIPE_KEY, PLAID_CLIENT_ID, PLAID_SECRET];
+
+/// An adapter for `kind` at `base_url`, holding the canary credentials.
+pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn Gateway> {
+    let url = base_url.parse().unwrap();
+    match kind {
+        GatewayKind::Ledger => Arc::new(Ledger::new(
+            url,
+            Credential::Bearer(SecretString::from(LEDGER_TOKEN)),
+        )),
+        GatewayKind::Stripe => Arc::new(Stripe::new(
+            url,
+            SecretString::from(STRIPE_KEY),
+            Some("2024-06-20".into()),
+        )),
+        GatewayKind::Plaid => Arc::new(Plaid::new(
+            url,
+            SecretString::from(PLAID_CLIENT_ID),
+            SecretString::from(PLAID_SECRET),
+        )),
+    }
+}
+
+/// A checker for one gateway at `base_url` with the canary credentials, auditing under `dir`.
+pub fn checker_for(dir: &Path, kind: GatewayKind, base_url: &str) -> Checker {
+    let audit = AuditTrail::open(&dir.join("audit.jsonl"), "contract-test".into()).unwrap();
+    Checker::new(gateway(kind, base_url), Arc::new(audit))
+}
 
 /// The repository's fixtures folder.
 pub fn fixtures_dir() -> PathBuf {
@@ -24,12 +61,17 @@ pub fn load_scenario(path: &Path) -> Scenario {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A base URL where nothing listens: a port that was free a moment ago.
-pub fn refused_base_url() -> String {
+/// A server address where nothing listens: a port that was free a moment ago.
+pub fn refused_server() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    format!("http://127.0.0.1:{port}/v1")
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A ledger base URL where nothing listens.
+pub fn refused_base_url() -> String {
+    format!("{}/v1", refused_server())
 }
 
 /// A checker for `gateway` at `base_url`, auditing into a fresh file under `dir`.
@@ -63,10 +105,9 @@ pub async fn play(scenario: &Scenario) -> Played {
     let base_url = if scenario.is_http() {
         mock.base_url(scenario.gateway)
     } else {
-        refused_base_url()
+        paystat::mock::base_url(&refused_server(), scenario.gateway)
     };
-    assert_eq!(scenario.gateway, GatewayKind::Ledger);
-    let mut checker = checker(dir.path(), &base_url, Credential::None);
+    let mut checker = checker_for(dir.path(), scenario.gateway, &base_url);
     if let Some(timeout) = scenario.client.timeout {
         checker = checker.with_timeout(timeout);
     }

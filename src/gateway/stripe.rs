@@ -1,0 +1,279 @@
+//! Stripe PaymentIntents: `GET {base}/v1/payment_intents/{id}`.
+//!
+//! Wire facts (GATEWAYS.md): `status` is exactly one of seven words and there is no `failed`
+//! — a declined attempt sends the intent back to `requires_payment_method` with a non-null
+//! `last_payment_error`. `amount` is already an integer in minor units, `currency` is lower
+//! case, `created` is unix seconds. Errors are `{"error": {type, code, message, …}}`; the
+//! `Request-Id` header is what Stripe support asks for.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{
+    Gateway, GatewayError, GatewayKind, MappingRow, Payment, Reading, Reply, Verdict, header_text,
+    http_error_detail, outcome_for_http_status, url_with_segments,
+};
+use crate::money::{self, Money};
+use crate::status::{Outcome, PaymentStatus};
+
+/// Stripe's API.
+pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
+
+/// The header Stripe support asks for.
+const REQUEST_ID_HEADER: &str = "request-id";
+
+/// The Stripe adapter.
+#[derive(Debug, Clone)]
+pub struct Stripe {
+    base_url: reqwest::Url,
+    key: SecretString,
+    version: Option<String>,
+}
+
+impl Stripe {
+    /// Stripe at `base_url` (normally [`DEFAULT_BASE_URL`]) with secret key `key`, and an
+    /// optional pinned `Stripe-Version`.
+    pub fn new(base_url: reqwest::Url, key: SecretString, version: Option<String>) -> Stripe {
+        Stripe {
+            base_url,
+            key,
+            version,
+        }
+    }
+}
+
+/// Stripe's seven PaymentIntent statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+}
+
+impl IntentStatus {
+    const ALL: [IntentStatus; 7] = [
+        IntentStatus::RequiresPaymentMethod,
+        IntentStatus::RequiresConfirmation,
+        IntentStatus::RequiresAction,
+        IntentStatus::Processing,
+        IntentStatus::RequiresCapture,
+        IntentStatus::Canceled,
+        IntentStatus::Succeeded,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            IntentStatus::RequiresPaymentMethod => "requires_payment_method",
+            IntentStatus::RequiresConfirmation => "requires_confirmation",
+            IntentStatus::RequiresAction => "requires_action",
+            IntentStatus::Processing => "processing",
+            IntentStatus::RequiresCapture => "requires_capture",
+            IntentStatus::Canceled => "canceled",
+            IntentStatus::Succeeded => "succeeded",
+        }
+    }
+
+    /// A word Stripe adds later is `None`, and becomes `unknown` with the raw word kept.
+    fn from_word(word: &str) -> Option<IntentStatus> {
+        IntentStatus::ALL.into_iter().find(|s| s.word() == word)
+    }
+
+    /// The mapping, every status named (no catch-all arm: a new variant is a compile error).
+    fn normalize(self, declined: bool) -> PaymentStatus {
+        match self {
+            IntentStatus::Succeeded => PaymentStatus::Completed,
+            IntentStatus::Processing => PaymentStatus::Pending,
+            IntentStatus::RequiresCapture => PaymentStatus::Authorized,
+            IntentStatus::RequiresAction | IntentStatus::RequiresConfirmation => {
+                PaymentStatus::RequiresAction
+            }
+            // Stripe has no `failed`: a declined attempt returns here with last_payment_error.
+            IntentStatus::RequiresPaymentMethod if declined => PaymentStatus::Failed,
+            IntentStatus::RequiresPaymentMethod => PaymentStatus::RequiresAction,
+            IntentStatus::Canceled => PaymentStatus::Canceled,
+        }
+    }
+}
+
+/// Stripe's rows of the status mapping.
+pub fn status_mapping() -> Vec<MappingRow> {
+    let row = |status: IntentStatus, when: Option<&'static str>, declined: bool| MappingRow {
+        gateway: GatewayKind::Stripe,
+        word: status.word(),
+        when,
+        status: status.normalize(declined),
+    };
+    IntentStatus::ALL
+        .into_iter()
+        .flat_map(|status| match status {
+            IntentStatus::RequiresPaymentMethod => vec![
+                row(status, Some("with `last_payment_error` (a decline)"), true),
+                row(status, Some("without `last_payment_error`"), false),
+            ],
+            _ => vec![row(status, None, false)],
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct WireIntent {
+    id: String,
+    #[serde(default)]
+    object: Option<String>,
+    amount: i64,
+    currency: String,
+    status: String,
+    created: i64,
+    #[serde(default)]
+    last_payment_error: Option<WireError>,
+    #[serde(default)]
+    cancellation_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireErrorBody {
+    error: WireError,
+}
+
+impl Gateway for Stripe {
+    fn kind(&self) -> GatewayKind {
+        GatewayKind::Stripe
+    }
+
+    fn base_url(&self) -> &reqwest::Url {
+        &self.base_url
+    }
+
+    fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
+        let url = url_with_segments(&self.base_url, &["v1", "payment_intents", id]);
+        let mut request = client.get(url).bearer_auth(self.key.expose_secret());
+        if let Some(version) = &self.version {
+            request = request.header("Stripe-Version", version);
+        }
+        request.build()
+    }
+
+    fn read(&self, id: &str, reply: &Reply) -> Reading {
+        let request_id = header_text(&reply.headers, REQUEST_ID_HEADER);
+        let verdict = match reply.status {
+            200 => read_intent(id, &reply.body),
+            status => read_error(status, &reply.body),
+        };
+        Reading {
+            verdict,
+            request_id,
+        }
+    }
+}
+
+fn read_intent(id: &str, body: &[u8]) -> Verdict {
+    let bad = |detail: String| Verdict::refused(Outcome::BadResponse, detail);
+    let wire: WireIntent = match serde_json::from_slice(body) {
+        Ok(wire) => wire,
+        Err(e) => return bad(format!("Stripe's 200 body is not a PaymentIntent: {e}")),
+    };
+    if wire
+        .object
+        .as_deref()
+        .is_some_and(|o| o != "payment_intent")
+    {
+        return bad("Stripe's 200 body is not a PaymentIntent object".into());
+    }
+    if wire.id != id {
+        return bad("Stripe answered with a different PaymentIntent than the one asked for".into());
+    }
+    let amount = match money::currency(&wire.currency) {
+        Ok(currency) => Money::from_minor(wire.amount, currency),
+        Err(e) => return bad(format!("Stripe's amount is unusable: {e}")),
+    };
+    let Some(created_at) = OffsetDateTime::from_unix_timestamp(wire.created)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+    else {
+        return bad(format!(
+            "Stripe's created ({}) is not a unix time",
+            wire.created
+        ));
+    };
+    let declined = wire.last_payment_error.is_some();
+    let status = match IntentStatus::from_word(&wire.status) {
+        Some(status) => status.normalize(declined),
+        None => PaymentStatus::Unknown,
+    };
+    let (failure_code, decline_message) = match wire.last_payment_error {
+        Some(e) if status == PaymentStatus::Failed => (e.decline_code.or(e.code), e.message),
+        _ => (None, None),
+    };
+    Verdict::Found(Payment {
+        status,
+        gateway_status: wire.status,
+        amount,
+        created_at: Some(created_at),
+        failure_code,
+        status_reason: wire.cancellation_reason.or(decline_message),
+    })
+}
+
+fn read_error(status: u16, body: &[u8]) -> Verdict {
+    let outcome = match (status, outcome_for_http_status(status)) {
+        // 402 is Stripe's "request failed" for card errors: the request, not the gateway.
+        (402, _) => Outcome::BadRequest,
+        // 409 is a conflict with a concurrent request on the same object: transient, not ours.
+        (409, _) => Outcome::GatewayError,
+        (_, Outcome::Found) => Outcome::BadResponse,
+        (_, outcome) => outcome,
+    };
+    let error = serde_json::from_slice::<WireErrorBody>(body)
+        .ok()
+        .map(|b| GatewayError {
+            kind: b.error.kind,
+            code: b.error.code,
+            message: b.error.message,
+        });
+    let detail = http_error_detail(GatewayKind::Stripe, status, error.as_ref());
+    Verdict::gateway_error(outcome, detail, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_word() {
+        for status in IntentStatus::ALL {
+            assert_eq!(IntentStatus::from_word(status.word()), Some(status));
+        }
+        assert_eq!(IntentStatus::from_word("failed"), None);
+    }
+
+    #[test]
+    fn a_decline_is_failed_and_a_fresh_intent_waits() {
+        assert_eq!(
+            IntentStatus::RequiresPaymentMethod.normalize(true),
+            PaymentStatus::Failed
+        );
+        assert_eq!(
+            IntentStatus::RequiresPaymentMethod.normalize(false),
+            PaymentStatus::RequiresAction
+        );
+        assert_eq!(status_mapping().len(), 8);
+    }
+}
