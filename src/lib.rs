@@ -1,7 +1,7 @@
 //! # paystat
 //!
 //! One question, answered the same way whatever system the money went through: *what is the
-//! status of this payment?* paystat asks a gateway (today the internal ledger), turns its reply
+//! status of this payment?* paystat asks a gateway (the internal ledger, Stripe or Plaid), turns its reply
 //! into one normalized [`CheckResult`] — an [`Outcome`] and, when found, a [`PaymentStatus`],
 //! the exact [`Money`] and the gateway's own word — and writes an audit line for every check
 //! before anyone sees the answer.

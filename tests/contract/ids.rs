@@ -1,17 +1,19 @@
-//! Generated payment ids: valid ledger ids and hostile strings.
+//! Generated payment ids, valid and hostile, for every gateway.
 //!
 //! Whatever the id, it either is rejected locally (`invalid_id`, nothing sent) or reaches the
-//! gateway as exactly one path segment that decodes back to the same id — never another path —
-//! and every check leaves exactly one audit line that parses back to the same id.
+//! gateway intact — for the ledger and Stripe as exactly one path segment that decodes back to
+//! the same id (never another path), for Plaid as the `transfer_id` of the JSON body — and every
+//! check leaves exactly one audit line that parses back to the same id.
 
 use std::sync::{Arc, Mutex};
 
-use httpmock::{Method, MockServer};
-use paystat::{Credential, Outcome};
+use httpmock::MockServer;
+use paystat::{GatewayKind, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use rstest::rstest;
 
-use crate::helpers::{audit_lines, checker};
+use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, audit_lines, checker_for};
 
 /// Characters that break naive URL building, log lines or terminals.
 const NASTY: &[&str] = &[
@@ -50,8 +52,24 @@ const EDGE_CASES: &[&str] = &[
     "😀",
 ];
 
-fn valid_ledger_id() -> impl Strategy<Value = String> {
-    "txn_[A-Za-z0-9_-]{1,60}"
+fn valid_ledger_id() -> BoxedStrategy<String> {
+    "txn_[A-Za-z0-9_-]{1,60}".boxed()
+}
+
+fn valid_stripe_id() -> BoxedStrategy<String> {
+    "pi_[A-Za-z0-9]{24}".boxed()
+}
+
+fn valid_plaid_id() -> BoxedStrategy<String> {
+    "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}".boxed()
+}
+
+fn valid_id(kind: GatewayKind) -> BoxedStrategy<String> {
+    match kind {
+        GatewayKind::Ledger => valid_ledger_id(),
+        GatewayKind::Stripe => valid_stripe_id(),
+        GatewayKind::Plaid => valid_plaid_id(),
+    }
 }
 
 fn hostile_id() -> impl Strategy<Value = String> {
@@ -73,41 +91,56 @@ fn hostile_id() -> impl Strategy<Value = String> {
     ]
 }
 
-/// One mock that records the raw request paths, and a checker pointed at it.
+/// What the mock saw of one request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// One mock that records every request, and a checker for one gateway pointed at it.
 struct Probe {
+    kind: GatewayKind,
     runtime: tokio::runtime::Runtime,
     _server: MockServer,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     dir: tempfile::TempDir,
     checker: paystat::Checker,
 }
 
-fn probe() -> Probe {
+fn probe(kind: GatewayKind) -> Probe {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let server = runtime.block_on(MockServer::start_async());
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let recorder = Arc::clone(&seen);
     server.mock(|when, then| {
-        when.method(Method::GET).is_true(move |req| {
+        when.is_true(move |req| {
             let uri = req.uri();
-            let raw = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-            recorder.lock().unwrap().push(raw.to_owned());
+            let path = uri
+                .path_and_query()
+                .map_or(uri.path(), |pq| pq.as_str())
+                .to_owned();
+            let method = req.method().to_string();
+            recorder.lock().unwrap().push(Seen {
+                method,
+                path,
+                body: req.body().to_vec(),
+            });
             true
         });
         then.status(404)
             .header("content-type", "application/json")
-            .body(r#"{"error": "payment_not_found", "message": "No payment with that id"}"#);
+            .body("{}");
     });
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker(
-        dir.path(),
-        &format!("{}/v1", server.base_url()),
-        Credential::None,
-    );
+    let base_url = paystat::mock::base_url(&server.base_url(), kind);
+    let checker = checker_for(dir.path(), kind, &base_url);
     Probe {
+        kind,
         runtime,
         _server: server,
         seen,
@@ -119,27 +152,21 @@ fn probe() -> Probe {
 impl Probe {
     /// Checks one id and asserts the rules in this module's header.
     fn check(&self, id: &str, must_be_accepted: bool) -> Result<(), TestCaseError> {
-        let Probe {
-            runtime,
-            seen,
-            dir,
-            checker,
-            ..
-        } = self;
-        seen.lock().unwrap().clear();
-        let before = audit_lines(dir.path()).len();
-        let result = runtime
-            .block_on(checker.check(id))
+        self.seen.lock().unwrap().clear();
+        let before = audit_lines(self.dir.path()).len();
+        let result = self
+            .runtime
+            .block_on(self.checker.check(id))
             .expect("audit file is writable");
 
-        let lines = audit_lines(dir.path());
+        let lines = audit_lines(self.dir.path());
         prop_assert_eq!(lines.len(), before + 1, "exactly one new audit line");
         let line = lines.last().unwrap();
         prop_assert_eq!(&line.payment_id, id);
         prop_assert_eq!(&result.payment_id, id);
         prop_assert_eq!(line.outcome, result.outcome);
 
-        let seen = seen.lock().unwrap().clone();
+        let seen = self.seen.lock().unwrap().clone();
         if result.outcome == Outcome::InvalidId {
             prop_assert!(
                 !must_be_accepted,
@@ -149,35 +176,57 @@ impl Probe {
             prop_assert!(seen.is_empty(), "a rejected id was sent: {:?}", seen);
             prop_assert_eq!(result.attempts, 0);
             prop_assert!(line.request.is_none());
-        } else {
-            prop_assert_eq!(result.outcome, Outcome::NotFound, "{:?}", result.detail);
-            prop_assert_eq!(seen.len(), 1, "one request per check");
-            let path = &seen[0];
-            let segment = path.strip_prefix("/v1/payments/");
-            prop_assert!(
-                segment.is_some(),
-                "request left the payments path: {}",
-                path
-            );
-            let segment = segment.unwrap();
-            prop_assert!(
-                !segment.contains(['/', '?', '#']),
-                "id escaped its segment: {}",
-                path
-            );
-            let decoded = percent_encoding::percent_decode_str(segment)
-                .decode_utf8()
-                .unwrap();
-            prop_assert_eq!(decoded.as_ref(), id, "the id came back changed");
-            prop_assert_eq!(&line.request.as_ref().unwrap().path, path);
+            return Ok(());
+        }
+        prop_assert_eq!(result.outcome, Outcome::NotFound, "{:?}", result.detail);
+        prop_assert_eq!(seen.len(), 1, "one request per check");
+        let request = &seen[0];
+        prop_assert_eq!(&line.request.as_ref().unwrap().path, &request.path);
+        match self.kind {
+            GatewayKind::Ledger | GatewayKind::Stripe => {
+                let prefix = match self.kind {
+                    GatewayKind::Ledger => "/v1/payments/",
+                    _ => "/v1/payment_intents/",
+                };
+                prop_assert_eq!(request.method.as_str(), "GET");
+                let segment = request.path.strip_prefix(prefix);
+                prop_assert!(segment.is_some(), "request left its path: {}", request.path);
+                let segment = segment.unwrap();
+                prop_assert!(
+                    !segment.contains(['/', '?', '#']),
+                    "id escaped its segment: {}",
+                    request.path
+                );
+                let decoded = percent_encoding::percent_decode_str(segment)
+                    .decode_utf8()
+                    .unwrap();
+                prop_assert_eq!(decoded.as_ref(), id, "the id came back changed");
+            }
+            GatewayKind::Plaid => {
+                prop_assert_eq!(request.method.as_str(), "POST");
+                prop_assert_eq!(request.path.as_str(), "/transfer/get");
+                let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                prop_assert_eq!(
+                    body["transfer_id"].as_str(),
+                    Some(id),
+                    "the id came back changed"
+                );
+                prop_assert_eq!(body["client_id"].as_str(), Some(PLAID_CLIENT_ID));
+                prop_assert_eq!(body["secret"].as_str(), Some(PLAID_SECRET));
+            }
         }
         Ok(())
     }
 }
 
 /// Checks every generated id.
-fn check_ids(strategy: impl Strategy<Value = String>, cases: u32, must_be_accepted: bool) {
-    let probe = probe();
+fn check_ids(
+    kind: GatewayKind,
+    strategy: BoxedStrategy<String>,
+    cases: u32,
+    must_be_accepted: bool,
+) {
+    let probe = probe(kind);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -188,25 +237,34 @@ fn check_ids(strategy: impl Strategy<Value = String>, cases: u32, must_be_accept
         .unwrap();
 }
 
-#[test]
-fn valid_ledger_ids_reach_the_gateway_as_one_segment() {
-    check_ids(valid_ledger_id(), 64, true);
+#[rstest]
+fn valid_ids_reach_the_gateway_intact(
+    #[values(GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid)] kind: GatewayKind,
+) {
+    check_ids(kind, valid_id(kind), 48, true);
 }
 
-#[test]
-fn hostile_ids_are_rejected_or_kept_in_their_segment() {
-    check_ids(hostile_id(), 192, false);
+#[rstest]
+fn hostile_ids_are_rejected_or_kept_intact(
+    #[values(GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid)] kind: GatewayKind,
+) {
+    check_ids(kind, hostile_id().boxed(), 128, false);
 }
 
-#[test]
-fn known_dangerous_ids_are_rejected_or_kept_in_their_segment() {
-    let probe = probe();
+#[rstest]
+fn known_dangerous_ids_are_rejected_or_kept_intact(
+    #[values(GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid)] kind: GatewayKind,
+) {
+    let probe = probe(kind);
     for id in EDGE_CASES {
         probe
             .check(id, false)
-            .unwrap_or_else(|e| panic!("{id:?}: {e}"));
+            .unwrap_or_else(|e| panic!("{kind} {id:?}: {e}"));
     }
-    // The rules are not vacuous: these must be refused locally, these must be sent.
+}
+
+#[test]
+fn the_id_rules_are_not_vacuous() {
     let rejected = ["", ".", "..", "a\nb", "\u{85}"];
     let sent = ["...", "/", "../admin", "%2e%2e", "txn_001?expand=all", "😀"];
     for id in rejected {

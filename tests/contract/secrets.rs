@@ -7,7 +7,13 @@ use paystat::{Credential, Outcome};
 use secrecy::SecretString;
 use tracing_test::traced_test;
 
-use crate::helpers::{audit_lines, checker};
+use paystat::GatewayKind;
+use rstest::rstest;
+
+use crate::helpers::{
+    CANARIES, LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, audit_lines, checker,
+    checker_for,
+};
 
 const TOKEN: &str = "tok_canary_5f1d2c9e";
 const PASSWORD: &str = "pw_canary_a8b7c6";
@@ -109,4 +115,203 @@ async fn the_token_is_sent_as_a_bearer_header() {
         authorized.check("txn_1").await.unwrap().outcome,
         Outcome::GatewayError
     );
+}
+
+/// A Stripe mock that answers only when the key is in the `Authorization` header, and a Plaid
+/// mock that answers only when the client id and secret are in the JSON body.
+async fn mock_requiring_keys(kind: GatewayKind, status: u16, delay_ms: u64) -> MockServer {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            match kind {
+                GatewayKind::Stripe => {
+                    when.method(Method::GET).header("authorization", format!("Bearer {STRIPE_KEY}"));
+                }
+                GatewayKind::Plaid => {
+                    when.method(Method::POST)
+                        .path("/transfer/get")
+                        .header("plaid-version", "2020-09-14")
+                        .json_body_includes(
+                            serde_json::json!({ "client_id": PLAID_CLIENT_ID, "secret": PLAID_SECRET }).to_string(),
+                        );
+                }
+                GatewayKind::Ledger => unreachable!("the ledger has its own tests above"),
+            }
+            then.status(status)
+                .header("content-type", "application/json")
+                .body(r#"{"error_type": "API_ERROR", "error_code": "INTERNAL_SERVER_ERROR", "error": {"type": "api_error"}}"#)
+                .delay(std::time::Duration::from_millis(delay_ms));
+        })
+        .await;
+    server
+}
+
+fn assert_no_canary(haystack: &str, what: &str) {
+    for canary in CANARIES {
+        assert!(
+            !haystack.contains(canary),
+            "{what} contains a credential: {haystack}"
+        );
+    }
+}
+
+/// Checks one payment of `kind` against a mock that requires the canary credentials and
+/// answers `status` after `delay_ms`; returns what paystat produced, all of it as text.
+async fn check_against_keyed_mock(
+    kind: GatewayKind,
+    status: u16,
+    delay_ms: u64,
+) -> (Outcome, String) {
+    let server = mock_requiring_keys(kind, status, delay_ms).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_for(dir.path(), kind, &server.base_url())
+        .with_timeout(std::time::Duration::from_millis(100));
+    let id = match kind {
+        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        _ => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    };
+    let result = checker.check(id).await.unwrap();
+    let produced = format!(
+        "{}\n{}\n{checker:?}\n{result:?}",
+        serde_json::to_string(&result).unwrap(),
+        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap()
+    );
+    (result.outcome, produced)
+}
+
+#[tokio::test]
+#[traced_test]
+async fn a_stripe_error_is_diagnosed_without_the_key() {
+    let (outcome, produced) = check_against_keyed_mock(GatewayKind::Stripe, 500, 0).await;
+    // 500, not the 404 of an unmatched request: the key was sent.
+    assert_eq!(outcome, Outcome::GatewayError);
+    assert!(logs_contain("status check got no answer"));
+    assert_no_canary(&produced, "the result, audit line or Debug output");
+    logs_assert(|lines: &[&str]| {
+        assert_no_canary(&lines.join("\n"), "the diagnostics");
+        Ok(())
+    });
+}
+
+#[tokio::test]
+#[traced_test]
+async fn a_plaid_error_is_diagnosed_without_the_client_id_or_secret() {
+    let (outcome, produced) = check_against_keyed_mock(GatewayKind::Plaid, 500, 0).await;
+    assert_eq!(outcome, Outcome::GatewayError);
+    assert!(logs_contain("status check got no answer"));
+    assert_no_canary(&produced, "the result, audit line or Debug output");
+    logs_assert(|lines: &[&str]| {
+        assert_no_canary(&lines.join("\n"), "the diagnostics");
+        Ok(())
+    });
+}
+
+#[tokio::test]
+#[traced_test]
+async fn stripe_and_plaid_timeouts_are_diagnosed_without_credentials() {
+    for kind in [GatewayKind::Stripe, GatewayKind::Plaid] {
+        let (outcome, produced) = check_against_keyed_mock(kind, 200, 2_000).await;
+        assert_eq!(outcome, Outcome::Timeout);
+        assert_no_canary(&produced, "the result, audit line or Debug output");
+    }
+    assert!(logs_contain("outcome=timeout"));
+    logs_assert(|lines: &[&str]| {
+        assert_no_canary(&lines.join("\n"), "the diagnostics");
+        Ok(())
+    });
+}
+
+/// A gateway that redirects every request to another server.
+async fn redirecting_to(target: &MockServer, status: u16) -> MockServer {
+    let server = MockServer::start_async().await;
+    let location = target.url("/stolen");
+    server
+        .mock_async(|_when, then| {
+            then.status(status).header("location", location);
+        })
+        .await;
+    server
+}
+
+#[rstest]
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_host(
+    #[values(GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid)] kind: GatewayKind,
+    #[values(302, 307, 308)] status: u16,
+) {
+    // The second server records whatever reaches it.
+    let elsewhere = MockServer::start_async().await;
+    let stolen = elsewhere
+        .mock_async(|_when, then| {
+            then.status(200).body("{}");
+        })
+        .await;
+    let gateway = redirecting_to(&elsewhere, status).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = paystat::mock::base_url(&gateway.base_url(), kind);
+    let id = match kind {
+        GatewayKind::Ledger => "txn_001",
+        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    };
+    let result = checker_for(dir.path(), kind, &base)
+        .check(id)
+        .await
+        .unwrap();
+    assert_eq!(
+        stolen.calls_async().await,
+        0,
+        "the request (and its credentials) followed the redirect"
+    );
+    assert_eq!(result.outcome, Outcome::BadResponse);
+    assert_eq!(result.http_status, Some(status));
+}
+
+#[tokio::test]
+async fn a_redirect_within_the_same_gateway_is_followed() {
+    // The positive side: the policy is "same host only", not "never".
+    let server = MockServer::start_async().await;
+    let target = server.url("/v1/payments/txn_001");
+    server
+        .mock_async(|when, then| {
+            when.path("/old/v1/payments/txn_001");
+            then.status(308).header("location", target);
+        })
+        .await;
+    let arrived = server
+        .mock_async(|when, then| {
+            when.path("/v1/payments/txn_001")
+                .header("authorization", format!("Bearer {LEDGER_TOKEN}"));
+            then.status(200).body(
+                r#"{"id": "txn_001", "status": "completed", "amount": 1.00, "currency": "USD"}"#,
+            );
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let result = checker_for(dir.path(), GatewayKind::Ledger, &server.url("/old/v1"))
+        .check("txn_001")
+        .await
+        .unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    assert_eq!(arrived.calls_async().await, 1);
+}
+
+#[test]
+fn no_snapshot_or_fixture_holds_a_test_credential() {
+    // The scenario and CLI snapshots were recorded with these credentials configured.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scanned = 0;
+    for dir in ["snapshots", "fixtures"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                assert_no_canary(&text, &path.display().to_string());
+                scanned += 1;
+            }
+        }
+    }
+    assert!(scanned > 100, "only {scanned} files scanned");
 }
