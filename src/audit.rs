@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::checker::AttemptRecord;
 use crate::gateway::GatewayKind;
+use crate::retry::RetryStop;
 use crate::status::{Outcome, PaymentStatus};
 
 /// The default audit file, relative to the working directory.
@@ -81,6 +83,10 @@ pub struct AuditRecord {
     pub gateway_status: Option<String>,
     /// How many requests were sent.
     pub attempts: u32,
+    /// Every request: its HTTP status or transport error, its duration, and the wait after it.
+    pub attempt_log: Vec<AttemptRecord>,
+    /// Why a failed check was not tried again.
+    pub retry_stop: Option<RetryStop>,
     /// How long the check took.
     pub duration_ms: u64,
     /// The gateway's id for the request, when it sent one.
@@ -106,6 +112,10 @@ pub struct CheckEvent<'a> {
     pub gateway_status: Option<&'a str>,
     /// Requests sent.
     pub attempts: u32,
+    /// Every request.
+    pub attempt_log: &'a [AttemptRecord],
+    /// Why a failed check was not tried again.
+    pub retry_stop: Option<RetryStop>,
     /// Duration of the check.
     pub duration_ms: u64,
     /// The gateway's request id.
@@ -181,6 +191,8 @@ impl AuditTrail {
             status: event.status,
             gateway_status: event.gateway_status.map(str::to_owned),
             attempts: event.attempts,
+            attempt_log: event.attempt_log.to_vec(),
+            retry_stop: event.retry_stop,
             duration_ms: event.duration_ms,
             gateway_request_id: event.gateway_request_id.map(str::to_owned),
         };

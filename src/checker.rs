@@ -1,23 +1,28 @@
-//! The checker: asks a gateway about payments, times each check, and audits it.
+//! The checker: asks a gateway about payments, retries what is worth retrying, times each
+//! check, and audits it.
 //!
-//! It owns one pooled `reqwest::Client` for all checks, bounds each request by a timeout that
-//! covers the whole body, reads at most 1 MiB, and hands the reply to the gateway's adapter.
-//! Every check — found, failed, or rejected before sending — ends with an audit line, and the
-//! result is returned only once that line is written.
+//! It owns one pooled `reqwest::Client` for all checks, bounds each attempt by a timeout that
+//! covers the whole body and each check by a deadline, reads at most 1 MiB, and hands every
+//! reply to the gateway's adapter. Retries follow [`crate::retry`]; every wait goes through the
+//! injected [`Clock`]. Every check — found, failed, or rejected before sending — ends with an
+//! audit line carrying all its attempts, and the result is returned only once that line is
+//! written.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditError, AuditTrail, CheckEvent, RequestLine};
+use crate::clock::{Clock, SystemClock};
 use crate::gateway::{self, Gateway, GatewayError, GatewayKind, Reading, Reply, Verdict};
 use crate::money::Money;
 use crate::payment_id::{self, display_safe};
+use crate::retry::{self, Jitter, Pacer, RetryBudget, RetryPolicy, RetryStop, WaitReason};
 use crate::status::{Outcome, PaymentStatus};
 
-/// The per-request timeout when none is configured (as the original script).
+/// The per-attempt timeout when none is configured (as the original script).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many checks run at once when none is configured.
@@ -26,6 +31,28 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// The largest body paystat reads; anything longer is a `bad_response`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Stripe's default per-endpoint rate limit (GATEWAYS.md), paystat's default pacing for it.
+pub const STRIPE_REQUESTS_PER_SECOND: f64 = 25.0;
+
+/// One request of a check, as the result and the audit line show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1 for the first request.
+    pub attempt: u32,
+    /// The HTTP status, if a reply came.
+    pub http_status: Option<u16>,
+    /// What this attempt alone concluded.
+    pub outcome: Outcome,
+    /// The transport failure, if there was no reply.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+    /// How long paystat waited before the next attempt, if there was one.
+    pub wait_ms: Option<u64>,
+    /// Why it waited that long.
+    pub wait_reason: Option<WaitReason>,
+}
+
 /// The normalized answer to one status check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
@@ -33,7 +60,7 @@ pub struct CheckResult {
     pub payment_id: String,
     /// The gateway asked (none when `--gateway auto` found no gateway for the id).
     pub gateway: Option<GatewayKind>,
-    /// What the check concluded.
+    /// What the check concluded: the last attempt's outcome.
     pub outcome: Outcome,
     /// Where the payment stands, when found.
     pub status: Option<PaymentStatus>,
@@ -55,7 +82,11 @@ pub struct CheckResult {
     pub gateway_request_id: Option<String>,
     /// How many requests were sent (0 when the id was rejected locally).
     pub attempts: u32,
-    /// How long the check took, in milliseconds.
+    /// Every request, with the wait after it and why.
+    pub attempt_log: Vec<AttemptRecord>,
+    /// Why a failed check was not tried again, when it failed.
+    pub retry_stop: Option<RetryStop>,
+    /// How long the check took, waits included, in milliseconds.
     pub duration_ms: u64,
     /// One sentence on why there is no payment, when there is none.
     pub detail: Option<String>,
@@ -91,11 +122,13 @@ pub enum Routing {
     Auto,
 }
 
-/// A configured gateway and its per-request timeout.
+/// A configured gateway with its policy, its retry budget and its pacing.
 #[derive(Debug, Clone)]
 struct Endpoint {
     gateway: Arc<dyn Gateway>,
-    timeout: Duration,
+    policy: RetryPolicy,
+    budget: Arc<RetryBudget>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 /// Checks payments and audits every check.
@@ -106,9 +139,11 @@ pub struct Checker {
     routing: Routing,
     audit: Arc<AuditTrail>,
     concurrency: usize,
+    clock: Arc<dyn Clock>,
+    jitter: Arc<Jitter>,
 }
 
-/// What happened on the wire, before the adapter reads it.
+/// What happened on the wire in one attempt, before the adapter reads it.
 enum Exchange {
     Replied(Reply),
     Failed {
@@ -118,8 +153,17 @@ enum Exchange {
     },
 }
 
+/// Everything a check learned from the gateway.
+struct Asked {
+    request: Option<RequestLine>,
+    http_status: Option<u16>,
+    reading: Reading,
+    log: Vec<AttemptRecord>,
+    stop: Option<RetryStop>,
+}
+
 impl Checker {
-    /// A checker for `gateway` that audits into `audit`, with the default timeout and concurrency.
+    /// A checker for `gateway` that audits into `audit`, with the default policy.
     pub fn new(gateway: Arc<dyn Gateway>, audit: Arc<AuditTrail>) -> Checker {
         let routing = Routing::Fixed(gateway.kind());
         Checker::routing(vec![gateway], routing, audit)
@@ -150,9 +194,15 @@ impl Checker {
             .expect("the HTTP client's fixed settings are valid");
         let endpoints = gateways
             .into_iter()
-            .map(|gateway| Endpoint {
-                gateway,
-                timeout: DEFAULT_TIMEOUT,
+            .map(|gateway| {
+                let pacer = (gateway.kind() == GatewayKind::Stripe)
+                    .then(|| Arc::new(Pacer::new(STRIPE_REQUESTS_PER_SECOND)));
+                Endpoint {
+                    gateway,
+                    policy: RetryPolicy::default(),
+                    budget: Arc::new(RetryBudget::new(retry::DEFAULT_BUDGET)),
+                    pacer,
+                }
             })
             .collect();
         Checker {
@@ -161,26 +211,66 @@ impl Checker {
             routing,
             audit,
             concurrency: DEFAULT_CONCURRENCY,
+            clock: Arc::new(SystemClock::default()),
+            jitter: Arc::new(Jitter::random()),
         }
     }
 
-    /// Sets the per-request timeout (headers and whole body) of every gateway.
-    pub fn with_timeout(mut self, timeout: Duration) -> Checker {
+    fn each(mut self, kind: Option<GatewayKind>, change: impl Fn(&mut Endpoint)) -> Checker {
         for endpoint in &mut self.endpoints {
-            endpoint.timeout = timeout;
+            if kind.is_none_or(|k| endpoint.gateway.kind() == k) {
+                change(endpoint);
+            }
         }
         self
     }
 
-    /// Sets the per-request timeout of one gateway.
-    pub fn with_gateway_timeout(mut self, kind: GatewayKind, timeout: Duration) -> Checker {
-        for endpoint in self
-            .endpoints
-            .iter_mut()
-            .filter(|e| e.gateway.kind() == kind)
-        {
-            endpoint.timeout = timeout;
-        }
+    /// Sets the per-attempt timeout (headers and whole body) of every gateway.
+    pub fn with_timeout(self, timeout: Duration) -> Checker {
+        self.each(None, |e| e.policy.attempt_timeout = timeout)
+    }
+
+    /// Sets the per-attempt timeout of one gateway.
+    pub fn with_gateway_timeout(self, kind: GatewayKind, timeout: Duration) -> Checker {
+        self.each(Some(kind), |e| e.policy.attempt_timeout = timeout)
+    }
+
+    /// Sets the retry policy of one gateway, or of all when `kind` is `None`.
+    pub fn with_retry_policy(self, kind: Option<GatewayKind>, policy: RetryPolicy) -> Checker {
+        self.each(kind, |e| e.policy = policy)
+    }
+
+    /// Sets the retry budget (token-bucket capacity) of one gateway, or of all.
+    pub fn with_retry_budget(self, kind: Option<GatewayKind>, capacity: u32) -> Checker {
+        self.each(kind, |e| e.budget = Arc::new(RetryBudget::new(capacity)))
+    }
+
+    /// Paces one gateway (or all) to `per_second` requests per second; `None` turns pacing off.
+    pub fn with_pacing(self, kind: Option<GatewayKind>, per_second: Option<f64>) -> Checker {
+        self.each(kind, |e| {
+            e.pacer = per_second
+                .filter(|r| *r > 0.0)
+                .map(|r| Arc::new(Pacer::new(r)))
+        })
+    }
+
+    /// The retry policy in force for `kind`, if that gateway is configured.
+    pub fn retry_policy(&self, kind: GatewayKind) -> Option<RetryPolicy> {
+        self.endpoints
+            .iter()
+            .find(|e| e.gateway.kind() == kind)
+            .map(|e| e.policy)
+    }
+
+    /// Uses `clock` for every wait and duration (tests inject a manual clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Checker {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `jitter` for backoff (tests inject a seeded one).
+    pub fn with_jitter(mut self, jitter: Jitter) -> Checker {
+        self.jitter = Arc::new(jitter);
         self
     }
 
@@ -206,28 +296,35 @@ impl Checker {
 
     /// Checks one payment. The result is returned only after its audit line is written.
     pub async fn check(&self, id: &str) -> Result<CheckResult, UnauditedCheck> {
-        let started = Instant::now();
-        let refused = |detail: String| Reading {
-            verdict: Verdict::refused(Outcome::InvalidId, detail),
-            request_id: None,
-        };
-        let (gateway, (request_line, http_status, reading, attempts)) = match self.endpoint_for(id)
-        {
-            Err((gateway, detail)) => (gateway, (None, None, refused(detail), 0)),
+        let started = self.clock.now();
+        let (gateway, asked) = match self.endpoint_for(id) {
+            Err((gateway, detail)) => {
+                let asked = Asked {
+                    request: None,
+                    http_status: None,
+                    reading: Reading::new(Verdict::refused(Outcome::InvalidId, detail)),
+                    log: Vec::new(),
+                    stop: None,
+                };
+                (gateway, asked)
+            }
             Ok(endpoint) => (Some(endpoint.gateway.kind()), self.ask(endpoint, id).await),
         };
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let result = into_result(id, gateway, http_status, reading, attempts, duration_ms);
+        let duration_ms = millis(self.clock.now().saturating_sub(started));
+        let request = asked.request.clone();
+        let result = into_result(id, gateway, asked, duration_ms);
         self.log(&result);
         let event = CheckEvent {
             payment_id: id,
             gateway,
-            request: request_line,
-            http_status,
+            request,
+            http_status: result.http_status,
             outcome: result.outcome,
             status: result.status,
             gateway_status: result.gateway_status.as_deref(),
-            attempts,
+            attempts: result.attempts,
+            attempt_log: &result.attempt_log,
+            retry_stop: result.retry_stop,
             duration_ms,
             gateway_request_id: result.gateway_request_id.as_deref(),
         };
@@ -250,14 +347,12 @@ impl Checker {
             Routing::Fixed(kind) => kind,
             Routing::Auto => match gateway::route(id) {
                 Some(kind) => kind,
-                None if payment_id::validate(id).is_err() => {
-                    return Err((None, payment_id::validate(id).unwrap_err().to_string()));
-                }
                 None => {
-                    return Err((
-                        None,
-                        format!("no gateway fits this id: {}", gateway::ROUTING_RULES),
-                    ));
+                    let detail = match payment_id::validate(id) {
+                        Err(invalid) => invalid.to_string(),
+                        Ok(()) => format!("no gateway fits this id: {}", gateway::ROUTING_RULES),
+                    };
+                    return Err((None, detail));
                 }
             },
         };
@@ -268,50 +363,143 @@ impl Checker {
             .ok_or_else(|| (Some(kind), format!("no {kind} gateway is configured")))
     }
 
-    /// Sends one request for a valid id and reads the reply.
-    async fn ask(
-        &self,
-        endpoint: &Endpoint,
-        id: &str,
-    ) -> (Option<RequestLine>, Option<u16>, Reading, u32) {
+    /// Asks the gateway about a valid id, retrying as the policy allows.
+    async fn ask(&self, endpoint: &Endpoint, id: &str) -> Asked {
         let gateway = &endpoint.gateway;
-        let request = match gateway.request(&self.client, id) {
-            Ok(request) => request,
-            Err(e) => {
-                let reading = Reading {
-                    verdict: Verdict::refused(
-                        Outcome::InvalidId,
-                        format!(
-                            "the payment id cannot be put in a request: {}",
-                            e.without_url()
-                        ),
-                    ),
-                    request_id: None,
-                };
-                return (None, None, reading, 0);
+        let kind = gateway.kind();
+        let policy = endpoint.policy;
+        let started = self.clock.now();
+        let deadline = started + policy.deadline;
+        let shown_id = display_safe(id);
+        let mut log: Vec<AttemptRecord> = Vec::new();
+        let mut request_line = None;
+        loop {
+            if let Some(pacer) = &endpoint.pacer {
+                let wait = pacer.reserve(self.clock.now());
+                if !wait.is_zero() {
+                    tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
+                    self.clock.sleep(wait).await;
+                }
             }
-        };
-        let line = RequestLine {
-            method: request.method().as_str().to_owned(),
-            path: request.url().path().to_owned(),
-        };
-        tracing::debug!(gateway = %gateway.kind(), payment_id = %display_safe(id), method = %line.method, path = %line.path, "sending status request");
-        match self.exchange(request, endpoint.timeout).await {
-            Exchange::Replied(reply) => {
-                let status = reply.status;
-                (Some(line), Some(status), gateway.read(id, &reply), 1)
-            }
-            Exchange::Failed {
-                outcome,
-                detail,
+            let remaining = deadline.saturating_sub(self.clock.now());
+            let request = match gateway.request(&self.client, id) {
+                Ok(request) => request,
+                Err(e) => {
+                    let detail = format!(
+                        "the payment id cannot be put in a request: {}",
+                        e.without_url()
+                    );
+                    return Asked {
+                        request: None,
+                        http_status: None,
+                        reading: Reading::new(Verdict::refused(Outcome::InvalidId, detail)),
+                        log,
+                        stop: None,
+                    };
+                }
+            };
+            let line = RequestLine {
+                method: request.method().as_str().to_owned(),
+                path: request.url().path().to_owned(),
+            };
+            request_line.get_or_insert(line.clone());
+            let number = u32::try_from(log.len() + 1).unwrap_or(u32::MAX);
+            tracing::debug!(gateway = %kind, payment_id = %shown_id, attempt = number, method = %line.method, path = %line.path, "sending status request");
+            let attempt_started = self.clock.now();
+            let exchange = if remaining.is_zero() {
+                Exchange::Failed {
+                    outcome: Outcome::Timeout,
+                    detail: "the check's deadline passed before the request could be sent".into(),
+                    http_status: None,
+                }
+            } else {
+                self.exchange(request, policy.attempt_timeout.min(remaining))
+                    .await
+            };
+            let duration_ms = millis(self.clock.now().saturating_sub(attempt_started));
+            let (reading, http_status, headers, error) = match exchange {
+                Exchange::Replied(reply) => (
+                    gateway.read(id, &reply),
+                    Some(reply.status),
+                    Some(reply.headers),
+                    None,
+                ),
+                Exchange::Failed {
+                    outcome,
+                    detail,
+                    http_status,
+                } => (
+                    Reading::new(Verdict::refused(outcome, detail.clone())),
+                    http_status,
+                    None,
+                    Some(detail),
+                ),
+            };
+            let outcome = reading.verdict.outcome();
+            log.push(AttemptRecord {
+                attempt: number,
                 http_status,
-            } => {
-                let reading = Reading {
-                    verdict: Verdict::refused(outcome, detail),
-                    request_id: None,
-                };
-                (Some(line), http_status, reading, 1)
+                outcome,
+                error,
+                duration_ms,
+                wait_ms: None,
+                wait_reason: None,
+            });
+            let finish = |log: Vec<AttemptRecord>, stop: Option<RetryStop>| Asked {
+                request: request_line.clone(),
+                http_status,
+                reading: reading.clone(),
+                log,
+                stop,
+            };
+            if matches!(outcome, Outcome::Found | Outcome::NotFound) {
+                endpoint.budget.refill();
+                return finish(log, None);
             }
+            // Should this failure be tried again at all?
+            let (retry, forced) = match reading.retry_advice {
+                Some(false) => return finish(log, Some(RetryStop::GatewayForbade)),
+                Some(true) => (true, !retry::is_retryable(http_status, outcome)),
+                None => (retry::is_retryable(http_status, outcome), false),
+            };
+            if !retry {
+                return finish(log, Some(RetryStop::NotRetryable));
+            }
+            if number >= policy.max_attempts {
+                return finish(log, Some(RetryStop::MaxAttempts));
+            }
+            let advised = headers
+                .as_ref()
+                .and_then(|h| retry::retry_after(h, self.clock.wall_time()))
+                .map(|wait| wait.min(policy.retry_after_cap));
+            let (wait, reason) = match advised {
+                Some(wait) => (wait, WaitReason::RetryAfter),
+                None => {
+                    let wait = policy.backoff(number, self.jitter.unit());
+                    (
+                        wait,
+                        if forced {
+                            WaitReason::StripeShouldRetry
+                        } else {
+                            WaitReason::Backoff
+                        },
+                    )
+                }
+            };
+            if self.clock.now() + wait >= deadline {
+                tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt = number, wait_ms = millis(wait), "deadline reached: no further attempt");
+                return finish(log, Some(RetryStop::Deadline));
+            }
+            if !endpoint.budget.try_spend(outcome) {
+                tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt = number, "retry suppressed: the gateway's retry budget is spent");
+                return finish(log, Some(RetryStop::RetryBudget));
+            }
+            if let Some(last) = log.last_mut() {
+                last.wait_ms = Some(millis(wait));
+                last.wait_reason = Some(reason);
+            }
+            tracing::info!(gateway = %kind, payment_id = %shown_id, attempt = number, outcome = %outcome, http_status, reason = ?reason, wait_ms = millis(wait), "retrying");
+            self.clock.sleep(wait).await;
         }
     }
 
@@ -373,15 +561,19 @@ impl Checker {
             Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
                 gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
                 status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
-                "status check finished"
+                attempts = result.attempts, "status check finished"
             ),
             _ => tracing::warn!(
                 gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
-                http_status = result.http_status, detail = result.detail.as_deref(),
+                http_status = result.http_status, attempts = result.attempts, detail = result.detail.as_deref(),
                 "status check got no answer"
             ),
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Classifies a transport error without its URL (which names the payment, not a secret, but
@@ -419,11 +611,10 @@ fn transport_failure(error: reqwest::Error, http_status: Option<u16>) -> Exchang
 fn into_result(
     id: &str,
     gateway: Option<GatewayKind>,
-    http_status: Option<u16>,
-    reading: Reading,
-    attempts: u32,
+    asked: Asked,
     duration_ms: u64,
 ) -> CheckResult {
+    let reading = asked.reading;
     let mut result = CheckResult {
         payment_id: id.to_owned(),
         gateway,
@@ -435,9 +626,11 @@ fn into_result(
         created_at: None,
         failure_code: None,
         status_reason: None,
-        http_status,
+        http_status: asked.http_status,
         gateway_request_id: reading.request_id,
-        attempts,
+        attempts: u32::try_from(asked.log.len()).unwrap_or(u32::MAX),
+        attempt_log: asked.log,
+        retry_stop: asked.stop,
         duration_ms,
         detail: None,
         gateway_error: None,

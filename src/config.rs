@@ -18,6 +18,16 @@
 //! key_env = "PAYSTAT_STRIPE_KEY"
 //! stripe_version = "2024-06-20"             # optional pinned Stripe-Version
 //!
+//! requests_per_second = 25                 # client-side pacing (0 = off; Stripe's default)
+//!
+//! [stripe.retry]                            # every gateway has one; these are the defaults
+//! max_attempts = 3
+//! backoff_base = "500ms"
+//! backoff_cap = "5s"
+//! retry_after_cap = "60s"
+//! deadline = "15s"
+//! budget = 500
+//!
 //! [plaid]
 //! base_url = "https://production.plaid.com"
 //! client_id_env = "PAYSTAT_PLAID_CLIENT_ID"
@@ -32,8 +42,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+use crate::checker::STRIPE_REQUESTS_PER_SECOND;
 use crate::credential::Credential;
 use crate::gateway::{Gateway, GatewayKind, Ledger, Plaid, Stripe, ledger, plaid, stripe};
+use crate::retry::{self, RetryPolicy};
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "paystat.toml";
@@ -68,6 +80,11 @@ pub struct LedgerSection {
     pub user_env: Option<String>,
     /// The variable holding the Basic password (default `PAYSTAT_LEDGER_PASSWORD`).
     pub password_env: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
+    #[serde(default)]
+    pub retry: RetrySection,
 }
 
 /// `[stripe]`.
@@ -83,6 +100,11 @@ pub struct StripeSection {
     pub key_env: Option<String>,
     /// A pinned `Stripe-Version` header.
     pub stripe_version: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
+    #[serde(default)]
+    pub retry: RetrySection,
 }
 
 /// `[plaid]`.
@@ -98,6 +120,33 @@ pub struct PlaidSection {
     pub client_id_env: Option<String>,
     /// The variable holding the secret (default `PAYSTAT_PLAID_SECRET`).
     pub secret_env: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
+    #[serde(default)]
+    pub retry: RetrySection,
+}
+
+/// `[<gateway>.retry]`: how the gateway's checks are retried and bounded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    /// Attempts in all, the first included (default 3; 1 never retries).
+    pub max_attempts: Option<u32>,
+    /// First backoff ceiling (default `500ms`), doubling per retry.
+    #[serde(default, deserialize_with = "duration")]
+    pub backoff_base: Option<Duration>,
+    /// Largest backoff ceiling (default `5s`).
+    #[serde(default, deserialize_with = "duration")]
+    pub backoff_cap: Option<Duration>,
+    /// Longest `Retry-After` honoured (default `60s`).
+    #[serde(default, deserialize_with = "duration")]
+    pub retry_after_cap: Option<Duration>,
+    /// The whole check's deadline, all attempts and waits (default `15s`).
+    #[serde(default, deserialize_with = "duration")]
+    pub deadline: Option<Duration>,
+    /// Retry budget: token-bucket capacity (default 500; a retry costs 5, a timeout 10).
+    pub budget: Option<u32>,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -145,22 +194,38 @@ impl ConfigFile {
     }
 }
 
-/// What the command line adds to the file.
+/// What the command line adds to the file; each applies to every gateway but `base_url`.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// `--base-url`, for this gateway only.
     pub base_url: Option<(GatewayKind, String)>,
-    /// `--timeout`, for every gateway.
+    /// `--timeout`: each attempt's timeout.
     pub timeout: Option<Duration>,
+    /// `--max-attempts`.
+    pub max_attempts: Option<u32>,
+    /// `--backoff-base`.
+    pub backoff_base: Option<Duration>,
+    /// `--backoff-cap`.
+    pub backoff_cap: Option<Duration>,
+    /// `--retry-after-cap`.
+    pub retry_after_cap: Option<Duration>,
+    /// `--deadline`.
+    pub deadline: Option<Duration>,
+    /// `--rate`: requests per second (0 turns pacing off).
+    pub requests_per_second: Option<f64>,
 }
 
-/// A gateway ready to use, with its per-request timeout if one was configured.
+/// A gateway ready to use, with its resilience settings.
 #[derive(Debug, Clone)]
 pub struct Configured {
     /// The adapter, holding its credentials.
     pub gateway: Arc<dyn Gateway>,
-    /// The per-request timeout, when configured.
-    pub timeout: Option<Duration>,
+    /// Retries, timeouts and deadline.
+    pub policy: RetryPolicy,
+    /// The retry budget's capacity.
+    pub retry_budget: u32,
+    /// Client-side pacing, requests per second; `None` is off.
+    pub requests_per_second: Option<f64>,
 }
 
 impl ConfigFile {
@@ -171,25 +236,40 @@ impl ConfigFile {
         env: &dyn Fn(&str) -> Option<String>,
         overrides: &Overrides,
     ) -> Result<Configured, ConfigError> {
-        let (file_url, default_url, url_env, file_timeout) = match kind {
-            GatewayKind::Ledger => (
-                &self.ledger.base_url,
-                ledger::DEFAULT_BASE_URL,
-                "PAYSTAT_LEDGER_URL",
-                self.ledger.timeout,
-            ),
-            GatewayKind::Stripe => (
-                &self.stripe.base_url,
-                stripe::DEFAULT_BASE_URL,
-                "PAYSTAT_STRIPE_URL",
-                self.stripe.timeout,
-            ),
-            GatewayKind::Plaid => (
-                &self.plaid.base_url,
-                plaid::DEFAULT_BASE_URL,
-                "PAYSTAT_PLAID_URL",
-                self.plaid.timeout,
-            ),
+        let (file_url, default_url, url_env, file_timeout, file_rate, retry_file) = match kind {
+            GatewayKind::Ledger => {
+                let s = &self.ledger;
+                (
+                    &s.base_url,
+                    ledger::DEFAULT_BASE_URL,
+                    "PAYSTAT_LEDGER_URL",
+                    s.timeout,
+                    s.requests_per_second,
+                    &s.retry,
+                )
+            }
+            GatewayKind::Stripe => {
+                let s = &self.stripe;
+                (
+                    &s.base_url,
+                    stripe::DEFAULT_BASE_URL,
+                    "PAYSTAT_STRIPE_URL",
+                    s.timeout,
+                    s.requests_per_second,
+                    &s.retry,
+                )
+            }
+            GatewayKind::Plaid => {
+                let s = &self.plaid;
+                (
+                    &s.base_url,
+                    plaid::DEFAULT_BASE_URL,
+                    "PAYSTAT_PLAID_URL",
+                    s.timeout,
+                    s.requests_per_second,
+                    &s.retry,
+                )
+            }
         };
         let url_text = match &overrides.base_url {
             Some((k, url)) if *k == kind => url.clone(),
@@ -246,9 +326,46 @@ impl ConfigFile {
                 Arc::new(Plaid::new(base_url, client_id, secret))
             }
         };
+        let defaults = RetryPolicy::default();
+        let o = overrides;
+        let policy = RetryPolicy {
+            max_attempts: o
+                .max_attempts
+                .or(retry_file.max_attempts)
+                .unwrap_or(defaults.max_attempts)
+                .max(1),
+            backoff_base: o
+                .backoff_base
+                .or(retry_file.backoff_base)
+                .unwrap_or(defaults.backoff_base),
+            backoff_cap: o
+                .backoff_cap
+                .or(retry_file.backoff_cap)
+                .unwrap_or(defaults.backoff_cap),
+            retry_after_cap: o
+                .retry_after_cap
+                .or(retry_file.retry_after_cap)
+                .unwrap_or(defaults.retry_after_cap),
+            attempt_timeout: o
+                .timeout
+                .or(file_timeout)
+                .unwrap_or(defaults.attempt_timeout),
+            deadline: o
+                .deadline
+                .or(retry_file.deadline)
+                .unwrap_or(defaults.deadline),
+        };
+        let default_rate = (kind == GatewayKind::Stripe).then_some(STRIPE_REQUESTS_PER_SECOND);
+        let requests_per_second = match o.requests_per_second.or(file_rate) {
+            Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
+            Some(_) => None,
+            None => default_rate,
+        };
         Ok(Configured {
             gateway,
-            timeout: overrides.timeout.or(file_timeout),
+            policy,
+            retry_budget: retry_file.budget.unwrap_or(retry::DEFAULT_BUDGET),
+            requests_per_second,
         })
     }
 }
@@ -339,14 +456,60 @@ mod tests {
             .gateway(GatewayKind::Ledger, &env, &Overrides::default())
             .unwrap();
         assert_eq!(from_env.gateway.base_url().port(), Some(2));
-        assert_eq!(from_env.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(from_env.policy.attempt_timeout, Duration::from_secs(2));
         let overrides = Overrides {
             base_url: Some((GatewayKind::Ledger, "http://127.0.0.1:3/v1".into())),
             timeout: Some(Duration::from_millis(250)),
+            ..Overrides::default()
         };
         let from_flag = file.gateway(GatewayKind::Ledger, &env, &overrides).unwrap();
         assert_eq!(from_flag.gateway.base_url().port(), Some(3));
-        assert_eq!(from_flag.timeout, Some(Duration::from_millis(250)));
+        assert_eq!(from_flag.policy.attempt_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn retry_settings_per_gateway_with_defaults() {
+        let file: ConfigFile = toml::from_str(
+            "[stripe]\nrequests_per_second = 10\n[stripe.retry]\nmax_attempts = 5\ndeadline = \"30s\"\nbudget = 50\n[ledger]\nrequests_per_second = 0\n",
+        )
+        .unwrap();
+        let env = |name: &str| {
+            name.starts_with("PAYSTAT_STRIPE_KEY")
+                .then(|| "sk_test_x".to_owned())
+        };
+        let stripe = file
+            .gateway(GatewayKind::Stripe, &env, &Overrides::default())
+            .unwrap();
+        assert_eq!(stripe.policy.max_attempts, 5);
+        assert_eq!(stripe.policy.deadline, Duration::from_secs(30));
+        assert_eq!(
+            stripe.policy.backoff_base,
+            Duration::from_millis(500),
+            "unset keys keep the default"
+        );
+        assert_eq!(stripe.retry_budget, 50);
+        assert_eq!(stripe.requests_per_second, Some(10.0));
+        let ledger = file
+            .gateway(GatewayKind::Ledger, &env, &Overrides::default())
+            .unwrap();
+        assert_eq!(ledger.requests_per_second, None);
+        assert_eq!(ledger.policy, RetryPolicy::default());
+        let plain = ConfigFile::default()
+            .gateway(GatewayKind::Stripe, &env, &Overrides::default())
+            .unwrap();
+        assert_eq!(
+            plain.requests_per_second,
+            Some(25.0),
+            "Stripe's per-endpoint limit by default"
+        );
+        let flags = Overrides {
+            max_attempts: Some(1),
+            requests_per_second: Some(0.0),
+            ..Overrides::default()
+        };
+        let flagged = file.gateway(GatewayKind::Stripe, &env, &flags).unwrap();
+        assert_eq!(flagged.policy.max_attempts, 1);
+        assert_eq!(flagged.requests_per_second, None);
     }
 
     #[test]

@@ -29,12 +29,14 @@
 pub mod audit;
 pub mod checker;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod credential;
 pub mod gateway;
 pub mod mock;
 pub mod money;
 pub mod payment_id;
+pub mod retry;
 pub mod scenario;
 pub mod status;
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::gateway::GatewayKind;
+use crate::retry::RetryStop;
 use crate::status::{Outcome, PaymentStatus};
 
 /// One scenario, loaded and checked.
@@ -101,6 +102,10 @@ pub struct Expectation {
     pub http_status: Option<u16>,
     /// The gateway's request id.
     pub gateway_request_id: Option<String>,
+    /// How many requests paystat sent (retries included).
+    pub attempts: Option<u32>,
+    /// Why paystat stopped retrying a failed check.
+    pub retry_stop: Option<RetryStop>,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -92,6 +92,25 @@ pub struct CheckArgs {
     /// The per-request timeout, like `5s` or `250ms` (default: the config file's, else 5s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Attempts in all per check, the first included (default 3; 1 never retries).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
+    /// First backoff ceiling, doubling per retry (default 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub backoff_base: Option<Duration>,
+    /// Largest backoff ceiling (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub backoff_cap: Option<Duration>,
+    /// Longest Retry-After honoured (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_after_cap: Option<Duration>,
+    /// Each check's deadline, all attempts and waits included (default 15s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Client-side pacing per gateway, requests per second; 0 turns it off
+    /// (default: 25 for Stripe, off for the others).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
     /// How many checks run at once.
     #[arg(long, value_name = "N", default_value_t = crate::checker::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
@@ -129,7 +148,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration like `5s` or `250ms` ({e})"))?;
     if duration.is_zero() {
-        return Err("the timeout must be longer than zero".into());
+        return Err("the duration must be longer than zero".into());
     }
     Ok(duration)
 }

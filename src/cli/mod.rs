@@ -176,9 +176,20 @@ async fn check(args: CheckArgs) -> Result<Exit, CliError> {
             ));
         }
     };
+    if args.rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
+        return Err(CliError::usage(
+            "--rate must be a number of requests per second, 0 or more",
+        ));
+    }
     let overrides = Overrides {
         base_url,
         timeout: args.timeout,
+        max_attempts: args.max_attempts,
+        backoff_base: args.backoff_base,
+        backoff_cap: args.backoff_cap,
+        retry_after_cap: args.retry_after_cap,
+        deadline: args.deadline,
+        requests_per_second: args.rate,
     };
     let file =
         ConfigFile::load(args.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
@@ -188,19 +199,22 @@ async fn check(args: CheckArgs) -> Result<Exit, CliError> {
         Routing::Auto => ids.iter().filter_map(|id| gateway::route(id)).collect(),
     };
     let env = |name: &str| std::env::var(name).ok();
-    let mut gateways = Vec::new();
-    let mut timeouts = Vec::new();
+    let mut configured = Vec::new();
     for kind in needed {
-        let configured = file
-            .gateway(kind, &env, &overrides)
-            .map_err(|e| CliError::usage(e.to_string()))?;
-        gateways.push(configured.gateway);
-        timeouts.extend(configured.timeout.map(|t| (kind, t)));
+        configured.push(
+            file.gateway(kind, &env, &overrides)
+                .map_err(|e| CliError::usage(e.to_string()))?,
+        );
     }
     let audit = open_audit(&args.audit)?;
+    let gateways = configured.iter().map(|c| Arc::clone(&c.gateway)).collect();
     let mut checker = Checker::routing(gateways, routing, audit).with_concurrency(args.concurrency);
-    for (kind, timeout) in timeouts {
-        checker = checker.with_gateway_timeout(kind, timeout);
+    for c in &configured {
+        let kind = Some(c.gateway.kind());
+        checker = checker
+            .with_retry_policy(kind, c.policy)
+            .with_retry_budget(kind, c.retry_budget)
+            .with_pacing(kind, c.requests_per_second);
     }
     report(&checker, &ids, args.format).await
 }

@@ -117,6 +117,7 @@ impl Gateway for Ledger {
         Reading {
             verdict,
             request_id,
+            retry_advice: None,
         }
     }
 }

@@ -224,6 +224,19 @@ pub struct Reading {
     pub verdict: Verdict,
     /// The gateway's own id for this request (quote it to the gateway's support).
     pub request_id: Option<String>,
+    /// The gateway's explicit retry advice, when it gives one (Stripe's `Stripe-Should-Retry`).
+    pub retry_advice: Option<bool>,
+}
+
+impl Reading {
+    /// A reading with no request id and no retry advice.
+    pub fn new(verdict: Verdict) -> Reading {
+        Reading {
+            verdict,
+            request_id: None,
+            retry_advice: None,
+        }
+    }
 }
 
 /// One gateway's wire format.

@@ -189,6 +189,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
     let bad = |detail: String, request_id: Option<String>| Reading {
         verdict: Verdict::refused(Outcome::BadResponse, detail),
         request_id,
+        retry_advice: None,
     };
     let wire: WireResponse = match serde_json::from_slice(body) {
         Ok(wire) => wire,
@@ -230,6 +231,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             status_reason,
         }),
         request_id,
+        retry_advice: None,
     }
 }
 
@@ -268,6 +270,7 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
     Reading {
         verdict: Verdict::gateway_error(outcome, detail, error),
         request_id,
+        retry_advice: None,
     }
 }
 

@@ -24,6 +24,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
 /// The header Stripe support asks for.
 const REQUEST_ID_HEADER: &str = "request-id";
 
+/// Stripe's explicit retry advice.
+const SHOULD_RETRY_HEADER: &str = "stripe-should-retry";
+
 /// The Stripe adapter.
 #[derive(Debug, Clone)]
 pub struct Stripe {
@@ -177,9 +180,17 @@ impl Gateway for Stripe {
             200 => read_intent(id, &reply.body),
             status => read_error(status, &reply.body),
         };
+        // Stripe's explicit advice overrides the status: `false` forbids a retry, `true` asks
+        // for one (GATEWAYS.md); anything else is no advice.
+        let retry_advice = match header_text(&reply.headers, SHOULD_RETRY_HEADER).as_deref() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
         Reading {
             verdict,
             request_id,
+            retry_advice,
         }
     }
 }

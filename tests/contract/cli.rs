@@ -166,11 +166,20 @@ async fn ids_can_come_from_standard_input() {
 fn an_unreachable_gateway_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = paystat(dir.path());
-    cmd.args(["check", "--base-url", &refused_base_url(), "txn_001"]);
+    cmd.args([
+        "check",
+        "--backoff-base",
+        "1ms",
+        "--backoff-cap",
+        "2ms",
+        "--base-url",
+        &refused_base_url(),
+        "txn_001",
+    ]);
     settings(dir.path()).bind(|| {
         assert_run(
             "check_unreachable",
-            "paystat check --base-url [NOTHING LISTENS] txn_001",
+            "paystat check --backoff-base 1ms --backoff-cap 2ms --base-url [NOTHING LISTENS] txn_001",
             &mut cmd,
         )
     });
@@ -263,6 +272,8 @@ async fn no_secret_reaches_output_or_the_audit_log() {
             .env("RUST_LOG", "trace")
             .args([
                 "check",
+                "--max-attempts",
+                "1",
                 "--base-url",
                 &base,
                 "txn_001",

@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use paystat::clock::ManualClock;
 use paystat::gateway::{Gateway, Plaid, Stripe};
 use paystat::mock::EmbeddedMock;
+use paystat::retry::Jitter;
 use paystat::{
     AuditRecord, AuditTrail, CheckResult, Checker, Credential, GatewayKind, Ledger, Scenario,
 };
@@ -39,10 +43,34 @@ pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn Gateway> {
     }
 }
 
-/// A checker for one gateway at `base_url` with the canary credentials, auditing under `dir`.
+/// The seed of every test's backoff jitter, so retry schedules are exact.
+pub const JITTER_SEED: u64 = 20_261_127;
+
+/// A manual clock: requests take real time, waits take none and are recorded.
+pub fn manual_clock() -> Arc<ManualClock> {
+    // 2026-01-01T00:00:00Z, the wall time HTTP-date `Retry-After` values are read against.
+    Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+    ))
+}
+
+/// A checker for one gateway at `base_url` with the canary credentials, auditing under `dir`,
+/// on a manual clock with seeded jitter (no test waits for a backoff).
 pub fn checker_for(dir: &Path, kind: GatewayKind, base_url: &str) -> Checker {
+    checker_with_clock(dir, kind, base_url, manual_clock())
+}
+
+/// [`checker_for`] with a clock the test keeps, to read the waits.
+pub fn checker_with_clock(
+    dir: &Path,
+    kind: GatewayKind,
+    base_url: &str,
+    clock: Arc<ManualClock>,
+) -> Checker {
     let audit = AuditTrail::open(&dir.join("audit.jsonl"), "contract-test".into()).unwrap();
     Checker::new(gateway(kind, base_url), Arc::new(audit))
+        .with_clock(clock)
+        .with_jitter(Jitter::seeded(JITTER_SEED))
 }
 
 /// The repository's fixtures folder.
@@ -79,6 +107,8 @@ pub fn checker(dir: &Path, base_url: &str, credential: Credential) -> Checker {
     let ledger = Ledger::new(base_url.parse().unwrap(), credential);
     let audit = AuditTrail::open(&dir.join("audit.jsonl"), "contract-test".into()).unwrap();
     Checker::new(Arc::new(ledger), Arc::new(audit))
+        .with_clock(manual_clock())
+        .with_jitter(Jitter::seeded(JITTER_SEED))
 }
 
 /// Every line of the audit file, parsed.

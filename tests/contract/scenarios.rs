@@ -52,6 +52,16 @@ async fn scenario(#[files("fixtures/**/*.toml")] path: PathBuf) {
     if let Some(status) = expect.http_status {
         assert_eq!(result.http_status, Some(status), "{name}: http_status");
     }
+    if let Some(attempts) = expect.attempts {
+        assert_eq!(
+            result.attempts, attempts,
+            "{name}: attempts ({:?})",
+            result.attempt_log
+        );
+    }
+    if let Some(stop) = expect.retry_stop {
+        assert_eq!(result.retry_stop, Some(stop), "{name}: retry_stop");
+    }
     if let Some(id) = &expect.gateway_request_id {
         assert_eq!(
             result.gateway_request_id.as_ref(),
@@ -85,6 +95,8 @@ async fn scenario(#[files("fixtures/**/*.toml")] path: PathBuf) {
     assert_eq!(audit.status, result.status);
     assert_eq!(audit.http_status, result.http_status);
     assert_eq!(audit.attempts, result.attempts);
+    assert_eq!(audit.attempt_log, result.attempt_log);
+    assert_eq!(audit.retry_stop, result.retry_stop);
     assert_eq!(audit.event, "payment.status_check");
     assert_eq!(audit.actor, "contract-test");
 
@@ -99,6 +111,8 @@ async fn scenario(#[files("fixtures/**/*.toml")] path: PathBuf) {
     }));
     settings.add_redaction(".result.duration_ms", "[duration_ms]");
     settings.add_redaction(".audit.duration_ms", "[duration_ms]");
+    settings.add_redaction(".result.attempt_log[].duration_ms", "[duration_ms]");
+    settings.add_redaction(".audit.attempt_log[].duration_ms", "[duration_ms]");
     settings.add_redaction(".audit.timestamp", "[timestamp]");
     settings.add_redaction(".audit.origin.host", "[host]");
     settings.add_redaction(".audit.origin.pid", "[pid]");
