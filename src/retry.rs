@@ -89,13 +89,13 @@ pub enum RetryStop {
     RetryBudget,
 }
 
-/// Whether a failed attempt may be tried again, from its HTTP status or transport failure.
+/// Whether a failed attempt may be tried again: a transport failure or timeout (even after the
+/// status line arrived, e.g. a body cut off mid-way), or a transient HTTP status.
 pub fn is_retryable(http_status: Option<u16>, outcome: Outcome) -> bool {
-    match http_status {
-        Some(status) => {
-            matches!(status, 409 | 429 | 500 | 502 | 503 | 504) && outcome != Outcome::Found
-        }
-        None => matches!(outcome, Outcome::Timeout | Outcome::ConnectionError),
+    match outcome {
+        Outcome::Timeout | Outcome::ConnectionError => true,
+        Outcome::Found | Outcome::NotFound | Outcome::InvalidId => false,
+        _ => http_status.is_some_and(|status| matches!(status, 409 | 429 | 500 | 502 | 503 | 504)),
     }
 }
 
@@ -240,6 +240,22 @@ mod tests {
         assert!(is_retryable(None, Outcome::ConnectionError));
         assert!(!is_retryable(None, Outcome::BadResponse));
         assert!(!is_retryable(None, Outcome::InvalidId));
+        assert!(
+            is_retryable(Some(200), Outcome::ConnectionError),
+            "a body cut off mid-way"
+        );
+        assert!(
+            !is_retryable(Some(200), Outcome::BadResponse),
+            "a body that made no sense"
+        );
+        assert!(
+            is_retryable(Some(200), Outcome::ConnectionError),
+            "a body cut off mid-way"
+        );
+        assert!(
+            !is_retryable(Some(200), Outcome::BadResponse),
+            "a body that made no sense"
+        );
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The contract-test suite: how paystat behaves against every response a gateway can give.
 //! One binary (this file only lists modules) so the suite links once.
 
+mod arbitrary_replies;
 mod audit_trail;
 mod cli;
 mod docs;
+mod fault_matrix;
+mod fault_server;
 mod fixture_format;
 mod helpers;
 mod ids;
+mod resilience;
 mod scenarios;
 mod secrets;

@@ -1,0 +1,512 @@
+//! Retries, waits, deadlines, the retry budget and pacing — proven on an injected clock, so
+//! no test waits for a backoff or a `Retry-After`.
+
+use std::time::Duration;
+
+use paystat::checker::AttemptRecord;
+use paystat::retry::{Jitter, RetryPolicy, RetryStop, WaitReason};
+use paystat::{GatewayKind, Outcome};
+use rstest::rstest;
+use tracing_test::traced_test;
+
+use crate::fault_server::{Canned, FaultServer, Step};
+use crate::helpers::{CANARIES, JITTER_SEED, audit_lines, checker_with_clock, manual_clock};
+
+const TXN_001: &str =
+    r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#;
+
+fn unavailable() -> Step {
+    Step::Respond(Canned::json(503, r#"{"error": "unavailable"}"#))
+}
+
+fn found() -> Step {
+    Step::Respond(Canned::json(200, TXN_001))
+}
+
+/// The waits the default policy computes for retries 1..=n with the tests' seeded jitter.
+fn expected_backoffs(n: u32) -> Vec<Duration> {
+    let jitter = Jitter::seeded(JITTER_SEED);
+    let policy = RetryPolicy::default();
+    (1..=n)
+        .map(|retry| policy.backoff(retry, jitter.unit()))
+        .collect()
+}
+
+fn waits(log: &[AttemptRecord]) -> Vec<(Option<u64>, Option<WaitReason>)> {
+    log.iter().map(|a| (a.wait_ms, a.wait_reason)).collect()
+}
+
+#[tokio::test]
+async fn two_503s_then_found_follows_the_computed_schedule() {
+    let server = FaultServer::start(vec![unavailable(), unavailable(), found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    assert_eq!(result.attempts, 3);
+    assert_eq!(server.connections(), 3);
+    let expected = expected_backoffs(2);
+    assert_eq!(
+        clock.slept(),
+        expected,
+        "the injected clock slept exactly the policy's waits"
+    );
+    assert!(expected[0] <= Duration::from_millis(500) && expected[1] <= Duration::from_secs(1));
+    let ms = |d: Duration| Some(d.as_millis() as u64);
+    assert_eq!(
+        waits(&result.attempt_log),
+        vec![
+            (ms(expected[0]), Some(WaitReason::Backoff)),
+            (ms(expected[1]), Some(WaitReason::Backoff)),
+            (None, None)
+        ]
+    );
+    let statuses: Vec<_> = result.attempt_log.iter().map(|a| a.http_status).collect();
+    assert_eq!(statuses, vec![Some(503), Some(503), Some(200)]);
+    // The audit line carries the same attempts.
+    assert_eq!(audit_lines(dir.path())[0].attempt_log, result.attempt_log);
+}
+
+#[tokio::test]
+async fn retry_after_seconds_is_waited_in_injected_time() {
+    let limited =
+        Step::Respond(Canned::json(429, r#"{"error": "rate_limited"}"#).header("Retry-After", "2"));
+    let server = FaultServer::start(vec![limited, found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    assert_eq!(clock.slept(), vec![Duration::from_secs(2)]);
+    assert_eq!(
+        result.attempt_log[0].wait_reason,
+        Some(WaitReason::RetryAfter)
+    );
+    assert_eq!(result.attempt_log[0].wait_ms, Some(2000));
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    // The manual clock's wall time starts at 2026-01-01T00:00:00Z.
+    let limited = Step::Respond(
+        Canned::json(503, r#"{"error": "unavailable"}"#)
+            .header("Retry-After", "Thu, 01 Jan 2026 00:00:07 GMT"),
+    );
+    let server = FaultServer::start(vec![limited, found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    let slept = clock.slept();
+    assert_eq!(slept.len(), 1);
+    // Seven seconds after the clock's start, less the real milliseconds the first attempt took.
+    assert!(
+        slept[0] > Duration::from_secs(6) && slept[0] <= Duration::from_secs(7),
+        "{slept:?}"
+    );
+}
+
+#[tokio::test]
+async fn retry_after_past_the_deadline_is_not_waited() {
+    let limited = Step::Respond(
+        Canned::json(429, r#"{"error": "rate_limited"}"#).header("Retry-After", "20"),
+    );
+    let server = FaultServer::start(vec![limited, found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(
+        result.outcome,
+        Outcome::RateLimited,
+        "the last real outcome"
+    );
+    assert_eq!(result.retry_stop, Some(RetryStop::Deadline));
+    assert_eq!(result.attempts, 1);
+    assert!(clock.slept().is_empty(), "no wait was started");
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_capped() {
+    let limited = Step::Respond(
+        Canned::json(429, r#"{"error": "rate_limited"}"#).header("Retry-After", "600"),
+    );
+    let server = FaultServer::start(vec![limited, found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = RetryPolicy {
+        deadline: Duration::from_secs(300),
+        ..RetryPolicy::default()
+    };
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    )
+    .with_retry_policy(None, policy);
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    assert_eq!(
+        clock.slept(),
+        vec![Duration::from_secs(60)],
+        "capped at the default 60 s"
+    );
+}
+
+#[rstest]
+#[case::bad_request(400)]
+#[case::unauthorized(401)]
+#[case::forbidden(403)]
+#[case::not_found(404)]
+#[case::unprocessable(422)]
+#[tokio::test]
+async fn statuses_that_cannot_succeed_again_are_never_retried(#[case] status: u16) {
+    let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.attempts, 1);
+    assert_eq!(server.connections(), 1);
+    assert!(clock.slept().is_empty());
+    if status != 404 {
+        assert_eq!(result.retry_stop, Some(RetryStop::NotRetryable));
+    }
+}
+
+#[rstest]
+#[case::conflict(409)]
+#[case::rate_limited(429)]
+#[case::internal(500)]
+#[case::bad_gateway(502)]
+#[case::unavailable(503)]
+#[case::gateway_timeout(504)]
+#[tokio::test]
+async fn transient_statuses_are_retried(#[case] status: u16) {
+    let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        manual_clock(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Found);
+    assert_eq!(result.attempts, 2);
+}
+
+#[tokio::test]
+async fn a_body_that_made_no_sense_is_not_retried() {
+    let server = FaultServer::start(vec![
+        Step::Respond(Canned::json(200, "{\"id\": 5}")),
+        found(),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        manual_clock(),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::BadResponse);
+    assert_eq!(result.retry_stop, Some(RetryStop::NotRetryable));
+    assert_eq!(server.connections(), 1);
+}
+
+const STRIPE_ERROR: &str = r#"{"error": {"type": "api_error", "message": "x"}}"#;
+
+#[tokio::test]
+async fn stripe_should_retry_false_forbids_a_retry() {
+    let forbidden =
+        Step::Respond(Canned::json(503, STRIPE_ERROR).header("Stripe-Should-Retry", "false"));
+    let server = FaultServer::start(vec![forbidden]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Stripe,
+        &server.url(),
+        manual_clock(),
+    );
+    let result = checker.check("pi_3MtwBwLkdIwHu7ix28a3tqPa").await.unwrap();
+    assert_eq!(result.outcome, Outcome::GatewayError);
+    assert_eq!(result.retry_stop, Some(RetryStop::GatewayForbade));
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn stripe_should_retry_true_forces_a_retry() {
+    let forced = Step::Respond(
+        Canned::json(
+            400,
+            r#"{"error": {"type": "invalid_request_error", "code": "x"}}"#,
+        )
+        .header("Stripe-Should-Retry", "true"),
+    );
+    let server = FaultServer::start(vec![forced.clone(), forced]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Stripe,
+        &server.url(),
+        manual_clock(),
+    );
+    let result = checker.check("pi_3MtwBwLkdIwHu7ix28a3tqPa").await.unwrap();
+    assert_eq!(result.outcome, Outcome::BadRequest);
+    assert_eq!(
+        result.attempts, 3,
+        "a 400 alone is never retried; the header forced it"
+    );
+    assert_eq!(
+        result.attempt_log[0].wait_reason,
+        Some(WaitReason::StripeShouldRetry)
+    );
+    assert_eq!(result.retry_stop, Some(RetryStop::MaxAttempts));
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_all_attempts_and_waits() {
+    // Every attempt stalls until its 100 ms timeout; the deadline of 250 ms leaves room for
+    // the first two attempts at most, whatever the backoff.
+    let server = FaultServer::failing(crate::fault_server::Fault::AcceptNeverAnswer).await;
+    let clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = RetryPolicy {
+        max_attempts: 10,
+        attempt_timeout: Duration::from_millis(100),
+        deadline: Duration::from_millis(250),
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    };
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    )
+    .with_retry_policy(None, policy);
+    let result = checker.check("txn_001").await.unwrap();
+    assert_eq!(result.outcome, Outcome::Timeout);
+    assert_eq!(result.retry_stop, Some(RetryStop::Deadline));
+    assert!(
+        result.attempts >= 2 && result.attempts <= 3,
+        "{:?}",
+        result.attempt_log
+    );
+    // Measured on the checker's own clock, the check ended within its deadline (plus one
+    // scheduling slice for the last timer to fire).
+    assert!(result.duration_ms <= 250 + 50, "{} ms", result.duration_ms);
+}
+
+#[tokio::test]
+async fn the_retry_budget_stops_retries_and_refills_on_success() {
+    // 100 checks, 30 % of them against a failing payment, one after another. The budget
+    // holds 20 tokens: four retries. Successes (a definitive 404) each return one token.
+    let failing = httpmock::MockServer::start_async().await;
+    failing
+        .mock_async(|when, then| {
+            when.path_prefix("/v1/payments/txn_fail_");
+            then.status(503).body("{}");
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", failing.base_url()),
+        manual_clock(),
+    )
+    .with_retry_budget(None, 20)
+    .with_concurrency(1);
+    let ids: Vec<String> = (0..100)
+        .map(|i| {
+            if i % 10 < 3 {
+                format!("txn_fail_{i}")
+            } else {
+                format!("txn_ok_{i}")
+            }
+        })
+        .collect();
+    let results: Vec<_> = checker
+        .check_all(&ids)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+
+    // The first two failures spend the budget (2 retries each); the third is suppressed.
+    assert_eq!((results[0].attempts, results[1].attempts), (3, 3));
+    assert_eq!(results[2].attempts, 1);
+    assert_eq!(results[2].retry_stop, Some(RetryStop::RetryBudget));
+    // Seven successes refill seven tokens: the next failure gets one retry again.
+    assert_eq!(results[10].attempts, 2, "{:?}", results[10].retry_stop);
+    assert_eq!(results[10].retry_stop, Some(RetryStop::RetryBudget));
+    // Over the whole run retries never exceed what the budget allowed.
+    let retries: u32 = results.iter().map(|r| r.attempts.saturating_sub(1)).sum();
+    let successes = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::NotFound)
+        .count() as u32;
+    assert!(
+        retries * 5 <= 20 + successes,
+        "{retries} retries for {successes} successes"
+    );
+    let suppressed = results
+        .iter()
+        .filter(|r| r.retry_stop == Some(RetryStop::RetryBudget))
+        .count();
+    assert!(
+        suppressed >= 20,
+        "{suppressed} checks were told retries are suppressed"
+    );
+    assert_eq!(audit_lines(dir.path()).len(), 100);
+}
+
+#[tokio::test]
+async fn pacing_spaces_a_bulk_run() {
+    let server = httpmock::MockServer::start_async().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = manual_clock();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Stripe,
+        &server.base_url(),
+        clock.clone(),
+    )
+    .with_pacing(None, Some(10.0))
+    .with_concurrency(5);
+    let ids: Vec<String> = (0..5).map(|i| format!("pi_{i:024}")).collect();
+    checker.check_all(&ids).await;
+    // Five requests at 10/s: four waits of one interval each on the injected clock (whose
+    // sleeps advance its time), so the run spans 400 ms; each wait is 100 ms less the real
+    // microseconds between reservations.
+    let slept = clock.slept();
+    assert_eq!(slept.len(), 4, "{slept:?}");
+    for wait in &slept {
+        assert!(
+            *wait <= Duration::from_millis(100) && *wait > Duration::from_millis(50),
+            "{slept:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stripe_is_paced_by_default_and_the_ledger_is_not() {
+    let server = httpmock::MockServer::start_async().await;
+    let ids: Vec<String> = (0..3).map(|i| format!("pi_{i:024}")).collect();
+    let stripe_clock = manual_clock();
+    let dir = tempfile::tempdir().unwrap();
+    checker_with_clock(
+        dir.path(),
+        GatewayKind::Stripe,
+        &server.base_url(),
+        stripe_clock.clone(),
+    )
+    .check_all(&ids)
+    .await;
+    assert_eq!(
+        stripe_clock.slept().len(),
+        2,
+        "25/s: the second and third request wait"
+    );
+    let ledger_clock = manual_clock();
+    let ids: Vec<String> = (0..3).map(|i| format!("txn_{i}")).collect();
+    checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.base_url()),
+        ledger_clock.clone(),
+    )
+    .check_all(&ids)
+    .await;
+    assert!(ledger_clock.slept().is_empty());
+}
+
+#[tokio::test]
+#[traced_test]
+async fn retries_suppressions_and_deadlines_are_logged_without_secrets() {
+    let server = FaultServer::start(vec![unavailable()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/v1", server.url());
+    let retrying = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock());
+    retrying.check("txn_retry").await.unwrap();
+    assert!(logs_contain("retrying"));
+    assert!(logs_contain("attempt=1"));
+    assert!(logs_contain("reason=Backoff"));
+    let starved = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock())
+        .with_retry_budget(None, 0);
+    starved.check("txn_starved").await.unwrap();
+    assert!(logs_contain("retry suppressed"));
+    let hurried = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock())
+        .with_retry_policy(
+            None,
+            RetryPolicy {
+                deadline: Duration::from_millis(1),
+                backoff_base: Duration::from_secs(1),
+                ..RetryPolicy::default()
+            },
+        );
+    hurried.check("txn_hurried").await.unwrap();
+    assert!(logs_contain("deadline reached"));
+    logs_assert(|lines: &[&str]| {
+        let all = lines.join("\n");
+        for canary in CANARIES {
+            assert!(!all.contains(canary), "a credential was logged");
+        }
+        Ok(())
+    });
+}
+
+#[tokio::test]
+async fn checks_share_one_budget_per_gateway() {
+    // Concurrency does not multiply the budget: 8 parallel failing checks on 10 tokens.
+    let server = FaultServer::start(vec![unavailable()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        manual_clock(),
+    )
+    .with_retry_budget(None, 10)
+    .with_concurrency(8);
+    let ids: Vec<String> = (0..8).map(|i| format!("txn_{i}")).collect();
+    let results = checker.check_all(&ids).await;
+    let retries: u32 = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().attempts - 1)
+        .sum();
+    assert_eq!(retries, 2);
+}
