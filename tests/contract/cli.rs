@@ -325,11 +325,23 @@ async fn no_secret_reaches_output_or_the_audit_log() {
 #[test]
 fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
     let dir = tempfile::tempdir().unwrap();
+    // A copy of the fixtures without the three 1 MiB bodies, which take seconds to hand to
+    // httpmock in a debug build (this also exercises `--fixtures DIR`).
+    let fixtures = dir.path().join("fixtures");
+    for entry in walk(&fixtures_dir()) {
+        let relative = entry.strip_prefix(fixtures_dir()).unwrap();
+        if relative.ends_with("body_over_1mib.toml") {
+            continue;
+        }
+        std::fs::create_dir_all(fixtures.join(relative).parent().unwrap()).unwrap();
+        std::fs::copy(&entry, fixtures.join(relative)).unwrap();
+    }
     // The mock at trace level, asked to trace itself: it must still not print the headers or
     // bodies it receives, which carry the callers' credentials.
     let mut serve = paystat(dir.path())
         .env("RUST_LOG", "trace,httpmock=trace")
-        .args(["mock", "serve", "--port", "0"])
+        .args(["mock", "serve", "--port", "0", "--fixtures"])
+        .arg(&fixtures)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -536,4 +548,18 @@ async fn auto_routes_each_id_and_names_the_rules_when_none_fits() {
         4,
         "one line per id, the unroutable one included"
     );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
