@@ -160,6 +160,8 @@ struct Asked {
     reading: Reading,
     log: Vec<AttemptRecord>,
     stop: Option<RetryStop>,
+    /// The last complete reply, for `paystat record` and `paystat verify`.
+    last_reply: Option<Reply>,
 }
 
 impl Checker {
@@ -296,6 +298,15 @@ impl Checker {
 
     /// Checks one payment. The result is returned only after its audit line is written.
     pub async fn check(&self, id: &str) -> Result<CheckResult, UnauditedCheck> {
+        self.check_capturing(id).await.map(|(result, _)| result)
+    }
+
+    /// Checks one payment like [`Checker::check`], and also returns the gateway's last complete
+    /// reply as received (for recording fixtures and verifying providers; never logged).
+    pub async fn check_capturing(
+        &self,
+        id: &str,
+    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
         let started = self.clock.now();
         let (gateway, asked) = match self.endpoint_for(id) {
             Err((gateway, detail)) => {
@@ -305,6 +316,7 @@ impl Checker {
                     reading: Reading::new(Verdict::refused(Outcome::InvalidId, detail)),
                     log: Vec::new(),
                     stop: None,
+                    last_reply: None,
                 };
                 (gateway, asked)
             }
@@ -312,6 +324,7 @@ impl Checker {
         };
         let duration_ms = millis(self.clock.now().saturating_sub(started));
         let request = asked.request.clone();
+        let last_reply = asked.last_reply.clone();
         let result = into_result(id, gateway, asked, duration_ms);
         self.log(&result);
         let event = CheckEvent {
@@ -329,7 +342,7 @@ impl Checker {
             gateway_request_id: result.gateway_request_id.as_deref(),
         };
         match self.audit.record(&event) {
-            Ok(_) => Ok(result),
+            Ok(_) => Ok((result, last_reply)),
             Err(source) => {
                 // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
                 tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
@@ -373,6 +386,7 @@ impl Checker {
         let shown_id = display_safe(id);
         let mut log: Vec<AttemptRecord> = Vec::new();
         let mut request_line = None;
+        let mut last_reply: Option<Reply> = None;
         loop {
             if let Some(pacer) = &endpoint.pacer {
                 let wait = pacer.reserve(self.clock.now());
@@ -395,6 +409,7 @@ impl Checker {
                         reading: Reading::new(Verdict::refused(Outcome::InvalidId, detail)),
                         log,
                         stop: None,
+                        last_reply: None,
                     };
                 }
             };
@@ -418,12 +433,12 @@ impl Checker {
             };
             let duration_ms = millis(self.clock.now().saturating_sub(attempt_started));
             let (reading, http_status, headers, error) = match exchange {
-                Exchange::Replied(reply) => (
-                    gateway.read(id, &reply),
-                    Some(reply.status),
-                    Some(reply.headers),
-                    None,
-                ),
+                Exchange::Replied(reply) => {
+                    let reading = gateway.read(id, &reply);
+                    let (status, headers) = (reply.status, reply.headers.clone());
+                    last_reply = Some(reply);
+                    (reading, Some(status), Some(headers), None)
+                }
                 Exchange::Failed {
                     outcome,
                     detail,
@@ -451,6 +466,7 @@ impl Checker {
                 reading: reading.clone(),
                 log,
                 stop,
+                last_reply: last_reply.clone(),
             };
             if matches!(outcome, Outcome::Found | Outcome::NotFound) {
                 endpoint.budget.refill();

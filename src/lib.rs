@@ -32,13 +32,17 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credential;
+pub mod fixtures;
 pub mod gateway;
 pub mod mock;
 pub mod money;
 pub mod payment_id;
+pub mod record;
 pub mod retry;
 pub mod scenario;
+pub mod schema;
 pub mod status;
+pub mod verify;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::gateway::GatewayKind;
 use crate::retry::RetryStop;
@@ -28,6 +28,9 @@ pub struct Scenario {
     pub gateway: GatewayKind,
     /// The payment id asked about.
     pub payment_id: String,
+    /// The situation this scenario covers, like `status:completed`, `http:404`, `timeout`,
+    /// `fault:connection_reset`, `malformed_body:not_json` (see `fixtures/README.md`).
+    pub situation: String,
     /// Settings of the checker for this scenario.
     #[serde(default)]
     pub client: ClientSettings,
@@ -52,12 +55,27 @@ pub struct ClientSettings {
     pub timeout: Option<Duration>,
 }
 
-/// A fault below HTTP that the gateway's side produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A fault below HTTP that the gateway's side produces. The embedded mock cannot play these;
+/// the contract tests play them with a raw-TCP fault server, and `paystat mock serve` skips them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportFault {
     /// Nothing listens on the gateway's port.
     ConnectionRefused,
+    /// The connection is reset before any byte of the answer.
+    ConnectionReset,
+    /// The answer promises a longer body than it sends, then the connection closes.
+    ClosedMidBody,
+    /// The answer's chunked encoding is malformed.
+    MalformedChunked,
+    /// The headers arrive, the body never does.
+    HeadersThenStall,
+    /// Bytes that are not HTTP, then the connection closes.
+    GarbageThenClose,
+    /// The body arrives one byte at a time, far slower than the timeout.
+    DripPastTimeout,
+    /// The connection is accepted and never answered.
+    NeverAnswers,
 }
 
 /// What the mock gateway answers.
@@ -80,6 +98,9 @@ pub struct Response {
     pub delay: Option<Duration>,
     /// Fail below HTTP instead of answering.
     pub transport: Option<TransportFault>,
+    /// Why this body deliberately breaks the provider's published shape (its JSON Schema);
+    /// absent for every realistic body, which must then validate.
+    pub off_spec: Option<String>,
 }
 
 /// What paystat must conclude. Only `outcome` is required; every other field present is checked.

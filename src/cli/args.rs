@@ -28,6 +28,45 @@ pub enum Command {
         #[command(subcommand)]
         command: MockCommand,
     },
+    /// Ask a gateway about one payment and write the answer, scrubbed, as a new scenario file.
+    Record(RecordArgs),
+    /// Replay the scenarios a real provider can answer against it, and report broken promises.
+    Verify(VerifyArgs),
+    /// Check the scenario files, or write the requirements document from them.
+    Fixtures {
+        /// What to do with the fixtures.
+        #[command(subcommand)]
+        command: FixturesCommand,
+    },
+}
+
+/// The fixtures subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Validate every scenario file: fields, words, situations, placeholders, and every body
+    /// against its provider's JSON Schema.
+    Check(FixturesArgs),
+    /// Write the requirements document (coverage matrix, status mapping, every scenario).
+    Report(ReportArgs),
+}
+
+/// Where the fixtures are.
+#[derive(Debug, Args)]
+pub struct FixturesArgs {
+    /// The fixtures folder.
+    #[arg(long, value_name = "DIR", default_value = "fixtures")]
+    pub fixtures: PathBuf,
+}
+
+/// `paystat fixtures report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The fixtures folder.
+    #[command(flatten)]
+    pub fixtures: FixturesArgs,
+    /// Where to write the document (default: REQUIREMENTS.md in the fixtures folder; `-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
 }
 
 /// The mock subcommands.
@@ -142,6 +181,68 @@ pub struct ServeArgs {
     /// Listen on every interface instead of 127.0.0.1 only.
     #[arg(long)]
     pub expose: bool,
+}
+
+/// The one gateway `record` and `verify` talk to.
+#[derive(Debug, Args)]
+pub struct OneGatewayArgs {
+    /// The gateway.
+    #[arg(long, value_enum)]
+    pub gateway: OneGateway,
+    /// Its base URL (default: the environment, the config file, then the provider's own).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The configuration file (default: ./paystat.toml, if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The per-attempt timeout, like `5s`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// A single gateway (no `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OneGateway {
+    /// The internal ledger.
+    Ledger,
+    /// Stripe PaymentIntents.
+    Stripe,
+    /// Plaid Transfer.
+    Plaid,
+}
+
+/// `paystat record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The gateway to record from.
+    #[command(flatten)]
+    pub gateway: OneGatewayArgs,
+    /// The payment id to ask about.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The scenario file to write, like fixtures/stripe/status_succeeded_live.toml.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Audit settings.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// `paystat verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The provider to verify.
+    #[command(flatten)]
+    pub gateway: OneGatewayArgs,
+    /// A fixtures folder (default: the scenarios and schemas built into paystat).
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+    /// Audit settings.
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -19,11 +19,16 @@ use crate::audit::{self, AuditTrail};
 use crate::checker::{CheckResult, Checker, Routing};
 use crate::config::{self, ConfigFile, Overrides};
 use crate::credential::Credential;
+use crate::fixtures;
 use crate::gateway::{self, Gateway, GatewayKind, Ledger, Plaid, Stripe};
 use crate::mock::{self, EmbeddedMock};
 use crate::scenario::ScenarioSet;
+use crate::schema::ProviderSchemas;
 use crate::status::Outcome;
-use args::{AuditArgs, CheckArgs, Cli, Command, DemoArgs, Format, MockCommand, ServeArgs};
+use args::{
+    AuditArgs, CheckArgs, Cli, Command, DemoArgs, FixturesArgs, FixturesCommand, Format,
+    MockCommand, OneGateway, OneGatewayArgs, RecordArgs, ReportArgs, ServeArgs, VerifyArgs,
+};
 
 /// The exit codes, as `--help` shows them.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
@@ -125,6 +130,14 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Mock {
             command: MockCommand::Serve(args),
         } => serve(args).await,
+        Command::Record(args) => record(args).await,
+        Command::Verify(args) => verify(args).await,
+        Command::Fixtures {
+            command: FixturesCommand::Check(args),
+        } => fixtures_check(&args),
+        Command::Fixtures {
+            command: FixturesCommand::Report(args),
+        } => fixtures_report(&args),
     }
 }
 
@@ -353,4 +366,151 @@ async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
     .await
     .map_err(|e| CliError::usage(e.to_string()))?;
     Ok(Exit::AllFound)
+}
+
+fn load_fixtures(args: &FixturesArgs) -> Result<(ScenarioSet, ProviderSchemas), CliError> {
+    let set = ScenarioSet::from_dir(&args.fixtures).map_err(|e| CliError::usage(e.to_string()))?;
+    let schemas = ProviderSchemas::load(|name| std::fs::read(args.fixtures.join(name)).ok())
+        .map_err(|e| CliError::usage(format!("{}/{e}", args.fixtures.display())))?;
+    Ok((set, schemas))
+}
+
+/// `paystat fixtures check`: every problem on its own line, then a count; exit 1 if any.
+fn fixtures_check(args: &FixturesArgs) -> Result<Exit, CliError> {
+    let (set, schemas) = load_fixtures(args)?;
+    let problems = fixtures::check(&set, &schemas);
+    for problem in &problems {
+        println!("{}/{problem}", args.fixtures.display());
+    }
+    let gaps = fixtures::gaps(&set);
+    for (gateway, situation) in &gaps {
+        println!("coverage gap: {gateway}: no scenario for {situation}");
+    }
+    println!(
+        "{} scenarios checked: {} problems, {} coverage gaps",
+        set.scenarios().len(),
+        problems.len(),
+        gaps.len()
+    );
+    Ok(if problems.is_empty() {
+        Exit::AllFound
+    } else {
+        Exit::SomeNotFound
+    })
+}
+
+/// `paystat fixtures report`: writes the requirements document.
+fn fixtures_report(args: &ReportArgs) -> Result<Exit, CliError> {
+    let (set, _) = load_fixtures(&args.fixtures)?;
+    let text = fixtures::report(&set);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.fixtures.fixtures.join("REQUIREMENTS.md"));
+    if out.as_os_str() == "-" {
+        print!("{text}");
+    } else {
+        std::fs::write(&out, text)
+            .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;
+        eprintln!(
+            "wrote {} ({} scenarios)",
+            out.display(),
+            set.scenarios().len()
+        );
+    }
+    Ok(Exit::AllFound)
+}
+
+/// A checker for the one gateway of `record` or `verify`, configured as `check` would be.
+fn one_gateway_checker(
+    args: &OneGatewayArgs,
+    audit: &AuditArgs,
+) -> Result<(GatewayKind, Checker), CliError> {
+    let kind = match args.gateway {
+        OneGateway::Ledger => GatewayKind::Ledger,
+        OneGateway::Stripe => GatewayKind::Stripe,
+        OneGateway::Plaid => GatewayKind::Plaid,
+    };
+    let overrides = Overrides {
+        base_url: args.base_url.clone().map(|url| (kind, url)),
+        timeout: args.timeout,
+        ..Overrides::default()
+    };
+    let file =
+        ConfigFile::load(args.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
+    let env = |name: &str| std::env::var(name).ok();
+    let configured = file
+        .gateway(kind, &env, &overrides)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let audit = open_audit(audit)?;
+    let checker = Checker::new(Arc::clone(&configured.gateway), audit)
+        .with_retry_policy(Some(kind), configured.policy)
+        .with_pacing(Some(kind), configured.requests_per_second);
+    Ok((kind, checker))
+}
+
+/// `paystat record`: one audited check, its reply written as a scrubbed scenario.
+async fn record(args: RecordArgs) -> Result<Exit, CliError> {
+    if args.out.exists() && !args.force {
+        return Err(CliError::usage(format!(
+            "{} exists; pass --force to replace it",
+            args.out.display()
+        )));
+    }
+    let (kind, checker) = one_gateway_checker(&args.gateway, &args.audit)?;
+    let (result, reply) = checker
+        .check_capturing(&args.id)
+        .await
+        .map_err(|e| CliError::audit(e.to_string()))?;
+    let Some(reply) = reply else {
+        return Err(CliError {
+            exit: Exit::SomeFailed,
+            message: format!(
+                "no HTTP answer to record: {} ({})",
+                result.outcome,
+                result.detail.unwrap_or_default()
+            ),
+        });
+    };
+    let text = crate::record::scenario_text(kind, &args.id, &reply, &result);
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CliError::usage(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::write(&args.out, text)
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", args.out.display())))?;
+    println!(
+        "recorded {kind} HTTP {} for {} into {} (scrubbed); write its title and requirement, then run `paystat fixtures check`",
+        reply.status,
+        crate::payment_id::display_safe(&args.id),
+        args.out.display()
+    );
+    Ok(Exit::AllFound)
+}
+
+/// `paystat verify`: replays the provider-answerable scenarios and prints the contract report.
+async fn verify(args: VerifyArgs) -> Result<Exit, CliError> {
+    let (set, schemas) = match &args.fixtures {
+        Some(dir) => load_fixtures(&FixturesArgs {
+            fixtures: dir.clone(),
+        })?,
+        None => (ScenarioSet::embedded(), ProviderSchemas::embedded()),
+    };
+    let (kind, checker) = one_gateway_checker(&args.gateway, &args.audit)?;
+    let scenarios = crate::verify::replayable(&set, kind);
+    if scenarios.is_empty() {
+        return Err(CliError::usage(format!(
+            "no {kind} scenario can be replayed against a real provider"
+        )));
+    }
+    let checks = crate::verify::verify(&checker, &scenarios, &schemas)
+        .await
+        .map_err(|e| CliError::audit(e.to_string()))?;
+    print!("{}", crate::verify::render(&checks));
+    let broken = checks.iter().any(|c| !c.mismatches.is_empty());
+    Ok(if broken {
+        Exit::SomeNotFound
+    } else {
+        Exit::AllFound
+    })
 }

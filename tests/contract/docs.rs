@@ -61,3 +61,32 @@ fn the_binary_plays_the_same_scenarios_as_the_tests() {
     let names = |set: &ScenarioSet| set.scenarios().iter().map(|s| s.name()).collect::<Vec<_>>();
     assert_eq!(names(&embedded), names(&on_disk));
 }
+
+#[test]
+fn the_requirements_document_is_up_to_date() {
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let generated = paystat::fixtures::report(&set);
+    let committed = read("fixtures/REQUIREMENTS.md");
+    assert!(
+        committed == generated,
+        "fixtures/REQUIREMENTS.md is stale: run `cargo run -- fixtures report` (or `make report`) and commit it"
+    );
+}
+
+#[test]
+fn the_fixtures_pass_their_own_check_with_no_coverage_gap() {
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let schemas = paystat::schema::ProviderSchemas::load(|name| {
+        std::fs::read(fixtures_dir().join(name)).ok()
+    })
+    .unwrap();
+    let problems: Vec<String> = paystat::fixtures::check(&set, &schemas)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(paystat::fixtures::gaps(&set), vec![]);
+    // The schemas built into the binary are the ones in the folder.
+    let embedded = paystat::schema::ProviderSchemas::embedded();
+    assert!(paystat::fixtures::check(&set, &embedded).is_empty());
+}

@@ -10,6 +10,7 @@ title = "t"
 requirement = "r"
 gateway = "ledger"
 payment_id = "txn_1"
+situation = "status:completed"
 [response]
 status = 200
 body = '{}'
@@ -95,5 +96,117 @@ fn two_scenarios_cannot_share_an_id() {
     assert!(
         message.starts_with("ledger/b.toml: payment_id: txn_1 is already used by ledger/a.toml"),
         "{message}"
+    );
+}
+
+/// `fixtures check` over a set made of `files` (path → text), with the real schemas.
+fn problems(files: &[(&str, &str)]) -> Vec<String> {
+    let map = files
+        .iter()
+        .map(|(p, t)| ((*p).into(), t.as_bytes().to_vec()))
+        .collect();
+    let set = paystat::ScenarioSet::from_files(&map).unwrap();
+    let schemas = paystat::schema::ProviderSchemas::embedded();
+    paystat::fixtures::check(&set, &schemas)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+const LEDGER_BODY: &str =
+    r#"{"id": "txn_1", "status": "completed", "amount": 1.00, "currency": "USD"}"#;
+
+fn with_body(body: &str) -> String {
+    GOOD.replace("body = '{}'", &format!("body = '{body}'"))
+}
+
+#[test]
+fn a_realistic_template_passes_the_check() {
+    assert_eq!(
+        problems(&[("ledger/x.toml", &with_body(LEDGER_BODY))]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_body_that_drifted_from_the_provider_shape_is_caught() {
+    let drifted =
+        with_body(r#"{"id": "txn_1", "state": "completed", "amount": 1.00, "currency": "USD"}"#);
+    let found = problems(&[("ledger/x.toml", &drifted)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "ledger/x.toml: response.body: does not match the provider's published shape"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        found[0].contains("\"status\" is a required property"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_off_spec_flag_on_a_conforming_body_is_stale() {
+    let stale =
+        with_body(LEDGER_BODY).replace("[response]\n", "[response]\noff_spec = \"no reason\"\n");
+    let found = problems(&[("ledger/x.toml", &stale)]);
+    assert_eq!(
+        found,
+        vec![
+            "ledger/x.toml: response.off_spec: the body matches the provider's shape after all; remove off_spec"
+        ]
+    );
+}
+
+#[test]
+fn a_placeholder_requirement_is_refused() {
+    let unwritten = with_body(LEDGER_BODY).replace(
+        "requirement = \"r\"",
+        "requirement = \"TODO: write the requirement\"",
+    );
+    let found = problems(&[("ledger/x.toml", &unwritten)]);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("ledger/x.toml: requirement: still holds the placeholder `TODO`"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn two_scenarios_claiming_one_situation_must_agree() {
+    let a = with_body(LEDGER_BODY);
+    let b = a.replace("txn_1", "txn_2").replace(
+        "outcome = \"found\"\nstatus = \"completed\"",
+        "outcome = \"found\"\nstatus = \"pending\"",
+    );
+    let found = problems(&[("ledger/a.toml", &a), ("ledger/b.toml", &b)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains(
+            "`status:completed` is also claimed by ledger/a.toml with a different expectation"
+        ),
+        "{found:?}"
+    );
+}
+
+#[rstest]
+#[case::unknown_kind("situation = \"weather:rain\"", "`weather` is not a situation kind")]
+#[case::undocumented_word(
+    "situation = \"status:refunded\"",
+    "`refunded` is not a documented ledger status word"
+)]
+#[case::status_code_mismatch(
+    "situation = \"http:404\"",
+    "claims HTTP 404 but the response status is Some(200)"
+)]
+#[case::missing_detail("situation = \"http\"", "`http` needs a detail")]
+fn a_wrong_situation_is_refused(#[case] situation: &str, #[case] expected: &str) {
+    let file = with_body(LEDGER_BODY).replace("situation = \"status:completed\"", situation);
+    let found = problems(&[("ledger/x.toml", &file)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("ledger/x.toml: situation: ") && found[0].contains(expected),
+        "{found:?}"
     );
 }

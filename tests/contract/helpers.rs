@@ -8,6 +8,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use paystat::clock::ManualClock;
 use paystat::gateway::{Gateway, Plaid, Stripe};
 use paystat::mock::EmbeddedMock;
+use paystat::scenario::TransportFault;
+
+use crate::fault_server::{Fault, FaultServer};
 use paystat::retry::Jitter;
 use paystat::{
     AuditRecord, AuditTrail, CheckResult, Checker, Credential, GatewayKind, Ledger, Scenario,
@@ -122,6 +125,21 @@ pub fn audit_lines(dir: &Path) -> Vec<AuditRecord> {
         .collect()
 }
 
+/// The fault server's fault for a scenario's transport fault (none for a refused connection,
+/// which needs no server at all).
+pub fn fault_for(transport: TransportFault) -> Option<Fault> {
+    match transport {
+        TransportFault::ConnectionRefused => None,
+        TransportFault::ConnectionReset => Some(Fault::ResetBeforeResponse),
+        TransportFault::ClosedMidBody => Some(Fault::ClosedMidBody),
+        TransportFault::MalformedChunked => Some(Fault::MalformedChunked),
+        TransportFault::HeadersThenStall => Some(Fault::HeadersThenStall),
+        TransportFault::GarbageThenClose => Some(Fault::GarbageThenClose),
+        TransportFault::DripPastTimeout => Some(Fault::DripPastTimeout),
+        TransportFault::NeverAnswers => Some(Fault::AcceptNeverAnswer),
+    }
+}
+
 /// What one scenario run produced.
 pub struct Played {
     pub result: CheckResult,
@@ -132,11 +150,17 @@ pub struct Played {
 pub async fn play(scenario: &Scenario) -> Played {
     let dir = tempfile::tempdir().unwrap();
     let mock = EmbeddedMock::start([scenario]).await;
-    let base_url = if scenario.is_http() {
-        mock.base_url(scenario.gateway)
-    } else {
-        paystat::mock::base_url(&refused_server(), scenario.gateway)
+    // Transport faults are played by the raw-TCP fault server; httpmock cannot break HTTP.
+    let fault_server = match scenario.response.transport.and_then(fault_for) {
+        Some(fault) => Some(FaultServer::failing(fault).await),
+        None => None,
     };
+    let server_url = match (&fault_server, scenario.response.transport) {
+        (Some(server), _) => server.url(),
+        (None, Some(TransportFault::ConnectionRefused)) => refused_server(),
+        (None, _) => mock.server().base_url(),
+    };
+    let base_url = paystat::mock::base_url(&server_url, scenario.gateway);
     let mut checker = checker_for(dir.path(), scenario.gateway, &base_url);
     if let Some(timeout) = scenario.client.timeout {
         checker = checker.with_timeout(timeout);

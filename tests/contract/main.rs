@@ -4,6 +4,7 @@
 mod arbitrary_replies;
 mod audit_trail;
 mod cli;
+mod contract_tools;
 mod docs;
 mod fault_matrix;
 mod fault_server;
@@ -12,4 +13,5 @@ mod helpers;
 mod ids;
 mod resilience;
 mod scenarios;
+mod schema_bodies;
 mod secrets;
