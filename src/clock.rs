@@ -104,3 +104,25 @@ impl Clock for ManualClock {
         Box::pin(std::future::ready(()))
     }
 }
+
+/// Reads a duration written for people (`5s`, `250ms`, `1m 30s`), refusing zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like `5s` or `250ms` ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!(
+            "`{text}` is zero; a duration must be longer than zero"
+        ));
+    }
+    Ok(duration)
+}
+
+/// Deserializes an optional duration field of a TOML file (scenarios, the config file).
+pub(crate) fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}

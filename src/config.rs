@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::checker::STRIPE_REQUESTS_PER_SECOND;
 use crate::credential::Credential;
@@ -72,7 +72,7 @@ pub struct LedgerSection {
     /// Base URL, like `https://ledger.internal/v1`.
     pub base_url: Option<String>,
     /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub timeout: Option<Duration>,
     /// The variable holding the bearer token (default `PAYSTAT_LEDGER_TOKEN`).
     pub token_env: Option<String>,
@@ -94,7 +94,7 @@ pub struct StripeSection {
     /// Base URL (default `https://api.stripe.com`).
     pub base_url: Option<String>,
     /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub timeout: Option<Duration>,
     /// The variable holding the secret key (default `PAYSTAT_STRIPE_KEY`).
     pub key_env: Option<String>,
@@ -114,7 +114,7 @@ pub struct PlaidSection {
     /// Base URL (default `https://sandbox.plaid.com`).
     pub base_url: Option<String>,
     /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub timeout: Option<Duration>,
     /// The variable holding the client id (default `PAYSTAT_PLAID_CLIENT_ID`).
     pub client_id_env: Option<String>,
@@ -134,28 +134,19 @@ pub struct RetrySection {
     /// Attempts in all, the first included (default 3; 1 never retries).
     pub max_attempts: Option<u32>,
     /// First backoff ceiling (default `500ms`), doubling per retry.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub backoff_base: Option<Duration>,
     /// Largest backoff ceiling (default `5s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub backoff_cap: Option<Duration>,
     /// Longest `Retry-After` honoured (default `60s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub retry_after_cap: Option<Duration>,
     /// The whole check's deadline, all attempts and waits (default `15s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub deadline: Option<Duration>,
     /// Retry budget: token-bucket capacity (default 500; a retry costs 5, a timeout 10).
     pub budget: Option<u32>,
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{text}` is not a duration like `5s` or `250ms`: {e}"
-        ))
-    })
 }
 
 /// A configuration that cannot be used, in one sentence.

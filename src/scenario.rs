@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::gateway::GatewayKind;
 use crate::retry::RetryStop;
@@ -51,7 +51,7 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     /// The per-request timeout, like `100ms` (default: paystat's default).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub timeout: Option<Duration>,
 }
 
@@ -94,7 +94,7 @@ pub struct Response {
     /// Pad the body with trailing spaces up to this many bytes (oversize bodies).
     pub pad_body_to_bytes: Option<usize>,
     /// Wait this long before answering, like `10s`.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub delay: Option<Duration>,
     /// Fail below HTTP instead of answering.
     pub transport: Option<TransportFault>,
@@ -127,15 +127,6 @@ pub struct Expectation {
     pub attempts: Option<u32>,
     /// Why paystat stopped retrying a failed check.
     pub retry_stop: Option<RetryStop>,
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{text}` is not a duration like `5s` or `250ms`: {e}"
-        ))
-    })
 }
 
 /// A scenario file that cannot be used, with the file and the field.

@@ -246,10 +246,5 @@ pub struct VerifyArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration like `5s` or `250ms` ({e})"))?;
-    if duration.is_zero() {
-        return Err("the duration must be longer than zero".into());
-    }
-    Ok(duration)
+    crate::clock::parse_duration(text)
 }

@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestRunner};
 use rstest::rstest;
 
 use crate::fault_server::{Canned, FaultServer, Step};
-use crate::helpers::{audit_lines, checker_for};
+use crate::helpers::{audit_lines, checker_for, sample_id};
 
 fn header() -> impl Strategy<Value = (String, String)> {
     let name = proptest::sample::select(vec![
@@ -127,12 +127,10 @@ fn any_reply_ends_in_one_audited_outcome_of_its_class(
                     &paystat::mock::base_url(&server.url(), kind),
                 )
                 .with_retry_policy(None, policy);
-                let id = match kind {
-                    GatewayKind::Ledger => "txn_001",
-                    GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
-                    GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
-                };
-                let result = checker.check(id).await.expect("audit file is writable");
+                let result = checker
+                    .check(sample_id(kind))
+                    .await
+                    .expect("audit file is writable");
                 let lines = audit_lines(dir.path());
                 prop_assert_eq!(lines.len(), 1);
                 prop_assert_eq!(lines[0].outcome, result.outcome);

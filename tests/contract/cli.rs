@@ -7,19 +7,7 @@ use std::process::{Command, Stdio};
 use paystat::mock::EmbeddedMock;
 use paystat::{GatewayKind, ScenarioSet};
 
-use crate::helpers::{self, fixtures_dir, refused_base_url};
-
-/// `paystat` with a clean environment: no credentials or log settings leak in from the shell.
-fn paystat(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystat"));
-    cmd.current_dir(cwd);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
+use crate::helpers::{self, fixtures_dir, paystat, refused_base_url, walk};
 
 /// Snapshot settings: CLI snapshots live in `snapshots/cli/`; temp paths, ports and
 /// durations are replaced by placeholders.
@@ -548,18 +536,4 @@ async fn auto_routes_each_id_and_names_the_rules_when_none_fits() {
         4,
         "one line per id, the unroutable one included"
     );
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

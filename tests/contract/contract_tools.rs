@@ -2,24 +2,12 @@
 //! the fixtures.
 
 use std::path::Path;
-use std::process::Command;
 
 use paystat::ScenarioSet;
 use paystat::gateway::{GatewayKind, Reply};
 use paystat::mock::EmbeddedMock;
 
-use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir};
-
-fn paystat(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystat"));
-    cmd.current_dir(cwd);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
+use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir, paystat};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

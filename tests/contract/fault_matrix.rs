@@ -9,7 +9,7 @@ use paystat::retry::RetryPolicy;
 use paystat::{GatewayKind, Outcome};
 
 use crate::fault_server::{Fault, FaultServer};
-use crate::helpers::{audit_lines, checker_for};
+use crate::helpers::{audit_lines, checker_for, sample_id};
 
 /// What Operations see for each fault: a broken connection is a `connection_error`, a reply
 /// that never completes is a `timeout`. Both are retried.
@@ -22,14 +22,6 @@ fn documented(fault: Fault) -> Outcome {
         Fault::HeadersThenStall | Fault::DripPastTimeout | Fault::AcceptNeverAnswer => {
             Outcome::Timeout
         }
-    }
-}
-
-fn id_for(kind: GatewayKind) -> &'static str {
-    match kind {
-        GatewayKind::Ledger => "txn_001",
-        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
-        GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
     }
 }
 
@@ -55,7 +47,7 @@ async fn every_fault_against_every_gateway() {
         // No hang: the check must end within its deadline (plus a margin for scheduling).
         let result = tokio::time::timeout(
             POLICY.deadline + Duration::from_secs(2),
-            checker.check(id_for(kind)),
+            checker.check(sample_id(kind)),
         )
         .await
         .unwrap_or_else(|_| panic!("{kind} hung on {fault:?}"))

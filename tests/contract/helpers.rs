@@ -174,3 +174,38 @@ pub async fn play(scenario: &Scenario) -> Played {
         audit: audit_lines(dir.path()),
     }
 }
+
+/// `paystat` with a clean environment: no credentials or log settings leak in from the shell.
+pub fn paystat(cwd: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paystat"));
+    cmd.current_dir(cwd);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A well-formed id of each gateway.
+pub fn sample_id(kind: GatewayKind) -> &'static str {
+    match kind {
+        GatewayKind::Ledger => "txn_001",
+        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    }
+}

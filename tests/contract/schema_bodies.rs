@@ -171,7 +171,8 @@ fn accepts(
     currency: &str,
 ) -> Result<(), TestCaseError> {
     let bytes = body.as_bytes().to_vec();
-    static SCHEMAS: std::sync::LazyLock<ProviderSchemas> = std::sync::LazyLock::new(ProviderSchemas::embedded);
+    static SCHEMAS: std::sync::LazyLock<ProviderSchemas> =
+        std::sync::LazyLock::new(ProviderSchemas::embedded);
     let schemas = &*SCHEMAS;
     // The generator stays inside the provider's published shape.
     prop_assert!(

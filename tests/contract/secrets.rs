@@ -12,7 +12,7 @@ use rstest::rstest;
 
 use crate::helpers::{
     CANARIES, LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, audit_lines, checker,
-    checker_for,
+    checker_for, sample_id, walk,
 };
 
 const TOKEN: &str = "tok_canary_5f1d2c9e";
@@ -166,11 +166,7 @@ async fn check_against_keyed_mock(
     let dir = tempfile::tempdir().unwrap();
     let checker = checker_for(dir.path(), kind, &server.base_url())
         .with_timeout(std::time::Duration::from_millis(100));
-    let id = match kind {
-        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
-        _ => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
-    };
-    let result = checker.check(id).await.unwrap();
+    let result = checker.check(sample_id(kind)).await.unwrap();
     let produced = format!(
         "{}\n{}\n{checker:?}\n{result:?}",
         serde_json::to_string(&result).unwrap(),
@@ -181,25 +177,14 @@ async fn check_against_keyed_mock(
 
 #[tokio::test]
 #[traced_test]
-async fn a_stripe_error_is_diagnosed_without_the_key() {
-    let (outcome, produced) = check_against_keyed_mock(GatewayKind::Stripe, 500, 0).await;
-    // 500, not the 404 of an unmatched request: the key was sent.
-    assert_eq!(outcome, Outcome::GatewayError);
+async fn stripe_and_plaid_errors_are_diagnosed_without_credentials() {
+    for kind in [GatewayKind::Stripe, GatewayKind::Plaid] {
+        let (outcome, produced) = check_against_keyed_mock(kind, 500, 0).await;
+        // 500, not the 404 of an unmatched request: the credentials were sent.
+        assert_eq!(outcome, Outcome::GatewayError, "{kind}");
+        assert_no_canary(&produced, "the result, audit line or Debug output");
+    }
     assert!(logs_contain("status check got no answer"));
-    assert_no_canary(&produced, "the result, audit line or Debug output");
-    logs_assert(|lines: &[&str]| {
-        assert_no_canary(&lines.join("\n"), "the diagnostics");
-        Ok(())
-    });
-}
-
-#[tokio::test]
-#[traced_test]
-async fn a_plaid_error_is_diagnosed_without_the_client_id_or_secret() {
-    let (outcome, produced) = check_against_keyed_mock(GatewayKind::Plaid, 500, 0).await;
-    assert_eq!(outcome, Outcome::GatewayError);
-    assert!(logs_contain("status check got no answer"));
-    assert_no_canary(&produced, "the result, audit line or Debug output");
     logs_assert(|lines: &[&str]| {
         assert_no_canary(&lines.join("\n"), "the diagnostics");
         Ok(())
@@ -249,13 +234,8 @@ async fn credentials_never_follow_a_redirect_to_another_host(
     let gateway = redirecting_to(&elsewhere, status).await;
     let dir = tempfile::tempdir().unwrap();
     let base = paystat::mock::base_url(&gateway.base_url(), kind);
-    let id = match kind {
-        GatewayKind::Ledger => "txn_001",
-        GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
-        GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
-    };
     let result = checker_for(dir.path(), kind, &base)
-        .check(id)
+        .check(sample_id(kind))
         .await
         .unwrap();
     assert_eq!(
@@ -301,17 +281,13 @@ fn no_snapshot_or_fixture_holds_a_test_credential() {
     // The scenario and CLI snapshots were recorded with these credentials configured.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut scanned = 0;
-    for dir in ["snapshots", "fixtures"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(path) = stack.pop() {
-            if path.is_dir() {
-                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-                assert_no_canary(&text, &path.display().to_string());
-                scanned += 1;
-            }
-        }
+    for path in walk(&root.join("snapshots"))
+        .into_iter()
+        .chain(walk(&root.join("fixtures")))
+    {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert_no_canary(&text, &path.display().to_string());
+        scanned += 1;
     }
     assert!(scanned > 100, "only {scanned} files scanned");
 }
