@@ -1,9 +1,12 @@
 //! Retries, waits, deadlines, the retry budget and pacing — proven on an injected clock, so
 //! no test waits for a backoff or a `Retry-After`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use paystat::Checker;
 use paystat::checker::AttemptRecord;
+use paystat::clock::ManualClock;
 use paystat::retry::{Jitter, RetryPolicy, RetryStop, WaitReason};
 use paystat::{GatewayKind, Outcome};
 use rstest::rstest;
@@ -32,6 +35,20 @@ fn expected_backoffs(n: u32) -> Vec<Duration> {
         .collect()
 }
 
+/// A ledger checker against a scripted server, on `clock`, auditing under `dir`.
+fn ledger_checker(
+    dir: &tempfile::TempDir,
+    server: &FaultServer,
+    clock: &Arc<ManualClock>,
+) -> Checker {
+    checker_with_clock(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.url()),
+        clock.clone(),
+    )
+}
+
 fn waits(log: &[AttemptRecord]) -> Vec<(Option<u64>, Option<WaitReason>)> {
     log.iter().map(|a| (a.wait_ms, a.wait_reason)).collect()
 }
@@ -41,12 +58,7 @@ async fn two_503s_then_found_follows_the_computed_schedule() {
     let server = FaultServer::start(vec![unavailable(), unavailable(), found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    );
+    let checker = ledger_checker(&dir, &server, &clock);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(result.attempts, 3);
@@ -80,12 +92,7 @@ async fn retry_after_seconds_is_waited_in_injected_time() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    );
+    let checker = ledger_checker(&dir, &server, &clock);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(clock.slept(), vec![Duration::from_secs(2)]);
@@ -106,12 +113,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    );
+    let checker = ledger_checker(&dir, &server, &clock);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     let slept = clock.slept();
@@ -131,12 +133,7 @@ async fn retry_after_past_the_deadline_is_not_waited() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    );
+    let checker = ledger_checker(&dir, &server, &clock);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(
         result.outcome,
@@ -161,13 +158,7 @@ async fn retry_after_is_capped() {
         deadline: Duration::from_secs(300),
         ..RetryPolicy::default()
     };
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    )
-    .with_retry_policy(None, policy);
+    let checker = ledger_checker(&dir, &server, &clock).with_retry_policy(None, policy);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(
@@ -188,12 +179,7 @@ async fn statuses_that_cannot_succeed_again_are_never_retried(#[case] status: u1
     let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    );
+    let checker = ledger_checker(&dir, &server, &clock);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.attempts, 1);
     assert_eq!(server.connections(), 1);
@@ -214,12 +200,7 @@ async fn statuses_that_cannot_succeed_again_are_never_retried(#[case] status: u1
 async fn transient_statuses_are_retried(#[case] status: u16) {
     let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        manual_clock(),
-    );
+    let checker = ledger_checker(&dir, &server, &manual_clock());
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(result.attempts, 2);
@@ -233,12 +214,7 @@ async fn a_body_that_made_no_sense_is_not_retried() {
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        manual_clock(),
-    );
+    let checker = ledger_checker(&dir, &server, &manual_clock());
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::BadResponse);
     assert_eq!(result.retry_stop, Some(RetryStop::NotRetryable));
@@ -310,13 +286,7 @@ async fn the_deadline_bounds_all_attempts_and_waits() {
         backoff_cap: Duration::from_millis(20),
         ..RetryPolicy::default()
     };
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        clock.clone(),
-    )
-    .with_retry_policy(None, policy);
+    let checker = ledger_checker(&dir, &server, &clock).with_retry_policy(None, policy);
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Timeout);
     assert_eq!(result.retry_stop, Some(RetryStop::Deadline));
@@ -494,14 +464,9 @@ async fn checks_share_one_budget_per_gateway() {
     // Concurrency does not multiply the budget: 8 parallel failing checks on 10 tokens.
     let server = FaultServer::start(vec![unavailable()]).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Ledger,
-        &format!("{}/v1", server.url()),
-        manual_clock(),
-    )
-    .with_retry_budget(None, 10)
-    .with_concurrency(8);
+    let checker = ledger_checker(&dir, &server, &manual_clock())
+        .with_retry_budget(None, 10)
+        .with_concurrency(8);
     let ids: Vec<String> = (0..8).map(|i| format!("txn_{i}")).collect();
     let results = checker.check_all(&ids).await;
     let retries: u32 = results
