@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use httpmock::{Method, MockServer};
 
-use crate::gateway::{GatewayKind, url_with_segments};
+use crate::gateway::{GatewayKind, ledger, plaid, stripe};
 use crate::scenario::Scenario;
 
 /// The path prefix the mock serves the ledger under (the original mock API's `/v1`).
@@ -33,25 +33,27 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
     }
     let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
     let id = scenario.payment_id.as_str();
+    // The same URLs the adapters send to, so a base URL pointed here looks like the real thing.
     let (method, path, transfer_id) = match scenario.gateway {
         GatewayKind::Ledger => {
             let base = root.join(LEDGER_PREFIX).expect("a fixed path joins");
-            let path = url_with_segments(&base, &["payments", id])
-                .path()
-                .to_owned();
-            (Method::GET, path, None)
+            (
+                Method::GET,
+                ledger::status_url(&base, id).path().to_owned(),
+                None,
+            )
         }
-        GatewayKind::Stripe => {
-            let path = url_with_segments(&root, &["v1", "payment_intents", id])
-                .path()
-                .to_owned();
-            (Method::GET, path, None)
-        }
+        GatewayKind::Stripe => (
+            Method::GET,
+            stripe::status_url(&root, id).path().to_owned(),
+            None,
+        ),
         // Plaid's id travels in the JSON body, next to the credentials.
-        GatewayKind::Plaid => {
-            let body = serde_json::json!({ "transfer_id": id });
-            (Method::POST, "/transfer/get".to_owned(), Some(body))
-        }
+        GatewayKind::Plaid => (
+            Method::POST,
+            plaid::status_url(&root).path().to_owned(),
+            Some(plaid::transfer_selector(id)),
+        ),
     };
     let response = &scenario.response;
     let status = response.status.unwrap_or(200);

@@ -37,13 +37,12 @@ impl Ledger {
             credential,
         }
     }
+}
 
-    /// The path of the request for `id`, as sent on the wire (percent-encoded).
-    pub fn path_for(&self, id: &str) -> String {
-        url_with_segments(&self.base_url, &["payments", id])
-            .path()
-            .to_owned()
-    }
+/// Where the ledger answers for payment `id`: `{base}/payments/{id}`, the id percent-encoded as
+/// one path segment. The embedded mock serves the same URL.
+pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
+    url_with_segments(base, &["payments", id])
 }
 
 /// The ledger's status words, mapped once. Anything else is kept as `unknown`.
@@ -102,7 +101,7 @@ impl Gateway for Ledger {
     }
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
-        let url = url_with_segments(&self.base_url, &["payments", id]);
+        let url = status_url(&self.base_url, id);
         self.credential
             .authorize(client.get(url).header("accept", "application/json"))
             .build()

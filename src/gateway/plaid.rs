@@ -42,6 +42,17 @@ impl Plaid {
     }
 }
 
+/// Where Plaid answers: `POST {base}/transfer/get`, for every transfer.
+pub fn status_url(base: &reqwest::Url) -> reqwest::Url {
+    url_with_segments(base, &["transfer", "get"])
+}
+
+/// The part of the request body that names the transfer (the rest is credentials), which the
+/// embedded mock matches on.
+pub fn transfer_selector(id: &str) -> serde_json::Value {
+    serde_json::json!({ "transfer_id": id })
+}
+
 /// Plaid's seven transfer statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TransferStatus {
@@ -162,7 +173,7 @@ impl Gateway for Plaid {
     }
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
-        let url = url_with_segments(&self.base_url, &["transfer", "get"]);
+        let url = status_url(&self.base_url);
         let body = serde_json::to_vec(&WireRequest {
             client_id: self.client_id.expose_secret(),
             secret: self.secret.expose_secret(),

@@ -47,6 +47,12 @@ impl Stripe {
     }
 }
 
+/// Where Stripe answers for PaymentIntent `id`: `{base}/v1/payment_intents/{id}`, the id
+/// percent-encoded as one path segment. The embedded mock serves the same URL.
+pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
+    url_with_segments(base, &["v1", "payment_intents", id])
+}
+
 /// Stripe's seven PaymentIntent statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IntentStatus {
@@ -166,7 +172,7 @@ impl Gateway for Stripe {
     }
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
-        let url = url_with_segments(&self.base_url, &["v1", "payment_intents", id]);
+        let url = status_url(&self.base_url, id);
         let mut request = client.get(url).bearer_auth(self.key.expose_secret());
         if let Some(version) = &self.version {
             request = request.header("Stripe-Version", version);
