@@ -22,9 +22,6 @@ use crate::payment_id::{self, display_safe};
 use crate::retry::{self, Jitter, Pacer, RetryBudget, RetryPolicy, RetryStop, WaitReason};
 use crate::status::{Outcome, PaymentStatus};
 
-/// The per-attempt timeout when none is configured (as the original script).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How many checks run at once when none is configured.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
@@ -230,11 +227,6 @@ impl Checker {
     /// Sets the per-attempt timeout (headers and whole body) of every gateway.
     pub fn with_timeout(self, timeout: Duration) -> Checker {
         self.each(None, |e| e.policy.attempt_timeout = timeout)
-    }
-
-    /// Sets the per-attempt timeout of one gateway.
-    pub fn with_gateway_timeout(self, kind: GatewayKind, timeout: Duration) -> Checker {
-        self.each(Some(kind), |e| e.policy.attempt_timeout = timeout)
     }
 
     /// Sets the retry policy of one gateway, or of all when `kind` is `None`.

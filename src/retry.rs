@@ -42,6 +42,7 @@ impl Default for RetryPolicy {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(5),
             retry_after_cap: Duration::from_secs(60),
+            // The original script's timeout.
             attempt_timeout: Duration::from_secs(5),
             deadline: Duration::from_secs(15),
         }

@@ -1,0 +1,65 @@
+//! Bulk throughput: how long Operations wait for ten thousand checks, and what they cost.
+//!
+//! Run with `cargo bench --bench bulk` (optionally `-- 50000 64` for the number of ids and the
+//! concurrency). It starts the embedded mock gateways, checks a mix of ledger, Stripe and Plaid
+//! ids (found, not found, and the ledger's 404s) with `--gateway auto` routing and Stripe's
+//! default 25/s pacing turned off (the mock has no rate limit), audits every check to a
+//! temporary file, and prints checks per second, the audit file's size per line, and the
+//! process's peak memory.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use paystat::checker::Routing;
+use paystat::gateway::{Gateway, Ledger, Plaid, Stripe};
+use paystat::mock::EmbeddedMock;
+use paystat::{AuditTrail, Checker, Credential, GatewayKind, ScenarioSet};
+use secrecy::SecretString;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let scenarios = ScenarioSet::embedded();
+        let mock = EmbeddedMock::start(scenarios.scenarios()).await;
+        let url = |kind| mock.base_url(kind).parse().unwrap();
+        let secret = || SecretString::from("bench-not-a-secret");
+        let gateways: Vec<Arc<dyn Gateway>> = vec![
+            Arc::new(Ledger::new(url(GatewayKind::Ledger), Credential::None)),
+            Arc::new(Stripe::new(url(GatewayKind::Stripe), secret(), None)),
+            Arc::new(Plaid::new(url(GatewayKind::Plaid), secret(), secret())),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let audit_path = dir.path().join("audit.jsonl");
+        let audit = Arc::new(AuditTrail::open(&audit_path, "bench".into()).unwrap());
+        let checker = Checker::routing(gateways, Routing::Auto, audit)
+            .with_concurrency(concurrency)
+            .with_pacing(None, None);
+        let mix = paystat::cli::DEMO_IDS;
+        let ids: Vec<String> = (0..count).map(|i| mix[i % mix.len()].to_owned()).collect();
+
+        let started = Instant::now();
+        let results = checker.check_all(&ids).await;
+        let elapsed = started.elapsed();
+
+        let audited = results.iter().filter(|r| r.is_ok()).count();
+        let bytes = std::fs::metadata(&audit_path).map(|m| m.len()).unwrap_or(0);
+        println!("checks:             {count} ({audited} audited), concurrency {concurrency}");
+        println!("wall time:          {:.2?}", elapsed);
+        println!("throughput:         {:.0} checks/s", count as f64 / elapsed.as_secs_f64());
+        println!("audit log:          {bytes} bytes, {:.0} bytes per line", bytes as f64 / audited.max(1) as f64);
+        if let Some(peak) = peak_memory_kib() {
+            println!("peak memory (RSS):  {:.1} MiB", peak as f64 / 1024.0);
+        }
+        assert_eq!(audited, count, "every check must be audited");
+    });
+}
+
+/// The process's peak resident set size, from /proc (Linux only).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
