@@ -4,15 +4,13 @@
 pub mod args;
 pub mod render;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-
-use std::collections::BTreeSet;
-
 use secrecy::SecretString;
 
 use crate::audit::{self, AuditTrail};
@@ -204,24 +202,43 @@ async fn check(args: CheckArgs) -> Result<Exit, CliError> {
         deadline: args.deadline,
         requests_per_second: args.rate,
     };
-    let file =
-        ConfigFile::load(args.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
     // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
     let needed: BTreeSet<GatewayKind> = match routing {
         Routing::Fixed(kind) => BTreeSet::from([kind]),
         Routing::Auto => ids.iter().filter_map(|id| gateway::route(id)).collect(),
     };
+    let checker = configured_checker(
+        &needed,
+        routing,
+        args.config.as_deref(),
+        &overrides,
+        &args.audit,
+    )?
+    .with_concurrency(args.concurrency);
+    report(&checker, &ids, args.format).await
+}
+
+/// A checker for `kinds`, each configured from the config file, the environment and the flags
+/// (credentials, base URL, retry policy, retry budget, pacing), auditing as `audit` says.
+fn configured_checker(
+    kinds: &BTreeSet<GatewayKind>,
+    routing: Routing,
+    config: Option<&Path>,
+    overrides: &Overrides,
+    audit: &AuditArgs,
+) -> Result<Checker, CliError> {
+    let file = ConfigFile::load(config).map_err(|e| CliError::usage(e.to_string()))?;
     let env = |name: &str| std::env::var(name).ok();
     let mut configured = Vec::new();
-    for kind in needed {
+    for kind in kinds {
         configured.push(
-            file.gateway(kind, &env, &overrides)
+            file.gateway(*kind, &env, overrides)
                 .map_err(|e| CliError::usage(e.to_string()))?,
         );
     }
-    let audit = open_audit(&args.audit)?;
+    let audit = open_audit(audit)?;
     let gateways = configured.iter().map(|c| Arc::clone(&c.gateway)).collect();
-    let mut checker = Checker::routing(gateways, routing, audit).with_concurrency(args.concurrency);
+    let mut checker = Checker::routing(gateways, routing, audit);
     for c in &configured {
         let kind = Some(c.gateway.kind());
         checker = checker
@@ -229,7 +246,7 @@ async fn check(args: CheckArgs) -> Result<Exit, CliError> {
             .with_retry_budget(kind, c.retry_budget)
             .with_pacing(kind, c.requests_per_second);
     }
-    report(&checker, &ids, args.format).await
+    Ok(checker)
 }
 
 /// The reference payments the demo checks: the ledger's data set, then a succeeded, a
@@ -436,16 +453,13 @@ fn one_gateway_checker(
         timeout: args.timeout,
         ..Overrides::default()
     };
-    let file =
-        ConfigFile::load(args.config.as_deref()).map_err(|e| CliError::usage(e.to_string()))?;
-    let env = |name: &str| std::env::var(name).ok();
-    let configured = file
-        .gateway(kind, &env, &overrides)
-        .map_err(|e| CliError::usage(e.to_string()))?;
-    let audit = open_audit(audit)?;
-    let checker = Checker::new(Arc::clone(&configured.gateway), audit)
-        .with_retry_policy(Some(kind), configured.policy)
-        .with_pacing(Some(kind), configured.requests_per_second);
+    let checker = configured_checker(
+        &BTreeSet::from([kind]),
+        Routing::Fixed(kind),
+        args.config.as_deref(),
+        &overrides,
+        audit,
+    )?;
     Ok((kind, checker))
 }
 

@@ -20,7 +20,10 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let scenarios = ScenarioSet::embedded();
         let mock = EmbeddedMock::start(scenarios.scenarios()).await;
@@ -48,8 +51,14 @@ fn main() {
         let bytes = std::fs::metadata(&audit_path).map(|m| m.len()).unwrap_or(0);
         println!("checks:             {count} ({audited} audited), concurrency {concurrency}");
         println!("wall time:          {:.2?}", elapsed);
-        println!("throughput:         {:.0} checks/s", count as f64 / elapsed.as_secs_f64());
-        println!("audit log:          {bytes} bytes, {:.0} bytes per line", bytes as f64 / audited.max(1) as f64);
+        println!(
+            "throughput:         {:.0} checks/s",
+            count as f64 / elapsed.as_secs_f64()
+        );
+        println!(
+            "audit log:          {bytes} bytes, {:.0} bytes per line",
+            bytes as f64 / audited.max(1) as f64
+        );
         if let Some(peak) = peak_memory_kib() {
             println!("peak memory (RSS):  {:.1} MiB", peak as f64 / 1024.0);
         }
