@@ -216,11 +216,7 @@ pub fn default_actor() -> String {
         .ok()
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("uid:{}", unix_uid()))
-}
-
-fn unix_uid() -> String {
-    std::env::var("UID").unwrap_or_else(|_| "unknown".into())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn now_millis() -> String {

@@ -193,7 +193,7 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             message: e.message,
         });
     let detail = http_error_detail(GatewayKind::Ledger, status, error.as_ref());
-    Verdict::gateway_error(outcome, detail, error)
+    Verdict::answered(outcome, detail, error)
 }
 
 #[cfg(test)]

@@ -195,8 +195,8 @@ impl Verdict {
         }
     }
 
-    /// A verdict without a payment, with the gateway's error body.
-    pub fn gateway_error(
+    /// A verdict without a payment on an answer that carried an error body (if readable).
+    pub fn answered(
         outcome: Outcome,
         detail: impl Into<String>,
         error: Option<GatewayError>,

@@ -279,7 +279,7 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
     });
     let detail = http_error_detail(GatewayKind::Plaid, status, error.as_ref());
     Reading {
-        verdict: Verdict::gateway_error(outcome, detail, error),
+        verdict: Verdict::answered(outcome, detail, error),
         request_id,
         retry_advice: None,
     }

@@ -266,7 +266,7 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             message: b.error.message,
         });
     let detail = http_error_detail(GatewayKind::Stripe, status, error.as_ref());
-    Verdict::gateway_error(outcome, detail, error)
+    Verdict::answered(outcome, detail, error)
 }
 
 #[cfg(test)]
