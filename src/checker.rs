@@ -373,20 +373,22 @@ impl Checker {
         let gateway = &endpoint.gateway;
         let kind = gateway.kind();
         let policy = endpoint.policy;
-        let started = self.clock.now();
-        let deadline = started + policy.deadline;
         let shown_id = display_safe(id);
+        // Waiting for the first request slot is queueing in a bulk run, not time spent at the
+        // gateway: the check's deadline starts when its first request may go. (Slots for
+        // retries are part of the retry's wait, below, and do count.)
+        if let Some(pacer) = &endpoint.pacer {
+            let wait = pacer.reserve(self.clock.now());
+            if !wait.is_zero() {
+                tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
+                self.clock.sleep(wait).await;
+            }
+        }
+        let deadline = self.clock.now() + policy.deadline;
         let mut log: Vec<AttemptRecord> = Vec::new();
         let mut request_line = None;
         let mut last_reply: Option<Reply> = None;
         loop {
-            if let Some(pacer) = &endpoint.pacer {
-                let wait = pacer.reserve(self.clock.now());
-                if !wait.is_zero() {
-                    tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
-                    self.clock.sleep(wait).await;
-                }
-            }
             let remaining = deadline.saturating_sub(self.clock.now());
             let request = match gateway.request(&self.client, id) {
                 Ok(request) => request,
@@ -493,6 +495,11 @@ impl Checker {
                         },
                     )
                 }
+            };
+            // A retry also needs a request slot; its wait is the later of the two.
+            let wait = match &endpoint.pacer {
+                Some(pacer) => wait + pacer.reserve(self.clock.now() + wait),
+                None => wait,
             };
             if self.clock.now() + wait >= deadline {
                 tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt = number, wait_ms = millis(wait), "deadline reached: no further attempt");

@@ -475,3 +475,53 @@ async fn checks_share_one_budget_per_gateway() {
         .sum();
     assert_eq!(retries, 2);
 }
+
+#[tokio::test]
+async fn waiting_in_the_pacing_queue_does_not_eat_the_deadline() {
+    // A bulk run at 100 requests/s with ten checks in flight at once: the last check waits
+    // 90 ms for its slot, longer than the 50 ms deadline. Queueing for a slot is not the
+    // check's time at the gateway; every payment must still be asked and found. (The real
+    // clock: the manual one advances one shared offset per sleep, which hides queueing.)
+    let server = httpmock::MockServer::start_async().await;
+    let ids: Vec<String> = (0..10).map(|i| format!("pi_{i:024}")).collect();
+    for id in &ids {
+        let body = format!(
+            r#"{{"id": "{id}", "object": "payment_intent", "amount": 100, "currency": "usd", "status": "succeeded", "created": 1680800504, "livemode": false}}"#
+        );
+        server
+            .mock_async(|when, then| {
+                when.path(format!("/v1/payment_intents/{id}"));
+                then.status(200).body(body);
+            })
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_with_clock(
+        dir.path(),
+        GatewayKind::Stripe,
+        &server.base_url(),
+        manual_clock(),
+    )
+    .with_clock(Arc::new(paystat::clock::SystemClock::default()))
+    .with_pacing(None, Some(100.0))
+    .with_retry_policy(
+        None,
+        RetryPolicy {
+            deadline: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
+    )
+    .with_concurrency(10);
+    let results = checker.check_all(&ids).await;
+    for result in &results {
+        let result = result.as_ref().unwrap();
+        assert_eq!(
+            result.outcome,
+            Outcome::Found,
+            "{}: {:?}",
+            result.payment_id,
+            result.attempt_log
+        );
+        assert_eq!(result.attempts, 1);
+    }
+}
