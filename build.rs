@@ -1,11 +1,12 @@
 //! Embeds `fixtures/` into the binary so `paystat demo` and `paystat mock serve` work from any
-//! folder, and tells cargo to rebuild when a fixture is added, so the contract tests
-//! (one per file, via rstest `#[files]`) pick it up with no Rust change.
+//! folder, writes one contract test per scenario file, and tells cargo to rebuild when a
+//! fixture is added, so the contract tests pick it up with no Rust change.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("fixtures");
     println!("cargo::rerun-if-changed={}", root.display());
     let mut files = Vec::new();
@@ -28,8 +29,69 @@ fn main() {
         .unwrap();
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("fixtures.rs");
-    std::fs::write(dest, out).unwrap();
+    std::fs::write(dest.join("fixtures.rs"), out).unwrap();
+    std::fs::write(
+        dest.join("scenario_tests.rs"),
+        scenario_tests(&root, &files),
+    )
+    .unwrap();
+}
+
+/// One contract test per scenario file, named after it (`ledger::status_completed`), for
+/// `tests/contract/scenarios.rs` to include: adding a fixture adds a test with no Rust change,
+/// and no test's name shifts when another file is added.
+fn scenario_tests(root: &Path, files: &[PathBuf]) -> String {
+    let mut by_gateway: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for file in files {
+        let relative = file.strip_prefix(root).unwrap();
+        let mut parts: Vec<String> = relative
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let Some(name) = parts
+            .pop()
+            .and_then(|n| n.strip_suffix(".toml").map(str::to_owned))
+        else {
+            continue;
+        };
+        if parts.len() != 1 {
+            continue;
+        }
+        by_gateway.entry(parts.remove(0)).or_default().push(name);
+    }
+    let mut out = String::new();
+    for (gateway, names) in by_gateway {
+        writeln!(out, "mod {} {{", ident(&gateway)).unwrap();
+        for name in names {
+            writeln!(
+                out,
+                "    #[tokio::test]\n    async fn {}() {{\n        super::run({:?}).await;\n    }}",
+                ident(&name),
+                format!("{gateway}/{name}.toml")
+            )
+            .unwrap();
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+/// A file name as a Rust identifier: anything but letters, digits and `_` becomes `_`.
+fn ident(name: &str) -> String {
+    let mut ident: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if ident.starts_with(|c: char| c.is_ascii_digit()) {
+        ident.insert(0, '_');
+    }
+    ident
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {

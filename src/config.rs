@@ -39,18 +39,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::checker::STRIPE_REQUESTS_PER_SECOND;
-use crate::credential::Credential;
-use crate::gateway::{Gateway, GatewayKind, Ledger, Plaid, Stripe, ledger, plaid, stripe};
+use crate::credential::CredentialError;
+use crate::gateway::ledger::LedgerSection;
+use crate::gateway::plaid::PlaidSection;
+use crate::gateway::stripe::StripeSection;
+use crate::gateway::{self, Gateway, GatewayKind, Section};
 use crate::retry::{self, RetryPolicy};
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "paystat.toml";
 
-/// The configuration file, as written.
+/// The configuration file, as written. Each gateway's section belongs to its adapter.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
@@ -65,94 +66,41 @@ pub struct ConfigFile {
     pub plaid: PlaidSection,
 }
 
-/// `[ledger]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerSection {
-    /// Base URL, like `https://ledger.internal/v1`.
-    pub base_url: Option<String>,
-    /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub timeout: Option<Duration>,
-    /// The variable holding the bearer token (default `PAYSTAT_LEDGER_TOKEN`).
-    pub token_env: Option<String>,
-    /// The variable holding the Basic user (default `PAYSTAT_LEDGER_USER`).
-    pub user_env: Option<String>,
-    /// The variable holding the Basic password (default `PAYSTAT_LEDGER_PASSWORD`).
-    pub password_env: Option<String>,
-    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
-    pub requests_per_second: Option<f64>,
-    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
-    #[serde(default)]
-    pub retry: RetrySection,
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` cannot be read.
+    #[error("cannot read the config file {}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for paystat.
+    #[error("the config file {} is not valid: {message}{}", .path.display(), .line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, as the TOML reader says it.
+        message: String,
+        /// Where, when known.
+        line: Option<usize>,
+    },
+    /// A gateway's base URL cannot be used.
+    #[error("the {gateway} base URL `{url}` {why}")]
+    BaseUrl {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The URL as given.
+        url: String,
+        /// Why it cannot be used.
+        why: String,
+    },
+    /// A gateway's credentials are missing or half set.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
 }
-
-/// `[stripe]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StripeSection {
-    /// Base URL (default `https://api.stripe.com`).
-    pub base_url: Option<String>,
-    /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub timeout: Option<Duration>,
-    /// The variable holding the secret key (default `PAYSTAT_STRIPE_KEY`).
-    pub key_env: Option<String>,
-    /// A pinned `Stripe-Version` header.
-    pub stripe_version: Option<String>,
-    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
-    pub requests_per_second: Option<f64>,
-    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
-    #[serde(default)]
-    pub retry: RetrySection,
-}
-
-/// `[plaid]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlaidSection {
-    /// Base URL (default `https://sandbox.plaid.com`).
-    pub base_url: Option<String>,
-    /// Per-request timeout, like `5s`.
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub timeout: Option<Duration>,
-    /// The variable holding the client id (default `PAYSTAT_PLAID_CLIENT_ID`).
-    pub client_id_env: Option<String>,
-    /// The variable holding the secret (default `PAYSTAT_PLAID_SECRET`).
-    pub secret_env: Option<String>,
-    /// Client-side pacing in requests per second (0 turns it off; Stripe defaults to 25).
-    pub requests_per_second: Option<f64>,
-    /// Retries, deadline and retry budget (`[<gateway>.retry]`).
-    #[serde(default)]
-    pub retry: RetrySection,
-}
-
-/// `[<gateway>.retry]`: how the gateway's checks are retried and bounded.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySection {
-    /// Attempts in all, the first included (default 3; 1 never retries).
-    pub max_attempts: Option<u32>,
-    /// First backoff ceiling (default `500ms`), doubling per retry.
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub backoff_base: Option<Duration>,
-    /// Largest backoff ceiling (default `5s`).
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub backoff_cap: Option<Duration>,
-    /// Longest `Retry-After` honoured (default `60s`).
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub retry_after_cap: Option<Duration>,
-    /// The whole check's deadline, all attempts and waits (default `15s`).
-    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
-    pub deadline: Option<Duration>,
-    /// Retry budget: token-bucket capacity (default 500; a retry costs 5, a timeout 10).
-    pub budget: Option<u32>,
-}
-
-/// A configuration that cannot be used, in one sentence.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
 
 impl ConfigFile {
     /// Reads `path`, or `./paystat.toml` when `path` is `None` and that file exists.
@@ -166,26 +114,32 @@ impl ConfigFile {
             Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(ConfigFile::default());
             }
-            Err(e) => {
-                return Err(ConfigError(format!(
-                    "cannot read the config file {}: {e}",
-                    path.display()
-                )));
-            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            ConfigError(format!(
-                "the config file {} is not valid: {}{at}",
-                path.display(),
-                e.message().trim()
-            ))
+        ConfigFile::parse(&path, &text)
+    }
+
+    /// Parses the text of a config file; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: e.message().trim().to_owned(),
+            line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
         })
+    }
+
+    /// The section of `kind`.
+    fn section(&self, kind: GatewayKind) -> &dyn Section {
+        match kind {
+            GatewayKind::Ledger => &self.ledger,
+            GatewayKind::Stripe => &self.stripe,
+            GatewayKind::Plaid => &self.plaid,
+        }
     }
 }
 
-/// What the command line adds to the file; each applies to every gateway but `base_url`.
+/// What the command line (or a test, or the demo) adds to the file; each applies to every
+/// gateway but `base_url`.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     /// `--base-url`, for this gateway only.
@@ -204,6 +158,23 @@ pub struct Overrides {
     pub deadline: Option<Duration>,
     /// `--rate`: requests per second (0 turns pacing off).
     pub requests_per_second: Option<f64>,
+    /// The retry budget's capacity (the file's `budget`).
+    pub retry_budget: Option<u32>,
+}
+
+impl Overrides {
+    /// Overrides that set every part of `policy`.
+    pub fn policy(policy: RetryPolicy) -> Overrides {
+        Overrides {
+            timeout: Some(policy.attempt_timeout),
+            max_attempts: Some(policy.max_attempts),
+            backoff_base: Some(policy.backoff_base),
+            backoff_cap: Some(policy.backoff_cap),
+            retry_after_cap: Some(policy.retry_after_cap),
+            deadline: Some(policy.deadline),
+            ..Overrides::default()
+        }
+    }
 }
 
 /// A gateway ready to use, with its resilience settings.
@@ -220,142 +191,62 @@ pub struct Configured {
 }
 
 impl ConfigFile {
-    /// Builds the adapter for `kind`, reading credentials through `env`.
+    /// Configures the gateway `kind`: its base URL (flag, then environment, then file, then
+    /// the gateway's default), its adapter with credentials read through `env`, its retry
+    /// policy, budget and pacing.
     pub fn gateway(
         &self,
         kind: GatewayKind,
         env: &dyn Fn(&str) -> Option<String>,
         overrides: &Overrides,
     ) -> Result<Configured, ConfigError> {
-        let (file_url, default_url, url_env, file_timeout, file_rate, retry_file) = match kind {
-            GatewayKind::Ledger => {
-                let s = &self.ledger;
-                (
-                    &s.base_url,
-                    ledger::DEFAULT_BASE_URL,
-                    "PAYSTAT_LEDGER_URL",
-                    s.timeout,
-                    s.requests_per_second,
-                    &s.retry,
-                )
-            }
-            GatewayKind::Stripe => {
-                let s = &self.stripe;
-                (
-                    &s.base_url,
-                    stripe::DEFAULT_BASE_URL,
-                    "PAYSTAT_STRIPE_URL",
-                    s.timeout,
-                    s.requests_per_second,
-                    &s.retry,
-                )
-            }
-            GatewayKind::Plaid => {
-                let s = &self.plaid;
-                (
-                    &s.base_url,
-                    plaid::DEFAULT_BASE_URL,
-                    "PAYSTAT_PLAID_URL",
-                    s.timeout,
-                    s.requests_per_second,
-                    &s.retry,
-                )
-            }
-        };
+        let profile = gateway::profile(kind);
+        let section = self.section(kind);
+        let file = section.common();
         let url_text = match &overrides.base_url {
             Some((k, url)) if *k == kind => url.clone(),
-            _ => env(url_env)
+            _ => env(profile.url_env)
                 .filter(|u| !u.is_empty())
-                .or_else(|| file_url.clone())
-                .unwrap_or_else(|| default_url.to_owned()),
+                .or_else(|| file.base_url.map(str::to_owned))
+                .unwrap_or_else(|| profile.default_base_url.to_owned()),
         };
         let base_url = parse_base_url(&url_text, kind)?;
-        let required = |var: &str, what: &str| {
-            env(var)
-                .filter(|v| !v.is_empty())
-                .map(SecretString::from)
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "missing {kind} credential: set the environment variable {var} ({what})"
-                    ))
-                })
-        };
-        let gateway: Arc<dyn Gateway> = match kind {
-            GatewayKind::Ledger => {
-                let s = &self.ledger;
-                let credential = Credential::from_lookup(
-                    env,
-                    s.token_env.as_deref().unwrap_or("PAYSTAT_LEDGER_TOKEN"),
-                    s.user_env.as_deref().unwrap_or("PAYSTAT_LEDGER_USER"),
-                    s.password_env
-                        .as_deref()
-                        .unwrap_or("PAYSTAT_LEDGER_PASSWORD"),
-                )
-                .map_err(|e| ConfigError(format!("incomplete ledger credentials: {e}")))?;
-                Arc::new(Ledger::new(base_url, credential))
-            }
-            GatewayKind::Stripe => {
-                let s = &self.stripe;
-                let key = required(
-                    s.key_env.as_deref().unwrap_or("PAYSTAT_STRIPE_KEY"),
-                    "the secret key, sk_…",
-                )?;
-                Arc::new(Stripe::new(base_url, key, s.stripe_version.clone()))
-            }
-            GatewayKind::Plaid => {
-                let s = &self.plaid;
-                let client_id = required(
-                    s.client_id_env
-                        .as_deref()
-                        .unwrap_or("PAYSTAT_PLAID_CLIENT_ID"),
-                    "the client id",
-                )?;
-                let secret = required(
-                    s.secret_env.as_deref().unwrap_or("PAYSTAT_PLAID_SECRET"),
-                    "the secret",
-                )?;
-                Arc::new(Plaid::new(base_url, client_id, secret))
-            }
-        };
+        let gateway = section.adapter(base_url, env)?;
         let defaults = RetryPolicy::default();
-        let o = overrides;
+        let (o, r) = (overrides, file.retry);
         let policy = RetryPolicy {
             max_attempts: o
                 .max_attempts
-                .or(retry_file.max_attempts)
+                .or(r.max_attempts)
                 .unwrap_or(defaults.max_attempts)
                 .max(1),
             backoff_base: o
                 .backoff_base
-                .or(retry_file.backoff_base)
+                .or(r.backoff_base)
                 .unwrap_or(defaults.backoff_base),
             backoff_cap: o
                 .backoff_cap
-                .or(retry_file.backoff_cap)
+                .or(r.backoff_cap)
                 .unwrap_or(defaults.backoff_cap),
             retry_after_cap: o
                 .retry_after_cap
-                .or(retry_file.retry_after_cap)
+                .or(r.retry_after_cap)
                 .unwrap_or(defaults.retry_after_cap),
             attempt_timeout: o
                 .timeout
-                .or(file_timeout)
+                .or(file.timeout)
                 .unwrap_or(defaults.attempt_timeout),
-            deadline: o
-                .deadline
-                .or(retry_file.deadline)
-                .unwrap_or(defaults.deadline),
+            deadline: o.deadline.or(r.deadline).unwrap_or(defaults.deadline),
         };
-        let default_rate = (kind == GatewayKind::Stripe).then_some(STRIPE_REQUESTS_PER_SECOND);
-        let requests_per_second = match o.requests_per_second.or(file_rate) {
+        let requests_per_second = match o.requests_per_second.or(file.requests_per_second) {
             Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
             Some(_) => None,
-            None => default_rate,
+            None => profile.requests_per_second,
         };
         Ok(Configured {
             gateway,
             policy,
-            retry_budget: retry_file.budget.unwrap_or(retry::DEFAULT_BUDGET),
+            retry_budget: o.retry_budget.or(r.budget).unwrap_or(retry::DEFAULT_BUDGET),
             requests_per_second,
         })
     }
@@ -364,7 +255,13 @@ impl ConfigFile {
 /// Checks a gateway's base URL: http(s) only, no credentials or query in it, and plain
 /// `http://` only to a loopback address.
 pub fn parse_base_url(text: &str, kind: GatewayKind) -> Result<reqwest::Url, ConfigError> {
-    let err = |why: String| Err(ConfigError(format!("the {kind} base URL `{text}` {why}")));
+    let err = |why: String| {
+        Err(ConfigError::BaseUrl {
+            gateway: kind,
+            url: text.to_owned(),
+            why,
+        })
+    };
     let url = match reqwest::Url::parse(text) {
         Ok(url) => url,
         Err(e) => return err(format!("is not a URL ({e})")),
@@ -433,6 +330,7 @@ mod tests {
         let err = ConfigFile::default()
             .gateway(GatewayKind::Plaid, &env, &Overrides::default())
             .unwrap_err();
+        assert!(matches!(err, ConfigError::Credential(_)), "{err:?}");
         assert!(err.to_string().contains("PAYSTAT_PLAID_CLIENT_ID"), "{err}");
     }
 

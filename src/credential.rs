@@ -6,6 +6,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::result::GatewayKind;
+
 /// How paystat authenticates to a gateway.
 #[derive(Debug, Clone, Default)]
 pub enum Credential {
@@ -31,6 +33,47 @@ pub struct IncompleteCredential {
     pub present: String,
     /// The variable that is missing.
     pub missing: String,
+}
+
+/// Why a gateway's credentials cannot be built from the environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// A required variable is unset or empty.
+    #[error("missing {gateway} credential: set the environment variable {var} ({what})")]
+    Missing {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The variable to set.
+        var: String,
+        /// What the variable holds, for people.
+        what: &'static str,
+    },
+    /// Half of a two-part credential is set.
+    #[error("incomplete {gateway} credentials")]
+    Incomplete {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// Which half is missing.
+        #[source]
+        source: IncompleteCredential,
+    },
+}
+
+/// Reads a required secret from `var` through `lookup`.
+pub fn required(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    gateway: GatewayKind,
+    var: &str,
+    what: &'static str,
+) -> Result<SecretString, CredentialError> {
+    lookup(var)
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
+        .ok_or_else(|| CredentialError::Missing {
+            gateway,
+            var: var.to_owned(),
+            what,
+        })
 }
 
 impl Credential {

@@ -6,52 +6,70 @@
 //! the exact [`Money`] and the gateway's own word — and writes an audit line for every check
 //! before anyone sees the answer.
 //!
+//! A checker is built one way: the configuration (file, environment, flags) configures each
+//! gateway — its adapter builds its own credentials from its section — and
+//! [`Checker::new`] takes the configured gateways, the audit trail and the run's options.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use paystat::{AuditTrail, Checker, Credential, Ledger};
+//! use paystat::{AuditTrail, Checker, CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
 //!
-//! let ledger = Ledger::new("http://127.0.0.1:5000/v1".parse()?, Credential::None);
+//! let config = ConfigFile::load(None)?;
+//! let env = |name: &str| std::env::var(name).ok();
+//! let ledger = config.gateway(GatewayKind::Ledger, &env, &Overrides::default())?;
 //! let audit = AuditTrail::open("payment_audit.jsonl".as_ref(), "ops-oncall".into())?;
-//! let checker = Checker::new(Arc::new(ledger), Arc::new(audit));
+//! let options = CheckerOptions::new(Routing::Fixed(GatewayKind::Ledger));
+//! let checker = Checker::new(vec![ledger], Arc::new(audit), options);
 //! let result = checker.check("txn_001").await?;
 //! println!("{} is {:?}", result.payment_id, result.status);
 //! # Ok(()) }
 //! ```
 //!
-//! The layers, each in its own module:
-//! - [`gateway`]: one adapter per gateway, the only code that knows a wire format;
-//! - [`checker`]: sends, times, bounds and audits checks, knowing no wire format;
-//! - [`audit`]: the append-only JSON-lines trail;
-//! - [`scenario`] and [`mock`]: the fixture files and the embedded mock gateway that plays them;
-//! - [`cli`]: the command line, which knows no HTTP.
+//! The layers, each importing only those below it:
+//! - `result`: the normalized vocabulary ([`CheckResult`], [`Outcome`], [`PaymentStatus`],
+//!   [`Money`]); a leaf that imports nothing of paystat;
+//! - `payment_id`, `clock`, `credential`: what an id may be, injected time, secrets held safely;
+//! - `retry`: the one decision on retrying ([`RetryPolicy::next`]), the budget and pacing;
+//! - `gateway`: one adapter per gateway, the only code that knows a wire format;
+//! - `config`: the file, the environment and the flags, turned into configured gateways;
+//! - `audit`: the append-only JSON-lines trail, whose lines are the results themselves;
+//! - `check`: the [`Checker`] — ask, decide, wait, audit, return;
+//! - [`contract`] (feature `contract`, on by default): the scenario files, the embedded mock
+//!   gateway, coverage and the requirements report, provider schemas, record and verify.
+//!
+//! The command line lives in the `paystat` binary, not here.
 
-pub mod audit;
-pub mod checker;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod credential;
-pub mod fixtures;
-pub mod gateway;
-pub mod mock;
-pub mod money;
-pub mod payment_id;
-pub mod record;
-pub mod retry;
-pub mod scenario;
-pub mod schema;
-pub mod status;
-pub mod verify;
+mod audit;
+mod check;
+mod clock;
+mod config;
+mod credential;
+mod gateway;
+mod payment_id;
+mod result;
+mod retry;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
-}
+#[cfg(feature = "contract")]
+pub mod contract;
 
-pub use audit::{AuditError, AuditRecord, AuditTrail};
-pub use checker::{CheckResult, Checker, UnauditedCheck};
-pub use credential::Credential;
-pub use gateway::{Gateway, GatewayKind, Ledger};
-pub use money::Money;
-pub use scenario::{Scenario, ScenarioError, ScenarioSet};
-pub use status::{Outcome, PaymentStatus};
+pub use audit::{
+    AuditError, AuditRecord, AuditTrail, DEFAULT_PATH as DEFAULT_AUDIT_PATH, EVENT_STATUS_CHECK,
+    Origin, RequestLine, default_actor,
+};
+pub use check::{
+    Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
+};
+pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
+pub use config::{ConfigError, ConfigFile, Configured, Overrides, parse_base_url};
+pub use credential::{Credential, CredentialError, IncompleteCredential};
+pub use gateway::{
+    Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply, Stripe, Verdict, profile,
+    route, routing_rules, status_mapping, status_mapping_table,
+};
+pub use payment_id::{InvalidId, MAX_ID_BYTES, display_safe, validate as validate_id};
+pub use result::{
+    AttemptRecord, CheckResult, GatewayError, GatewayKind, Money, MoneyError, Outcome,
+    PaymentStatus, RetryStop, WaitReason, currency,
+};
+pub use retry::{Decision, Facts, Jitter, Pacer, RetryBudget, RetryPolicy, RetrySettings};

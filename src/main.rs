@@ -1,5 +1,8 @@
-//! The `paystat` binary; everything lives in [`paystat::cli`].
+//! The `paystat` binary: the command line over the paystat library. It knows no HTTP;
+//! everything about gateways goes through [`paystat::Checker`].
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    paystat::cli::main()
+    cli::main()
 }

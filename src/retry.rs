@@ -14,9 +14,32 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::status::Outcome;
+use crate::result::{Outcome, RetryStop, WaitReason};
+
+/// `[<gateway>.retry]` in the config file: how the gateway's checks are retried and bounded.
+/// Every key is optional; [`RetryPolicy::default`] and [`DEFAULT_BUDGET`] fill the gaps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (default 3; 1 never retries).
+    pub max_attempts: Option<u32>,
+    /// First backoff ceiling (default `500ms`), doubling per retry.
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub backoff_base: Option<Duration>,
+    /// Largest backoff ceiling (default `5s`).
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub backoff_cap: Option<Duration>,
+    /// Longest `Retry-After` honoured (default `60s`).
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub retry_after_cap: Option<Duration>,
+    /// The whole check's deadline, all attempts and waits (default `15s`).
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub deadline: Option<Duration>,
+    /// Retry budget: token-bucket capacity (default 500; a retry costs 5, a timeout 10).
+    pub budget: Option<u32>,
+}
 
 /// How a gateway's checks are retried and bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,32 +85,88 @@ impl RetryPolicy {
     }
 }
 
-/// Why paystat waited before an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WaitReason {
-    /// Exponential backoff with jitter.
-    Backoff,
-    /// The gateway's `Retry-After` header.
-    RetryAfter,
-    /// Stripe's `Stripe-Should-Retry: true` asked for a retry the status alone would not get.
-    StripeShouldRetry,
+/// What the checker knows after a failed attempt: everything [`RetryPolicy::next`] decides on.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The attempt that just failed (1 for the first request).
+    pub attempt: u32,
+    /// What that attempt concluded.
+    pub outcome: Outcome,
+    /// Its HTTP status, if a reply came.
+    pub http_status: Option<u16>,
+    /// The gateway's explicit advice (`Some(false)`: never retry; `Some(true)`: do retry).
+    pub advice: Option<bool>,
+    /// How long the gateway asked paystat to wait (`Retry-After`), if it did.
+    pub retry_after: Option<Duration>,
+    /// Where the backoff's jitter comes from; drawn only when the decision is a backoff, so a
+    /// seeded source gives the same schedule whatever else happened.
+    pub jitter: &'a Jitter,
+    /// The time left before the check's deadline.
+    pub time_left: Duration,
+    /// How long until the gateway's next request slot is free (zero when it is not paced).
+    pub next_slot: Duration,
+    /// Tokens left in the gateway's retry budget.
+    pub budget_tokens: u32,
 }
 
-/// Why a failed check was not tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetryStop {
-    /// The failure cannot succeed on a second try (400, 401, 403, a nonsensical body, …).
-    NotRetryable,
-    /// The gateway said not to (`Stripe-Should-Retry: false`).
-    GatewayForbade,
-    /// Every allowed attempt was used.
-    MaxAttempts,
-    /// The next wait or attempt could not finish before the check's deadline.
-    Deadline,
-    /// The gateway's retry budget is spent: too much is failing, retries are suppressed.
-    RetryBudget,
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Give up: the check ends with this attempt's outcome.
+    Stop(RetryStop),
+    /// Wait this long, then send the next attempt.
+    Wait(Duration, WaitReason),
+}
+
+impl RetryPolicy {
+    /// Decides whether a failed attempt is tried again and how long to wait first. The one
+    /// place that answers it: the checker only carries the decision out.
+    ///
+    /// In order: the gateway's explicit "no" stops; a failure that cannot succeed again stops
+    /// (unless the gateway explicitly asked for a retry); the last allowed attempt stops; the
+    /// wait is `Retry-After` (capped) or the jittered backoff, and at least until the next
+    /// pacing slot; a wait that would reach the deadline stops; an empty retry budget stops.
+    pub fn next(&self, facts: &Facts<'_>) -> Decision {
+        let retryable = is_retryable(facts.http_status, facts.outcome);
+        let forced = match facts.advice {
+            Some(false) => return Decision::Stop(RetryStop::GatewayForbade),
+            Some(true) => !retryable,
+            None if !retryable => return Decision::Stop(RetryStop::NotRetryable),
+            None => false,
+        };
+        if facts.attempt >= self.max_attempts {
+            return Decision::Stop(RetryStop::MaxAttempts);
+        }
+        let (wait, reason) = match facts.retry_after {
+            Some(advised) => (advised.min(self.retry_after_cap), WaitReason::RetryAfter),
+            None if forced => (
+                self.backoff(facts.attempt, facts.jitter.unit()),
+                WaitReason::ServerAdvice,
+            ),
+            None => (
+                self.backoff(facts.attempt, facts.jitter.unit()),
+                WaitReason::Backoff,
+            ),
+        };
+        // A retry also needs a request slot; its wait is the later of the two.
+        let wait = wait.max(facts.next_slot);
+        if wait >= facts.time_left {
+            return Decision::Stop(RetryStop::Deadline);
+        }
+        if facts.budget_tokens < retry_cost(facts.outcome) {
+            return Decision::Stop(RetryStop::RetryBudget);
+        }
+        Decision::Wait(wait, reason)
+    }
+}
+
+/// What a retry after `outcome` costs from the retry budget.
+pub fn retry_cost(outcome: Outcome) -> u32 {
+    if outcome == Outcome::Timeout {
+        TIMEOUT_RETRY_COST
+    } else {
+        RETRY_COST
+    }
 }
 
 /// Whether a failed attempt may be tried again: a transport failure or timeout (even after the
@@ -138,11 +217,7 @@ impl RetryBudget {
 
     /// Takes the cost of a retry after `outcome`, if the budget has it.
     pub fn try_spend(&self, outcome: Outcome) -> bool {
-        let cost = if outcome == Outcome::Timeout {
-            TIMEOUT_RETRY_COST
-        } else {
-            RETRY_COST
-        };
+        let cost = retry_cost(outcome);
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if *tokens >= cost {
             *tokens -= cost;
@@ -187,26 +262,48 @@ impl Pacer {
         *next_free = slot + self.interval;
         slot - now
     }
+
+    /// How long after `now` the next slot is free, without reserving it.
+    pub fn free_in(&self, now: Duration) -> Duration {
+        let next_free = self.next_free.lock().unwrap_or_else(|p| p.into_inner());
+        next_free.saturating_sub(now)
+    }
 }
 
-/// The jitter source: seeded in tests so a schedule can be asserted exactly.
+/// The jitter source: seeded (or fixed) in tests so a schedule can be asserted exactly.
 #[derive(Debug)]
-pub struct Jitter(Mutex<fastrand::Rng>);
+pub struct Jitter(JitterSource);
+
+#[derive(Debug)]
+enum JitterSource {
+    Random(Mutex<fastrand::Rng>),
+    Fixed(f64),
+}
 
 impl Jitter {
     /// Jitter from the operating system's entropy.
     pub fn random() -> Jitter {
-        Jitter(Mutex::new(fastrand::Rng::new()))
+        Jitter(JitterSource::Random(Mutex::new(fastrand::Rng::new())))
     }
 
     /// Repeatable jitter.
     pub fn seeded(seed: u64) -> Jitter {
-        Jitter(Mutex::new(fastrand::Rng::with_seed(seed)))
+        Jitter(JitterSource::Random(Mutex::new(fastrand::Rng::with_seed(
+            seed,
+        ))))
+    }
+
+    /// The same number every time (clamped to [0, 1]): the full backoff at 1.0, none at 0.0.
+    pub fn fixed(unit: f64) -> Jitter {
+        Jitter(JitterSource::Fixed(unit.clamp(0.0, 1.0)))
     }
 
     /// A number in [0, 1).
     pub fn unit(&self) -> f64 {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).f64()
+        match &self.0 {
+            JitterSource::Random(rng) => rng.lock().unwrap_or_else(|p| p.into_inner()).f64(),
+            JitterSource::Fixed(unit) => *unit,
+        }
     }
 }
 
@@ -241,14 +338,6 @@ mod tests {
         assert!(is_retryable(None, Outcome::ConnectionError));
         assert!(!is_retryable(None, Outcome::BadResponse));
         assert!(!is_retryable(None, Outcome::InvalidId));
-        assert!(
-            is_retryable(Some(200), Outcome::ConnectionError),
-            "a body cut off mid-way"
-        );
-        assert!(
-            !is_retryable(Some(200), Outcome::BadResponse),
-            "a body that made no sense"
-        );
         assert!(
             is_retryable(Some(200), Outcome::ConnectionError),
             "a body cut off mid-way"
@@ -309,5 +398,241 @@ mod tests {
         assert_eq!(pacer.reserve(now), Duration::from_millis(80));
         // After a quiet second, no wait.
         assert_eq!(pacer.reserve(now + Duration::from_secs(1)), Duration::ZERO);
+    }
+
+    static FULL: std::sync::LazyLock<Jitter> = std::sync::LazyLock::new(|| Jitter::fixed(1.0));
+    static HALF: std::sync::LazyLock<Jitter> = std::sync::LazyLock::new(|| Jitter::fixed(0.5));
+
+    /// Facts of a first attempt that failed with a 503, with all the time and budget in the world.
+    fn failed_503() -> Facts<'static> {
+        Facts {
+            attempt: 1,
+            outcome: Outcome::GatewayError,
+            http_status: Some(503),
+            advice: None,
+            retry_after: None,
+            jitter: &FULL,
+            time_left: Duration::from_secs(15),
+            next_slot: Duration::ZERO,
+            budget_tokens: DEFAULT_BUDGET,
+        }
+    }
+
+    #[test]
+    fn the_retry_decision_as_a_table() {
+        use Decision::{Stop, Wait};
+        let p = RetryPolicy::default();
+        let ms = Duration::from_millis;
+        let f = failed_503;
+        let table: Vec<(&str, Facts<'_>, Decision)> = vec![
+            ("a 503 backs off", f(), Wait(ms(500), WaitReason::Backoff)),
+            (
+                "the second retry waits longer",
+                Facts { attempt: 2, ..f() },
+                Wait(ms(1000), WaitReason::Backoff),
+            ),
+            (
+                "jitter scales the wait",
+                Facts {
+                    jitter: &HALF,
+                    ..f()
+                },
+                Wait(ms(250), WaitReason::Backoff),
+            ),
+            (
+                "the last attempt stops",
+                Facts { attempt: 3, ..f() },
+                Stop(RetryStop::MaxAttempts),
+            ),
+            (
+                "a 400 is not retried",
+                Facts {
+                    outcome: Outcome::BadRequest,
+                    http_status: Some(400),
+                    ..f()
+                },
+                Stop(RetryStop::NotRetryable),
+            ),
+            (
+                "a 404 is an answer, not a failure to retry",
+                Facts {
+                    outcome: Outcome::NotFound,
+                    http_status: Some(404),
+                    ..f()
+                },
+                Stop(RetryStop::NotRetryable),
+            ),
+            (
+                "a timeout is retried",
+                Facts {
+                    outcome: Outcome::Timeout,
+                    http_status: None,
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "a broken connection is retried",
+                Facts {
+                    outcome: Outcome::ConnectionError,
+                    http_status: None,
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "the gateway's no wins over a 503",
+                Facts {
+                    advice: Some(false),
+                    ..f()
+                },
+                Stop(RetryStop::GatewayForbade),
+            ),
+            (
+                "the gateway's yes retries a 400",
+                Facts {
+                    advice: Some(true),
+                    outcome: Outcome::BadRequest,
+                    http_status: Some(400),
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::ServerAdvice),
+            ),
+            (
+                "the gateway's yes on a 503 is a plain backoff",
+                Facts {
+                    advice: Some(true),
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "the gateway's yes still respects max attempts",
+                Facts {
+                    advice: Some(true),
+                    attempt: 3,
+                    ..f()
+                },
+                Stop(RetryStop::MaxAttempts),
+            ),
+            (
+                "Retry-After is obeyed",
+                Facts {
+                    retry_after: Some(ms(2000)),
+                    ..f()
+                },
+                Wait(ms(2000), WaitReason::RetryAfter),
+            ),
+            (
+                "Retry-After is capped",
+                Facts {
+                    retry_after: Some(Duration::from_secs(3600)),
+                    time_left: Duration::from_secs(7200),
+                    ..f()
+                },
+                Wait(Duration::from_secs(60), WaitReason::RetryAfter),
+            ),
+            (
+                "Retry-After past the deadline stops",
+                Facts {
+                    retry_after: Some(Duration::from_secs(20)),
+                    ..f()
+                },
+                Stop(RetryStop::Deadline),
+            ),
+            (
+                "a wait that ends exactly at the deadline stops",
+                Facts {
+                    time_left: ms(500),
+                    ..f()
+                },
+                Stop(RetryStop::Deadline),
+            ),
+            (
+                "a wait that ends just before the deadline goes",
+                Facts {
+                    time_left: ms(501),
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "a later pacing slot lengthens the wait",
+                Facts {
+                    next_slot: ms(800),
+                    ..f()
+                },
+                Wait(ms(800), WaitReason::Backoff),
+            ),
+            (
+                "an earlier pacing slot does not",
+                Facts {
+                    next_slot: ms(100),
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "a pacing slot past the deadline stops",
+                Facts {
+                    next_slot: Duration::from_secs(16),
+                    ..f()
+                },
+                Stop(RetryStop::Deadline),
+            ),
+            (
+                "an empty budget stops",
+                Facts {
+                    budget_tokens: 4,
+                    ..f()
+                },
+                Stop(RetryStop::RetryBudget),
+            ),
+            (
+                "exactly a retry's cost is enough",
+                Facts {
+                    budget_tokens: 5,
+                    ..f()
+                },
+                Wait(ms(500), WaitReason::Backoff),
+            ),
+            (
+                "a timeout retry costs more",
+                Facts {
+                    budget_tokens: 9,
+                    outcome: Outcome::Timeout,
+                    http_status: None,
+                    ..f()
+                },
+                Stop(RetryStop::RetryBudget),
+            ),
+            (
+                "the deadline is checked before the budget",
+                Facts {
+                    budget_tokens: 0,
+                    time_left: ms(10),
+                    ..f()
+                },
+                Stop(RetryStop::Deadline),
+            ),
+        ];
+        for (case, facts, expected) in table {
+            assert_eq!(p.next(&facts), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_pacer_can_be_asked_without_reserving() {
+        let pacer = Pacer::new(10.0);
+        let now = Duration::from_secs(1);
+        assert_eq!(pacer.free_in(now), Duration::ZERO);
+        assert_eq!(pacer.reserve(now), Duration::ZERO);
+        assert_eq!(pacer.free_in(now), Duration::from_millis(100));
+        assert_eq!(
+            pacer.free_in(now),
+            Duration::from_millis(100),
+            "asking reserves nothing"
+        );
+        assert_eq!(pacer.free_in(now + Duration::from_secs(1)), Duration::ZERO);
     }
 }

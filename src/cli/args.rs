@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// What is the status of this payment, whatever system it went through?
 #[derive(Debug, Parser)]
-#[command(name = "paystat", version, about, long_about = None, after_help = super::EXIT_CODES_HELP)]
+#[command(name = "paystat", version, about, long_about = None, after_help = super::exit::EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -21,18 +21,23 @@ pub enum Command {
     /// Check the status of one or more payments.
     Check(CheckArgs),
     /// Start the embedded mock gateway and check the reference payments against it.
+    #[cfg(feature = "contract")]
     Demo(DemoArgs),
     /// Run the mock gateway built from the fixtures.
+    #[cfg(feature = "contract")]
     Mock {
         /// What to do with the mock.
         #[command(subcommand)]
         command: MockCommand,
     },
     /// Ask a gateway about one payment and write the answer, scrubbed, as a new scenario file.
+    #[cfg(feature = "contract")]
     Record(RecordArgs),
     /// Replay the scenarios a real provider can answer against it, and report broken promises.
+    #[cfg(feature = "contract")]
     Verify(VerifyArgs),
     /// Check the scenario files, or write the requirements document from them.
+    #[cfg(feature = "contract")]
     Fixtures {
         /// What to do with the fixtures.
         #[command(subcommand)]
@@ -102,7 +107,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// The audit file, appended to (one JSON line per check).
-    #[arg(long, value_name = "PATH", default_value = crate::audit::DEFAULT_PATH)]
+    #[arg(long, value_name = "PATH", default_value = paystat::DEFAULT_AUDIT_PATH)]
     pub audit_log: PathBuf,
     /// Who is checking, for the audit line (default: the operating-system user).
     #[arg(long, value_name = "NAME")]
@@ -151,7 +156,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
     /// How many checks run at once.
-    #[arg(long, value_name = "N", default_value_t = crate::checker::DEFAULT_CONCURRENCY)]
+    #[arg(long, value_name = "N", default_value_t = paystat::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Audit settings.
     #[command(flatten)]
@@ -246,5 +251,5 @@ pub struct VerifyArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::clock::parse_duration(text)
+    paystat::parse_duration(text)
 }

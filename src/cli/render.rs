@@ -2,8 +2,7 @@
 
 use comfy_table::{Table, presets};
 
-use crate::checker::CheckResult;
-use crate::payment_id::display_safe;
+use paystat::{CheckResult, display_safe};
 
 /// A cell's text: control characters escaped, and `|` escaped so that text from an id or a
 /// gateway cannot add columns to the Markdown table.
@@ -26,7 +25,7 @@ pub fn table(results: &[CheckResult]) -> String {
     ]);
     for r in results {
         let status = r.status.map(|s| s.as_str().to_owned()).unwrap_or_default();
-        let amount = r.amount().map(|m| m.to_string()).unwrap_or_default();
+        let amount = r.amount.map(|m| m.to_string()).unwrap_or_default();
         let detail = r
             .failure_code
             .clone()
@@ -39,11 +38,8 @@ pub fn table(results: &[CheckResult]) -> String {
             r.outcome.to_string(),
             status,
             amount,
-            r.gateway_status
-                .as_deref()
-                .map(display_safe)
-                .unwrap_or_default(),
-            display_safe(&detail),
+            r.gateway_status.as_deref().map(cell).unwrap_or_default(),
+            cell(&detail),
         ]);
     }
     table.to_string()

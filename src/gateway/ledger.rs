@@ -5,19 +5,91 @@
 //! may lack `created_at`; `amount` is a JSON number in major units, read exactly from its raw
 //! text. A 404 body is `{"error": "payment_not_found", "message": …}`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    Gateway, GatewayError, GatewayKind, MappingRow, Payment, Reading, Reply, Verdict, header_text,
-    http_error_detail, outcome_for_http_status, url_with_segments, utc_rfc3339,
+    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
+    Reply, Section, Verdict, header_text, http_error_detail, outcome_for_http_status,
+    url_with_segments, utc_rfc3339,
 };
-use crate::credential::Credential;
-use crate::money::{self, Money};
-use crate::status::{Outcome, PaymentStatus};
+use crate::credential::{Credential, CredentialError};
+use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::retry::RetrySettings;
 
 /// The default base URL: the original mock API on this machine.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:5000/v1";
+
+/// How sentences name this gateway.
+const NAME: &str = "the ledger";
+
+/// The ledger's place among the gateways: ids `txn_…`, not paced.
+pub static PROFILE: Profile = Profile {
+    kind: GatewayKind::Ledger,
+    default_base_url: DEFAULT_BASE_URL,
+    url_env: "PAYSTAT_LEDGER_URL",
+    requests_per_second: None,
+    routing_rule: "`txn_…` goes to the ledger",
+    owns_id: |id| id.starts_with("txn_"),
+};
+
+/// `[ledger]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSection {
+    /// Base URL, like `https://ledger.internal/v1`.
+    pub base_url: Option<String>,
+    /// Per-request timeout, like `5s`.
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub timeout: Option<Duration>,
+    /// The variable holding the bearer token (default `PAYSTAT_LEDGER_TOKEN`).
+    pub token_env: Option<String>,
+    /// The variable holding the Basic user (default `PAYSTAT_LEDGER_USER`).
+    pub user_env: Option<String>,
+    /// The variable holding the Basic password (default `PAYSTAT_LEDGER_PASSWORD`).
+    pub password_env: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; the ledger is not paced).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[ledger.retry]`).
+    #[serde(default)]
+    pub retry: RetrySettings,
+}
+
+impl Section for LedgerSection {
+    fn common(&self) -> CommonSettings<'_> {
+        CommonSettings {
+            base_url: self.base_url.as_deref(),
+            timeout: self.timeout,
+            requests_per_second: self.requests_per_second,
+            retry: &self.retry,
+        }
+    }
+
+    /// Ledger credentials are optional (the original mock API has none): a bearer token, else
+    /// HTTP Basic, else nothing.
+    fn adapter(
+        &self,
+        base_url: reqwest::Url,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn Gateway>, CredentialError> {
+        let credential = Credential::from_lookup(
+            env,
+            self.token_env.as_deref().unwrap_or("PAYSTAT_LEDGER_TOKEN"),
+            self.user_env.as_deref().unwrap_or("PAYSTAT_LEDGER_USER"),
+            self.password_env
+                .as_deref()
+                .unwrap_or("PAYSTAT_LEDGER_PASSWORD"),
+        )
+        .map_err(|source| CredentialError::Incomplete {
+            gateway: GatewayKind::Ledger,
+            source,
+        })?;
+        Ok(Arc::new(Ledger::new(base_url, credential)))
+    }
+}
 
 /// The ledger's request-id header, when a deployment sends one.
 const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -45,28 +117,53 @@ pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
     url_with_segments(base, &["payments", id])
 }
 
-/// The ledger's status words, mapped once. Anything else is kept as `unknown`.
-fn normalize(word: &str) -> PaymentStatus {
-    match word {
-        "completed" => PaymentStatus::Completed,
-        "pending" => PaymentStatus::Pending,
-        "failed" => PaymentStatus::Failed,
-        _ => PaymentStatus::Unknown,
+/// The ledger's documented status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LedgerStatus {
+    Completed,
+    Pending,
+    Failed,
+}
+
+impl LedgerStatus {
+    const ALL: [LedgerStatus; 3] = [
+        LedgerStatus::Completed,
+        LedgerStatus::Pending,
+        LedgerStatus::Failed,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            LedgerStatus::Completed => "completed",
+            LedgerStatus::Pending => "pending",
+            LedgerStatus::Failed => "failed",
+        }
+    }
+
+    /// A word the ledger adds later is `None`, and becomes `unknown` with the raw word kept.
+    fn from_word(word: &str) -> Option<LedgerStatus> {
+        LedgerStatus::ALL.into_iter().find(|s| s.word() == word)
+    }
+
+    /// The mapping, every status named (no catch-all arm: a new variant is a compile error).
+    fn normalize(self) -> PaymentStatus {
+        match self {
+            LedgerStatus::Completed => PaymentStatus::Completed,
+            LedgerStatus::Pending => PaymentStatus::Pending,
+            LedgerStatus::Failed => PaymentStatus::Failed,
+        }
     }
 }
 
-/// The words the ledger is documented to send.
-const STATUS_WORDS: [&str; 3] = ["completed", "pending", "failed"];
-
 /// The ledger's rows of the status mapping.
 pub fn status_mapping() -> Vec<MappingRow> {
-    STATUS_WORDS
-        .iter()
-        .map(|word| MappingRow {
+    LedgerStatus::ALL
+        .into_iter()
+        .map(|status| MappingRow {
             gateway: GatewayKind::Ledger,
-            word,
+            word: status.word(),
             when: None,
-            status: normalize(word),
+            status: status.normalize(),
         })
         .collect()
 }
@@ -144,7 +241,7 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
             format!("the ledger's amount is not a JSON number: {amount_text}"),
         );
     }
-    let amount = match money::currency(&wire.currency)
+    let amount = match result::currency(&wire.currency)
         .and_then(|currency| Money::from_major_text(amount_text, currency))
     {
         Ok(amount) => amount,
@@ -170,7 +267,8 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
         }
     };
     Verdict::Found(Payment {
-        status: normalize(&wire.status),
+        status: LedgerStatus::from_word(&wire.status)
+            .map_or(PaymentStatus::Unknown, LedgerStatus::normalize),
         gateway_status: wire.status,
         amount,
         created_at,
@@ -192,7 +290,7 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             code: Some(e.error),
             message: e.message,
         });
-    let detail = http_error_detail(GatewayKind::Ledger, status, error.as_ref());
+    let detail = http_error_detail(NAME, status, error.as_ref());
     Verdict::answered(outcome, detail, error)
 }
 
@@ -202,9 +300,21 @@ mod tests {
 
     #[test]
     fn every_documented_word_is_mapped() {
-        for row in status_mapping() {
-            assert_ne!(row.status, PaymentStatus::Unknown, "{}", row.word);
+        for status in LedgerStatus::ALL {
+            assert_eq!(LedgerStatus::from_word(status.word()), Some(status));
         }
-        assert_eq!(normalize("refunded"), PaymentStatus::Unknown);
+        let rows: Vec<(&str, PaymentStatus)> = status_mapping()
+            .iter()
+            .map(|r| (r.word, r.status))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("completed", PaymentStatus::Completed),
+                ("pending", PaymentStatus::Pending),
+                ("failed", PaymentStatus::Failed),
+            ]
+        );
+        assert_eq!(LedgerStatus::from_word("refunded"), None);
     }
 }

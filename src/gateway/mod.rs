@@ -10,78 +10,89 @@ pub mod plaid;
 pub mod stripe;
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::money::Money;
-use crate::status::{Outcome, PaymentStatus};
+use crate::credential::CredentialError;
+use crate::result::Money;
+use crate::retry::RetrySettings;
 
+pub use crate::result::{GatewayError, GatewayKind, Outcome, PaymentStatus};
 pub use ledger::Ledger;
 pub use plaid::Plaid;
 pub use stripe::Stripe;
 
-/// The gateways paystat can ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GatewayKind {
-    /// The company's internal ledger.
-    Ledger,
-    /// Stripe PaymentIntents.
-    Stripe,
-    /// Plaid Transfer.
-    Plaid,
+/// What is specific to one gateway outside its wire format: where it lives by default, the
+/// variable that moves it, its pacing, and which ids are its own. Each adapter defines its own.
+#[derive(Debug)]
+pub struct Profile {
+    /// The gateway.
+    pub kind: GatewayKind,
+    /// Its base URL when nothing else is configured.
+    pub default_base_url: &'static str,
+    /// The environment variable that sets its base URL.
+    pub url_env: &'static str,
+    /// Client-side pacing by default, requests per second (`None`: not paced).
+    pub requests_per_second: Option<f64>,
+    /// Its routing rule, as `--gateway auto` explains it to people.
+    pub routing_rule: &'static str,
+    /// Whether an id has this gateway's shape (for `--gateway auto`).
+    pub owns_id: fn(&str) -> bool,
 }
 
-impl GatewayKind {
-    /// Every gateway, in documentation order.
-    pub const ALL: [GatewayKind; 3] =
-        [GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid];
-
-    /// The word used in output, audit lines and fixtures.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GatewayKind::Ledger => "ledger",
-            GatewayKind::Stripe => "stripe",
-            GatewayKind::Plaid => "plaid",
-        }
+/// The profile of `kind`.
+pub fn profile(kind: GatewayKind) -> &'static Profile {
+    match kind {
+        GatewayKind::Ledger => &ledger::PROFILE,
+        GatewayKind::Stripe => &stripe::PROFILE,
+        GatewayKind::Plaid => &plaid::PROFILE,
     }
 }
-
-/// The rules `--gateway auto` uses, as shown to people when no rule fits an id.
-pub const ROUTING_RULES: &str =
-    "`txn_…` goes to the ledger, `pi_…` to Stripe, a UUID (8-4-4-4-12 hex digits) to Plaid";
 
 /// Picks the gateway an id belongs to, from its shape alone.
 pub fn route(id: &str) -> Option<GatewayKind> {
-    if id.starts_with("txn_") {
-        Some(GatewayKind::Ledger)
-    } else if id.starts_with("pi_") {
-        Some(GatewayKind::Stripe)
-    } else if is_hyphenated_uuid(id) {
-        Some(GatewayKind::Plaid)
-    } else {
-        None
-    }
+    GatewayKind::ALL
+        .into_iter()
+        .find(|kind| (profile(*kind).owns_id)(id))
 }
 
-/// Plaid's ids are hyphenated UUIDs. Only that exact form is routed to Plaid (the `uuid`
-/// crate would also accept braced, URN and unhyphenated forms, which Plaid never sends).
-fn is_hyphenated_uuid(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+/// The rules `--gateway auto` uses, as shown to people when no rule fits an id.
+pub fn routing_rules() -> String {
+    GatewayKind::ALL
+        .map(|kind| profile(kind).routing_rule)
+        .join(", ")
 }
 
-impl fmt::Display for GatewayKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The settings every gateway's section of the config file has.
+#[derive(Debug, Clone, Copy)]
+pub struct CommonSettings<'a> {
+    /// `base_url`.
+    pub base_url: Option<&'a str>,
+    /// `timeout`: each attempt's timeout.
+    pub timeout: Option<Duration>,
+    /// `requests_per_second` (0 turns pacing off).
+    pub requests_per_second: Option<f64>,
+    /// `[<gateway>.retry]`.
+    pub retry: &'a RetrySettings,
+}
+
+/// A gateway's section of the config file. Each adapter defines its own (its credential keys
+/// differ) and builds itself from it.
+pub trait Section: fmt::Debug {
+    /// The settings every gateway has.
+    fn common(&self) -> CommonSettings<'_>;
+
+    /// Builds the adapter at `base_url`, reading its credentials through `env` (the process
+    /// environment in production, a map in tests).
+    fn adapter(
+        &self,
+        base_url: reqwest::Url,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn Gateway>, CredentialError>;
 }
 
 /// One row of the status mapping: a gateway's word (under a condition, for Stripe's
@@ -155,18 +166,6 @@ pub struct Payment {
     /// Why the payment is in this status, in the gateway's words (Stripe's
     /// `cancellation_reason` or decline message, Plaid's failure description).
     pub status_reason: Option<String>,
-}
-
-/// What a gateway's error body said, kept for Operations and the gateway's support.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GatewayError {
-    /// The error's category (Stripe `type`, Plaid `error_type`).
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// The error's code (Stripe `code`, Plaid `error_code`, the ledger's `error`).
-    pub code: Option<String>,
-    /// The gateway's message.
-    pub message: Option<String>,
 }
 
 /// What an adapter made of a reply.
@@ -272,11 +271,8 @@ pub fn outcome_for_http_status(status: u16) -> Outcome {
 }
 
 /// A sentence for an HTTP error: `the ledger answered HTTP 404: payment_not_found (No payment …)`.
-pub fn http_error_detail(
-    gateway: GatewayKind,
-    status: u16,
-    error: Option<&GatewayError>,
-) -> String {
+/// `name` is how a sentence names the gateway (`the ledger`, `Stripe`).
+pub fn http_error_detail(name: &str, status: u16, error: Option<&GatewayError>) -> String {
     let said = error
         .map(|e| {
             let label = e.code.as_deref().or(e.kind.as_deref());
@@ -288,11 +284,6 @@ pub fn http_error_detail(
             }
         })
         .unwrap_or_default();
-    let name = match gateway {
-        GatewayKind::Ledger => "the ledger",
-        GatewayKind::Stripe => "Stripe",
-        GatewayKind::Plaid => "Plaid",
-    };
     format!("{name} answered HTTP {status}{said}")
 }
 
@@ -349,6 +340,17 @@ mod tests {
             url_with_segments(&slash, &["payments", "x"]).path(),
             "/v1/payments/x"
         );
+    }
+
+    #[test]
+    fn routing_rules_read_as_one_sentence() {
+        assert_eq!(
+            routing_rules(),
+            "`txn_…` goes to the ledger, `pi_…` to Stripe, a UUID (8-4-4-4-12 hex digits) to Plaid"
+        );
+        for kind in GatewayKind::ALL {
+            assert_eq!(profile(kind).kind, kind);
+        }
     }
 
     #[test]

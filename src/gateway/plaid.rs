@@ -7,18 +7,101 @@
 //! Errors are flat `{error_type, error_code, error_message, display_message, request_id}`, and
 //! Plaid asks clients to branch on `error_type`/`error_code`, not on the HTTP status.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Gateway, GatewayError, GatewayKind, MappingRow, Payment, Reading, Reply, Verdict,
-    http_error_detail, outcome_for_http_status, url_with_segments, utc_rfc3339,
+    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
+    Reply, Section, Verdict, http_error_detail, outcome_for_http_status, url_with_segments,
+    utc_rfc3339,
 };
-use crate::money::{self, Money};
-use crate::status::{Outcome, PaymentStatus};
+use crate::credential::{self, CredentialError};
+use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::retry::RetrySettings;
 
 /// Plaid's sandbox (production is `https://production.plaid.com`, set by config).
 pub const DEFAULT_BASE_URL: &str = "https://sandbox.plaid.com";
+
+/// How sentences name this gateway.
+const NAME: &str = "Plaid";
+
+/// Plaid's place among the gateways: ids are hyphenated UUIDs; not paced.
+pub static PROFILE: Profile = Profile {
+    kind: GatewayKind::Plaid,
+    default_base_url: DEFAULT_BASE_URL,
+    url_env: "PAYSTAT_PLAID_URL",
+    requests_per_second: None,
+    routing_rule: "a UUID (8-4-4-4-12 hex digits) to Plaid",
+    owns_id: is_hyphenated_uuid,
+};
+
+/// Plaid's ids are hyphenated UUIDs. Only that exact form is routed to Plaid (the `uuid`
+/// crate would also accept braced, URN and unhyphenated forms, which Plaid never sends).
+fn is_hyphenated_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `[plaid]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaidSection {
+    /// Base URL (default `https://sandbox.plaid.com`).
+    pub base_url: Option<String>,
+    /// Per-request timeout, like `5s`.
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub timeout: Option<Duration>,
+    /// The variable holding the client id (default `PAYSTAT_PLAID_CLIENT_ID`).
+    pub client_id_env: Option<String>,
+    /// The variable holding the secret (default `PAYSTAT_PLAID_SECRET`).
+    pub secret_env: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; Plaid is not paced).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[plaid.retry]`).
+    #[serde(default)]
+    pub retry: RetrySettings,
+}
+
+impl Section for PlaidSection {
+    fn common(&self) -> CommonSettings<'_> {
+        CommonSettings {
+            base_url: self.base_url.as_deref(),
+            timeout: self.timeout,
+            requests_per_second: self.requests_per_second,
+            retry: &self.retry,
+        }
+    }
+
+    fn adapter(
+        &self,
+        base_url: reqwest::Url,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn Gateway>, CredentialError> {
+        let var = |name: &Option<String>, default: &'static str| {
+            name.clone().unwrap_or_else(|| default.to_owned())
+        };
+        let client_id = credential::required(
+            env,
+            GatewayKind::Plaid,
+            &var(&self.client_id_env, "PAYSTAT_PLAID_CLIENT_ID"),
+            "the client id",
+        )?;
+        let secret = credential::required(
+            env,
+            GatewayKind::Plaid,
+            &var(&self.secret_env, "PAYSTAT_PLAID_SECRET"),
+            "the secret",
+        )?;
+        Ok(Arc::new(Plaid::new(base_url, client_id, secret)))
+    }
+}
 
 /// The API version paystat's mapping is written against.
 pub const PLAID_VERSION: &str = "2020-09-14";
@@ -49,6 +132,7 @@ pub fn status_url(base: &reqwest::Url) -> reqwest::Url {
 
 /// The part of the request body that names the transfer (the rest is credentials), which the
 /// embedded mock matches on.
+#[cfg(feature = "contract")]
 pub fn transfer_selector(id: &str) -> serde_json::Value {
     serde_json::json!({ "transfer_id": id })
 }
@@ -214,7 +298,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             request_id,
         );
     }
-    let amount = match money::currency(&t.iso_currency_code)
+    let amount = match result::currency(&t.iso_currency_code)
         .and_then(|currency| Money::from_major_text(&t.amount, currency))
     {
         Ok(amount) => amount,
@@ -277,7 +361,7 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
         code: w.error_code,
         message: w.error_message,
     });
-    let detail = http_error_detail(GatewayKind::Plaid, status, error.as_ref());
+    let detail = http_error_detail(NAME, status, error.as_ref());
     Reading {
         verdict: Verdict::answered(outcome, detail, error),
         request_id,

@@ -6,20 +6,90 @@
 //! case, `created` is unix seconds. Errors are `{"error": {type, code, message, …}}`; the
 //! `Request-Id` header is what Stripe support asks for.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{
-    Gateway, GatewayError, GatewayKind, MappingRow, Payment, Reading, Reply, Verdict, header_text,
-    http_error_detail, outcome_for_http_status, url_with_segments,
+    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
+    Reply, Section, Verdict, header_text, http_error_detail, outcome_for_http_status,
+    url_with_segments,
 };
-use crate::money::{self, Money};
-use crate::status::{Outcome, PaymentStatus};
+use crate::credential::{self, CredentialError};
+use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::retry::RetrySettings;
 
 /// Stripe's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
+
+/// Stripe's default per-endpoint rate limit (GATEWAYS.md): paystat paces itself under it.
+pub const REQUESTS_PER_SECOND: f64 = 25.0;
+
+/// How sentences name this gateway.
+const NAME: &str = "Stripe";
+
+/// Stripe's place among the gateways: ids `pi_…`, paced at 25 requests per second.
+pub static PROFILE: Profile = Profile {
+    kind: GatewayKind::Stripe,
+    default_base_url: DEFAULT_BASE_URL,
+    url_env: "PAYSTAT_STRIPE_URL",
+    requests_per_second: Some(REQUESTS_PER_SECOND),
+    routing_rule: "`pi_…` to Stripe",
+    owns_id: |id| id.starts_with("pi_"),
+};
+
+/// `[stripe]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSection {
+    /// Base URL (default `https://api.stripe.com`).
+    pub base_url: Option<String>,
+    /// Per-request timeout, like `5s`.
+    #[serde(default, deserialize_with = "crate::clock::optional_duration")]
+    pub timeout: Option<Duration>,
+    /// The variable holding the secret key (default `PAYSTAT_STRIPE_KEY`).
+    pub key_env: Option<String>,
+    /// A pinned `Stripe-Version` header.
+    pub stripe_version: Option<String>,
+    /// Client-side pacing in requests per second (0 turns it off; default 25).
+    pub requests_per_second: Option<f64>,
+    /// Retries, deadline and retry budget (`[stripe.retry]`).
+    #[serde(default)]
+    pub retry: RetrySettings,
+}
+
+impl Section for StripeSection {
+    fn common(&self) -> CommonSettings<'_> {
+        CommonSettings {
+            base_url: self.base_url.as_deref(),
+            timeout: self.timeout,
+            requests_per_second: self.requests_per_second,
+            retry: &self.retry,
+        }
+    }
+
+    fn adapter(
+        &self,
+        base_url: reqwest::Url,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn Gateway>, CredentialError> {
+        let key = credential::required(
+            env,
+            GatewayKind::Stripe,
+            self.key_env.as_deref().unwrap_or("PAYSTAT_STRIPE_KEY"),
+            "the secret key, sk_…",
+        )?;
+        Ok(Arc::new(Stripe::new(
+            base_url,
+            key,
+            self.stripe_version.clone(),
+        )))
+    }
+}
 
 /// The header Stripe support asks for.
 const REQUEST_ID_HEADER: &str = "request-id";
@@ -217,7 +287,7 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
     if wire.id != id {
         return bad("Stripe answered with a different PaymentIntent than the one asked for".into());
     }
-    let amount = match money::currency(&wire.currency) {
+    let amount = match result::currency(&wire.currency) {
         Ok(currency) => Money::from_minor(wire.amount, currency),
         Err(e) => return bad(format!("Stripe's amount is unusable: {e}")),
     };
@@ -265,7 +335,7 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             code: b.error.code,
             message: b.error.message,
         });
-    let detail = http_error_detail(GatewayKind::Stripe, status, error.as_ref());
+    let detail = http_error_detail(NAME, status, error.as_ref());
     Verdict::answered(outcome, detail, error)
 }
 

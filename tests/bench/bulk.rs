@@ -7,14 +7,12 @@
 //! temporary file, and prints checks per second, the audit file's size per line, and the
 //! process's peak memory.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use paystat::checker::Routing;
-use paystat::gateway::{Gateway, Ledger, Plaid, Stripe};
-use paystat::mock::EmbeddedMock;
-use paystat::{AuditTrail, Checker, Credential, GatewayKind, ScenarioSet};
-use secrecy::SecretString;
+use paystat::contract::{EmbeddedMock, ScenarioSet};
+use paystat::{AuditTrail, Checker, CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
@@ -27,20 +25,32 @@ fn main() {
     runtime.block_on(async {
         let scenarios = ScenarioSet::embedded();
         let mock = EmbeddedMock::start(scenarios.scenarios()).await;
-        let url = |kind| mock.base_url(kind).parse().unwrap();
-        let secret = || SecretString::from("bench-not-a-secret");
-        let gateways: Vec<Arc<dyn Gateway>> = vec![
-            Arc::new(Ledger::new(url(GatewayKind::Ledger), Credential::None)),
-            Arc::new(Stripe::new(url(GatewayKind::Stripe), secret(), None)),
-            Arc::new(Plaid::new(url(GatewayKind::Plaid), secret(), secret())),
-        ];
+        // Configured the way `paystat check` is, with the mock's URLs and stand-in credentials
+        // as its environment, and pacing off (the mock has no rate limit).
+        let env = |name: &str| match GatewayKind::ALL
+            .into_iter()
+            .find(|kind| paystat::profile(*kind).url_env == name)
+        {
+            Some(kind) => Some(mock.base_url(kind)),
+            None => Some("bench-not-a-secret".to_owned()),
+        };
+        let overrides = Overrides {
+            requests_per_second: Some(0.0),
+            ..Overrides::default()
+        };
+        let config = ConfigFile::parse(Path::new("bench.toml"), "").unwrap();
+        let gateways = GatewayKind::ALL
+            .map(|kind| config.gateway(kind, &env, &overrides).unwrap())
+            .to_vec();
         let dir = tempfile::tempdir().unwrap();
         let audit_path = dir.path().join("audit.jsonl");
         let audit = Arc::new(AuditTrail::open(&audit_path, "bench".into()).unwrap());
-        let checker = Checker::routing(gateways, Routing::Auto, audit)
-            .with_concurrency(concurrency)
-            .with_pacing(None, None);
-        let mix = paystat::cli::DEMO_IDS;
+        let options = CheckerOptions {
+            concurrency,
+            ..CheckerOptions::new(Routing::Auto)
+        };
+        let checker = Checker::new(gateways, audit, options);
+        let mix = paystat::contract::DEMO_IDS;
         let ids: Vec<String> = (0..count).map(|i| mix[i % mix.len()].to_owned()).collect();
 
         let started = Instant::now();

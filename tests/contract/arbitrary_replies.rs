@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use paystat::retry::RetryPolicy;
+use paystat::RetryPolicy;
 use paystat::{GatewayKind, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rstest::rstest;
 
 use crate::fault_server::{Canned, FaultServer, Step};
-use crate::helpers::{audit_lines, checker_for, sample_id};
+use crate::helpers::{audit_lines, sample_id, spawn};
 
 fn header() -> impl Strategy<Value = (String, String)> {
     let name = proptest::sample::select(vec![
@@ -121,19 +121,20 @@ fn any_reply_ends_in_one_audited_outcome_of_its_class(
                     attempt_timeout: Duration::from_millis(200),
                     ..RetryPolicy::default()
                 };
-                let checker = checker_for(
+                let checker = spawn(
                     dir.path(),
                     kind,
-                    &paystat::mock::base_url(&server.url(), kind),
+                    &paystat::contract::base_url(&server.url(), kind),
                 )
-                .with_retry_policy(None, policy);
+                .policy(policy)
+                .build();
                 let result = checker
                     .check(sample_id(kind))
                     .await
                     .expect("audit file is writable");
                 let lines = audit_lines(dir.path());
                 prop_assert_eq!(lines.len(), 1);
-                prop_assert_eq!(lines[0].outcome, result.outcome);
+                prop_assert_eq!(lines[0].check.outcome, result.outcome);
                 prop_assert!(
                     allowed(status).contains(&result.outcome),
                     "{} answered {} and paystat said {} ({:?})",

@@ -2,12 +2,12 @@
 //! result without its line.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use paystat::mock::EmbeddedMock;
-use paystat::{AuditTrail, Checker, Credential, GatewayKind, Ledger, Outcome, ScenarioSet};
+use paystat::contract::EmbeddedMock;
+use paystat::contract::ScenarioSet;
+use paystat::{AuditTrail, GatewayKind, Outcome};
 
-use crate::helpers::{audit_lines, checker, fixtures_dir};
+use crate::helpers::{audit_lines, checker_for, fixtures_dir, spawn};
 
 async fn ledger_mock() -> EmbeddedMock {
     let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
@@ -18,12 +18,13 @@ async fn ledger_mock() -> EmbeddedMock {
 async fn concurrent_checks_write_whole_lines() {
     let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker(
+    let checker = spawn(
         dir.path(),
+        GatewayKind::Ledger,
         &mock.base_url(GatewayKind::Ledger),
-        Credential::None,
     )
-    .with_concurrency(32);
+    .concurrency(32)
+    .build();
     // Known, unknown and hostile ids, many times over.
     let ids: Vec<String> = (0..300)
         .map(|i| match i % 4 {
@@ -49,17 +50,20 @@ async fn concurrent_checks_write_whole_lines() {
         "one line per check, none split or merged"
     );
     let lines = audit_lines(dir.path());
-    let logged: BTreeSet<&str> = lines.iter().map(|l| l.payment_id.as_str()).collect();
+    let logged: BTreeSet<&str> = lines.iter().map(|l| l.check.payment_id.as_str()).collect();
     let asked: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(logged, asked);
     assert_eq!(
-        lines.iter().filter(|l| l.outcome == Outcome::Found).count(),
+        lines
+            .iter()
+            .filter(|l| l.check.outcome == Outcome::Found)
+            .count(),
         75
     );
     assert_eq!(
         lines
             .iter()
-            .filter(|l| l.outcome == Outcome::InvalidId)
+            .filter(|l| l.check.outcome == Outcome::InvalidId)
             .count(),
         75
     );
@@ -69,18 +73,20 @@ async fn concurrent_checks_write_whole_lines() {
 async fn a_full_disk_withholds_the_result() {
     let mock = ledger_mock().await;
     // Writes to /dev/full fail with ENOSPC, as on a full disk.
-    let audit = AuditTrail::open("/dev/full".as_ref(), "contract-test".into()).unwrap();
-    let ledger = Ledger::new(
-        mock.base_url(GatewayKind::Ledger).parse().unwrap(),
-        Credential::None,
-    );
-    let checker = Checker::new(Arc::new(ledger), Arc::new(audit));
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .audit_path("/dev/full".as_ref())
+    .build();
     let err = checker
         .check("txn_001")
         .await
         .expect_err("an unaudited result must not be returned");
     assert_eq!(err.payment_id, "txn_001");
-    let message = err.to_string();
+    let message = format!("{err}: {}", err.source);
     assert!(
         message.contains("withheld") && message.contains("/dev/full"),
         "{message}"
@@ -111,10 +117,10 @@ async fn lines_are_appended_never_truncated() {
     let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("audit.jsonl"), "{\"earlier\":\"line\"}\n").unwrap();
-    let checker = checker(
+    let checker = checker_for(
         dir.path(),
+        GatewayKind::Ledger,
         &mock.base_url(GatewayKind::Ledger),
-        Credential::None,
     );
     checker.check("txn_002").await.unwrap();
     let raw = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();

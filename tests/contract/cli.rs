@@ -4,8 +4,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use paystat::mock::EmbeddedMock;
-use paystat::{GatewayKind, ScenarioSet};
+use paystat::GatewayKind;
+use paystat::contract::EmbeddedMock;
+use paystat::contract::ScenarioSet;
 
 use crate::helpers::{self, fixtures_dir, paystat, refused_base_url, walk};
 
@@ -375,7 +376,7 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
         .env("PAYSTAT_PLAID_CLIENT_ID", helpers::PLAID_CLIENT_ID)
         .env("PAYSTAT_PLAID_SECRET", helpers::PLAID_SECRET)
         .args(["check", "--gateway", "auto"])
-        .args(paystat::cli::DEMO_IDS)
+        .args(paystat::contract::DEMO_IDS)
         .output()
         .unwrap();
     let demo = paystat(dir.path()).arg("demo").output().unwrap();

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use paystat::ScenarioSet;
-use paystat::gateway::{GatewayKind, Reply};
-use paystat::mock::EmbeddedMock;
+use paystat::contract::EmbeddedMock;
+use paystat::contract::ScenarioSet;
+use paystat::{GatewayKind, Reply};
 
 use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir, paystat};
 
@@ -42,10 +42,7 @@ fn recording_scrubs_every_secret_and_personal_detail() {
     };
     let gateway = crate::helpers::gateway(GatewayKind::Plaid, "http://127.0.0.1:1");
     let reading = gateway.read("460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9", &reply);
-    assert!(matches!(
-        reading.verdict,
-        paystat::gateway::Verdict::Found(_)
-    ));
+    assert!(matches!(reading.verdict, paystat::Verdict::Found(_)));
     // A result to record the expectation from, as the checker would have produced it.
     let dir = tempfile::tempdir().unwrap();
     let result = tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -60,7 +57,7 @@ fn recording_scrubs_every_secret_and_personal_detail() {
             .await
             .unwrap()
     });
-    let scenario = paystat::record::scenario_text(
+    let scenario = paystat::contract::scenario_text(
         GatewayKind::Plaid,
         "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
         &reply,
@@ -95,7 +92,8 @@ fn recording_scrubs_every_secret_and_personal_detail() {
     assert!(scenario.contains("amount_minor = 1234"));
     // The recorded file parses as a scenario, with its placeholder requirement.
     let parsed =
-        paystat::Scenario::parse(Path::new("plaid/recorded.toml"), &scenario, |_| None).unwrap();
+        paystat::contract::Scenario::parse(Path::new("plaid/recorded.toml"), &scenario, |_| None)
+            .unwrap();
     assert!(parsed.requirement.starts_with("TODO"));
 }
 
@@ -103,7 +101,7 @@ fn recording_scrubs_every_secret_and_personal_detail() {
 fn empty_fixtures(root: &Path) -> std::path::PathBuf {
     let dir = root.join("fixtures");
     std::fs::create_dir_all(dir.join("schemas")).unwrap();
-    for name in paystat::schema::SCHEMA_NAMES {
+    for name in paystat::contract::SCHEMA_NAMES {
         std::fs::copy(
             fixtures_dir().join("schemas").join(name),
             dir.join("schemas").join(name),
@@ -167,7 +165,7 @@ async fn a_recorded_scenario_is_refused_until_its_requirement_is_written() {
             "A decline recorded from the sandbox",
         )
         .replace(
-            paystat::record::REQUIREMENT_PLACEHOLDER,
+            paystat::contract::REQUIREMENT_PLACEHOLDER,
             "A declined card shows as failed, with its decline code.",
         );
     std::fs::write(&out, reviewed).unwrap();

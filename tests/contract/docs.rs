@@ -2,8 +2,9 @@
 //! fixtures' status-mapping table are generated from the code's own texts and compared here,
 //! and every mapping row has its scenario file.
 
-use paystat::gateway::{status_mapping, status_mapping_table};
-use paystat::{Outcome, PaymentStatus, ScenarioSet};
+use paystat::contract::ScenarioSet;
+use paystat::{Outcome, PaymentStatus};
+use paystat::{status_mapping, status_mapping_table};
 
 use crate::helpers::fixtures_dir;
 
@@ -65,7 +66,7 @@ fn the_binary_plays_the_same_scenarios_as_the_tests() {
 #[test]
 fn the_requirements_document_is_up_to_date() {
     let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    let generated = paystat::fixtures::report(&set);
+    let generated = paystat::contract::report(&set);
     let committed = read("fixtures/REQUIREMENTS.md");
     assert!(
         committed == generated,
@@ -76,17 +77,17 @@ fn the_requirements_document_is_up_to_date() {
 #[test]
 fn the_fixtures_pass_their_own_check_with_no_coverage_gap() {
     let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    let schemas = paystat::schema::ProviderSchemas::load(|name| {
+    let schemas = paystat::contract::ProviderSchemas::load(|name| {
         std::fs::read(fixtures_dir().join(name)).ok()
     })
     .unwrap();
-    let problems: Vec<String> = paystat::fixtures::check(&set, &schemas)
+    let problems: Vec<String> = paystat::contract::check(&set, &schemas)
         .iter()
         .map(ToString::to_string)
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(paystat::fixtures::gaps(&set), vec![]);
+    assert_eq!(paystat::contract::gaps(&set), vec![]);
     // The schemas built into the binary are the ones in the folder.
-    let embedded = paystat::schema::ProviderSchemas::embedded();
-    assert!(paystat::fixtures::check(&set, &embedded).is_empty());
+    let embedded = paystat::contract::ProviderSchemas::embedded();
+    assert!(paystat::contract::check(&set, &embedded).is_empty());
 }

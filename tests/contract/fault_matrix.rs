@@ -1,29 +1,15 @@
-//! Every transport fault against every gateway: the documented outcome, exactly one audit
-//! line, no panic and no hang. The whole matrix is one snapshot, so a reviewer sees it at a
-//! glance.
+//! Every transport fault against every gateway, played from the `fault_*.toml` fixtures: the
+//! outcome each fixture documents, exactly one audit line, no panic and no hang. The whole
+//! matrix is one snapshot, so a reviewer sees it at a glance.
 
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use paystat::retry::RetryPolicy;
-use paystat::{GatewayKind, Outcome};
+use paystat::contract::{Scenario, ScenarioSet, TransportFault};
+use paystat::{GatewayKind, RetryPolicy};
 
-use crate::fault_server::{Fault, FaultServer};
-use crate::helpers::{audit_lines, checker_for, sample_id};
-
-/// What Operations see for each fault: a broken connection is a `connection_error`, a reply
-/// that never completes is a `timeout`. Both are retried.
-fn documented(fault: Fault) -> Outcome {
-    match fault {
-        Fault::ResetBeforeResponse
-        | Fault::ClosedMidBody
-        | Fault::MalformedChunked
-        | Fault::GarbageThenClose => Outcome::ConnectionError,
-        Fault::HeadersThenStall | Fault::DripPastTimeout | Fault::AcceptNeverAnswer => {
-            Outcome::Timeout
-        }
-    }
-}
+use crate::fault_server::FaultServer;
+use crate::helpers::{audit_lines, fixtures_dir, spawn};
 
 const POLICY: RetryPolicy = RetryPolicy {
     max_attempts: 2,
@@ -34,48 +20,80 @@ const POLICY: RetryPolicy = RetryPolicy {
     deadline: Duration::from_secs(3),
 };
 
+/// The fault scenarios of every gateway, ordered by fault.
+fn fault_scenarios() -> Vec<(TransportFault, Scenario)> {
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let mut cells: Vec<(TransportFault, Scenario)> = set
+        .scenarios()
+        .iter()
+        .filter(|s| {
+            s.file
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("fault_"))
+        })
+        .map(|s| {
+            (
+                s.response
+                    .transport
+                    .expect("a fault_ scenario has a transport fault"),
+                s.clone(),
+            )
+        })
+        .collect();
+    cells.sort_by_key(|(fault, s)| (*fault, s.gateway));
+    cells
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_against_every_gateway() {
-    let cells = Fault::ALL
-        .into_iter()
-        .flat_map(|fault| GatewayKind::ALL.map(|kind| (fault, kind)));
-    let outcomes = join_all(cells.map(|(fault, kind)| async move {
-        let server = FaultServer::failing(fault).await;
+    let cells = fault_scenarios();
+    let mut faults: Vec<TransportFault> = cells.iter().map(|(f, _)| *f).collect();
+    faults.dedup();
+    for fault in &faults {
+        for kind in GatewayKind::ALL {
+            assert!(
+                cells.iter().any(|(f, s)| f == fault && s.gateway == kind),
+                "{kind} has no fault_ scenario for {fault:?}"
+            );
+        }
+    }
+    let outcomes = join_all(cells.iter().map(|(fault, scenario)| async move {
+        let kind = scenario.gateway;
+        let server = FaultServer::failing(*fault).await;
         let dir = tempfile::tempdir().unwrap();
-        let base = paystat::mock::base_url(&server.url(), kind);
-        let checker = checker_for(dir.path(), kind, &base).with_retry_policy(None, POLICY);
+        let base = paystat::contract::base_url(&server.url(), kind);
+        let checker = spawn(dir.path(), kind, &base).policy(POLICY).build();
         // No hang: the check must end within its deadline (plus a margin for scheduling).
         let result = tokio::time::timeout(
             POLICY.deadline + Duration::from_secs(2),
-            checker.check(sample_id(kind)),
+            checker.check(&scenario.payment_id),
         )
         .await
         .unwrap_or_else(|_| panic!("{kind} hung on {fault:?}"))
         .expect("the audit file is writable");
         let lines = audit_lines(dir.path());
         assert_eq!(lines.len(), 1, "{kind} {fault:?}: exactly one audit line");
-        assert_eq!(lines[0].outcome, result.outcome);
+        assert_eq!(lines[0].check.outcome, result.outcome);
         assert_eq!(
             result.attempts as usize,
             server.connections(),
             "{kind} {fault:?}: one connection per attempt"
         );
-        (fault, kind, result)
+        (*fault, kind, scenario.expect.outcome, result)
     }))
     .await;
 
     let mut table = String::from("| fault | ledger | stripe | plaid |\n|---|---|---|---|\n");
-    for fault in Fault::ALL {
-        table.push_str(&format!("| {} |", fault.name()));
+    for fault in faults {
+        table.push_str(&format!("| {} |", fault.description()));
         for kind in GatewayKind::ALL {
-            let (_, _, result) = outcomes
+            let (_, _, documented, result) = outcomes
                 .iter()
-                .find(|(f, k, _)| *f == fault && *k == kind)
+                .find(|(f, k, _, _)| *f == fault && *k == kind)
                 .unwrap();
             assert_eq!(
-                result.outcome,
-                documented(fault),
-                "{kind} {fault:?}: {:?}",
+                result.outcome, *documented,
+                "{kind} {fault:?}: the fixture documents {documented}: {:?}",
                 result.attempt_log
             );
             assert_eq!(

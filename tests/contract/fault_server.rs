@@ -9,54 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use paystat::contract::TransportFault;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-/// A transport fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Read the request, then reset the connection before any byte.
-    ResetBeforeResponse,
-    /// Promise 1,000 bytes with `Content-Length`, send 20, close.
-    ClosedMidBody,
-    /// Send a chunked body whose chunk size is not hexadecimal.
-    MalformedChunked,
-    /// Send the headers, then never the body.
-    HeadersThenStall,
-    /// Send bytes that are not HTTP, then close.
-    GarbageThenClose,
-    /// Send the body one byte every 30 ms, far slower than the attempt timeout.
-    DripPastTimeout,
-    /// Accept and read the request, never answer.
-    AcceptNeverAnswer,
-}
-
-impl Fault {
-    /// Every fault, in documentation order.
-    pub const ALL: [Fault; 7] = [
-        Fault::ResetBeforeResponse,
-        Fault::ClosedMidBody,
-        Fault::MalformedChunked,
-        Fault::HeadersThenStall,
-        Fault::GarbageThenClose,
-        Fault::DripPastTimeout,
-        Fault::AcceptNeverAnswer,
-    ];
-
-    /// How the matrix names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::ResetBeforeResponse => "connection reset before any byte",
-            Fault::ClosedMidBody => "connection closed mid-body",
-            Fault::MalformedChunked => "malformed chunked encoding",
-            Fault::HeadersThenStall => "headers, then the body never comes",
-            Fault::GarbageThenClose => "random bytes, then close",
-            Fault::DripPastTimeout => "body dripped past the timeout",
-            Fault::AcceptNeverAnswer => "accepts, never answers",
-        }
-    }
-}
 
 /// A canned HTTP response.
 #[derive(Debug, Clone)]
@@ -87,7 +43,9 @@ impl Canned {
 #[derive(Debug, Clone)]
 pub enum Step {
     Respond(Canned),
-    Fail(Fault),
+    /// Break HTTP the way a scenario's `transport` says (not `connection_refused`: nothing
+    /// listening needs no server, see `helpers::refused_server`).
+    Fail(TransportFault),
 }
 
 /// The running server; dropping it closes every connection.
@@ -133,7 +91,7 @@ impl FaultServer {
     }
 
     /// A server that fails every connection with `fault`.
-    pub async fn failing(fault: Fault) -> FaultServer {
+    pub async fn failing(fault: TransportFault) -> FaultServer {
         FaultServer::start(vec![Step::Fail(fault)]).await
     }
 
@@ -192,35 +150,35 @@ async fn play(mut stream: TcpStream, step: Step, hold: tokio::sync::oneshot::Sen
             let _ = stream.write_all(&canned.body).await;
             let _ = stream.shutdown().await;
         }
-        Step::Fail(Fault::ResetBeforeResponse) => {
+        Step::Fail(TransportFault::ConnectionReset) => {
             let _ = stream.set_zero_linger();
             drop(stream);
         }
-        Step::Fail(Fault::ClosedMidBody) => {
+        Step::Fail(TransportFault::ClosedMidBody) => {
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\": \"txn_001\", \"st")
                 .await;
             let _ = stream.shutdown().await;
         }
-        Step::Fail(Fault::MalformedChunked) => {
+        Step::Fail(TransportFault::MalformedChunked) => {
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{\"id\"\r\n0\r\n\r\n")
                 .await;
             let _ = stream.shutdown().await;
         }
-        Step::Fail(Fault::HeadersThenStall) => {
+        Step::Fail(TransportFault::HeadersThenStall) => {
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
                 .await;
             let _ = hold.send(stream);
         }
-        Step::Fail(Fault::GarbageThenClose) => {
+        Step::Fail(TransportFault::GarbageThenClose) => {
             let mut rng = fastrand::Rng::with_seed(7);
             let garbage: Vec<u8> = (0..512).map(|_| rng.u8(..)).collect();
             let _ = stream.write_all(&garbage).await;
             let _ = stream.shutdown().await;
         }
-        Step::Fail(Fault::DripPastTimeout) => {
+        Step::Fail(TransportFault::DripPastTimeout) => {
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
                 .await;
@@ -231,8 +189,12 @@ async fn play(mut stream: TcpStream, step: Step, hold: tokio::sync::oneshot::Sen
                 tokio::time::sleep(Duration::from_millis(30)).await;
             }
         }
-        Step::Fail(Fault::AcceptNeverAnswer) => {
+        Step::Fail(TransportFault::NeverAnswers) => {
             let _ = hold.send(stream);
+        }
+        Step::Fail(TransportFault::ConnectionRefused) => {
+            // A server cannot refuse a connection it accepted; close it unanswered.
+            drop(stream);
         }
     }
 }

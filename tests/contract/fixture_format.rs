@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use paystat::Scenario;
+use paystat::contract::Scenario;
 use rstest::rstest;
 
 const GOOD: &str = r#"
@@ -90,7 +90,7 @@ fn two_scenarios_cannot_share_an_id() {
     let mut files = std::collections::BTreeMap::new();
     files.insert("ledger/a.toml".into(), GOOD.as_bytes().to_vec());
     files.insert("ledger/b.toml".into(), GOOD.as_bytes().to_vec());
-    let message = paystat::ScenarioSet::from_files(&files)
+    let message = paystat::contract::ScenarioSet::from_files(&files)
         .unwrap_err()
         .to_string();
     assert!(
@@ -105,9 +105,9 @@ fn problems(files: &[(&str, &str)]) -> Vec<String> {
         .iter()
         .map(|(p, t)| ((*p).into(), t.as_bytes().to_vec()))
         .collect();
-    let set = paystat::ScenarioSet::from_files(&map).unwrap();
-    let schemas = paystat::schema::ProviderSchemas::embedded();
-    paystat::fixtures::check(&set, &schemas)
+    let set = paystat::contract::ScenarioSet::from_files(&map).unwrap();
+    let schemas = paystat::contract::ProviderSchemas::embedded();
+    paystat::contract::check(&set, &schemas)
         .iter()
         .map(ToString::to_string)
         .collect()

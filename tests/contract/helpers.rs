@@ -1,21 +1,18 @@
-//! Shared test plumbing: load a scenario, play it on an embedded mock, read the audit trail.
+//! Shared test plumbing: load a scenario, play it on an embedded mock, read the audit trail,
+//! and build checkers the one way users get them — through the configuration path
+//! (`ConfigFile::gateway`: file, environment, overrides), like zero-to-production's `spawn_app`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 use std::time::{Duration, UNIX_EPOCH};
 
-use paystat::clock::ManualClock;
-use paystat::gateway::{Gateway, Plaid, Stripe};
-use paystat::mock::EmbeddedMock;
-use paystat::scenario::TransportFault;
-
-use crate::fault_server::{Fault, FaultServer};
-use paystat::retry::Jitter;
+use paystat::contract::{EmbeddedMock, Scenario, TransportFault};
 use paystat::{
-    AuditRecord, AuditTrail, CheckResult, Checker, Credential, GatewayKind, Ledger, Scenario,
+    AuditRecord, AuditTrail, CheckResult, Checker, CheckerOptions, Clock, ConfigFile, GatewayKind,
+    Jitter, ManualClock, Overrides, RetryPolicy, Routing,
 };
-use secrecy::SecretString;
+
+use crate::fault_server::FaultServer;
 
 /// The test credentials. They are canaries: `secrets.rs` scans every output, log, audit line
 /// and snapshot for them.
@@ -25,26 +22,8 @@ pub const PLAID_CLIENT_ID: &str = "plaid_client_canary_63e1";
 pub const PLAID_SECRET: &str = "plaid_secret_canary_9d0b";
 pub const CANARIES: [&str; 4] = [LEDGER_TOKEN, STRIPE_KEY, PLAID_CLIENT_ID, PLAID_SECRET];
 
-/// An adapter for `kind` at `base_url`, holding the canary credentials.
-pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn Gateway> {
-    let url = base_url.parse().unwrap();
-    match kind {
-        GatewayKind::Ledger => Arc::new(Ledger::new(
-            url,
-            Credential::Bearer(SecretString::from(LEDGER_TOKEN)),
-        )),
-        GatewayKind::Stripe => Arc::new(Stripe::new(
-            url,
-            SecretString::from(STRIPE_KEY),
-            Some("2024-06-20".into()),
-        )),
-        GatewayKind::Plaid => Arc::new(Plaid::new(
-            url,
-            SecretString::from(PLAID_CLIENT_ID),
-            SecretString::from(PLAID_SECRET),
-        )),
-    }
-}
+/// The config file every test checker reads (the Stripe version the fixtures were written for).
+pub const TEST_CONFIG: &str = "[stripe]\nstripe_version = \"2024-06-20\"\n";
 
 /// The seed of every test's backoff jitter, so retry schedules are exact.
 pub const JITTER_SEED: u64 = 20_261_127;
@@ -57,23 +36,148 @@ pub fn manual_clock() -> Arc<ManualClock> {
     ))
 }
 
-/// A checker for one gateway at `base_url` with the canary credentials, auditing under `dir`,
-/// on a manual clock with seeded jitter (no test waits for a backoff).
-pub fn checker_for(dir: &Path, kind: GatewayKind, base_url: &str) -> Checker {
-    checker_with_clock(dir, kind, base_url, manual_clock())
+/// A test checker on its way to being built: one gateway at a base URL, the canary
+/// credentials in its environment, auditing into `audit.jsonl` under a folder, on a manual
+/// clock with seeded jitter (no test waits for a backoff).
+pub struct Spawn {
+    audit: PathBuf,
+    kind: GatewayKind,
+    config: String,
+    env: Vec<(String, String)>,
+    overrides: Overrides,
+    clock: Arc<dyn Clock>,
+    concurrency: usize,
 }
 
-/// [`checker_for`] with a clock the test keeps, to read the waits.
-pub fn checker_with_clock(
-    dir: &Path,
-    kind: GatewayKind,
-    base_url: &str,
-    clock: Arc<ManualClock>,
-) -> Checker {
-    let audit = AuditTrail::open(&dir.join("audit.jsonl"), "contract-test".into()).unwrap();
-    Checker::new(gateway(kind, base_url), Arc::new(audit))
-        .with_clock(clock)
-        .with_jitter(Jitter::seeded(JITTER_SEED))
+/// Starts a test checker for `kind` at `base_url`, auditing under `dir`.
+pub fn spawn(dir: &Path, kind: GatewayKind, base_url: &str) -> Spawn {
+    let url_var = paystat::profile(kind).url_env;
+    Spawn {
+        audit: dir.join("audit.jsonl"),
+        kind,
+        config: TEST_CONFIG.to_owned(),
+        env: [
+            (url_var, base_url),
+            ("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN),
+            ("PAYSTAT_STRIPE_KEY", STRIPE_KEY),
+            ("PAYSTAT_PLAID_CLIENT_ID", PLAID_CLIENT_ID),
+            ("PAYSTAT_PLAID_SECRET", PLAID_SECRET),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        overrides: Overrides::default(),
+        clock: manual_clock(),
+        concurrency: paystat::DEFAULT_CONCURRENCY,
+    }
+}
+
+impl Spawn {
+    /// Sets (or, with `None`, removes) an environment variable the configuration reads.
+    pub fn env(mut self, name: &str, value: Option<&str>) -> Spawn {
+        self.env.retain(|(k, _)| k != name);
+        if let Some(value) = value {
+            self.env.push((name.to_owned(), value.to_owned()));
+        }
+        self
+    }
+
+    /// Audits into `path` instead.
+    pub fn audit_path(mut self, path: &Path) -> Spawn {
+        self.audit = path.to_owned();
+        self
+    }
+
+    /// Adds TOML to the config file.
+    pub fn config(mut self, toml: &str) -> Spawn {
+        self.config.push_str(toml);
+        self
+    }
+
+    /// Every part of the retry policy, as flags would set it.
+    pub fn policy(mut self, policy: RetryPolicy) -> Spawn {
+        self.overrides = Overrides {
+            requests_per_second: self.overrides.requests_per_second,
+            retry_budget: self.overrides.retry_budget,
+            ..Overrides::policy(policy)
+        };
+        self
+    }
+
+    /// Each attempt's timeout (`--timeout`).
+    pub fn timeout(mut self, timeout: Duration) -> Spawn {
+        self.overrides.timeout = Some(timeout);
+        self
+    }
+
+    /// The retry budget's capacity.
+    pub fn budget(mut self, tokens: u32) -> Spawn {
+        self.overrides.retry_budget = Some(tokens);
+        self
+    }
+
+    /// Pacing in requests per second (`--rate`; 0 turns it off).
+    pub fn rate(mut self, per_second: f64) -> Spawn {
+        self.overrides.requests_per_second = Some(per_second);
+        self
+    }
+
+    /// The clock the checker waits and times with.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Spawn {
+        self.clock = clock;
+        self
+    }
+
+    /// How many checks run at once.
+    pub fn concurrency(mut self, concurrency: usize) -> Spawn {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// The checker, built through the configuration path.
+    pub fn build(self) -> Checker {
+        let file = ConfigFile::parse(Path::new("test.toml"), &self.config)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let env = |name: &str| {
+            self.env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let configured = file
+            .gateway(self.kind, &env, &self.overrides)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let audit = AuditTrail::open(&self.audit, "contract-test".into()).unwrap();
+        let options = CheckerOptions {
+            routing: Routing::Fixed(self.kind),
+            concurrency: self.concurrency,
+            clock: self.clock,
+            jitter: Arc::new(Jitter::seeded(JITTER_SEED)),
+        };
+        Checker::new(vec![configured], Arc::new(audit), options)
+    }
+}
+
+/// A checker for one gateway at `base_url` with the canary credentials, auditing under `dir`.
+pub fn checker_for(dir: &Path, kind: GatewayKind, base_url: &str) -> Checker {
+    spawn(dir, kind, base_url).build()
+}
+
+/// An adapter for `kind` at `base_url`, holding the canary credentials, configured the way a
+/// checker's is.
+pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn paystat::Gateway> {
+    let file = ConfigFile::parse(Path::new("test.toml"), TEST_CONFIG).unwrap();
+    let spawn = spawn(Path::new("."), kind, base_url);
+    let env = |name: &str| {
+        spawn
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    file.gateway(kind, &env, &Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .gateway
 }
 
 /// The repository's fixtures folder.
@@ -105,17 +209,8 @@ pub fn refused_base_url() -> String {
     format!("{}/v1", refused_server())
 }
 
-/// A checker for `gateway` at `base_url`, auditing into a fresh file under `dir`.
-pub fn checker(dir: &Path, base_url: &str, credential: Credential) -> Checker {
-    let ledger = Ledger::new(base_url.parse().unwrap(), credential);
-    let audit = AuditTrail::open(&dir.join("audit.jsonl"), "contract-test".into()).unwrap();
-    Checker::new(Arc::new(ledger), Arc::new(audit))
-        .with_clock(manual_clock())
-        .with_jitter(Jitter::seeded(JITTER_SEED))
-}
-
 /// Every line of the audit file, parsed.
-pub fn audit_lines(dir: &Path) -> Vec<AuditRecord> {
+pub fn audit_lines(dir: &Path) -> Vec<AuditRecord<'static>> {
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
     text.lines()
         .map(|line| {
@@ -125,25 +220,10 @@ pub fn audit_lines(dir: &Path) -> Vec<AuditRecord> {
         .collect()
 }
 
-/// The fault server's fault for a scenario's transport fault (none for a refused connection,
-/// which needs no server at all).
-pub fn fault_for(transport: TransportFault) -> Option<Fault> {
-    match transport {
-        TransportFault::ConnectionRefused => None,
-        TransportFault::ConnectionReset => Some(Fault::ResetBeforeResponse),
-        TransportFault::ClosedMidBody => Some(Fault::ClosedMidBody),
-        TransportFault::MalformedChunked => Some(Fault::MalformedChunked),
-        TransportFault::HeadersThenStall => Some(Fault::HeadersThenStall),
-        TransportFault::GarbageThenClose => Some(Fault::GarbageThenClose),
-        TransportFault::DripPastTimeout => Some(Fault::DripPastTimeout),
-        TransportFault::NeverAnswers => Some(Fault::AcceptNeverAnswer),
-    }
-}
-
 /// What one scenario run produced.
 pub struct Played {
     pub result: CheckResult,
-    pub audit: Vec<AuditRecord>,
+    pub audit: Vec<AuditRecord<'static>>,
 }
 
 /// Plays `scenario` on its own embedded mock and checks its payment id once.
@@ -151,20 +231,21 @@ pub async fn play(scenario: &Scenario) -> Played {
     let dir = tempfile::tempdir().unwrap();
     let mock = EmbeddedMock::start([scenario]).await;
     // Transport faults are played by the raw-TCP fault server; httpmock cannot break HTTP.
-    let fault_server = match scenario.response.transport.and_then(fault_for) {
+    let fault_server = match scenario.response.transport {
+        Some(TransportFault::ConnectionRefused) | None => None,
         Some(fault) => Some(FaultServer::failing(fault).await),
-        None => None,
     };
     let server_url = match (&fault_server, scenario.response.transport) {
         (Some(server), _) => server.url(),
         (None, Some(TransportFault::ConnectionRefused)) => refused_server(),
         (None, _) => mock.server().base_url(),
     };
-    let base_url = paystat::mock::base_url(&server_url, scenario.gateway);
-    let mut checker = checker_for(dir.path(), scenario.gateway, &base_url);
+    let base_url = paystat::contract::base_url(&server_url, scenario.gateway);
+    let mut spawned = spawn(dir.path(), scenario.gateway, &base_url);
     if let Some(timeout) = scenario.client.timeout {
-        checker = checker.with_timeout(timeout);
+        spawned = spawned.timeout(timeout);
     }
+    let checker = spawned.build();
     let result = checker
         .check(&scenario.payment_id)
         .await

@@ -137,7 +137,7 @@ fn probe(kind: GatewayKind) -> Probe {
             .body("{}");
     });
     let dir = tempfile::tempdir().unwrap();
-    let base_url = paystat::mock::base_url(&server.base_url(), kind);
+    let base_url = paystat::contract::base_url(&server.base_url(), kind);
     let checker = checker_for(dir.path(), kind, &base_url);
     Probe {
         kind,
@@ -162,9 +162,9 @@ impl Probe {
         let lines = audit_lines(self.dir.path());
         prop_assert_eq!(lines.len(), before + 1, "exactly one new audit line");
         let line = lines.last().unwrap();
-        prop_assert_eq!(&line.payment_id, id);
+        prop_assert_eq!(&line.check.payment_id, id);
         prop_assert_eq!(&result.payment_id, id);
-        prop_assert_eq!(line.outcome, result.outcome);
+        prop_assert_eq!(line.check.outcome, result.outcome);
 
         let seen = self.seen.lock().unwrap().clone();
         if result.outcome == Outcome::InvalidId {
@@ -269,14 +269,11 @@ fn the_id_rules_are_not_vacuous() {
     let sent = ["...", "/", "../admin", "%2e%2e", "txn_001?expand=all", "😀"];
     for id in rejected {
         assert!(
-            paystat::payment_id::validate(id).is_err(),
+            paystat::validate_id(id).is_err(),
             "{id:?} should be rejected"
         );
     }
     for id in sent {
-        assert!(
-            paystat::payment_id::validate(id).is_ok(),
-            "{id:?} should be sent"
-        );
+        assert!(paystat::validate_id(id).is_ok(), "{id:?} should be sent");
     }
 }

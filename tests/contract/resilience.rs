@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use paystat::Checker;
-use paystat::checker::AttemptRecord;
-use paystat::clock::ManualClock;
-use paystat::retry::{Jitter, RetryPolicy, RetryStop, WaitReason};
+use paystat::AttemptRecord;
+use paystat::ManualClock;
+use paystat::contract::TransportFault;
 use paystat::{GatewayKind, Outcome};
+use paystat::{Jitter, RetryPolicy, RetryStop, WaitReason};
 use rstest::rstest;
 use tracing_test::traced_test;
 
 use crate::fault_server::{Canned, FaultServer, Step};
-use crate::helpers::{CANARIES, JITTER_SEED, audit_lines, checker_with_clock, manual_clock};
+use crate::helpers::{CANARIES, JITTER_SEED, Spawn, audit_lines, manual_clock, spawn};
 
 const TXN_001: &str =
     r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#;
@@ -40,13 +40,13 @@ fn ledger_checker(
     dir: &tempfile::TempDir,
     server: &FaultServer,
     clock: &Arc<ManualClock>,
-) -> Checker {
-    checker_with_clock(
+) -> Spawn {
+    spawn(
         dir.path(),
         GatewayKind::Ledger,
         &format!("{}/v1", server.url()),
-        clock.clone(),
     )
+    .clock(clock.clone())
 }
 
 fn waits(log: &[AttemptRecord]) -> Vec<(Option<u64>, Option<WaitReason>)> {
@@ -58,7 +58,7 @@ async fn two_503s_then_found_follows_the_computed_schedule() {
     let server = FaultServer::start(vec![unavailable(), unavailable(), found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &clock);
+    let checker = ledger_checker(&dir, &server, &clock).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(result.attempts, 3);
@@ -82,7 +82,10 @@ async fn two_503s_then_found_follows_the_computed_schedule() {
     let statuses: Vec<_> = result.attempt_log.iter().map(|a| a.http_status).collect();
     assert_eq!(statuses, vec![Some(503), Some(503), Some(200)]);
     // The audit line carries the same attempts.
-    assert_eq!(audit_lines(dir.path())[0].attempt_log, result.attempt_log);
+    assert_eq!(
+        audit_lines(dir.path())[0].check.attempt_log,
+        result.attempt_log
+    );
 }
 
 #[tokio::test]
@@ -92,7 +95,7 @@ async fn retry_after_seconds_is_waited_in_injected_time() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &clock);
+    let checker = ledger_checker(&dir, &server, &clock).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(clock.slept(), vec![Duration::from_secs(2)]);
@@ -113,7 +116,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &clock);
+    let checker = ledger_checker(&dir, &server, &clock).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     let slept = clock.slept();
@@ -133,7 +136,7 @@ async fn retry_after_past_the_deadline_is_not_waited() {
     let server = FaultServer::start(vec![limited, found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &clock);
+    let checker = ledger_checker(&dir, &server, &clock).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(
         result.outcome,
@@ -158,7 +161,7 @@ async fn retry_after_is_capped() {
         deadline: Duration::from_secs(300),
         ..RetryPolicy::default()
     };
-    let checker = ledger_checker(&dir, &server, &clock).with_retry_policy(None, policy);
+    let checker = ledger_checker(&dir, &server, &clock).policy(policy).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(
@@ -179,7 +182,7 @@ async fn statuses_that_cannot_succeed_again_are_never_retried(#[case] status: u1
     let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &clock);
+    let checker = ledger_checker(&dir, &server, &clock).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.attempts, 1);
     assert_eq!(server.connections(), 1);
@@ -200,7 +203,7 @@ async fn statuses_that_cannot_succeed_again_are_never_retried(#[case] status: u1
 async fn transient_statuses_are_retried(#[case] status: u16) {
     let server = FaultServer::start(vec![Step::Respond(Canned::json(status, "{}")), found()]).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &manual_clock());
+    let checker = ledger_checker(&dir, &server, &manual_clock()).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Found);
     assert_eq!(result.attempts, 2);
@@ -214,7 +217,7 @@ async fn a_body_that_made_no_sense_is_not_retried() {
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = ledger_checker(&dir, &server, &manual_clock());
+    let checker = ledger_checker(&dir, &server, &manual_clock()).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::BadResponse);
     assert_eq!(result.retry_stop, Some(RetryStop::NotRetryable));
@@ -229,12 +232,9 @@ async fn stripe_should_retry_false_forbids_a_retry() {
         Step::Respond(Canned::json(503, STRIPE_ERROR).header("Stripe-Should-Retry", "false"));
     let server = FaultServer::start(vec![forbidden]).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Stripe,
-        &server.url(),
-        manual_clock(),
-    );
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.url())
+        .clock(manual_clock())
+        .build();
     let result = checker.check("pi_3MtwBwLkdIwHu7ix28a3tqPa").await.unwrap();
     assert_eq!(result.outcome, Outcome::GatewayError);
     assert_eq!(result.retry_stop, Some(RetryStop::GatewayForbade));
@@ -252,12 +252,9 @@ async fn stripe_should_retry_true_forces_a_retry() {
     );
     let server = FaultServer::start(vec![forced.clone(), forced]).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Stripe,
-        &server.url(),
-        manual_clock(),
-    );
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.url())
+        .clock(manual_clock())
+        .build();
     let result = checker.check("pi_3MtwBwLkdIwHu7ix28a3tqPa").await.unwrap();
     assert_eq!(result.outcome, Outcome::BadRequest);
     assert_eq!(
@@ -266,7 +263,7 @@ async fn stripe_should_retry_true_forces_a_retry() {
     );
     assert_eq!(
         result.attempt_log[0].wait_reason,
-        Some(WaitReason::StripeShouldRetry)
+        Some(WaitReason::ServerAdvice)
     );
     assert_eq!(result.retry_stop, Some(RetryStop::MaxAttempts));
 }
@@ -275,7 +272,7 @@ async fn stripe_should_retry_true_forces_a_retry() {
 async fn the_deadline_bounds_all_attempts_and_waits() {
     // Every attempt stalls until its 100 ms timeout; the deadline of 250 ms leaves room for
     // the first two attempts at most, whatever the backoff.
-    let server = FaultServer::failing(crate::fault_server::Fault::AcceptNeverAnswer).await;
+    let server = FaultServer::failing(TransportFault::NeverAnswers).await;
     let clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
     let policy = RetryPolicy {
@@ -286,7 +283,7 @@ async fn the_deadline_bounds_all_attempts_and_waits() {
         backoff_cap: Duration::from_millis(20),
         ..RetryPolicy::default()
     };
-    let checker = ledger_checker(&dir, &server, &clock).with_retry_policy(None, policy);
+    let checker = ledger_checker(&dir, &server, &clock).policy(policy).build();
     let result = checker.check("txn_001").await.unwrap();
     assert_eq!(result.outcome, Outcome::Timeout);
     assert_eq!(result.retry_stop, Some(RetryStop::Deadline));
@@ -312,14 +309,15 @@ async fn the_retry_budget_stops_retries_and_refills_on_success() {
         })
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
+    let checker = spawn(
         dir.path(),
         GatewayKind::Ledger,
         &format!("{}/v1", failing.base_url()),
-        manual_clock(),
     )
-    .with_retry_budget(None, 20)
-    .with_concurrency(1);
+    .clock(manual_clock())
+    .config("[ledger.retry]\nbudget = 20\n")
+    .concurrency(1)
+    .build();
     let ids: Vec<String> = (0..100)
         .map(|i| {
             if i % 10 < 3 {
@@ -369,14 +367,11 @@ async fn pacing_spaces_a_bulk_run() {
     let server = httpmock::MockServer::start_async().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = manual_clock();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Stripe,
-        &server.base_url(),
-        clock.clone(),
-    )
-    .with_pacing(None, Some(10.0))
-    .with_concurrency(5);
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
+        .clock(clock.clone())
+        .rate(10.0)
+        .concurrency(5)
+        .build();
     let ids: Vec<String> = (0..5).map(|i| format!("pi_{i:024}")).collect();
     checker.check_all(&ids).await;
     // Five requests at 10/s: four waits of one interval each on the injected clock (whose
@@ -398,14 +393,11 @@ async fn stripe_is_paced_by_default_and_the_ledger_is_not() {
     let ids: Vec<String> = (0..3).map(|i| format!("pi_{i:024}")).collect();
     let stripe_clock = manual_clock();
     let dir = tempfile::tempdir().unwrap();
-    checker_with_clock(
-        dir.path(),
-        GatewayKind::Stripe,
-        &server.base_url(),
-        stripe_clock.clone(),
-    )
-    .check_all(&ids)
-    .await;
+    spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
+        .clock(stripe_clock.clone())
+        .build()
+        .check_all(&ids)
+        .await;
     assert_eq!(
         stripe_clock.slept().len(),
         2,
@@ -413,12 +405,13 @@ async fn stripe_is_paced_by_default_and_the_ledger_is_not() {
     );
     let ledger_clock = manual_clock();
     let ids: Vec<String> = (0..3).map(|i| format!("txn_{i}")).collect();
-    checker_with_clock(
+    spawn(
         dir.path(),
         GatewayKind::Ledger,
         &format!("{}/v1", server.base_url()),
-        ledger_clock.clone(),
     )
+    .clock(ledger_clock.clone())
+    .build()
     .check_all(&ids)
     .await;
     assert!(ledger_clock.slept().is_empty());
@@ -430,24 +423,23 @@ async fn retries_suppressions_and_deadlines_are_logged_without_secrets() {
     let server = FaultServer::start(vec![unavailable()]).await;
     let dir = tempfile::tempdir().unwrap();
     let base = format!("{}/v1", server.url());
-    let retrying = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock());
+    let retrying = spawn(dir.path(), GatewayKind::Ledger, &base).build();
     retrying.check("txn_retry").await.unwrap();
     assert!(logs_contain("retrying"));
     assert!(logs_contain("attempt=1"));
     assert!(logs_contain("reason=Backoff"));
-    let starved = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock())
-        .with_retry_budget(None, 0);
+    let starved = spawn(dir.path(), GatewayKind::Ledger, &base)
+        .budget(0)
+        .build();
     starved.check("txn_starved").await.unwrap();
     assert!(logs_contain("retry suppressed"));
-    let hurried = checker_with_clock(dir.path(), GatewayKind::Ledger, &base, manual_clock())
-        .with_retry_policy(
-            None,
-            RetryPolicy {
-                deadline: Duration::from_millis(1),
-                backoff_base: Duration::from_secs(1),
-                ..RetryPolicy::default()
-            },
-        );
+    let hurried = spawn(dir.path(), GatewayKind::Ledger, &base)
+        .policy(RetryPolicy {
+            deadline: Duration::from_millis(1),
+            backoff_base: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        })
+        .build();
     hurried.check("txn_hurried").await.unwrap();
     assert!(logs_contain("deadline reached"));
     logs_assert(|lines: &[&str]| {
@@ -465,8 +457,9 @@ async fn checks_share_one_budget_per_gateway() {
     let server = FaultServer::start(vec![unavailable()]).await;
     let dir = tempfile::tempdir().unwrap();
     let checker = ledger_checker(&dir, &server, &manual_clock())
-        .with_retry_budget(None, 10)
-        .with_concurrency(8);
+        .budget(10)
+        .concurrency(8)
+        .build();
     let ids: Vec<String> = (0..8).map(|i| format!("txn_{i}")).collect();
     let results = checker.check_all(&ids).await;
     let retries: u32 = results
@@ -496,22 +489,15 @@ async fn waiting_in_the_pacing_queue_does_not_eat_the_deadline() {
             .await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_with_clock(
-        dir.path(),
-        GatewayKind::Stripe,
-        &server.base_url(),
-        manual_clock(),
-    )
-    .with_clock(Arc::new(paystat::clock::SystemClock::default()))
-    .with_pacing(None, Some(100.0))
-    .with_retry_policy(
-        None,
-        RetryPolicy {
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
+        .clock(Arc::new(paystat::SystemClock::default()))
+        .rate(100.0)
+        .policy(RetryPolicy {
             deadline: Duration::from_millis(50),
             ..RetryPolicy::default()
-        },
-    )
-    .with_concurrency(10);
+        })
+        .concurrency(10)
+        .build();
     let results = checker.check_all(&ids).await;
     for result in &results {
         let result = result.as_ref().unwrap();

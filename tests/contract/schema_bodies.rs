@@ -3,8 +3,8 @@
 //! currency exponent — are all accepted by the adapters, exactly. paystat never rejects what a
 //! provider may send.
 
-use paystat::gateway::{Gateway, GatewayKind, Reply, Verdict};
-use paystat::schema::ProviderSchemas;
+use paystat::contract::ProviderSchemas;
+use paystat::{Gateway, GatewayKind, Reply, Verdict};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

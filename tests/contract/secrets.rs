@@ -3,16 +3,15 @@
 //! carries it), then scans everything paystat produced for it.
 
 use httpmock::{Method, MockServer};
-use paystat::{Credential, Outcome};
-use secrecy::SecretString;
+use paystat::Outcome;
 use tracing_test::traced_test;
 
 use paystat::GatewayKind;
 use rstest::rstest;
 
 use crate::helpers::{
-    CANARIES, LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, audit_lines, checker,
-    checker_for, sample_id, walk,
+    CANARIES, LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, Spawn, audit_lines,
+    checker_for, sample_id, spawn, walk,
 };
 
 const TOKEN: &str = "tok_canary_5f1d2c9e";
@@ -20,8 +19,9 @@ const PASSWORD: &str = "pw_canary_a8b7c6";
 /// `ops:pw_canary_a8b7c6` in base64, as it travels in a Basic header.
 const PASSWORD_B64: &str = "b3BzOnB3X2NhbmFyeV9hOGI3YzY=";
 
-fn bearer() -> Credential {
-    Credential::Bearer(SecretString::from(TOKEN))
+/// A ledger checker at `base_url` whose environment holds the token `TOKEN`.
+fn with_token(dir: &std::path::Path, base_url: &str) -> Spawn {
+    spawn(dir, GatewayKind::Ledger, base_url).env("PAYSTAT_LEDGER_TOKEN", Some(TOKEN))
 }
 
 /// A mock that answers `status` only to requests carrying `authorization`.
@@ -54,7 +54,7 @@ fn assert_clean(haystack: &str, what: &str) {
 async fn an_error_is_diagnosed_without_the_token() {
     let server = mock_requiring(&format!("Bearer {TOKEN}"), 500, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker(dir.path(), &format!("{}/v1", server.base_url()), bearer());
+    let checker = with_token(dir.path(), &format!("{}/v1", server.base_url())).build();
     let result = checker.check("txn_http_500").await.unwrap();
     // 500, not 404: the mock matched, so the token was sent.
     assert_eq!(result.outcome, Outcome::GatewayError);
@@ -78,12 +78,16 @@ async fn an_error_is_diagnosed_without_the_token() {
 async fn a_timeout_is_diagnosed_without_the_password() {
     let server = mock_requiring(&format!("Basic {PASSWORD_B64}"), 200, 2_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let credential = Credential::Basic {
-        user: "ops".into(),
-        password: SecretString::from(PASSWORD),
-    };
-    let checker = checker(dir.path(), &format!("{}/v1", server.base_url()), credential)
-        .with_timeout(std::time::Duration::from_millis(100));
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.base_url()),
+    )
+    .env("PAYSTAT_LEDGER_TOKEN", None)
+    .env("PAYSTAT_LEDGER_USER", Some("ops"))
+    .env("PAYSTAT_LEDGER_PASSWORD", Some(PASSWORD))
+    .timeout(std::time::Duration::from_millis(100))
+    .build();
     let result = checker.check("txn_slow").await.unwrap();
     assert_eq!(result.outcome, Outcome::Timeout);
     assert!(logs_contain("outcome=timeout"));
@@ -101,16 +105,14 @@ async fn the_token_is_sent_as_a_bearer_header() {
     // The positive side of the tests above: without the right header the mock answers 404.
     let server = mock_requiring(&format!("Bearer {TOKEN}"), 500, 0).await;
     let dir = tempfile::tempdir().unwrap();
-    let anonymous = checker(
-        dir.path(),
-        &format!("{}/v1", server.base_url()),
-        Credential::None,
-    );
+    let anonymous = with_token(dir.path(), &format!("{}/v1", server.base_url()))
+        .env("PAYSTAT_LEDGER_TOKEN", None)
+        .build();
     assert_eq!(
         anonymous.check("txn_1").await.unwrap().outcome,
         Outcome::NotFound
     );
-    let authorized = checker(dir.path(), &format!("{}/v1", server.base_url()), bearer());
+    let authorized = with_token(dir.path(), &format!("{}/v1", server.base_url())).build();
     assert_eq!(
         authorized.check("txn_1").await.unwrap().outcome,
         Outcome::GatewayError
@@ -164,8 +166,9 @@ async fn check_against_keyed_mock(
 ) -> (Outcome, String) {
     let server = mock_requiring_keys(kind, status, delay_ms).await;
     let dir = tempfile::tempdir().unwrap();
-    let checker = checker_for(dir.path(), kind, &server.base_url())
-        .with_timeout(std::time::Duration::from_millis(100));
+    let checker = spawn(dir.path(), kind, &server.base_url())
+        .timeout(std::time::Duration::from_millis(100))
+        .build();
     let result = checker.check(sample_id(kind)).await.unwrap();
     let produced = format!(
         "{}\n{}\n{checker:?}\n{result:?}",
@@ -233,7 +236,7 @@ async fn credentials_never_follow_a_redirect_to_another_host(
         .await;
     let gateway = redirecting_to(&elsewhere, status).await;
     let dir = tempfile::tempdir().unwrap();
-    let base = paystat::mock::base_url(&gateway.base_url(), kind);
+    let base = paystat::contract::base_url(&gateway.base_url(), kind);
     let result = checker_for(dir.path(), kind, &base)
         .check(sample_id(kind))
         .await

@@ -32,6 +32,33 @@ pub const SCHEMA_NAMES: [&str; 6] = [
     "plaid_error.json",
 ];
 
+/// A schema file that cannot be used, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The file is not there.
+    #[error("{path}: the schema file is missing")]
+    Missing {
+        /// The schema file, relative to the fixtures folder.
+        path: String,
+    },
+    /// The file is not JSON.
+    #[error("{path}: not JSON")]
+    NotJson {
+        /// The schema file.
+        path: String,
+        /// What the JSON reader said.
+        source: serde_json::Error,
+    },
+    /// The file is JSON but not a JSON Schema.
+    #[error("{path}: not a valid JSON Schema: {reason}")]
+    NotSchema {
+        /// The schema file.
+        path: String,
+        /// What the schema compiler said.
+        reason: String,
+    },
+}
+
 /// The compiled schemas.
 pub struct ProviderSchemas {
     validators: BTreeMap<&'static str, jsonschema::Validator>,
@@ -46,15 +73,22 @@ impl std::fmt::Debug for ProviderSchemas {
 impl ProviderSchemas {
     /// Compiles the schemas from `read(name)` (the fixtures folder, or the copy built into
     /// paystat). A missing or invalid schema is an error naming the file.
-    pub fn load(read: impl Fn(&str) -> Option<Vec<u8>>) -> Result<ProviderSchemas, String> {
+    pub fn load(read: impl Fn(&str) -> Option<Vec<u8>>) -> Result<ProviderSchemas, SchemaError> {
         let mut validators = BTreeMap::new();
         for name in SCHEMA_NAMES {
             let path = format!("schemas/{name}");
-            let bytes = read(&path).ok_or_else(|| format!("{path}: the schema file is missing"))?;
-            let schema: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| format!("{path}: not JSON: {e}"))?;
-            let validator = jsonschema::validator_for(&schema)
-                .map_err(|e| format!("{path}: not a valid JSON Schema: {e}"))?;
+            let Some(bytes) = read(&path) else {
+                return Err(SchemaError::Missing { path });
+            };
+            let schema: serde_json::Value = match serde_json::from_slice(&bytes) {
+                Ok(schema) => schema,
+                Err(source) => return Err(SchemaError::NotJson { path, source }),
+            };
+            let validator =
+                jsonschema::validator_for(&schema).map_err(|e| SchemaError::NotSchema {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             validators.insert(name, validator);
         }
         Ok(ProviderSchemas { validators })
@@ -62,7 +96,7 @@ impl ProviderSchemas {
 
     /// The schemas built into paystat.
     pub fn embedded() -> ProviderSchemas {
-        let files: BTreeMap<&str, &[u8]> = crate::embedded::FILES.iter().copied().collect();
+        let files: BTreeMap<&str, &[u8]> = super::embedded::FILES.iter().copied().collect();
         ProviderSchemas::load(|path| files.get(path).map(|b| b.to_vec()))
             .expect("build.rs embeds the schemas the test suite has compiled")
     }

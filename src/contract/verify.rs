@@ -9,22 +9,10 @@
 
 use std::fmt::Write as _;
 
-use crate::checker::{CheckResult, Checker, UnauditedCheck};
-use crate::gateway::GatewayKind;
-use crate::scenario::{Scenario, ScenarioSet};
-use crate::schema::ProviderSchemas;
-use crate::status::Outcome;
-
-/// One promise the provider did not keep: what the fixture promises and what came back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mismatch {
-    /// What was compared (`HTTP status`, `shape`, `outcome`, `status`, …).
-    pub what: String,
-    /// What the fixture promises.
-    pub promised: String,
-    /// What the provider did.
-    pub got: String,
-}
+use super::scenario::{Mismatch, Scenario, ScenarioSet};
+use super::schema::ProviderSchemas;
+use crate::check::{Checker, UnauditedCheck};
+use crate::result::{GatewayKind, Outcome};
 
 /// The verdict on one scenario.
 #[derive(Debug, Clone)]
@@ -33,7 +21,8 @@ pub struct ContractCheck {
     pub scenario: String,
     /// The payment id replayed.
     pub payment_id: String,
-    /// Every broken promise; empty when the scenario holds.
+    /// Every broken promise (expected: what the fixture promises; got: what the provider
+    /// did); empty when the scenario holds.
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -62,11 +51,11 @@ pub async fn verify(
     for s in scenarios {
         let (result, reply) = checker.check_capturing(&s.payment_id).await?;
         let mut mismatches = Vec::new();
-        let mut differ = |what: &str, promised: String, got: String| {
-            if promised != got {
+        let mut differ = |what: &str, expected: String, got: String| {
+            if expected != got {
                 mismatches.push(Mismatch {
                     what: what.to_owned(),
-                    promised,
+                    expected,
                     got,
                 });
             }
@@ -93,8 +82,10 @@ pub async fn verify(
                         differ("shape", "the provider's published shape".into(), problem);
                     }
                 }
-                compare(s, &result, &mut differ);
             }
+        }
+        if reply.is_some() {
+            mismatches.extend(s.expect.meaning().mismatches(&result));
         }
         checks.push(ContractCheck {
             scenario: s.name(),
@@ -107,42 +98,6 @@ pub async fn verify(
 
 fn show<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "nothing".to_owned(), |v| v.to_string())
-}
-
-fn compare(s: &Scenario, result: &CheckResult, differ: &mut impl FnMut(&str, String, String)) {
-    let e = &s.expect;
-    let outcome = match (&result.detail, result.outcome == e.outcome) {
-        (Some(detail), false) => format!("{} ({detail})", result.outcome),
-        _ => result.outcome.to_string(),
-    };
-    differ("outcome", e.outcome.to_string(), outcome);
-    if e.status.is_some() {
-        differ("status", show(e.status), show(result.status));
-    }
-    if let Some(word) = &e.gateway_status {
-        differ(
-            "gateway status",
-            word.clone(),
-            show(result.gateway_status.as_ref()),
-        );
-    }
-    if let Some(minor) = e.amount_minor {
-        differ(
-            "amount (minor units)",
-            minor.to_string(),
-            show(result.amount_minor),
-        );
-    }
-    if let Some(currency) = &e.currency {
-        differ("currency", currency.clone(), show(result.currency.as_ref()));
-    }
-    if let Some(code) = &e.failure_code {
-        differ(
-            "failure code",
-            code.clone(),
-            show(result.failure_code.as_ref()),
-        );
-    }
 }
 
 /// The report: one line per scenario that holds, a readable diff for each one that does not,
@@ -160,7 +115,7 @@ pub fn render(checks: &[ContractCheck]) -> String {
             let _ = writeln!(
                 out,
                 "     {}\n     - fixture:  {}\n     + provider: {}",
-                m.what, m.promised, m.got
+                m.what, m.expected, m.got
             );
         }
     }

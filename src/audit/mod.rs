@@ -7,7 +7,12 @@
 //! written with a single `write_all` under a lock, so concurrent checks never interleave.
 //! The checker writes the line before it returns a result: an answer that could not be
 //! audited is never shown.
+//!
+//! A line is the [`CheckResult`] itself, flattened, behind who asked, when, from where and
+//! which request was sent: the record is derived from the result, never re-listed by hand,
+//! so whatever Operations are shown is also what Compliance can read back.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,10 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::checker::AttemptRecord;
-use crate::gateway::GatewayKind;
-use crate::retry::RetryStop;
-use crate::status::{Outcome, PaymentStatus};
+use crate::result::CheckResult;
 
 /// The default audit file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "payment_audit.jsonl";
@@ -58,7 +60,7 @@ pub struct RequestLine {
 
 /// One audit line, as written and as read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
+pub struct AuditRecord<'a> {
     /// When the check ended, RFC 3339 UTC with milliseconds.
     pub timestamp: String,
     /// Always [`EVENT_STATUS_CHECK`].
@@ -67,66 +69,18 @@ pub struct AuditRecord {
     pub actor: String,
     /// Where from.
     pub origin: Origin,
-    /// The payment asked about, exactly as given.
-    pub payment_id: String,
-    /// The gateway asked; null when `--gateway auto` found none for the id.
-    pub gateway: Option<GatewayKind>,
     /// The request sent; absent when the id was rejected locally.
     pub request: Option<RequestLine>,
-    /// The HTTP status of the last reply, if one came.
-    pub http_status: Option<u16>,
-    /// What the check concluded.
-    pub outcome: Outcome,
-    /// The normalized status, when found.
-    pub status: Option<PaymentStatus>,
-    /// The gateway's own status word, when found.
-    pub gateway_status: Option<String>,
-    /// How many requests were sent.
-    pub attempts: u32,
-    /// Every request: its HTTP status or transport error, its duration, and the wait after it.
-    pub attempt_log: Vec<AttemptRecord>,
-    /// Why a failed check was not tried again.
-    pub retry_stop: Option<RetryStop>,
-    /// How long the check took.
-    pub duration_ms: u64,
-    /// The gateway's id for the request, when it sent one.
-    pub gateway_request_id: Option<String>,
-}
-
-/// The parts of an audit line that the check supplies; the trail adds who, when and where.
-#[derive(Debug, Clone)]
-pub struct CheckEvent<'a> {
-    /// The payment asked about.
-    pub payment_id: &'a str,
-    /// The gateway asked, if one was chosen.
-    pub gateway: Option<GatewayKind>,
-    /// The request sent, if any.
-    pub request: Option<RequestLine>,
-    /// The HTTP status of the last reply.
-    pub http_status: Option<u16>,
-    /// What the check concluded.
-    pub outcome: Outcome,
-    /// The normalized status.
-    pub status: Option<PaymentStatus>,
-    /// The gateway's word.
-    pub gateway_status: Option<&'a str>,
-    /// Requests sent.
-    pub attempts: u32,
-    /// Every request.
-    pub attempt_log: &'a [AttemptRecord],
-    /// Why a failed check was not tried again.
-    pub retry_stop: Option<RetryStop>,
-    /// Duration of the check.
-    pub duration_ms: u64,
-    /// The gateway's request id.
-    pub gateway_request_id: Option<&'a str>,
+    /// What the check concluded: the whole normalized result, its fields at the top level.
+    #[serde(flatten)]
+    pub check: Cow<'a, CheckResult>,
 }
 
 /// Why the audit trail could not take a line.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The audit file could not be opened for appending.
-    #[error("cannot open the audit log {path}: {source}")]
+    #[error("cannot open the audit log {}", .path.display())]
     Open {
         /// The audit file.
         path: PathBuf,
@@ -134,7 +88,7 @@ pub enum AuditError {
         source: std::io::Error,
     },
     /// A line could not be written (full disk, revoked permission, I/O error).
-    #[error("cannot write to the audit log {path}: {source}")]
+    #[error("cannot write to the audit log {}", .path.display())]
     Write {
         /// The audit file.
         path: PathBuf,
@@ -176,25 +130,20 @@ impl AuditTrail {
         &self.path
     }
 
-    /// Appends one line for `event` and flushes it; returns the record written.
-    pub fn record(&self, event: &CheckEvent<'_>) -> Result<AuditRecord, AuditError> {
+    /// Appends one line for the check `result`, which sent `request` (none when the id was
+    /// rejected locally), and flushes it.
+    pub fn record(
+        &self,
+        result: &CheckResult,
+        request: Option<&RequestLine>,
+    ) -> Result<(), AuditError> {
         let record = AuditRecord {
             timestamp: now_millis(),
             event: EVENT_STATUS_CHECK.to_owned(),
             actor: self.actor.clone(),
             origin: self.origin.clone(),
-            payment_id: event.payment_id.to_owned(),
-            gateway: event.gateway,
-            request: event.request.clone(),
-            http_status: event.http_status,
-            outcome: event.outcome,
-            status: event.status,
-            gateway_status: event.gateway_status.map(str::to_owned),
-            attempts: event.attempts,
-            attempt_log: event.attempt_log.to_vec(),
-            retry_stop: event.retry_stop,
-            duration_ms: event.duration_ms,
-            gateway_request_id: event.gateway_request_id.map(str::to_owned),
+            request: request.cloned(),
+            check: Cow::Borrowed(result),
         };
         let mut line = serde_json::to_vec(&record).expect("an audit record always serializes");
         line.push(b'\n');
@@ -206,7 +155,7 @@ impl AuditTrail {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(&line).map_err(write_error)?;
         file.flush().map_err(write_error)?;
-        Ok(record)
+        Ok(())
     }
 }
 

@@ -9,8 +9,24 @@ use std::net::SocketAddr;
 
 use httpmock::{Method, MockServer};
 
+use super::scenario::Scenario;
 use crate::gateway::{GatewayKind, ledger, plaid, stripe};
-use crate::scenario::Scenario;
+
+/// The reference payments `paystat demo` checks on the mock: the ledger's data set, then a
+/// succeeded, a processing and a declined Stripe PaymentIntent, then a settled, a pending and
+/// a returned Plaid transfer.
+pub const DEMO_IDS: [&str; 10] = [
+    "txn_001",
+    "txn_002",
+    "txn_003",
+    "txn_999",
+    "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+    "pi_3MtwBwLkdIwHu7ixProcessng",
+    "pi_3MtwBwLkdIwHu7ixDeclined1",
+    "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    "7a1c3f0e-5b2d-4e8f-9a6b-1c2d3e4f5a6b",
+    "c0ffee00-1234-4abc-8def-0123456789ab",
+];
 
 /// The path prefix the mock serves the ledger under (the original mock API's `/v1`).
 pub const LEDGER_PREFIX: &str = "/v1";

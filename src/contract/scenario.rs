@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::GatewayKind;
-use crate::retry::RetryStop;
-use crate::status::{Outcome, PaymentStatus};
+use crate::result::{CheckResult, GatewayKind, Outcome, PaymentStatus, RetryStop};
 
 /// One scenario, loaded and checked.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,7 +57,7 @@ pub struct ClientSettings {
 
 /// A fault below HTTP that the gateway's side produces. The embedded mock cannot play these;
 /// the contract tests play them with a raw-TCP fault server, and `paystat mock serve` skips them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportFault {
     /// Nothing listens on the gateway's port.
@@ -76,6 +76,22 @@ pub enum TransportFault {
     DripPastTimeout,
     /// The connection is accepted and never answered.
     NeverAnswers,
+}
+
+impl TransportFault {
+    /// What happens, in a few words for a table.
+    pub fn description(self) -> &'static str {
+        match self {
+            TransportFault::ConnectionRefused => "nothing listens",
+            TransportFault::ConnectionReset => "connection reset before any byte",
+            TransportFault::ClosedMidBody => "connection closed mid-body",
+            TransportFault::MalformedChunked => "malformed chunked encoding",
+            TransportFault::HeadersThenStall => "headers, then the body never comes",
+            TransportFault::GarbageThenClose => "random bytes, then close",
+            TransportFault::DripPastTimeout => "body dripped past the timeout",
+            TransportFault::NeverAnswers => "accepts, never answers",
+        }
+    }
 }
 
 /// What the mock gateway answers.
@@ -127,6 +143,113 @@ pub struct Expectation {
     pub attempts: Option<u32>,
     /// Why paystat stopped retrying a failed check.
     pub retry_stop: Option<RetryStop>,
+}
+
+/// One way a result breaks what a scenario expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What was compared (`outcome`, `status`, `amount (minor units)`, …).
+    pub what: String,
+    /// What the scenario expects.
+    pub expected: String,
+    /// What paystat concluded.
+    pub got: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: scenario expects: {} / paystat says: {}",
+            self.what, self.expected, self.got
+        )
+    }
+}
+
+fn show<T: fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "nothing".to_owned(), |v| v.to_string())
+}
+
+impl Expectation {
+    /// Every way `result` breaks this expectation, in a fixed order; empty when it holds.
+    /// The scenario tests and `paystat verify` both judge with this one comparator.
+    pub fn mismatches(&self, result: &CheckResult) -> Vec<Mismatch> {
+        let mut found = Vec::new();
+        let mut differ = |what: &str, expected: String, got: String| {
+            if expected != got {
+                found.push(Mismatch {
+                    what: what.to_owned(),
+                    expected,
+                    got,
+                });
+            }
+        };
+        let outcome = match (&result.detail, result.outcome == self.outcome) {
+            (Some(detail), false) => format!("{} ({detail})", result.outcome),
+            _ => result.outcome.to_string(),
+        };
+        differ("outcome", self.outcome.to_string(), outcome);
+        differ("status", show(self.status), show(result.status));
+        let mut given = |what: &str, expected: Option<String>, got: Option<String>| {
+            if let Some(expected) = expected {
+                differ(what, expected, show(got));
+            }
+        };
+        given(
+            "gateway status",
+            self.gateway_status.clone(),
+            result.gateway_status.clone(),
+        );
+        given(
+            "amount (minor units)",
+            self.amount_minor.map(|m| m.to_string()),
+            result.amount_minor().map(|m| m.to_string()),
+        );
+        given(
+            "currency",
+            self.currency.clone(),
+            result.currency_code().map(str::to_owned),
+        );
+        given(
+            "failure code",
+            self.failure_code.clone(),
+            result.failure_code.clone(),
+        );
+        given(
+            "HTTP status",
+            self.http_status.map(|s| s.to_string()),
+            result.http_status.map(|s| s.to_string()),
+        );
+        given(
+            "gateway request id",
+            self.gateway_request_id.clone(),
+            result.gateway_request_id.clone(),
+        );
+        given(
+            "attempts",
+            self.attempts.map(|a| a.to_string()),
+            Some(result.attempts.to_string()),
+        );
+        given(
+            "retry stop",
+            self.retry_stop.map(|s| format!("{s:?}")),
+            result.retry_stop.map(|s| format!("{s:?}")),
+        );
+        found
+    }
+
+    /// The part of the expectation a real provider can be held to: what the answer *means*,
+    /// without what only the fixture's own reply decides (its request id, the HTTP status it
+    /// was played with, attempts and retries).
+    pub fn meaning(&self) -> Expectation {
+        Expectation {
+            http_status: None,
+            gateway_request_id: None,
+            attempts: None,
+            retry_stop: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// A scenario file that cannot be used, with the file and the field.
@@ -328,7 +451,7 @@ impl ScenarioSet {
 
     /// The scenarios compiled into paystat (the repository's `fixtures/` at build time).
     pub fn embedded() -> ScenarioSet {
-        let files = crate::embedded::FILES
+        let files = super::embedded::FILES
             .iter()
             .map(|(path, bytes)| (PathBuf::from(path), bytes.to_vec()))
             .collect();

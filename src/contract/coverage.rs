@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::scenario::{Scenario, ScenarioSet, TransportFault};
+use super::schema::ProviderSchemas;
 use crate::gateway::{self, GatewayKind};
-use crate::scenario::{Scenario, ScenarioSet, TransportFault};
-use crate::schema::ProviderSchemas;
-use crate::status::Outcome;
+use crate::result::Outcome;
 
 /// Text that marks a requirement nobody has written yet (`paystat record` leaves one).
 pub const PLACEHOLDERS: [&str; 4] = ["TODO", "TBD", "FIXME", "XXX"];

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::checker::CheckResult;
 use crate::gateway::{GatewayKind, Reply};
+use crate::result::CheckResult;
 
 /// What replaces a scrubbed value.
 pub const SCRUBBED: &str = "[SCRUBBED]";
@@ -215,13 +215,14 @@ pub fn scenario_text(
     if let Some(status) = result.status {
         let _ = writeln!(out, "status = {}", q(status.as_str()));
     }
+    let currency = result.currency_code().map(str::to_owned);
     let strings = [
         ("gateway_status", &result.gateway_status),
-        ("currency", &result.currency),
+        ("currency", &currency),
         ("failure_code", &result.failure_code),
         ("gateway_request_id", &result.gateway_request_id),
     ];
-    if let Some(minor) = result.amount_minor {
+    if let Some(minor) = result.amount_minor() {
         let _ = writeln!(out, "amount_minor = {minor}");
     }
     for (key, value) in strings {

@@ -1,0 +1,190 @@
+//! What one check learned from its gateway, attempt by attempt, and the [`CheckResult`] made
+//! of it at the end.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use super::exchange::Exchange;
+use super::millis;
+use crate::audit::RequestLine;
+use crate::gateway::{Gateway, Reading, Reply, Verdict};
+use crate::result::{AttemptRecord, CheckResult, GatewayKind, Outcome, RetryStop, WaitReason};
+
+/// Everything a check learned so far.
+pub(crate) struct Answer {
+    gateway: Option<GatewayKind>,
+    request: Option<RequestLine>,
+    http_status: Option<u16>,
+    reading: Option<Reading>,
+    log: Vec<AttemptRecord>,
+    stop: Option<RetryStop>,
+    /// The last complete reply, kept only for `paystat record` and `paystat verify`.
+    reply: Option<Reply>,
+}
+
+impl Answer {
+    /// A check that is about to ask `gateway`.
+    pub fn asking(gateway: GatewayKind) -> Answer {
+        Answer::empty(Some(gateway))
+    }
+
+    /// A check that sent nothing, and why.
+    pub fn refused(gateway: Option<GatewayKind>, outcome: Outcome, detail: String) -> Answer {
+        Answer::empty(gateway).refuse(outcome, detail)
+    }
+
+    fn empty(gateway: Option<GatewayKind>) -> Answer {
+        Answer {
+            gateway,
+            request: None,
+            http_status: None,
+            reading: None,
+            log: Vec::new(),
+            stop: None,
+            reply: None,
+        }
+    }
+
+    /// Ends the check without a usable answer: `outcome`, and why.
+    pub fn refuse(mut self, outcome: Outcome, detail: String) -> Answer {
+        self.reading = Some(Reading::new(Verdict::refused(outcome, detail)));
+        self.http_status = None;
+        self.reply = None;
+        self
+    }
+
+    /// Notes the request line (the first one sent is the one audited).
+    pub fn sent(&mut self, line: RequestLine) {
+        self.request.get_or_insert(line);
+    }
+
+    /// Reads one attempt's exchange through the adapter and logs the attempt. Returns the
+    /// reply's headers, for the retry decision.
+    pub fn read(
+        &mut self,
+        gateway: &dyn Gateway,
+        id: &str,
+        exchange: Exchange,
+        took: Duration,
+        capture: bool,
+    ) -> Option<HeaderMap> {
+        let (reading, http_status, headers, error) = match exchange {
+            Exchange::Replied(reply) => {
+                let reading = gateway.read(id, &reply);
+                let status = reply.status;
+                let headers = if capture {
+                    let headers = reply.headers.clone();
+                    self.reply = Some(reply);
+                    headers
+                } else {
+                    reply.headers
+                };
+                (reading, Some(status), Some(headers), None)
+            }
+            Exchange::Failed {
+                outcome,
+                detail,
+                http_status,
+            } => (
+                Reading::new(Verdict::refused(outcome, detail.clone())),
+                http_status,
+                None,
+                Some(detail),
+            ),
+        };
+        self.log.push(AttemptRecord {
+            attempt: self.attempts() + 1,
+            http_status,
+            outcome: reading.verdict.outcome(),
+            error,
+            duration_ms: millis(took),
+            wait_ms: None,
+            wait_reason: None,
+        });
+        self.http_status = http_status;
+        self.reading = Some(reading);
+        headers
+    }
+
+    /// Requests sent so far.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.log.len()).unwrap_or(u32::MAX)
+    }
+
+    /// What the last attempt concluded.
+    pub fn outcome(&self) -> Outcome {
+        self.reading
+            .as_ref()
+            .map_or(Outcome::InvalidId, |r| r.verdict.outcome())
+    }
+
+    /// The last attempt's HTTP status, if a reply came.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
+    }
+
+    /// The gateway's explicit retry advice on the last reply.
+    pub fn retry_advice(&self) -> Option<bool> {
+        self.reading.as_ref().and_then(|r| r.retry_advice)
+    }
+
+    /// Notes the wait after the last attempt.
+    pub fn waits(&mut self, wait_ms: u64, reason: WaitReason) {
+        if let Some(last) = self.log.last_mut() {
+            last.wait_ms = Some(wait_ms);
+            last.wait_reason = Some(reason);
+        }
+    }
+
+    /// Ends the check: the last attempt's outcome stands, not retried because of `stop`.
+    pub fn stop(mut self, stop: RetryStop) -> Answer {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The result for payment `id`, which took `duration`; the request to audit; the reply.
+    pub fn into_result(
+        self,
+        id: &str,
+        duration: Duration,
+    ) -> (CheckResult, Option<RequestLine>, Option<Reply>) {
+        let reading = self.reading.unwrap_or_else(|| {
+            Reading::new(Verdict::refused(Outcome::InvalidId, "no request was sent"))
+        });
+        let mut result = CheckResult {
+            payment_id: id.to_owned(),
+            gateway: self.gateway,
+            outcome: reading.verdict.outcome(),
+            status: None,
+            gateway_status: None,
+            amount: None,
+            created_at: None,
+            failure_code: None,
+            status_reason: None,
+            http_status: self.http_status,
+            gateway_request_id: reading.request_id,
+            attempts: u32::try_from(self.log.len()).unwrap_or(u32::MAX),
+            attempt_log: self.log,
+            retry_stop: self.stop,
+            duration_ms: millis(duration),
+            detail: None,
+            gateway_error: None,
+        };
+        match reading.verdict {
+            Verdict::Found(payment) => {
+                result.status = Some(payment.status);
+                result.gateway_status = Some(payment.gateway_status);
+                result.amount = Some(payment.amount);
+                result.created_at = payment.created_at;
+                result.failure_code = payment.failure_code;
+                result.status_reason = payment.status_reason;
+            }
+            Verdict::NoPayment { detail, error, .. } => {
+                result.detail = Some(detail);
+                result.gateway_error = error;
+            }
+        }
+        (result, self.request, self.reply)
+    }
+}

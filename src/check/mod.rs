@@ -1,0 +1,280 @@
+//! The checker: for each id, ask the gateway, decide, wait, audit, return.
+//!
+//! It owns one pooled HTTP client ([`exchange`]), picks the gateway for an id ([`route`]),
+//! hands every reply to the gateway's adapter, carries out what [`RetryPolicy::next`]
+//! decides, and writes the audit line before it returns anything: a result that could not be
+//! audited is never returned. It knows no wire format and no gateway by name.
+//!
+//! [`RetryPolicy::next`]: crate::retry::RetryPolicy::next
+
+mod answer;
+mod exchange;
+mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::audit::{AuditError, AuditTrail, RequestLine};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Configured;
+use crate::gateway::Reply;
+use crate::payment_id::display_safe;
+use crate::result::{CheckResult, GatewayKind, Outcome, PaymentStatus, RetryStop};
+use crate::retry::{Decision, Facts, Jitter, RetryPolicy, retry_after};
+
+use answer::Answer;
+use exchange::Exchange;
+use route::Endpoint;
+
+pub use exchange::MAX_BODY_BYTES;
+pub use route::Routing;
+
+/// How many checks run at once when none is configured.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// A check whose answer could not be audited, and so is withheld.
+#[derive(Debug, thiserror::Error)]
+#[error("the status of payment {} is withheld", display_safe(.payment_id))]
+pub struct UnauditedCheck {
+    /// The payment asked about.
+    pub payment_id: String,
+    /// Why the audit line could not be written.
+    #[source]
+    pub source: AuditError,
+}
+
+/// How a checker runs its checks, beyond the gateways' own settings.
+#[derive(Debug, Clone)]
+pub struct CheckerOptions {
+    /// How an id finds its gateway.
+    pub routing: Routing,
+    /// How many checks run at once (at least one).
+    pub concurrency: usize,
+    /// The source of time for waits and durations (tests inject a manual clock).
+    pub clock: Arc<dyn Clock>,
+    /// The source of backoff jitter (tests inject a seeded one).
+    pub jitter: Arc<Jitter>,
+}
+
+impl CheckerOptions {
+    /// The defaults, routing ids by `routing`: 8 at once, the real clock, random jitter.
+    pub fn new(routing: Routing) -> CheckerOptions {
+        CheckerOptions {
+            routing,
+            concurrency: DEFAULT_CONCURRENCY,
+            clock: Arc::new(SystemClock::default()),
+            jitter: Arc::new(Jitter::random()),
+        }
+    }
+}
+
+/// Checks payments and audits every check.
+#[derive(Debug)]
+pub struct Checker {
+    client: reqwest::Client,
+    endpoints: Vec<Endpoint>,
+    audit: Arc<AuditTrail>,
+    options: CheckerOptions,
+}
+
+impl Checker {
+    /// A checker over configured gateways (see [`crate::ConfigFile::gateway`]), auditing into
+    /// `audit`.
+    pub fn new(
+        gateways: Vec<Configured>,
+        audit: Arc<AuditTrail>,
+        options: CheckerOptions,
+    ) -> Checker {
+        Checker {
+            client: exchange::client(),
+            endpoints: gateways.into_iter().map(Endpoint::from).collect(),
+            audit,
+            options,
+        }
+    }
+
+    /// The retry policy in force for `kind`, if that gateway is configured.
+    pub fn retry_policy(&self, kind: GatewayKind) -> Option<RetryPolicy> {
+        self.endpoints
+            .iter()
+            .find(|e| e.gateway.kind() == kind)
+            .map(|e| e.policy)
+    }
+
+    /// The audit trail this checker writes to.
+    pub fn audit_trail(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    /// Checks `ids` concurrently; results come back in the order of `ids`.
+    pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
+        futures_util::stream::iter(ids)
+            .map(|id| self.check(id))
+            .buffered(self.options.concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// Checks one payment. The result is returned only after its audit line is written.
+    pub async fn check(&self, id: &str) -> Result<CheckResult, UnauditedCheck> {
+        self.run(id, false).await.map(|(result, _)| result)
+    }
+
+    /// Checks one payment like [`Checker::check`], and also returns the gateway's last complete
+    /// reply as received (for recording fixtures and verifying providers; never logged).
+    pub async fn check_capturing(
+        &self,
+        id: &str,
+    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
+        self.run(id, true).await
+    }
+
+    async fn run(
+        &self,
+        id: &str,
+        capture: bool,
+    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
+        let clock = &self.options.clock;
+        let started = clock.now();
+        let answer = match route::endpoint_for(&self.endpoints, self.options.routing, id) {
+            Err((gateway, detail)) => Answer::refused(gateway, Outcome::InvalidId, detail),
+            Ok(endpoint) => self.ask(endpoint, id, capture).await,
+        };
+        let (result, request, reply) = answer.into_result(id, clock.now().saturating_sub(started));
+        log(&result);
+        match self.audit.record(&result, request.as_ref()) {
+            Ok(()) => Ok((result, reply)),
+            Err(source) => {
+                // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
+                tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
+                Err(UnauditedCheck {
+                    payment_id: id.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Asks the gateway about a valid id, retrying as the policy decides.
+    async fn ask(&self, endpoint: &Endpoint, id: &str, capture: bool) -> Answer {
+        let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
+        let kind = gateway.kind();
+        let shown_id = display_safe(id);
+        let mut answer = Answer::asking(kind);
+        // Waiting for the first request slot is queueing in a bulk run, not time spent at the
+        // gateway: the check's deadline starts when its first request may go. (Slots for
+        // retries are part of the retry's wait, and do count.)
+        if let Some(pacer) = &endpoint.pacer {
+            let wait = pacer.reserve(clock.now());
+            if !wait.is_zero() {
+                tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
+                clock.sleep(wait).await;
+            }
+        }
+        let deadline = clock.now() + policy.deadline;
+        loop {
+            let request = match gateway.request(&self.client, id) {
+                Ok(request) => request,
+                Err(e) => {
+                    let detail = format!(
+                        "the payment id cannot be put in a request: {}",
+                        e.without_url()
+                    );
+                    return answer.refuse(Outcome::InvalidId, detail);
+                }
+            };
+            let line = RequestLine {
+                method: request.method().as_str().to_owned(),
+                path: request.url().path().to_owned(),
+            };
+            let attempt = answer.attempts() + 1;
+            tracing::debug!(gateway = %kind, payment_id = %shown_id, attempt, method = %line.method, path = %line.path, "sending status request");
+            answer.sent(line);
+            let remaining = deadline.saturating_sub(clock.now());
+            let attempt_started = clock.now();
+            let exchange = if remaining.is_zero() {
+                Exchange::Failed {
+                    outcome: Outcome::Timeout,
+                    detail: "the check's deadline passed before the request could be sent".into(),
+                    http_status: None,
+                }
+            } else {
+                exchange::send(&self.client, request, policy.attempt_timeout.min(remaining)).await
+            };
+            let took = clock.now().saturating_sub(attempt_started);
+            let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
+            let outcome = answer.outcome();
+            if matches!(outcome, Outcome::Found | Outcome::NotFound) {
+                endpoint.budget.refill();
+                return answer;
+            }
+            let now = clock.now();
+            let facts = Facts {
+                attempt,
+                outcome,
+                http_status: answer.http_status(),
+                advice: answer.retry_advice(),
+                retry_after: headers.and_then(|h| retry_after(&h, clock.wall_time())),
+                jitter: &self.options.jitter,
+                time_left: deadline.saturating_sub(now),
+                next_slot: endpoint
+                    .pacer
+                    .as_ref()
+                    .map_or(Duration::ZERO, |p| p.free_in(now)),
+                budget_tokens: endpoint.budget.remaining(),
+            };
+            let decision = match policy.next(&facts) {
+                Decision::Wait(..) if !endpoint.budget.try_spend(outcome) => {
+                    Decision::Stop(RetryStop::RetryBudget)
+                }
+                decision => decision,
+            };
+            let (wait, reason) = match decision {
+                Decision::Wait(wait, reason) => (wait, reason),
+                Decision::Stop(stop) => {
+                    match stop {
+                        RetryStop::Deadline => {
+                            tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt, "deadline reached: no further attempt")
+                        }
+                        RetryStop::RetryBudget => {
+                            tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt, "retry suppressed: the gateway's retry budget is spent")
+                        }
+                        _ => {}
+                    }
+                    return answer.stop(stop);
+                }
+            };
+            // Take the request slot the decision counted on (a concurrent check may have taken
+            // it meanwhile; then the wait grows to the next one).
+            let wait = match &endpoint.pacer {
+                Some(pacer) => wait + pacer.reserve(now + wait),
+                None => wait,
+            };
+            answer.waits(millis(wait), reason);
+            tracing::info!(gateway = %kind, payment_id = %shown_id, attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
+            clock.sleep(wait).await;
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn log(result: &CheckResult) {
+    let id = display_safe(&result.payment_id);
+    match result.outcome {
+        Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
+            attempts = result.attempts, "status check finished"
+        ),
+        _ => tracing::warn!(
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            http_status = result.http_status, attempts = result.attempts, detail = result.detail.as_deref(),
+            "status check got no answer"
+        ),
+    }
+}

@@ -1,0 +1,101 @@
+//! `paystat record` and `paystat verify`: fixtures from a real gateway, and a real gateway
+//! held to the fixtures. Both check through a checker configured like `check`'s, so every
+//! request is audited.
+
+use std::collections::BTreeSet;
+
+use paystat::contract::{self, ProviderSchemas, ScenarioSet};
+use paystat::{Checker, CheckerOptions, GatewayKind, Overrides, Routing};
+
+use super::args::{AuditArgs, FixturesArgs, OneGateway, OneGatewayArgs, RecordArgs, VerifyArgs};
+use super::exit::{Exit, Failure};
+use super::{CliError, configured_checker, load_config, process_env, sentence};
+
+/// A checker for the one gateway of `record` or `verify`, configured as `check` would be.
+fn one_gateway_checker(
+    args: &OneGatewayArgs,
+    audit: &AuditArgs,
+) -> Result<(GatewayKind, Checker), CliError> {
+    let kind = match args.gateway {
+        OneGateway::Ledger => GatewayKind::Ledger,
+        OneGateway::Stripe => GatewayKind::Stripe,
+        OneGateway::Plaid => GatewayKind::Plaid,
+    };
+    let overrides = Overrides {
+        base_url: args.base_url.clone().map(|url| (kind, url)),
+        timeout: args.timeout,
+        ..Overrides::default()
+    };
+    let checker = configured_checker(
+        &BTreeSet::from([kind]),
+        &load_config(args.config.as_deref())?,
+        &process_env,
+        &overrides,
+        audit,
+        CheckerOptions::new(Routing::Fixed(kind)),
+    )?;
+    Ok((kind, checker))
+}
+
+/// `paystat record`: one audited check, its reply written as a scrubbed scenario.
+pub async fn record(args: RecordArgs) -> Result<Exit, CliError> {
+    if args.out.exists() && !args.force {
+        return Err(CliError::usage(format!(
+            "{} exists; pass --force to replace it",
+            args.out.display()
+        )));
+    }
+    let (kind, checker) = one_gateway_checker(&args.gateway, &args.audit)?;
+    let (result, reply) = checker
+        .check_capturing(&args.id)
+        .await
+        .map_err(|e| CliError::audit(sentence(&e)))?;
+    let Some(reply) = reply else {
+        return Err(CliError {
+            failure: Failure::NoAnswer,
+            message: format!(
+                "no HTTP answer to record: {} ({})",
+                result.outcome,
+                result.detail.unwrap_or_default()
+            ),
+        });
+    };
+    let text = contract::scenario_text(kind, &args.id, &reply, &result);
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CliError::usage(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::write(&args.out, text)
+        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", args.out.display())))?;
+    println!(
+        "recorded {kind} HTTP {} for {} into {} (scrubbed); write its title and requirement, then run `paystat fixtures check`",
+        reply.status,
+        paystat::display_safe(&args.id),
+        args.out.display()
+    );
+    Ok(Exit::Done)
+}
+
+/// `paystat verify`: replays the provider-answerable scenarios and prints the contract report.
+pub async fn verify(args: VerifyArgs) -> Result<Exit, CliError> {
+    let (set, schemas) = match &args.fixtures {
+        Some(dir) => super::fixtures::load(&FixturesArgs {
+            fixtures: dir.clone(),
+        })?,
+        None => (ScenarioSet::embedded(), ProviderSchemas::embedded()),
+    };
+    let (kind, checker) = one_gateway_checker(&args.gateway, &args.audit)?;
+    let scenarios = contract::replayable(&set, kind);
+    if scenarios.is_empty() {
+        return Err(CliError::usage(format!(
+            "no {kind} scenario can be replayed against a real provider"
+        )));
+    }
+    let checks = contract::verify(&checker, &scenarios, &schemas)
+        .await
+        .map_err(|e| CliError::audit(sentence(&e)))?;
+    print!("{}", contract::render(&checks));
+    Ok(Exit::Verified {
+        broken: checks.iter().any(|c| !c.mismatches.is_empty()),
+    })
+}

@@ -1,0 +1,76 @@
+//! Exit codes: what each command's ending means, and the failures every command shares.
+
+use std::process::ExitCode;
+
+/// The exit codes, as `--help` shows them.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0  every payment was found
+  1  some payment was not found or its id is invalid (and every check got an answer)
+  2  usage or configuration error
+  3  some check got no answer from the gateway (unauthorized, bad request, rate limited,
+     gateway error, timeout, connection error, bad response)
+  4  the audit trail could not be written; those results are withheld";
+
+/// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Checked {
+    /// 0: every payment was found.
+    AllFound,
+    /// 1: some payment was not found or its id is invalid.
+    SomeNotFound,
+    /// 3: some check got no answer from the gateway.
+    SomeFailed,
+}
+
+/// How a command that ran to its end ends; each command has its own meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `check` and `demo`.
+    Checked(Checked),
+    /// `fixtures check`: 0 when every scenario is valid, 1 when some file has problems.
+    Fixtures {
+        /// Whether some file has problems.
+        problems: bool,
+    },
+    /// `verify`: 0 when the provider keeps every promise, 1 when it broke one.
+    Verified {
+        /// Whether the provider broke the contract.
+        broken: bool,
+    },
+    /// `mock serve`, `fixtures report`, `record`: 0, the job is done.
+    Done,
+}
+
+/// Why a command stopped early, shared by every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 2: usage or configuration error.
+    Usage,
+    /// 3: `record` got no HTTP answer to record.
+    NoAnswer,
+    /// 4: the audit trail could not be written; results are withheld.
+    Audit,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        let code = match exit {
+            Exit::Checked(Checked::AllFound) | Exit::Done => 0,
+            Exit::Checked(Checked::SomeNotFound) => 1,
+            Exit::Checked(Checked::SomeFailed) => 3,
+            Exit::Fixtures { problems } => u8::from(problems),
+            Exit::Verified { broken } => u8::from(broken),
+        };
+        ExitCode::from(code)
+    }
+}
+
+impl From<Failure> for ExitCode {
+    fn from(failure: Failure) -> ExitCode {
+        ExitCode::from(match failure {
+            Failure::Usage => 2,
+            Failure::NoAnswer => 3,
+            Failure::Audit => 4,
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! Everything that serves the contract suite and its tools, behind the default-on `contract`
+//! feature so the checking core builds without httpmock and jsonschema:
+//! - `scenario`: the scenario files TPMs read as requirements, and the one comparator
+//!   ([`Expectation::mismatches`]) used by the scenario tests and `paystat verify`;
+//! - `mock`: the embedded mock gateway that plays them (tests, `paystat demo`, `paystat mock serve`);
+//! - `coverage`: `paystat fixtures check`, the coverage matrix and the requirements report;
+//! - `schema`: the providers' published shapes, as JSON Schemas;
+//! - `record` and `verify`: fixtures from reality, and reality held to the fixtures.
+
+mod coverage;
+mod mock;
+mod record;
+mod scenario;
+mod schema;
+mod verify;
+
+pub use coverage::{PLACEHOLDERS, Problem, check, gaps, report};
+pub use mock::{DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, base_url, register, serve};
+pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
+pub use scenario::{
+    ClientSettings, Expectation, Mismatch, Response, Scenario, ScenarioError, ScenarioSet,
+    TransportFault,
+};
+pub use schema::{ProviderSchemas, SCHEMA_NAMES, SchemaError, schema_name};
+pub use verify::{ContractCheck, render, replayable, verify};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+}

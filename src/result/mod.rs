@@ -1,0 +1,266 @@
+//! The normalized vocabulary and the result of a check: what every other part of paystat
+//! speaks. The checker fills a [`CheckResult`], the adapters name [`PaymentStatus`]es and
+//! [`Money`], the audit trail writes the result as its line, the CLI prints it.
+//!
+//! This module is a leaf: it imports no other module of paystat, so everything can depend on
+//! it and nothing here can form a circle.
+
+mod money;
+mod status;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use money::{Money, MoneyError, currency};
+pub use status::{Outcome, PaymentStatus};
+
+/// The gateways paystat can ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayKind {
+    /// The company's internal ledger.
+    Ledger,
+    /// Stripe PaymentIntents.
+    Stripe,
+    /// Plaid Transfer.
+    Plaid,
+}
+
+impl GatewayKind {
+    /// Every gateway, in documentation order.
+    pub const ALL: [GatewayKind; 3] =
+        [GatewayKind::Ledger, GatewayKind::Stripe, GatewayKind::Plaid];
+
+    /// The word used in output, audit lines and fixtures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Ledger => "ledger",
+            GatewayKind::Stripe => "stripe",
+            GatewayKind::Plaid => "plaid",
+        }
+    }
+}
+
+impl fmt::Display for GatewayKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a gateway's error body said, kept for Operations and the gateway's support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayError {
+    /// The error's category (Stripe `type`, Plaid `error_type`).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The error's code (Stripe `code`, Plaid `error_code`, the ledger's `error`).
+    pub code: Option<String>,
+    /// The gateway's message.
+    pub message: Option<String>,
+}
+
+/// Why paystat waited before an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// Exponential backoff with jitter.
+    Backoff,
+    /// The gateway's `Retry-After` header.
+    RetryAfter,
+    /// The gateway's explicit advice (Stripe's `Stripe-Should-Retry: true`) asked for a retry
+    /// that the status alone would not get.
+    ServerAdvice,
+}
+
+/// Why a failed check was not tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryStop {
+    /// The failure cannot succeed on a second try (400, 401, 403, a nonsensical body, …).
+    NotRetryable,
+    /// The gateway said not to (`Stripe-Should-Retry: false`).
+    GatewayForbade,
+    /// Every allowed attempt was used.
+    MaxAttempts,
+    /// The next wait or attempt could not finish before the check's deadline.
+    Deadline,
+    /// The gateway's retry budget is spent: too much is failing, retries are suppressed.
+    RetryBudget,
+}
+
+/// One request of a check, as the result and the audit line show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1 for the first request.
+    pub attempt: u32,
+    /// The HTTP status, if a reply came.
+    pub http_status: Option<u16>,
+    /// What this attempt alone concluded.
+    pub outcome: Outcome,
+    /// The transport failure, if there was no reply.
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+    /// How long paystat waited before the next attempt, if there was one.
+    pub wait_ms: Option<u64>,
+    /// Why it waited that long.
+    pub wait_reason: Option<WaitReason>,
+}
+
+/// The normalized answer to one status check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The payment asked about, exactly as given.
+    pub payment_id: String,
+    /// The gateway asked (none when `--gateway auto` found no gateway for the id).
+    pub gateway: Option<GatewayKind>,
+    /// What the check concluded: the last attempt's outcome.
+    pub outcome: Outcome,
+    /// Where the payment stands, when found.
+    pub status: Option<PaymentStatus>,
+    /// The word the gateway used, when found.
+    pub gateway_status: Option<String>,
+    /// The exact amount, when found; written as `amount_minor` (integer minor units) and
+    /// `currency` (ISO 4217, upper case).
+    #[serde(flatten, with = "money_fields")]
+    pub amount: Option<Money>,
+    /// When the gateway created the payment (RFC 3339 UTC), if it says.
+    pub created_at: Option<String>,
+    /// The gateway's failure or return code, if it gives one.
+    pub failure_code: Option<String>,
+    /// Why the payment is in this status, in the gateway's words, if it says.
+    pub status_reason: Option<String>,
+    /// The HTTP status of the last reply, if one came.
+    pub http_status: Option<u16>,
+    /// The gateway's request id, if it sent one.
+    pub gateway_request_id: Option<String>,
+    /// How many requests were sent (0 when the id was rejected locally).
+    pub attempts: u32,
+    /// Every request, with the wait after it and why.
+    pub attempt_log: Vec<AttemptRecord>,
+    /// Why a failed check was not tried again, when it failed.
+    pub retry_stop: Option<RetryStop>,
+    /// How long the check took, waits included, in milliseconds.
+    pub duration_ms: u64,
+    /// One sentence on why there is no payment, when there is none.
+    pub detail: Option<String>,
+    /// What the gateway's error body said (type, code, message), when it sent one.
+    pub gateway_error: Option<GatewayError>,
+}
+
+impl CheckResult {
+    /// The amount in minor units, when found.
+    pub fn amount_minor(&self) -> Option<i64> {
+        self.amount.map(|m| m.amount_minor)
+    }
+
+    /// The ISO 4217 code, when found.
+    pub fn currency_code(&self) -> Option<&'static str> {
+        self.amount.map(|m| m.currency_code())
+    }
+}
+
+/// `Option<Money>` as the two flat fields the result has always had: `amount_minor` and
+/// `currency`, both null when there is no payment.
+mod money_fields {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Money, currency};
+
+    #[derive(Serialize, Deserialize)]
+    struct Fields {
+        amount_minor: Option<i64>,
+        currency: Option<String>,
+    }
+
+    pub fn serialize<S: Serializer>(amount: &Option<Money>, s: S) -> Result<S::Ok, S::Error> {
+        Fields {
+            amount_minor: amount.map(|m| m.amount_minor),
+            currency: amount.map(|m| m.currency_code().to_owned()),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+        match Fields::deserialize(d)? {
+            Fields {
+                amount_minor: Some(minor),
+                currency: Some(code),
+            } => {
+                let currency = currency(&code).map_err(D::Error::custom)?;
+                Ok(Some(Money::from_minor(minor, currency)))
+            }
+            Fields {
+                amount_minor: None,
+                currency: None,
+            } => Ok(None),
+            _ => Err(D::Error::custom(
+                "amount_minor and currency are given together or not at all",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found() -> CheckResult {
+        CheckResult {
+            payment_id: "txn_001".into(),
+            gateway: Some(GatewayKind::Ledger),
+            outcome: Outcome::Found,
+            status: Some(PaymentStatus::Completed),
+            gateway_status: Some("completed".into()),
+            amount: Some(Money::from_minor(15000, currency("USD").unwrap())),
+            created_at: None,
+            failure_code: None,
+            status_reason: None,
+            http_status: Some(200),
+            gateway_request_id: None,
+            attempts: 1,
+            attempt_log: Vec::new(),
+            retry_stop: None,
+            duration_ms: 3,
+            detail: None,
+            gateway_error: None,
+        }
+    }
+
+    #[test]
+    fn money_is_written_as_two_flat_fields_and_read_back() {
+        let result = found();
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(json["amount_minor"], 15000);
+        assert_eq!(json["currency"], "USD");
+        assert!(json.get("amount").is_none());
+        let back: CheckResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back, result);
+
+        let none = CheckResult {
+            amount: None,
+            ..found()
+        };
+        let json = serde_json::to_value(&none).unwrap();
+        assert!(json["amount_minor"].is_null() && json["currency"].is_null());
+        assert_eq!(serde_json::from_value::<CheckResult>(json).unwrap(), none);
+    }
+
+    #[test]
+    fn half_an_amount_does_not_read_back() {
+        let mut json = serde_json::to_value(found()).unwrap();
+        json["currency"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<CheckResult>(json).is_err());
+    }
+
+    #[test]
+    fn gateway_words_match_serde_names() {
+        for kind in GatewayKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+    }
+}
