@@ -3,12 +3,13 @@
 //! The policy follows the clients that do this best (GATEWAYS.md): retry only what can succeed
 //! on a second try (transport failures, timeouts, 409, 429, 500, 502, 503, 504 — never 400, 401,
 //! 403, 404 or a body that parsed but made no sense); obey the server's explicit advice
-//! (`Stripe-Should-Retry`) and `Retry-After` in both its forms, capped; back off exponentially
+//! (read by the adapter, e.g. a should-retry header) and `Retry-After` in both its forms, capped; back off exponentially
 //! with full jitter (AWS: `rand(0, min(cap, base · 2^(n-1)))`); bound every check by one
 //! deadline covering all attempts and waits (gRPC), never starting a wait that cannot end before
 //! it; and stop retrying altogether when too much is failing, with a token bucket per gateway
 //! (AWS SDK standard mode: 500 tokens, a retry costs 5, a timeout retry 10, a success returns 1).
-//! Client-side pacing keeps a bulk run under a gateway's rate limit (Stripe: 25/s per endpoint).
+//! Client-side pacing keeps a bulk run under a gateway's rate limit (each adapter's profile
+//! gives its default).
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};

@@ -6,10 +6,12 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::exchange::Exchange;
-use super::millis;
 use crate::audit::RequestLine;
 use crate::gateway::{Gateway, Reading, Reply, Verdict};
-use crate::result::{AttemptRecord, CheckResult, GatewayKind, Outcome, RetryStop, WaitReason};
+use crate::payment_id::display_safe;
+use crate::result::{
+    AttemptRecord, CheckResult, GatewayKind, Outcome, PaymentStatus, RetryStop, WaitReason,
+};
 
 /// Everything a check learned so far.
 pub(crate) struct Answer {
@@ -186,5 +188,26 @@ impl Answer {
             }
         }
         (result, self.request, self.reply)
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Traces a finished check (never a credential: results hold none).
+pub(crate) fn log(result: &CheckResult) {
+    let id = display_safe(&result.payment_id);
+    match result.outcome {
+        Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
+            attempts = result.attempts, "status check finished"
+        ),
+        _ => tracing::warn!(
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            http_status = result.http_status, attempts = result.attempts, detail = result.detail.as_deref(),
+            "status check got no answer"
+        ),
     }
 }

@@ -43,12 +43,20 @@ pub(crate) fn client() -> reqwest::Client {
         .expect("the HTTP client's fixed settings are valid")
 }
 
-/// Sends the request and reads the whole body, within the timeout and the size limit.
+/// Sends the request and reads the whole body, within the timeout and the size limit. A zero
+/// timeout (the check's deadline has passed) sends nothing.
 pub(crate) async fn send(
     client: &reqwest::Client,
     request: reqwest::Request,
     timeout: Duration,
 ) -> Exchange {
+    if timeout.is_zero() {
+        return Exchange::Failed {
+            outcome: Outcome::Timeout,
+            detail: "the check's deadline passed before the request could be sent".into(),
+            http_status: None,
+        };
+    }
     let work = async {
         let mut response = client
             .execute(request)

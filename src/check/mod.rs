@@ -21,11 +21,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
-use crate::result::{CheckResult, GatewayKind, Outcome, PaymentStatus, RetryStop};
-use crate::retry::{Decision, Facts, Jitter, RetryPolicy, retry_after};
+use crate::result::{CheckResult, Outcome, RetryStop};
+use crate::retry::{Decision, Facts, Jitter, retry_after};
 
-use answer::Answer;
-use exchange::Exchange;
+use answer::{Answer, log, millis};
 use route::Endpoint;
 
 pub use exchange::MAX_BODY_BYTES;
@@ -93,14 +92,6 @@ impl Checker {
             audit,
             options,
         }
-    }
-
-    /// The retry policy in force for `kind`, if that gateway is configured.
-    pub fn retry_policy(&self, kind: GatewayKind) -> Option<RetryPolicy> {
-        self.endpoints
-            .iter()
-            .find(|e| e.gateway.kind() == kind)
-            .map(|e| e.policy)
     }
 
     /// The audit trail this checker writes to.
@@ -194,15 +185,8 @@ impl Checker {
             answer.sent(line);
             let remaining = deadline.saturating_sub(clock.now());
             let attempt_started = clock.now();
-            let exchange = if remaining.is_zero() {
-                Exchange::Failed {
-                    outcome: Outcome::Timeout,
-                    detail: "the check's deadline passed before the request could be sent".into(),
-                    http_status: None,
-                }
-            } else {
-                exchange::send(&self.client, request, policy.attempt_timeout.min(remaining)).await
-            };
+            let exchange =
+                exchange::send(&self.client, request, policy.attempt_timeout.min(remaining)).await;
             let took = clock.now().saturating_sub(attempt_started);
             let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
             let outcome = answer.outcome();
@@ -256,25 +240,5 @@ impl Checker {
             tracing::info!(gateway = %kind, payment_id = %shown_id, attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
             clock.sleep(wait).await;
         }
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn log(result: &CheckResult) {
-    let id = display_safe(&result.payment_id);
-    match result.outcome {
-        Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
-            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
-            status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
-            attempts = result.attempts, "status check finished"
-        ),
-        _ => tracing::warn!(
-            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
-            http_status = result.http_status, attempts = result.attempts, detail = result.detail.as_deref(),
-            "status check got no answer"
-        ),
     }
 }

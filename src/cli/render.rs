@@ -49,3 +49,47 @@ pub fn table(results: &[CheckResult]) -> String {
 pub fn json(results: &[CheckResult]) -> String {
     serde_json::to_string_pretty(results).expect("results always serialize")
 }
+
+#[cfg(test)]
+mod tests {
+    use paystat::{CheckResult, GatewayKind, Outcome};
+
+    /// Column separators in a Markdown row: `|` not escaped by a backslash.
+    fn separators(row: &str) -> usize {
+        let bytes = row.as_bytes();
+        (0..bytes.len())
+            .filter(|&i| bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\'))
+            .count()
+    }
+
+    #[test]
+    fn no_cell_can_add_a_column() {
+        let result = CheckResult {
+            payment_id: "txn_a|b".into(),
+            gateway: Some(GatewayKind::Ledger),
+            outcome: Outcome::NotFound,
+            status: None,
+            gateway_status: Some("weird|word".into()),
+            amount: None,
+            created_at: None,
+            failure_code: None,
+            status_reason: None,
+            http_status: Some(404),
+            gateway_request_id: None,
+            attempts: 1,
+            attempt_log: Vec::new(),
+            retry_stop: None,
+            duration_ms: 1,
+            detail: Some("the ledger answered HTTP 404: no payment txn_a|b\nsecond line".into()),
+            gateway_error: None,
+        };
+        let text = super::table(&[result]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "one header, one rule, one row:\n{text}");
+        assert_eq!(separators(lines[2]), separators(lines[0]), "{text}");
+        assert!(
+            lines[2].contains("txn_a\\|b") && lines[2].contains("weird\\|word"),
+            "{text}"
+        );
+    }
+}

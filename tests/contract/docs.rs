@@ -12,28 +12,58 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
+/// Asserts that `doc` holds exactly `generated`: the whole Markdown table that starts with
+/// `generated`'s header line, row for row, no more and no less.
+fn assert_table(doc: &str, name: &str, generated: &str) {
+    let header = generated
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("the code generated an empty table for {name}"));
+    let mut lines = doc.lines().skip_while(|l| *l != header);
+    let found: Vec<&str> = lines.by_ref().take_while(|l| l.starts_with('|')).collect();
+    assert!(!found.is_empty(), "{name} has no table headed `{header}`");
+    assert_eq!(
+        found.join("\n") + "\n",
+        generated,
+        "{name}'s table is stale; it should read:\n{generated}"
+    );
+}
+
 #[test]
 fn the_readme_vocabulary_matches_the_code() {
     let readme = read("README.md");
-    assert!(
-        readme.contains(&Outcome::markdown_table()),
-        "README outcome table is stale:\n{}",
-        Outcome::markdown_table()
-    );
-    assert!(
-        readme.contains(&PaymentStatus::markdown_table()),
-        "README status table is stale:\n{}",
-        PaymentStatus::markdown_table()
-    );
+    assert_table(&readme, "README.md", &Outcome::markdown_table());
+    assert_table(&readme, "README.md", &PaymentStatus::markdown_table());
 }
 
 #[test]
 fn the_fixtures_mapping_table_matches_the_code() {
     let fixtures_readme = read("fixtures/README.md");
+    assert_table(
+        &fixtures_readme,
+        "fixtures/README.md",
+        &status_mapping_table(),
+    );
+}
+
+#[test]
+fn a_stale_or_missing_table_is_caught() {
     let table = status_mapping_table();
+    let result =
+        |doc: String| std::panic::catch_unwind(|| assert_table(&doc, "doc", &table)).is_err();
     assert!(
-        fixtures_readme.contains(&table),
-        "fixtures/README.md mapping table is stale:\n{table}"
+        !result(format!("intro\n\n{table}\nafter\n")),
+        "the exact table passes"
+    );
+    assert!(result("no table here\n".into()), "a missing table fails");
+    let without_last_row = table.lines().collect::<Vec<_>>();
+    let short = without_last_row[..without_last_row.len() - 1].join("\n");
+    assert!(result(format!("{short}\n\nafter\n")), "a missing row fails");
+    assert!(
+        result(format!(
+            "{table}| ledger | `refunded` | `completed` | x |\n"
+        )),
+        "an extra row fails"
     );
 }
 
