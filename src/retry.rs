@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::result::{Outcome, RetryStop, WaitReason};
 
 /// `[<gateway>.retry]` in the config file: how the gateway's checks are retried and bounded.
-/// Every key is optional; [`RetryPolicy::default`] and [`DEFAULT_BUDGET`] fill the gaps.
+/// Every key is optional; [`RetryPolicy::default`] and a budget of 500 fill the gaps.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySettings {

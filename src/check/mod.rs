@@ -79,7 +79,7 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker over configured gateways (see [`crate::ConfigFile::gateway`]), auditing into
+    /// A checker over configured gateways (see [`crate::config::ConfigFile::gateway`]), auditing into
     /// `audit`.
     pub fn new(
         gateways: Vec<Configured>,

@@ -106,7 +106,7 @@ pub struct Stripe {
 }
 
 impl Stripe {
-    /// Stripe at `base_url` (normally [`DEFAULT_BASE_URL`]) with secret key `key`, and an
+    /// Stripe at `base_url` (normally `https://api.stripe.com`) with secret key `key`, and an
     /// optional pinned `Stripe-Version`.
     pub fn new(base_url: reqwest::Url, key: SecretString, version: Option<String>) -> Stripe {
         Stripe {

@@ -2,6 +2,7 @@
 //! One binary (this file only lists modules) so the suite links once.
 
 mod arbitrary_replies;
+mod architecture;
 mod audit_trail;
 mod cli;
 mod contract_tools;
