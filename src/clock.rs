@@ -57,6 +57,8 @@ pub struct ManualClock {
     origin: Instant,
     wall_origin: SystemTime,
     slept: Mutex<Vec<Duration>>,
+    /// For [`ManualClock::simulated`]: the simulated time, moved only by sleeps that end.
+    simulated: Option<Mutex<Duration>>,
 }
 
 impl fmt::Debug for ManualClock {
@@ -74,6 +76,19 @@ impl ManualClock {
             origin: Instant::now(),
             wall_origin,
             slept: Mutex::new(Vec::new()),
+            simulated: None,
+        }
+    }
+
+    /// A clock whose time is simulated: real time does not move it; a sleep yields once, so
+    /// that every other ready check runs first, and then moves time to where that sleep ends
+    /// (if it is not there already). Concurrent sleeps therefore overlap as they would in
+    /// real time, and every wait computed against the clock is exact whatever the machine's
+    /// load: pacing schedules, queueing before a deadline.
+    pub fn simulated(wall_origin: SystemTime) -> ManualClock {
+        ManualClock {
+            simulated: Some(Mutex::new(Duration::ZERO)),
+            ..ManualClock::new(wall_origin)
         }
     }
 
@@ -89,7 +104,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
-        self.origin.elapsed() + self.offset()
+        match &self.simulated {
+            Some(time) => *time.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.origin.elapsed() + self.offset(),
+        }
     }
 
     fn wall_time(&self) -> SystemTime {
@@ -101,7 +119,15 @@ impl Clock for ManualClock {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(duration);
-        Box::pin(std::future::ready(()))
+        let Some(time) = &self.simulated else {
+            return Box::pin(std::future::ready(()));
+        };
+        let ends = self.now() + duration;
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            let mut time = time.lock().unwrap_or_else(|p| p.into_inner());
+            *time = (*time).max(ends);
+        })
     }
 }
 

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds::{self, OutOfRange};
 use crate::credential::CredentialError;
 use crate::gateway::ledger::LedgerSection;
 use crate::gateway::plaid::PlaidSection;
@@ -55,6 +56,10 @@ pub const DEFAULT_PATH: &str = "paystat.toml";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// Ignore the proxy variables (`HTTPS_PROXY`, `ALL_PROXY`, …) and connect directly, like
+    /// `--no-proxy`.
+    #[serde(default)]
+    pub no_proxy: bool,
     /// The internal ledger.
     #[serde(default)]
     pub ledger: LedgerSection,
@@ -100,6 +105,101 @@ pub enum ConfigError {
     /// A gateway's credentials are missing or half set.
     #[error(transparent)]
     Credential(#[from] CredentialError),
+    /// A number outside its documented range.
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
+    /// A proxy is set for a plain `http://` gateway: the credentials would reach it in clear.
+    #[error(
+        "the {gateway} base URL is plain http:// and {var} sets a proxy: the credentials would reach that proxy in clear; use https:// (the key then stays inside TLS) or --no-proxy"
+    )]
+    ClearTextProxy {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The variable that set the proxy.
+        var: &'static str,
+    },
+    /// A proxy variable does not hold a usable proxy URL.
+    #[error("{var} does not hold a proxy URL like http://proxy.example:3128 (it holds `{value}`)")]
+    BadProxy {
+        /// The variable.
+        var: &'static str,
+        /// Its value, with any user info and query redacted.
+        value: String,
+    },
+}
+
+/// The variables a proxy for `https://` gateways is read from, strongest first (curl's and
+/// reqwest's names).
+const HTTPS_PROXY_VARS: [&str; 4] = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
+/// The same for plain `http://` gateways (only ever on this machine, and never proxied).
+const HTTP_PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/// The proxy to reach `base_url` through, if any: never for a loopback address, never with
+/// `no_proxy`, never for a host `NO_PROXY` lists; for `https://` the first proxy variable set
+/// (the usual CONNECT tunnel, through which the key travels inside TLS). A plain `http://`
+/// gateway elsewhere with a proxy set is refused: the proxy would read the credentials.
+fn proxy_for(
+    kind: GatewayKind,
+    url_text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    no_proxy: bool,
+) -> Result<Option<reqwest::Url>, ConfigError> {
+    let Ok(url) = reqwest::Url::parse(url_text) else {
+        return Ok(None);
+    };
+    if no_proxy || is_loopback(&url) {
+        return Ok(None);
+    }
+    let vars = if url.scheme() == "https" {
+        HTTPS_PROXY_VARS
+    } else {
+        HTTP_PROXY_VARS
+    };
+    let Some((var, value)) = vars
+        .iter()
+        .find_map(|var| env(var).filter(|v| !v.trim().is_empty()).map(|v| (*var, v)))
+    else {
+        return Ok(None);
+    };
+    let bypass = env("NO_PROXY")
+        .or_else(|| env("no_proxy"))
+        .unwrap_or_default();
+    if url.host_str().is_some_and(|host| bypassed(host, &bypass)) {
+        return Ok(None);
+    }
+    if url.scheme() != "https" {
+        return Err(ConfigError::ClearTextProxy { gateway: kind, var });
+    }
+    let value = value.trim();
+    let with_scheme = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    match reqwest::Url::parse(&with_scheme) {
+        Ok(proxy) if matches!(proxy.scheme(), "http" | "https" | "socks5" | "socks5h") => {
+            Ok(Some(proxy))
+        }
+        _ => Err(ConfigError::BadProxy {
+            var,
+            value: crate::credential::redact_url(value),
+        }),
+    }
+}
+
+/// Whether `NO_PROXY` (comma-separated hosts, domains with or without a leading dot, or `*`)
+/// lists `host`.
+fn bypassed(host: &str, no_proxy: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    no_proxy.split(',').map(str::trim).any(|entry| {
+        let entry = entry.trim_start_matches('.');
+        !entry.is_empty()
+            && (entry == "*"
+                || host.eq_ignore_ascii_case(entry)
+                || host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", entry.to_ascii_lowercase())))
+    })
 }
 
 impl ConfigFile {
@@ -160,6 +260,8 @@ pub struct Overrides {
     pub requests_per_second: Option<f64>,
     /// The retry budget's capacity (the file's `budget`).
     pub retry_budget: Option<u32>,
+    /// `--no-proxy`: ignore the proxy variables.
+    pub no_proxy: bool,
 }
 
 impl Overrides {
@@ -188,6 +290,8 @@ pub struct Configured {
     pub retry_budget: u32,
     /// Client-side pacing, requests per second; `None` is off.
     pub requests_per_second: Option<f64>,
+    /// The proxy requests to this gateway go through (a CONNECT tunnel); `None` is direct.
+    pub proxy: Option<reqwest::Url>,
 }
 
 impl ConfigFile {
@@ -210,44 +314,84 @@ impl ConfigFile {
                 .or_else(|| file.base_url.map(str::to_owned))
                 .unwrap_or_else(|| profile.default_base_url.to_owned()),
         };
+        let proxy = proxy_for(kind, &url_text, env, overrides.no_proxy || self.no_proxy)?;
         let base_url = parse_base_url(&url_text, kind)?;
         let gateway = section.adapter(base_url, env)?;
         let defaults = RetryPolicy::default();
         let (o, r) = (overrides, file.retry);
-        let policy = RetryPolicy {
-            max_attempts: o
-                .max_attempts
-                .or(r.max_attempts)
-                .unwrap_or(defaults.max_attempts)
-                .max(1),
-            backoff_base: o
-                .backoff_base
-                .or(r.backoff_base)
-                .unwrap_or(defaults.backoff_base),
-            backoff_cap: o
-                .backoff_cap
-                .or(r.backoff_cap)
-                .unwrap_or(defaults.backoff_cap),
-            retry_after_cap: o
-                .retry_after_cap
-                .or(r.retry_after_cap)
-                .unwrap_or(defaults.retry_after_cap),
-            attempt_timeout: o
-                .timeout
-                .or(file.timeout)
-                .unwrap_or(defaults.attempt_timeout),
-            deadline: o.deadline.or(r.deadline).unwrap_or(defaults.deadline),
+        // A flag wins over the file; either is checked against its documented range and named
+        // in the error as the person wrote it.
+        let key = |name: &str| format!("[{kind}] {name}");
+        let retry_key = |name: &str| format!("[{kind}.retry] {name}");
+        let duration = |flag: Option<Duration>,
+                        flag_name: &str,
+                        file: Option<Duration>,
+                        key: String,
+                        default: Duration| {
+            match (flag, file) {
+                (Some(v), _) => bounds::duration(flag_name, v),
+                (None, Some(v)) => bounds::duration(&key, v),
+                (None, None) => Ok(default),
+            }
         };
-        let requests_per_second = match o.requests_per_second.or(file.requests_per_second) {
-            Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
-            Some(_) => None,
-            None => profile.requests_per_second,
+        let policy = RetryPolicy {
+            max_attempts: match (o.max_attempts, r.max_attempts) {
+                (Some(v), _) => bounds::attempts("--max-attempts", v)?,
+                (None, Some(v)) => bounds::attempts(&retry_key("max_attempts"), v)?,
+                (None, None) => defaults.max_attempts,
+            },
+            backoff_base: duration(
+                o.backoff_base,
+                "--backoff-base",
+                r.backoff_base,
+                retry_key("backoff_base"),
+                defaults.backoff_base,
+            )?,
+            backoff_cap: duration(
+                o.backoff_cap,
+                "--backoff-cap",
+                r.backoff_cap,
+                retry_key("backoff_cap"),
+                defaults.backoff_cap,
+            )?,
+            retry_after_cap: duration(
+                o.retry_after_cap,
+                "--retry-after-cap",
+                r.retry_after_cap,
+                retry_key("retry_after_cap"),
+                defaults.retry_after_cap,
+            )?,
+            attempt_timeout: duration(
+                o.timeout,
+                "--timeout",
+                file.timeout,
+                key("timeout"),
+                defaults.attempt_timeout,
+            )?,
+            deadline: duration(
+                o.deadline,
+                "--deadline",
+                r.deadline,
+                retry_key("deadline"),
+                defaults.deadline,
+            )?,
+        };
+        let requests_per_second = match (o.requests_per_second, file.requests_per_second) {
+            (Some(v), _) => bounds::rate("--rate", v)?,
+            (None, Some(v)) => bounds::rate(&key("requests_per_second"), v)?,
+            (None, None) => profile.requests_per_second,
+        };
+        let retry_budget = match (o.retry_budget, r.budget) {
+            (Some(v), _) => bounds::budget("the retry budget", v)?,
+            (None, Some(v)) => bounds::budget(&retry_key("budget"), v)?,
+            (None, None) => retry::DEFAULT_BUDGET,
         };
         Ok(Configured {
             gateway,
             policy,
-            retry_budget: o.retry_budget.or(r.budget).unwrap_or(retry::DEFAULT_BUDGET),
+            retry_budget,
             requests_per_second,
+            proxy,
         })
     }
 }
@@ -255,10 +399,11 @@ impl ConfigFile {
 /// Checks a gateway's base URL: http(s) only, no credentials or query in it, and plain
 /// `http://` only to a loopback address.
 pub fn parse_base_url(text: &str, kind: GatewayKind) -> Result<reqwest::Url, ConfigError> {
+    // The URL is shown without what can carry a secret (user info, query string).
     let err = |why: String| {
         Err(ConfigError::BaseUrl {
             gateway: kind,
-            url: text.to_owned(),
+            url: crate::credential::redact_url(text),
             why,
         })
     };
@@ -399,6 +544,125 @@ mod tests {
         let flagged = file.gateway(GatewayKind::Stripe, &env, &flags).unwrap();
         assert_eq!(flagged.policy.max_attempts, 1);
         assert_eq!(flagged.requests_per_second, None);
+    }
+
+    #[test]
+    fn proxies_only_for_https_and_never_for_this_machine() {
+        let proxy_env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let tunnel = proxy_env(&[
+            ("HTTPS_PROXY", "proxy.corp:3128"),
+            ("HTTP_PROXY", "http://proxy.corp:3128"),
+        ]);
+        let via = |url: &str, env: &dyn Fn(&str) -> Option<String>, no_proxy: bool| {
+            proxy_for(GatewayKind::Stripe, url, env, no_proxy)
+        };
+        let proxy = via("https://api.stripe.com", &tunnel, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(proxy.as_str(), "http://proxy.corp:3128/");
+        assert_eq!(
+            via("https://api.stripe.com", &tunnel, true).unwrap(),
+            None,
+            "--no-proxy"
+        );
+        for local in [
+            "http://127.0.0.1:5000/v1",
+            "https://localhost:9",
+            "http://[::1]:1",
+        ] {
+            assert_eq!(via(local, &tunnel, false).unwrap(), None, "{local}");
+        }
+        let err = via("http://ledger.internal/v1", &tunnel, false).unwrap_err();
+        assert!(err.to_string().contains("HTTP_PROXY"), "{err}");
+        let listed = proxy_env(&[
+            ("https_proxy", "http://p:1"),
+            ("NO_PROXY", "localhost, .internal,example.com"),
+        ]);
+        assert_eq!(
+            via("https://ledger.internal", &listed, false).unwrap(),
+            None
+        );
+        assert_eq!(
+            via("https://api.example.com", &listed, false).unwrap(),
+            None
+        );
+        assert!(
+            via("https://api.stripe.com", &listed, false)
+                .unwrap()
+                .is_some()
+        );
+        let all = proxy_env(&[("ALL_PROXY", "socks5://p:1080")]);
+        assert!(
+            via("https://api.stripe.com", &all, false)
+                .unwrap()
+                .is_some()
+        );
+        let bad = proxy_env(&[("HTTPS_PROXY", "ftp://u:sk_live_secret@p")]);
+        let err = via("https://api.stripe.com", &bad, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTPS_PROXY") && !err.contains("sk_live_secret"),
+            "{err}"
+        );
+        assert_eq!(
+            via("https://api.stripe.com", &|_: &str| None, false).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_flag_or_key() {
+        let env = |name: &str| (name == "PAYSTAT_STRIPE_KEY").then(|| "sk_test_x".to_owned());
+        let file: ConfigFile = toml::from_str(
+            "[stripe]\nrequests_per_second = 1e-30\n[stripe.retry]\nmax_attempts = 0\n",
+        )
+        .unwrap();
+        let err = file
+            .gateway(GatewayKind::Stripe, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("[stripe.retry] max_attempts is 0"), "{err}");
+        let flags = Overrides {
+            max_attempts: Some(3),
+            ..Overrides::default()
+        };
+        let err = file
+            .gateway(GatewayKind::Stripe, &env, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("[stripe] requests_per_second is 0.000"),
+            "{err}"
+        );
+        let flags = Overrides {
+            max_attempts: Some(3),
+            requests_per_second: Some(f64::NAN),
+            ..Overrides::default()
+        };
+        let err = file
+            .gateway(GatewayKind::Stripe, &env, &flags)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--rate is NaN"), "{err}");
+        let flags = Overrides {
+            max_attempts: Some(3),
+            requests_per_second: Some(0.0),
+            deadline: Some(Duration::from_secs(3600)),
+            ..Overrides::default()
+        };
+        let err = file
+            .gateway(GatewayKind::Stripe, &env, &flags)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "--deadline is 1h; it must be between 1ms and 10m");
     }
 
     #[test]

@@ -35,6 +35,83 @@ pub struct IncompleteCredential {
     pub missing: String,
 }
 
+/// What stands in for a secret in any message.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Prefixes of the secret keys people paste by mistake (Stripe's secret and restricted keys,
+/// webhook secrets).
+const SECRET_PREFIXES: [&str; 5] = ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"];
+
+/// Whether a word looks like a secret: a known key prefix, or a long run of hexadecimal digits
+/// (Plaid's client ids are 24 hex digits and its secrets 30).
+pub fn looks_like_secret(word: &str) -> bool {
+    SECRET_PREFIXES.iter().any(|p| word.starts_with(p))
+        || (word.len() >= 24
+            && word.bytes().all(|b| b.is_ascii_hexdigit())
+            && word.bytes().any(|b| b.is_ascii_digit())
+            && word.bytes().any(|b| b.is_ascii_alphabetic()))
+}
+
+/// `text` with every secret-looking word replaced by [`REDACTED`]: the last line of defence
+/// for a message that quotes what a person typed.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(if looks_like_secret(word) {
+            REDACTED
+        } else {
+            word
+        });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// A URL as a message may show it: user name and password replaced by [`REDACTED`], the query
+/// string and fragment dropped (they can carry keys), secret-looking words redacted.
+pub fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return redact(text);
+    };
+    let has_user = !url.username().is_empty() || url.password().is_some();
+    if !has_user && url.query().is_none() && url.fragment().is_none() {
+        // Nothing structural to hide: show it as typed.
+        return redact(text);
+    }
+    if has_user {
+        let _ = url.set_username(REDACTED);
+        let _ = url.set_password(None);
+    }
+    let had_query = url.query().is_some() || url.fragment().is_some();
+    url.set_query(None);
+    url.set_fragment(None);
+    let shown = redact(url.as_str()).replace("%5BREDACTED%5D", REDACTED);
+    if had_query {
+        format!("{shown}?{REDACTED}")
+    } else {
+        shown
+    }
+}
+
+/// Whether `name` can be an environment variable's name (letters, digits and `_`, not
+/// starting with a digit) and does not look like a secret pasted in its place.
+pub fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !looks_like_secret(name)
+}
+
 /// Why a gateway's credentials cannot be built from the environment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
@@ -48,6 +125,19 @@ pub enum CredentialError {
         /// What the variable holds, for people.
         what: &'static str,
     },
+    /// A config key that must name an environment variable holds something else (often the
+    /// secret itself, which is therefore never shown).
+    #[error(
+        "[{gateway}] {key} must name an environment variable (like {example}), not hold the credential itself; its value is not shown"
+    )]
+    NotAVariable {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The config key (`key_env`).
+        key: &'static str,
+        /// A variable name that would do.
+        example: &'static str,
+    },
     /// Half of a two-part credential is set.
     #[error("incomplete {gateway} credentials")]
     Incomplete {
@@ -57,6 +147,25 @@ pub enum CredentialError {
         #[source]
         source: IncompleteCredential,
     },
+}
+
+/// The environment variable a config key names: `configured` (from `[gateway] key`), else
+/// `default`; refused when it cannot be a variable's name.
+pub fn variable<'a>(
+    gateway: GatewayKind,
+    key: &'static str,
+    configured: Option<&'a str>,
+    default: &'static str,
+) -> Result<&'a str, CredentialError> {
+    match configured {
+        None => Ok(default),
+        Some(name) if is_variable_name(name) => Ok(name),
+        Some(_) => Err(CredentialError::NotAVariable {
+            gateway,
+            key,
+            example: default,
+        }),
+    }
 }
 
 /// Reads a required secret from `var` through `lookup`.
@@ -106,6 +215,15 @@ impl Credential {
         }
     }
 
+    /// The secret values this credential sends.
+    pub fn secrets(&self) -> Vec<&SecretString> {
+        match self {
+            Credential::None => Vec::new(),
+            Credential::Bearer(token) => vec![token],
+            Credential::Basic { password, .. } => vec![password],
+        }
+    }
+
     /// Adds the `Authorization` header, if any, to a request.
     pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
@@ -137,6 +255,47 @@ mod tests {
 
     fn read(pairs: &[(&str, &str)]) -> Result<Credential, IncompleteCredential> {
         Credential::from_lookup(lookup(pairs), "TOKEN", "USER", "PASSWORD")
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_messages() {
+        assert_eq!(
+            redact("key_env = sk_live_51Mtw, rk_test_x and whsec_y"),
+            "key_env = [REDACTED], [REDACTED] and [REDACTED]"
+        );
+        assert_eq!(
+            redact("secret 4e0a5d1b2c3d4e5f6a7b8c9d0e1f2a and txn_001"),
+            "secret [REDACTED] and txn_001"
+        );
+        assert_eq!(redact("PAYSTAT_STRIPE_KEY"), "PAYSTAT_STRIPE_KEY");
+        assert_eq!(
+            redact_url("http://u:SECRET_canary@127.0.0.1:1/v1"),
+            "http://[REDACTED]@127.0.0.1:1/v1"
+        );
+        assert_eq!(
+            redact_url("https://api.example.com/v1?key=abc#frag"),
+            "https://api.example.com/v1?[REDACTED]"
+        );
+        assert_eq!(redact_url("not a url sk_test_1"), "not a url [REDACTED]");
+    }
+
+    #[test]
+    fn variable_names_are_names() {
+        let var = |configured| {
+            variable(
+                GatewayKind::Stripe,
+                "key_env",
+                configured,
+                "PAYSTAT_STRIPE_KEY",
+            )
+        };
+        assert_eq!(var(None), Ok("PAYSTAT_STRIPE_KEY"));
+        assert_eq!(var(Some("TEAM_STRIPE_KEY")), Ok("TEAM_STRIPE_KEY"));
+        for pasted in ["sk_live_51MtwBwLkdIwHu7ix", "not a name", "9LIVES", ""] {
+            let err = var(Some(pasted)).unwrap_err().to_string();
+            assert!(err.contains("must name an environment variable"), "{err}");
+            assert!(pasted.is_empty() || !err.contains(pasted), "{err}");
+        }
     }
 
     #[test]

@@ -41,6 +41,7 @@
 //! The command line lives in the `paystat` binary, not here.
 
 mod audit;
+mod bounds;
 mod check;
 mod clock;
 mod config;
@@ -57,12 +58,16 @@ pub use audit::{
     AuditError, AuditRecord, AuditTrail, DEFAULT_PATH as DEFAULT_AUDIT_PATH, EVENT_STATUS_CHECK,
     Origin, RequestLine, default_actor,
 };
+pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrency};
 pub use check::{
     Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
 pub use config::{ConfigError, ConfigFile, Configured, Overrides, parse_base_url};
-pub use credential::{Credential, CredentialError, IncompleteCredential};
+pub use credential::{
+    Credential, CredentialError, IncompleteCredential, REDACTED, looks_like_secret, redact,
+    redact_url,
+};
 pub use gateway::{
     Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply, Stripe, Verdict, profile,
     route, routing_rules, status_mapping, status_mapping_table,

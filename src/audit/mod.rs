@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -87,6 +88,22 @@ pub enum AuditError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The audit path exists but is not a regular file (a FIFO would hang the run, a device
+    /// or directory cannot hold the trail).
+    #[error("cannot open the audit log {}: it is {kind}, not a regular file", .path.display())]
+    NotAFile {
+        /// The audit path.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a directory`, `a character device`, …).
+        kind: &'static str,
+    },
+    /// The file paystat opened is no longer the one at the audit path: deleted, renamed or
+    /// replaced during the run, so later lines would be lost to the unlinked file.
+    #[error("the audit log {} was deleted or replaced during the run; its lines would be lost", .path.display())]
+    Replaced {
+        /// The audit path.
+        path: PathBuf,
+    },
     /// A line could not be written (full disk, revoked permission, I/O error).
     #[error("cannot write to the audit log {}", .path.display())]
     Write {
@@ -100,34 +117,74 @@ pub enum AuditError {
 /// An append-only audit file shared by all checks of one run.
 #[derive(Debug)]
 pub struct AuditTrail {
+    /// The file written: the audit path with any symbolic link resolved.
     path: PathBuf,
+    /// The path given, when it was a symbolic link to `path`.
+    link: Option<PathBuf>,
     file: Mutex<File>,
+    /// The open file's identity (device, inode), compared with the path's before each line.
+    identity: (u64, u64),
     actor: String,
     origin: Origin,
 }
 
 impl AuditTrail {
     /// Opens (creating if needed) `path` for appending; `actor` is who runs the checks.
+    ///
+    /// The path must be a regular file or absent: a FIFO, a device or a directory is refused
+    /// (a FIFO would block the run until someone reads it). A symbolic link is resolved, and
+    /// the file it points to is the one written and watched.
     pub fn open(path: &Path, actor: String) -> Result<AuditTrail, AuditError> {
+        let open_error = |source| AuditError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let (target, link) = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+                Ok(target) => (target, Some(path.to_owned())),
+                // A dangling link: create its target, as writing through it would.
+                Err(_) => (path.to_owned(), None),
+            },
+            _ => (path.to_owned(), None),
+        };
+        if let Ok(meta) = std::fs::metadata(&target) {
+            not_a_file(meta.file_type()).map_or(Ok(()), |kind| {
+                Err(AuditError::NotAFile {
+                    path: target.clone(),
+                    kind,
+                })
+            })?;
+        }
+        // Non-blocking, so that a FIFO put there after the check above fails instead of
+        // hanging; it changes nothing for a regular file.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)
-            .map_err(|source| AuditError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&target)
+            .map_err(open_error)?;
+        let meta = file.metadata().map_err(open_error)?;
+        if let Some(kind) = not_a_file(meta.file_type()) {
+            return Err(AuditError::NotAFile { path: target, kind });
+        }
         Ok(AuditTrail {
-            path: path.to_owned(),
+            path: target,
+            link,
             file: Mutex::new(file),
+            identity: (meta.dev(), meta.ino()),
             actor,
             origin: Origin::current(),
         })
     }
 
-    /// The audit file's path.
+    /// The audit file's path (a symbolic link given to [`AuditTrail::open`] resolved).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The symbolic link given to [`AuditTrail::open`], when the path was one.
+    pub fn link(&self) -> Option<&Path> {
+        self.link.as_deref()
     }
 
     /// Appends one line for the check `result`, which sent `request` (none when the id was
@@ -153,9 +210,37 @@ impl AuditTrail {
         };
         // A poisoned lock only means another check panicked mid-write; the file is still usable.
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        // Still the file at the audit path? (Deleted or replaced, its lines would be lost.)
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.identity => {}
+            _ => {
+                return Err(AuditError::Replaced {
+                    path: self.path.clone(),
+                });
+            }
+        }
         file.write_all(&line).map_err(write_error)?;
         file.flush().map_err(write_error)?;
         Ok(())
+    }
+}
+
+/// What a file type is, when it is not a regular file.
+fn not_a_file(file_type: std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else {
+        Some("something else")
     }
 }
 

@@ -73,9 +73,12 @@ impl Answer {
     ) -> Option<HeaderMap> {
         let (reading, http_status, headers, error) = match exchange {
             Exchange::Replied(reply) => {
-                let reading = gateway.read(id, &reply);
+                let mut reading = gateway.read(id, &reply);
+                reading.redact(&gateway.secrets());
                 let status = reply.status;
                 let headers = if capture {
+                    let mut reply = reply;
+                    reply.redact(&gateway.secrets());
                     let headers = reply.headers.clone();
                     self.reply = Some(reply);
                     headers

@@ -22,9 +22,21 @@ pub(crate) enum Exchange {
     },
 }
 
-/// The one HTTP client of a checker, pooled across all its checks.
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The one HTTP client of a checker, pooled across all its checks. `proxies` pairs a
+/// gateway's base URL with the proxy its requests go through; everything else goes direct,
+/// whatever proxy variables the environment holds (the configuration has already read them).
+pub(crate) fn client(proxies: Vec<(reqwest::Url, reqwest::Url)>) -> reqwest::Client {
+    let builder = if proxies.is_empty() {
+        reqwest::Client::builder().no_proxy()
+    } else {
+        reqwest::Client::builder().proxy(reqwest::Proxy::custom(move |url| {
+            proxies
+                .iter()
+                .find(|(base, _)| base.origin() == url.origin())
+                .map(|(_, proxy)| proxy.clone())
+        }))
+    };
+    builder
         // Credentials must reach only the configured host: a redirect is followed only
         // to the same scheme, host and port.
         .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -49,6 +61,7 @@ pub(crate) async fn send(
     client: &reqwest::Client,
     request: reqwest::Request,
     timeout: Duration,
+    proxy: Option<&reqwest::Url>,
 ) -> Exchange {
     if timeout.is_zero() {
         return Exchange::Failed {
@@ -61,7 +74,7 @@ pub(crate) async fn send(
         let mut response = client
             .execute(request)
             .await
-            .map_err(|e| transport_failure(e, None))?;
+            .map_err(|e| transport_failure(e, None, proxy))?;
         let status = response.status().as_u16();
         let too_big = || Exchange::Failed {
             outcome: Outcome::BadResponse,
@@ -79,7 +92,7 @@ pub(crate) async fn send(
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_failure(e, Some(status)))?
+            .map_err(|e| transport_failure(e, Some(status), proxy))?
         {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(too_big());
@@ -108,7 +121,11 @@ pub(crate) async fn send(
 
 /// Classifies a transport error without its URL (which names the payment, not a secret, but
 /// belongs in the audit line, not in a sentence).
-fn transport_failure(error: reqwest::Error, http_status: Option<u16>) -> Exchange {
+fn transport_failure(
+    error: reqwest::Error,
+    http_status: Option<u16>,
+    proxy: Option<&reqwest::Url>,
+) -> Exchange {
     let outcome = if error.is_timeout() {
         Outcome::Timeout
     } else if error.is_redirect() {
@@ -131,9 +148,19 @@ fn transport_failure(error: reqwest::Error, http_status: Option<u16>) -> Exchang
     } else {
         "the request to the gateway failed"
     };
+    // Through a proxy, say which (host and port only: its URL may carry a password).
+    let via = proxy
+        .map(|p| {
+            format!(
+                " through the proxy {}:{}",
+                p.host_str().unwrap_or("?"),
+                p.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default();
     Exchange::Failed {
         outcome,
-        detail: format!("{what}: {cause}"),
+        detail: format!("{what}{via}: {cause}"),
         http_status,
     }
 }

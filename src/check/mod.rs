@@ -86,9 +86,14 @@ impl Checker {
         audit: Arc<AuditTrail>,
         options: CheckerOptions,
     ) -> Checker {
+        let endpoints: Vec<Endpoint> = gateways.into_iter().map(Endpoint::from).collect();
+        let proxies = endpoints
+            .iter()
+            .filter_map(|e| Some((e.gateway.base_url().clone(), e.proxy.clone()?)))
+            .collect();
         Checker {
-            client: exchange::client(),
-            endpoints: gateways.into_iter().map(Endpoint::from).collect(),
+            client: exchange::client(proxies),
+            endpoints,
             audit,
             options,
         }
@@ -185,8 +190,9 @@ impl Checker {
             answer.sent(line);
             let remaining = deadline.saturating_sub(clock.now());
             let attempt_started = clock.now();
+            let timeout = policy.attempt_timeout.min(remaining);
             let exchange =
-                exchange::send(&self.client, request, policy.attempt_timeout.min(remaining)).await;
+                exchange::send(&self.client, request, timeout, endpoint.proxy.as_ref()).await;
             let took = clock.now().saturating_sub(attempt_started);
             let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
             let outcome = answer.outcome();

@@ -26,6 +26,7 @@ pub(crate) struct Endpoint {
     pub policy: RetryPolicy,
     pub budget: RetryBudget,
     pub pacer: Option<Pacer>,
+    pub proxy: Option<reqwest::Url>,
 }
 
 impl From<Configured> for Endpoint {
@@ -35,6 +36,7 @@ impl From<Configured> for Endpoint {
             policy: c.policy,
             budget: RetryBudget::new(c.retry_budget),
             pacer: c.requests_per_second.map(Pacer::new),
+            proxy: c.proxy,
         }
     }
 }

@@ -137,7 +137,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Attempts in all per check, the first included (default 3; 1 never retries).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
     /// First backoff ceiling, doubling per retry (default 500ms).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -155,9 +155,12 @@ pub struct CheckArgs {
     /// (default: 25 for Stripe, off for the others).
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
-    /// How many checks run at once.
+    /// How many checks run at once (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = paystat::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect to every gateway directly.
+    #[arg(long)]
+    pub no_proxy: bool,
     /// Audit settings.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -203,6 +206,9 @@ pub struct OneGatewayArgs {
     /// The per-attempt timeout, like `5s`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect directly.
+    #[arg(long)]
+    pub no_proxy: bool,
 }
 
 /// A single gateway (no `auto`).

@@ -1,13 +1,13 @@
 //! `paystat check`: ids in, audited results out, and an exit code that says how it went.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use paystat::{CheckResult, Checker, CheckerOptions, GatewayKind, Outcome, Overrides, Routing};
 
 use super::args::{CheckArgs, Format, GatewayArg};
 use super::exit::{Checked, Exit};
-use super::{CliError, configured_checker, load_config, process_env, render, sentence};
+use super::{CliError, configured_checker, load_config, print, process_env, render, sentence};
 
 fn read_ids(ids: Vec<String>) -> Result<Vec<String>, CliError> {
     if ids.iter().any(|id| id == "-") {
@@ -51,11 +51,6 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
             ));
         }
     };
-    if args.rate.is_some_and(|r| !r.is_finite() || r < 0.0) {
-        return Err(CliError::usage(
-            "--rate must be a number of requests per second, 0 or more",
-        ));
-    }
     let overrides = Overrides {
         base_url,
         timeout: args.timeout,
@@ -66,14 +61,17 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         deadline: args.deadline,
         requests_per_second: args.rate,
         retry_budget: None,
+        no_proxy: args.no_proxy,
     };
     // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
     let needed: BTreeSet<GatewayKind> = match routing {
         Routing::Fixed(kind) => BTreeSet::from([kind]),
         Routing::Auto => ids.iter().filter_map(|id| paystat::route(id)).collect(),
     };
+    let concurrency = paystat::validate_concurrency("--concurrency", args.concurrency)
+        .map_err(|e| CliError::usage(sentence(&e)))?;
     let options = CheckerOptions {
-        concurrency: args.concurrency,
+        concurrency: within_open_files_limit(concurrency),
         ..CheckerOptions::new(routing)
     };
     let checker = configured_checker(
@@ -85,6 +83,30 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         options,
     )?;
     report(&checker, &ids, args.format).await
+}
+
+/// Files a process needs besides one connection per check in flight: standard streams, the
+/// audit file, the runtime's own descriptors, and idle pooled connections to other gateways.
+const FILES_BESIDES_CHECKS: u64 = 64;
+
+/// `concurrency`, or fewer when the open-files limit cannot hold that many connections: the
+/// soft limit is raised as far as the hard limit allows first, and a lowered concurrency is
+/// said on stderr (it is not an error: the run goes on, slower).
+fn within_open_files_limit(concurrency: usize) -> usize {
+    let needed = concurrency as u64 + FILES_BESIDES_CHECKS;
+    let Ok(limit) = rlimit::increase_nofile_limit(needed) else {
+        return concurrency;
+    };
+    if limit >= needed {
+        return concurrency;
+    }
+    let allowed = usize::try_from(limit.saturating_sub(FILES_BESIDES_CHECKS))
+        .unwrap_or(1)
+        .max(1);
+    eprintln!(
+        "paystat: the open-files limit ({limit}) allows {allowed} checks at once, not {concurrency}; running {allowed} at once"
+    );
+    allowed
 }
 
 /// Runs the checks, prints the audited results and withheld ones, and picks the exit code.
@@ -101,11 +123,12 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
         Format::Table => render::table(&shown),
         Format::Json => render::json(&shown),
     };
-    let mut stdout = std::io::stdout().lock();
-    if !shown.is_empty() || format == Format::Json {
-        // A closed stdout (e.g. `| head`) is not a reason to fail the audited run.
-        let _ = writeln!(stdout, "{text}");
-    }
+    let printed = if !shown.is_empty() || format == Format::Json {
+        print(format_args!("{text}\n"))
+    } else {
+        Ok(())
+    };
+    // An audit failure outranks an output failure: Compliance must hear of it first.
     if let Some(first) = withheld.first() {
         return Err(CliError::audit(format!(
             "{}; {} of {} results withheld",
@@ -114,6 +137,7 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
             ids.len()
         )));
     }
+    printed?;
     let worst = shown
         .iter()
         .map(|r| checked(r.outcome))

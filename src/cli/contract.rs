@@ -9,7 +9,7 @@ use paystat::{Checker, CheckerOptions, GatewayKind, Overrides, Routing};
 
 use super::args::{AuditArgs, FixturesArgs, OneGateway, OneGatewayArgs, RecordArgs, VerifyArgs};
 use super::exit::{Exit, Failure};
-use super::{CliError, configured_checker, load_config, process_env, sentence};
+use super::{CliError, configured_checker, load_config, print, process_env, sentence};
 
 /// A checker for the one gateway of `record` or `verify`, configured as `check` would be.
 fn one_gateway_checker(
@@ -24,6 +24,7 @@ fn one_gateway_checker(
     let overrides = Overrides {
         base_url: args.base_url.clone().map(|url| (kind, url)),
         timeout: args.timeout,
+        no_proxy: args.no_proxy,
         ..Overrides::default()
     };
     let checker = configured_checker(
@@ -67,12 +68,12 @@ pub async fn record(args: RecordArgs) -> Result<Exit, CliError> {
     }
     std::fs::write(&args.out, text)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", args.out.display())))?;
-    println!(
-        "recorded {kind} HTTP {} for {} into {} (scrubbed); write its title and requirement, then run `paystat fixtures check`",
+    print(format_args!(
+        "recorded {kind} HTTP {} for {} into {} (scrubbed); write its title and requirement, then run `paystat fixtures check`\n",
         reply.status,
         paystat::display_safe(&args.id),
         args.out.display()
-    );
+    ))?;
     Ok(Exit::Done)
 }
 
@@ -94,7 +95,7 @@ pub async fn verify(args: VerifyArgs) -> Result<Exit, CliError> {
     let checks = contract::verify(&checker, &scenarios, &schemas)
         .await
         .map_err(|e| CliError::audit(sentence(&e)))?;
-    print!("{}", contract::render(&checks));
+    print(format_args!("{}", contract::render(&checks)))?;
     Ok(Exit::Verified {
         broken: checks.iter().any(|c| !c.mismatches.is_empty()),
     })

@@ -9,7 +9,8 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   2  usage or configuration error
   3  some check got no answer from the gateway (unauthorized, bad request, rate limited,
      gateway error, timeout, connection error, bad response)
-  4  the audit trail could not be written; those results are withheld";
+  4  the audit trail could not be written; those results are withheld
+  5  the results could not be written to standard output (a closed pipe is not an error)";
 
 /// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +51,10 @@ pub enum Failure {
     NoAnswer,
     /// 4: the audit trail could not be written; results are withheld.
     Audit,
+    /// 5: standard output could not be written.
+    Output,
+    /// 0, silently: standard output was closed by its reader (`| head`).
+    ClosedPipe,
 }
 
 impl From<Exit> for ExitCode {
@@ -71,6 +76,8 @@ impl From<Failure> for ExitCode {
             Failure::Usage => 2,
             Failure::NoAnswer => 3,
             Failure::Audit => 4,
+            Failure::Output => 5,
+            Failure::ClosedPipe => 0,
         })
     }
 }

@@ -5,7 +5,7 @@ use paystat::contract::{self, ProviderSchemas, ScenarioSet};
 
 use super::args::{FixturesArgs, ReportArgs};
 use super::exit::Exit;
-use super::{CliError, sentence};
+use super::{CliError, print, sentence};
 
 /// The scenarios and schemas of a fixtures folder.
 pub fn load(args: &FixturesArgs) -> Result<(ScenarioSet, ProviderSchemas), CliError> {
@@ -20,18 +20,20 @@ pub fn check(args: &FixturesArgs) -> Result<Exit, CliError> {
     let (set, schemas) = load(args)?;
     let problems = contract::check(&set, &schemas);
     for problem in &problems {
-        println!("{}/{problem}", args.fixtures.display());
+        print(format_args!("{}/{problem}\n", args.fixtures.display()))?;
     }
     let gaps = contract::gaps(&set);
     for (gateway, situation) in &gaps {
-        println!("coverage gap: {gateway}: no scenario for {situation}");
+        print(format_args!(
+            "coverage gap: {gateway}: no scenario for {situation}\n"
+        ))?;
     }
-    println!(
-        "{} scenarios checked: {} problems, {} coverage gaps",
+    print(format_args!(
+        "{} scenarios checked: {} problems, {} coverage gaps\n",
         set.scenarios().len(),
         problems.len(),
         gaps.len()
-    );
+    ))?;
     Ok(Exit::Fixtures {
         problems: !problems.is_empty(),
     })
@@ -46,7 +48,7 @@ pub fn report(args: &ReportArgs) -> Result<Exit, CliError> {
         .clone()
         .unwrap_or_else(|| args.fixtures.fixtures.join("REQUIREMENTS.md"));
     if out.as_os_str() == "-" {
-        print!("{text}");
+        print(format_args!("{text}"))?;
     } else {
         std::fs::write(&out, text)
             .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;

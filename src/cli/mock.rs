@@ -1,6 +1,7 @@
 //! `paystat mock serve`: the fixtures as a standalone mock gateway for other tools.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 use paystat::GatewayKind;
 use paystat::contract::{self, ScenarioSet};
@@ -20,20 +21,27 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
     };
     let list = scenarios.scenarios().to_vec();
     contract::serve(args.port, args.expose, &list, shutdown, |addr, registered| {
+        // Written in one piece once every scenario is registered; a closed stdout does not
+        // stop the mock.
+        let mut out = String::new();
         let url = format!("http://{addr}");
-        println!("paystat mock gateway on {url} playing {registered} scenarios (Ctrl-C stops it)");
-        println!("# point paystat check at it (the mock accepts any credentials):");
+        let _ = writeln!(
+            out,
+            "paystat mock gateway on {url} playing {registered} scenarios (Ctrl-C stops it)"
+        );
+        out.push_str("# point paystat check at it (the mock accepts any credentials):\n");
         for kind in GatewayKind::ALL {
             let var = paystat::profile(kind).url_env;
-            println!("export {var}={}", contract::base_url(&url, kind));
+            let _ = writeln!(out, "export {var}={}", contract::base_url(&url, kind));
         }
-        println!("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock PAYSTAT_PLAID_SECRET=mock");
-        println!("# scenarios:");
+        out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock PAYSTAT_PLAID_SECRET=mock\n");
+        out.push_str("# scenarios:\n");
         for s in list.iter().filter(|s| s.is_http()) {
             let id = paystat::display_safe(&s.payment_id);
-            println!("#   {:<7} {id:<38} {}", s.gateway.as_str(), s.title);
+            let _ = writeln!(out, "#   {:<7} {id:<38} {}", s.gateway.as_str(), s.title);
         }
-        let _ = std::io::stdout().flush();
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush());
     })
     .await
     .map_err(|e| CliError::usage(sentence(&e)))?;

@@ -49,6 +49,26 @@ impl CliError {
     }
 }
 
+/// Writes `text` to standard output. A closed pipe (`paystat check … | head`) ends the run
+/// quietly; any other write error (a full disk behind `>`) is exit 5.
+fn print(text: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError {
+                failure: Failure::ClosedPipe,
+                message: String::new(),
+            },
+            _ => CliError {
+                failure: Failure::Output,
+                message: format!("cannot write to standard output: {e}"),
+            },
+        })
+}
+
 /// An error and its causes as one sentence: `cannot open the audit log x: No such file…`.
 /// Library errors keep their cause in `source()`, not in their own message.
 fn sentence(error: &dyn std::error::Error) -> String {
@@ -78,8 +98,12 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(exit) => exit.into(),
+        // A reader that went away (`| head`) wanted no more: not an error.
+        Err(e) if e.failure == Failure::ClosedPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("paystat: {}", e.message);
+            // The last line of defence: a message quoting what a person typed never shows
+            // anything shaped like a key.
+            eprintln!("paystat: {}", paystat::redact(&e.message));
             e.failure.into()
         }
     }
@@ -127,9 +151,16 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
 
 fn open_audit(args: &AuditArgs) -> Result<Arc<AuditTrail>, CliError> {
     let actor = args.actor.clone().unwrap_or_else(paystat::default_actor);
-    AuditTrail::open(&args.audit_log, actor)
-        .map(Arc::new)
-        .map_err(|e| CliError::audit(format!("{}; no payment was checked", sentence(&e))))
+    let trail = AuditTrail::open(&args.audit_log, actor)
+        .map_err(|e| CliError::audit(format!("{}; no payment was checked", sentence(&e))))?;
+    if let Some(link) = trail.link() {
+        eprintln!(
+            "paystat: the audit log {} is a link; lines go to {}",
+            link.display(),
+            trail.path().display()
+        );
+    }
+    Ok(Arc::new(trail))
 }
 
 /// The one way the command line builds a checker: the config file (or `file`), the

@@ -134,6 +134,10 @@ pub struct ServeError {
 /// Runs a standalone mock on `port` (0 for any free port) until `shutdown` resolves.
 /// `expose` binds every interface instead of 127.0.0.1. `on_ready` gets the bound address
 /// and how many scenarios were registered.
+///
+/// Every scenario is registered on an in-process mock *before* the port is opened, and the
+/// port forwards each connection to it: a client that connects the moment the port accepts
+/// gets the scenarios' answers, never an empty mock's 404.
 pub async fn serve(
     port: u16,
     expose: bool,
@@ -141,40 +145,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr, usize),
 ) -> Result<(), ServeError> {
-    let fail = |reason: String| ServeError { port, reason };
-    let server = httpmock::server::HttpMockServerBuilder::new()
-        .port(port)
-        .expose(expose)
-        .build()
-        .map_err(|e| fail(e.to_string()))?;
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        server
-            .start_with_signals(Some(addr_tx), shutdown)
-            .await
-            .map_err(|e| e.to_string())
-    });
-    let addr: SocketAddr = match addr_rx.await {
-        Ok(addr) => addr,
-        Err(_) => {
-            let reason = match task.await {
-                Ok(Err(reason)) => reason,
-                _ => "the server stopped before it was ready".to_owned(),
-            };
-            return Err(fail(reason));
-        }
-    };
-    let local = SocketAddr::from(([127, 0, 0, 1], addr.port()));
-    let client = MockServer::connect_async(&local.to_string()).await;
-    let mut registered = 0;
-    for scenario in scenarios {
-        if register(&client, scenario).await {
-            registered += 1;
-        }
-    }
+    let mock = EmbeddedMock::start(scenarios).await;
+    let registered = scenarios.iter().filter(|s| s.is_http()).count();
+    let backend = *mock.server().address();
+    let ip: [u8; 4] = if expose { [0, 0, 0, 0] } else { [127, 0, 0, 1] };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((ip, port)))
+        .await
+        .map_err(|e| ServeError {
+            port,
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError {
+        port,
+        reason: e.to_string(),
+    })?;
     on_ready(addr, registered);
-    match task.await {
-        Ok(result) => result.map_err(fail),
-        Err(e) => Err(fail(e.to_string())),
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let Ok((mut client, _)) = accepted else { continue };
+                tokio::spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        }
     }
 }

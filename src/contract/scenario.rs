@@ -156,6 +156,17 @@ pub struct Mismatch {
     pub got: String,
 }
 
+impl Mismatch {
+    /// A mismatch when `expected` and `got` differ, none when they agree.
+    pub fn between(what: &str, expected: String, got: String) -> Option<Mismatch> {
+        (expected != got).then(|| Mismatch {
+            what: what.to_owned(),
+            expected,
+            got,
+        })
+    }
+}
+
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -176,13 +187,7 @@ impl Expectation {
     pub fn mismatches(&self, result: &CheckResult) -> Vec<Mismatch> {
         let mut found = Vec::new();
         let mut differ = |what: &str, expected: String, got: String| {
-            if expected != got {
-                found.push(Mismatch {
-                    what: what.to_owned(),
-                    expected,
-                    got,
-                });
-            }
+            found.extend(Mismatch::between(what, expected, got));
         };
         let outcome = match (&result.detail, result.outcome == self.outcome) {
             (Some(detail), false) => format!("{} ({detail})", result.outcome),

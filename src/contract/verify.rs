@@ -52,13 +52,7 @@ pub async fn verify(
         let (result, reply) = checker.check_capturing(&s.payment_id).await?;
         let mut mismatches = Vec::new();
         let mut differ = |what: &str, expected: String, got: String| {
-            if expected != got {
-                mismatches.push(Mismatch {
-                    what: what.to_owned(),
-                    expected,
-                    got,
-                });
-            }
+            mismatches.extend(Mismatch::between(what, expected, got));
         };
         match &reply {
             // Without an answer there is nothing else to compare.

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -16,7 +17,7 @@ use super::{
     Reply, Section, Verdict, header_text, http_error_detail, outcome_for_http_status,
     url_with_segments, utc_rfc3339,
 };
-use crate::credential::{Credential, CredentialError};
+use crate::credential::{self, Credential, CredentialError};
 use crate::result::{self, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
@@ -75,13 +76,22 @@ impl Section for LedgerSection {
         base_url: reqwest::Url,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<dyn Gateway>, CredentialError> {
+        let var = |key, configured: Option<&str>, default| {
+            credential::variable(GatewayKind::Ledger, key, configured, default).map(str::to_owned)
+        };
         let credential = Credential::from_lookup(
             env,
-            self.token_env.as_deref().unwrap_or("PAYSTAT_LEDGER_TOKEN"),
-            self.user_env.as_deref().unwrap_or("PAYSTAT_LEDGER_USER"),
-            self.password_env
-                .as_deref()
-                .unwrap_or("PAYSTAT_LEDGER_PASSWORD"),
+            &var(
+                "token_env",
+                self.token_env.as_deref(),
+                "PAYSTAT_LEDGER_TOKEN",
+            )?,
+            &var("user_env", self.user_env.as_deref(), "PAYSTAT_LEDGER_USER")?,
+            &var(
+                "password_env",
+                self.password_env.as_deref(),
+                "PAYSTAT_LEDGER_PASSWORD",
+            )?,
         )
         .map_err(|source| CredentialError::Incomplete {
             gateway: GatewayKind::Ledger,
@@ -202,6 +212,10 @@ impl Gateway for Ledger {
         self.credential
             .authorize(client.get(url).header("accept", "application/json"))
             .build()
+    }
+
+    fn secrets(&self) -> Vec<&SecretString> {
+        self.credential.secrets()
     }
 
     fn read(&self, id: &str, reply: &Reply) -> Reading {

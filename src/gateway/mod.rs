@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -150,6 +151,33 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+impl Reply {
+    /// Replaces every occurrence of `secrets` in the body and the header values with
+    /// `[REDACTED]` (for a reply kept to be recorded as a fixture).
+    pub fn redact(&mut self, secrets: &[&SecretString]) {
+        for secret in secrets.iter().map(|s| s.expose_secret()) {
+            if secret.is_empty() {
+                continue;
+            }
+            if let Ok(text) = std::str::from_utf8(&self.body)
+                && text.contains(secret)
+            {
+                self.body = text
+                    .replace(secret, crate::credential::REDACTED)
+                    .into_bytes();
+            }
+            for value in self.headers.values_mut() {
+                if let Ok(text) = value.to_str()
+                    && text.contains(secret)
+                    && let Ok(scrubbed) = text.replace(secret, crate::credential::REDACTED).parse()
+                {
+                    *value = scrubbed;
+                }
+            }
+        }
+    }
+}
+
 /// A payment the gateway knows, in paystat's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
@@ -228,6 +256,43 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// Replaces every occurrence of `secrets` in the gateway's text with `[REDACTED]`.
+    pub fn redact(&mut self, secrets: &[&SecretString]) {
+        let values: Vec<&str> = secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        let scrub = |text: &mut String| {
+            for value in &values {
+                if text.contains(value) {
+                    *text = text.replace(value, crate::credential::REDACTED);
+                }
+            }
+        };
+        let scrub_all = |texts: &mut [&mut Option<String>]| {
+            for text in texts.iter_mut().filter_map(|t| t.as_mut()) {
+                scrub(text);
+            }
+        };
+        scrub_all(&mut [&mut self.request_id]);
+        match &mut self.verdict {
+            Verdict::Found(payment) => {
+                scrub(&mut payment.gateway_status);
+                scrub_all(&mut [&mut payment.failure_code, &mut payment.status_reason]);
+            }
+            Verdict::NoPayment { detail, error, .. } => {
+                scrub(detail);
+                if let Some(error) = error {
+                    scrub_all(&mut [&mut error.kind, &mut error.code, &mut error.message]);
+                }
+            }
+        }
+    }
+
     /// A reading with no request id and no retry advice.
     pub fn new(verdict: Verdict) -> Reading {
         Reading {
@@ -252,6 +317,10 @@ pub trait Gateway: Send + Sync + fmt::Debug {
 
     /// Reads a complete reply to the request for payment `id`.
     fn read(&self, id: &str, reply: &Reply) -> Reading;
+
+    /// The secret values this adapter sends, so that a gateway echoing one back (in an error
+    /// message, say) never puts it into a result, an audit line or a recorded fixture.
+    fn secrets(&self) -> Vec<&SecretString>;
 }
 
 /// The outcome an HTTP status stands for when the body says nothing more precise. Adapters

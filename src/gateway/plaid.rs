@@ -84,19 +84,27 @@ impl Section for PlaidSection {
         base_url: reqwest::Url,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<dyn Gateway>, CredentialError> {
-        let var = |name: &Option<String>, default: &'static str| {
-            name.clone().unwrap_or_else(|| default.to_owned())
+        let var = |key, configured: Option<&str>, default| {
+            credential::variable(GatewayKind::Plaid, key, configured, default).map(str::to_owned)
         };
         let client_id = credential::required(
             env,
             GatewayKind::Plaid,
-            &var(&self.client_id_env, "PAYSTAT_PLAID_CLIENT_ID"),
+            &var(
+                "client_id_env",
+                self.client_id_env.as_deref(),
+                "PAYSTAT_PLAID_CLIENT_ID",
+            )?,
             "the client id",
         )?;
         let secret = credential::required(
             env,
             GatewayKind::Plaid,
-            &var(&self.secret_env, "PAYSTAT_PLAID_SECRET"),
+            &var(
+                "secret_env",
+                self.secret_env.as_deref(),
+                "PAYSTAT_PLAID_SECRET",
+            )?,
             "the secret",
         )?;
         Ok(Arc::new(Plaid::new(base_url, client_id, secret)))
@@ -270,6 +278,10 @@ impl Gateway for Plaid {
             .header("content-type", "application/json")
             .body(body)
             .build()
+    }
+
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.client_id, &self.secret]
     }
 
     fn read(&self, id: &str, reply: &Reply) -> Reading {

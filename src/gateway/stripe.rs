@@ -80,7 +80,12 @@ impl Section for StripeSection {
         let key = credential::required(
             env,
             GatewayKind::Stripe,
-            self.key_env.as_deref().unwrap_or("PAYSTAT_STRIPE_KEY"),
+            credential::variable(
+                GatewayKind::Stripe,
+                "key_env",
+                self.key_env.as_deref(),
+                "PAYSTAT_STRIPE_KEY",
+            )?,
             "the secret key, sk_…",
         )?;
         Ok(Arc::new(Stripe::new(
@@ -248,6 +253,10 @@ impl Gateway for Stripe {
             request = request.header("Stripe-Version", version);
         }
         request.build()
+    }
+
+    fn secrets(&self) -> Vec<&SecretString> {
+        vec![&self.key]
     }
 
     fn read(&self, id: &str, reply: &Reply) -> Reading {

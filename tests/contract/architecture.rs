@@ -8,7 +8,7 @@ use crate::helpers::walk;
 
 const LAYERS: [&[&str]; 8] = [
     &["result"],
-    &["payment_id", "clock", "credential"],
+    &["bounds", "payment_id", "clock", "credential"],
     &["retry"],
     &["gateway"],
     &["config"],

@@ -7,7 +7,7 @@ use paystat::contract::EmbeddedMock;
 use paystat::contract::ScenarioSet;
 use paystat::{AuditTrail, GatewayKind, Outcome};
 
-use crate::helpers::{audit_lines, checker_for, fixtures_dir, spawn};
+use crate::helpers::{FullDisk, audit_lines, checker_for, fixtures_dir, spawn};
 
 async fn ledger_mock() -> EmbeddedMock {
     let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
@@ -71,28 +71,116 @@ async fn concurrent_checks_write_whole_lines() {
 
 #[tokio::test]
 async fn a_full_disk_withholds_the_result() {
+    let disk = match FullDisk::mount() {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped a_full_disk_withholds_the_result: {why}");
+            return;
+        }
+    };
     let mock = ledger_mock().await;
-    // Writes to /dev/full fail with ENOSPC, as on a full disk.
+    let audit = disk.path("audit.jsonl");
     let dir = tempfile::tempdir().unwrap();
     let checker = spawn(
         dir.path(),
         GatewayKind::Ledger,
         &mock.base_url(GatewayKind::Ledger),
     )
-    .audit_path("/dev/full".as_ref())
+    .audit_path(&audit)
     .build();
     let err = checker
         .check("txn_001")
         .await
         .expect_err("an unaudited result must not be returned");
     assert_eq!(err.payment_id, "txn_001");
-    let message = format!("{err}: {}", err.source);
+    let mut message = err.to_string();
+    let mut cause: Option<&dyn std::error::Error> = Some(&err.source);
+    while let Some(e) = cause {
+        message.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
     assert!(
-        message.contains("withheld") && message.contains("/dev/full"),
+        message.contains("withheld") && message.contains("No space left on device"),
         "{message}"
     );
     // The same holds for an id rejected locally: no answer of any kind escapes unaudited.
     assert!(checker.check("").await.is_err());
+}
+
+#[test]
+fn an_audit_path_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO used to hang the run forever (opening it for writing waits for a reader).
+    let fifo = dir.path().join("audit.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = AuditTrail::open(&fifo, "ops".into())
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with("it is a FIFO, not a regular file"), "{err}");
+    let err = AuditTrail::open("/dev/null".as_ref(), "ops".into())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a character device"), "{err}");
+    let err = AuditTrail::open(dir.path(), "ops".into())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a directory"), "{err}");
+}
+
+#[test]
+fn a_symlinked_audit_path_is_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.jsonl");
+    std::fs::write(&target, "").unwrap();
+    let link = dir.path().join("audit.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let trail = AuditTrail::open(&link, "ops".into()).unwrap();
+    assert_eq!(trail.path(), target.canonicalize().unwrap());
+    assert_eq!(trail.link(), Some(link.as_path()));
+}
+
+#[tokio::test]
+async fn an_audit_file_deleted_or_replaced_during_a_run_stops_the_answers() {
+    let mock = ledger_mock().await;
+    for replace in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = checker_for(
+            dir.path(),
+            GatewayKind::Ledger,
+            &mock.base_url(GatewayKind::Ledger),
+        );
+        checker
+            .check("txn_001")
+            .await
+            .expect("the first line is written");
+        let path = dir.path().join("audit.jsonl");
+        std::fs::remove_file(&path).unwrap();
+        if replace {
+            std::fs::write(&path, "someone else's file\n").unwrap();
+        }
+        let err = checker
+            .check("txn_002")
+            .await
+            .expect_err("a line written to an unlinked file would be lost");
+        assert!(
+            err.source
+                .to_string()
+                .contains("was deleted or replaced during the run"),
+            "{}",
+            err.source
+        );
+        if replace {
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                "someone else's file\n",
+                "the other file is left alone"
+            );
+        }
+    }
 }
 
 #[test]

@@ -206,11 +206,46 @@ async fn an_unwritable_audit_log_exits_4_and_shows_nothing() {
             &mut missing_dir,
         );
         assert_run(
-            "check_audit_disk_full",
+            "check_audit_device_refused",
             "paystat check --base-url [MOCK] --audit-log /dev/full txn_001 txn_002",
             &mut full_disk,
         );
     });
+}
+
+#[test]
+fn a_full_disk_withholds_every_result_and_exits_4() {
+    let disk = match helpers::FullDisk::mount() {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped a_full_disk_withholds_every_result_and_exits_4: {why}");
+            return;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime.block_on(async {
+        let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+        EmbeddedMock::start(scenarios.scenarios()).await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let output = paystat(dir.path())
+        .args([
+            "check",
+            "--base-url",
+            &mock.base_url(GatewayKind::Ledger),
+            "--audit-log",
+        ])
+        .arg(disk.path("audit.jsonl"))
+        .args(["txn_001", "txn_002"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(output.stdout.is_empty(), "no unaudited answer is shown");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("2 of 2 results withheld"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -36,6 +36,14 @@ pub fn manual_clock() -> Arc<ManualClock> {
     ))
 }
 
+/// A simulated clock: only sleeps move time, concurrent sleeps overlap, and every computed
+/// wait is exact whatever the machine's load.
+pub fn simulated_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::simulated(
+        UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+    ))
+}
+
 /// A test checker on its way to being built: one gateway at a base URL, the canary
 /// credentials in its environment, auditing into `audit.jsonl` under a folder, on a manual
 /// clock with seeded jitter (no test waits for a backoff).
@@ -261,7 +269,8 @@ pub fn paystat(cwd: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paystat"));
     cmd.current_dir(cwd);
     for (name, _) in std::env::vars() {
-        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" {
+        let proxy = name.to_ascii_lowercase().ends_with("_proxy");
+        if name.starts_with("PAYSTAT_") || name == "RUST_LOG" || proxy {
             cmd.env_remove(name);
         }
     }
@@ -288,5 +297,47 @@ pub fn sample_id(kind: GatewayKind) -> &'static str {
         GatewayKind::Ledger => "txn_001",
         GatewayKind::Stripe => "pi_3MtwBwLkdIwHu7ix28a3tqPa",
         GatewayKind::Plaid => "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+    }
+}
+
+/// A real, tiny filesystem (a 64 KiB tmpfs) filled to the last byte, for full-disk tests;
+/// unmounted when dropped.
+pub struct FullDisk {
+    dir: tempfile::TempDir,
+}
+
+impl FullDisk {
+    /// Mounts and fills it, or says why this machine cannot (not root, no tmpfs, a sandbox
+    /// without mount rights): the caller then skips with that sentence.
+    pub fn mount() -> Result<FullDisk, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !status.success() {
+            return Err("cannot mount a small tmpfs on this machine".into());
+        }
+        let disk = FullDisk { dir };
+        let filler = disk.dir.path().join("filler");
+        let mut file = std::fs::File::create(&filler).map_err(|e| e.to_string())?;
+        let block = [0u8; 4096];
+        while std::io::Write::write_all(&mut file, &block).is_ok() {}
+        Ok(disk)
+    }
+
+    /// A path on the full filesystem.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
     }
 }

@@ -11,6 +11,7 @@ mod fault_matrix;
 mod fault_server;
 mod fixture_format;
 mod helpers;
+mod hostile;
 mod ids;
 mod resilience;
 mod scenarios;

@@ -13,7 +13,9 @@ use rstest::rstest;
 use tracing_test::traced_test;
 
 use crate::fault_server::{Canned, FaultServer, Step};
-use crate::helpers::{CANARIES, JITTER_SEED, Spawn, audit_lines, manual_clock, spawn};
+use crate::helpers::{
+    CANARIES, JITTER_SEED, Spawn, audit_lines, manual_clock, simulated_clock, spawn,
+};
 
 const TXN_001: &str =
     r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#;
@@ -366,7 +368,9 @@ async fn the_retry_budget_stops_retries_and_refills_on_success() {
 async fn pacing_spaces_a_bulk_run() {
     let server = httpmock::MockServer::start_async().await;
     let dir = tempfile::tempdir().unwrap();
-    let clock = manual_clock();
+    // On simulated time the schedule is exact whatever the machine's load: five checks
+    // reserve their slots at the same instant, 100 ms apart at 10/s.
+    let clock = simulated_clock();
     let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
         .clock(clock.clone())
         .rate(10.0)
@@ -374,36 +378,28 @@ async fn pacing_spaces_a_bulk_run() {
         .build();
     let ids: Vec<String> = (0..5).map(|i| format!("pi_{i:024}")).collect();
     checker.check_all(&ids).await;
-    // Five requests at 10/s: four waits of one interval each on the injected clock (whose
-    // sleeps advance its time), so the run spans 400 ms; each wait is 100 ms less the real
-    // microseconds between reservations.
-    let slept = clock.slept();
-    assert_eq!(slept.len(), 4, "{slept:?}");
-    for wait in &slept {
-        assert!(
-            *wait <= Duration::from_millis(100) && *wait > Duration::from_millis(50),
-            "{slept:?}"
-        );
-    }
+    let ms = Duration::from_millis;
+    assert_eq!(clock.slept(), vec![ms(100), ms(200), ms(300), ms(400)]);
 }
 
 #[tokio::test]
 async fn stripe_is_paced_by_default_and_the_ledger_is_not() {
     let server = httpmock::MockServer::start_async().await;
     let ids: Vec<String> = (0..3).map(|i| format!("pi_{i:024}")).collect();
-    let stripe_clock = manual_clock();
+    let stripe_clock = simulated_clock();
     let dir = tempfile::tempdir().unwrap();
     spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
         .clock(stripe_clock.clone())
         .build()
         .check_all(&ids)
         .await;
+    let ms = Duration::from_millis;
     assert_eq!(
-        stripe_clock.slept().len(),
-        2,
+        stripe_clock.slept(),
+        vec![ms(40), ms(80)],
         "25/s: the second and third request wait"
     );
-    let ledger_clock = manual_clock();
+    let ledger_clock = simulated_clock();
     let ids: Vec<String> = (0..3).map(|i| format!("txn_{i}")).collect();
     spawn(
         dir.path(),
@@ -471,10 +467,10 @@ async fn checks_share_one_budget_per_gateway() {
 
 #[tokio::test]
 async fn waiting_in_the_pacing_queue_does_not_eat_the_deadline() {
-    // A bulk run at 100 requests/s with ten checks in flight at once: the last check waits
-    // 90 ms for its slot, longer than the 50 ms deadline. Queueing for a slot is not the
-    // check's time at the gateway; every payment must still be asked and found. (The real
-    // clock: the manual one advances one shared offset per sleep, which hides queueing.)
+    // A bulk run at 1 request/s with ten checks in flight at once: the last check waits 9 s
+    // for its slot, longer than the 5 s deadline. Queueing for a slot is not the check's time
+    // at the gateway; every payment must still be asked and found. (On simulated time the
+    // waits are exact and instant, so nothing here depends on the machine's speed.)
     let server = httpmock::MockServer::start_async().await;
     let ids: Vec<String> = (0..10).map(|i| format!("pi_{i:024}")).collect();
     for id in &ids {
@@ -489,11 +485,12 @@ async fn waiting_in_the_pacing_queue_does_not_eat_the_deadline() {
             .await;
     }
     let dir = tempfile::tempdir().unwrap();
+    let clock = simulated_clock();
     let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
-        .clock(Arc::new(paystat::SystemClock::default()))
-        .rate(100.0)
+        .clock(clock.clone())
+        .rate(1.0)
         .policy(RetryPolicy {
-            deadline: Duration::from_millis(50),
+            deadline: Duration::from_secs(5),
             ..RetryPolicy::default()
         })
         .concurrency(10)
@@ -510,4 +507,5 @@ async fn waiting_in_the_pacing_queue_does_not_eat_the_deadline() {
         );
         assert_eq!(result.attempts, 1);
     }
+    assert_eq!(clock.slept().last(), Some(&Duration::from_secs(9)));
 }

@@ -294,3 +294,137 @@ fn no_snapshot_or_fixture_holds_a_test_credential() {
     }
     assert!(scanned > 100, "only {scanned} files scanned");
 }
+
+/// Everything a run of the binary left behind: stdout, stderr and the audit file.
+fn everything_from(output: &std::process::Output, dir: &std::path::Path) -> String {
+    format!(
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(dir.join("payment_audit.jsonl")).unwrap_or_default()
+    )
+}
+
+#[test]
+fn error_messages_never_echo_a_secret_typed_in_the_wrong_place() {
+    const SECRET: &str = "SECRET_canary_41c7";
+    const LIVE_KEY: &str = "sk_live_canary51MtwBwLkdIwHu7ix";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pasted.toml"),
+        format!("[stripe]\nkey_env = \"{LIVE_KEY}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("timeout.toml"),
+        format!("[ledger]\ntimeout = \"{LIVE_KEY}\"\n"),
+    )
+    .unwrap();
+    let runs: Vec<(&str, Vec<String>)> = vec![
+        (
+            "a password in the base URL",
+            vec![
+                "--base-url".into(),
+                format!("http://u:{SECRET}@127.0.0.1:1/v1"),
+            ],
+        ),
+        (
+            "a key in the base URL's query",
+            vec![
+                "--base-url".into(),
+                format!("https://ledger.example/v1?key={SECRET}"),
+            ],
+        ),
+        (
+            "a key pasted where a variable name belongs",
+            vec![
+                "--config".into(),
+                "pasted.toml".into(),
+                "--gateway".into(),
+                "stripe".into(),
+            ],
+        ),
+        (
+            "a key pasted as a duration",
+            vec!["--config".into(), "timeout.toml".into()],
+        ),
+        (
+            "a key in a plain-http base URL",
+            vec![
+                "--base-url".into(),
+                format!("http://ledger.example/v1/{LIVE_KEY}"),
+            ],
+        ),
+    ];
+    for (case, args) in runs {
+        let output = paystat_in(dir.path())
+            .arg("check")
+            .args(&args)
+            .arg("pi_3MtwBwLkdIwHu7ix28a3tqPa")
+            .output()
+            .unwrap();
+        let everything = everything_from(&output, dir.path());
+        assert_eq!(output.status.code(), Some(2), "{case}: {everything}");
+        for secret in [SECRET, LIVE_KEY] {
+            assert!(
+                !everything.contains(secret),
+                "{case} echoed a secret: {everything}"
+            );
+        }
+        assert!(
+            everything.contains("[REDACTED]") || everything.contains("not shown"),
+            "{case}: the message says something was withheld: {everything}"
+        );
+    }
+}
+
+fn paystat_in(dir: &std::path::Path) -> std::process::Command {
+    crate::helpers::paystat(dir)
+}
+
+#[tokio::test]
+async fn a_gateway_that_echoes_the_key_leaves_no_trace_of_it() {
+    // Stripe (or something posing as it) answers 401 quoting the key it was sent.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|_when, then| {
+            then.status(401)
+                .header("content-type", "application/json")
+                .header("request-id", format!("req_{STRIPE_KEY}"))
+                .body(format!(
+                    r#"{{"error": {{"type": "invalid_request_error", "code": "{STRIPE_KEY}", "message": "Invalid API Key provided: {STRIPE_KEY}"}}}}"#
+                ));
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_for(dir.path(), GatewayKind::Stripe, &server.base_url());
+    let (result, reply) = checker
+        .check_capturing(sample_id(GatewayKind::Stripe))
+        .await
+        .unwrap();
+    assert_eq!(result.outcome, Outcome::Unauthorized);
+    assert!(
+        result
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("Invalid API Key provided: [REDACTED]"),
+        "{result:?}"
+    );
+    let reply = reply.expect("an answer came");
+    let recorded = paystat::contract::scenario_text(
+        GatewayKind::Stripe,
+        sample_id(GatewayKind::Stripe),
+        &reply,
+        &result,
+    );
+    let produced = format!(
+        "{}\n{result:?}\n{}\n{recorded}",
+        serde_json::to_string(&result).unwrap(),
+        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap()
+    );
+    assert_no_canary(
+        &produced,
+        "the result, the audit line or a recorded fixture",
+    );
+}

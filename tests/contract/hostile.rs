@@ -1,0 +1,352 @@
+//! paystat run the way a careless operator, a hostile network and a broken machine would run
+//! it: proxies that would read credentials, a mock probed the moment it listens, absurd
+//! numbers, a full or closed standard output, more checks than the open-files limit allows.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use paystat::GatewayKind;
+use paystat::contract::{EmbeddedMock, ScenarioSet};
+use proptest::prelude::*;
+
+use crate::helpers::{CANARIES, LEDGER_TOKEN, STRIPE_KEY, fixtures_dir, paystat};
+
+/// A proxy on loopback that records every byte it receives and answers 502 to anything.
+struct RecordingProxy {
+    url: String,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl RecordingProxy {
+    fn start() -> RecordingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buffer = [0u8; 8192];
+                let mut request = Vec::new();
+                while let Ok(n) = stream.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                log.lock().unwrap().extend_from_slice(&request);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        RecordingProxy { url, received }
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+fn mock() -> (tokio::runtime::Runtime, EmbeddedMock) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime.block_on(async {
+        let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+        EmbeddedMock::start(scenarios.scenarios()).await
+    });
+    (runtime, mock)
+}
+
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+#[test]
+fn a_loopback_gateway_is_never_reached_through_a_proxy() {
+    let proxy = RecordingProxy::start();
+    let (_runtime, mock) = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut check = paystat(dir.path());
+    for var in PROXY_VARIABLES {
+        check.env(var, &proxy.url);
+    }
+    let output = check
+        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
+        .args([
+            "check",
+            "--base-url",
+            &mock.base_url(GatewayKind::Ledger),
+            "txn_001",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(proxy.received(), "", "nothing may reach the proxy");
+}
+
+#[test]
+fn an_https_gateway_goes_through_the_proxy_tunnel_and_the_key_stays_out_of_it() {
+    let proxy = RecordingProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let output = paystat(dir.path())
+        .env("HTTPS_PROXY", &proxy.url)
+        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+        .env("PAYSTAT_STRIPE_URL", "https://stripe.paystat-test.invalid")
+        .args(["check", "--gateway", "stripe", "--max-attempts", "1"])
+        .arg("pi_3MtwBwLkdIwHu7ix28a3tqPa")
+        .output()
+        .unwrap();
+    let received = proxy.received();
+    // The proxy was asked for a tunnel, as corporate proxies are, and saw no credential.
+    assert!(
+        received.starts_with("CONNECT stripe.paystat-test.invalid:443 HTTP/1.1"),
+        "{received}"
+    );
+    for canary in CANARIES {
+        assert!(!received.contains(canary), "the proxy saw a credential");
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("connection_error"), "{stdout}");
+    assert!(
+        stdout.contains("through the proxy 127.0.0.1:"),
+        "the failure names the proxy: {stdout}"
+    );
+}
+
+#[test]
+fn a_plain_http_gateway_with_a_proxy_set_is_refused_naming_the_variable() {
+    let proxy = RecordingProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let output = paystat(dir.path())
+        .env("http_proxy", &proxy.url)
+        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
+        .args([
+            "check",
+            "--base-url",
+            "http://ledger.paystat-test.invalid/v1",
+            "txn_001",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("http_proxy sets a proxy"), "{stderr}");
+    assert_eq!(proxy.received(), "");
+}
+
+#[test]
+fn the_standalone_mock_answers_the_moment_it_accepts() {
+    // A free port, known before the mock starts, so the test can knock on it right away.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = paystat(dir.path())
+        .args(["mock", "serve", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Knock without sleeping until the port accepts (bounded: the mock starts in seconds).
+    let started = Instant::now();
+    let mut stream = loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+            break stream;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the mock never listened"
+        );
+        std::thread::yield_now();
+    };
+    stream
+        .write_all(b"GET /v1/payments/txn_001 HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"id\": \"txn_001\""), "{reply}");
+}
+
+#[test]
+fn results_that_cannot_be_written_exit_5_and_a_closed_pipe_exits_0() {
+    let (_runtime, mock) = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let base = mock.base_url(GatewayKind::Ledger);
+    let full = paystat(dir.path())
+        .args(["check", "--base-url", &base, "txn_001"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(5), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "paystat: cannot write to standard output: No space left on device (os error 28)"
+    );
+
+    // A reader that goes away at once, like `| head -0`.
+    let mut closed = paystat(dir.path())
+        .args([
+            "check",
+            "--base-url",
+            &base,
+            "txn_001",
+            "txn_002",
+            "txn_003",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(closed.stdout.take());
+    let output = closed.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "quietly");
+}
+
+#[test]
+fn more_checks_than_open_files_are_lowered_and_said() {
+    let (_runtime, mock) = mock();
+    let dir = tempfile::tempdir().unwrap();
+    // A shell that lowers its own open-files limit, then runs paystat with far more checks.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 80 && exec \"$0\" check --base-url {} --concurrency 1024 txn_001 txn_002",
+            mock.base_url(GatewayKind::Ledger)
+        ))
+        .arg(env!("CARGO_BIN_EXE_paystat"))
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "paystat: the open-files limit (80) allows 16 checks at once, not 1024; running 16 at once"
+    );
+    let too_many = paystat(dir.path())
+        .args(["check", "--concurrency", "100000", "txn_001"])
+        .output()
+        .unwrap();
+    assert_eq!(too_many.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&too_many.stderr).trim(),
+        "paystat: --concurrency is 100000; it must be between 1 and 1024 checks at once"
+    );
+}
+
+/// Numbers as a person might type them: tiny, huge, negative, not finite, not numbers.
+fn any_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<f64>().prop_map(|f| f.to_string()),
+        any::<i64>().prop_map(|i| i.to_string()),
+        any::<u64>().prop_map(|i| i.to_string()),
+        Just("1e-30".to_owned()),
+        Just("6e-20".to_owned()),
+        Just("nan".to_owned()),
+        Just("-0".to_owned()),
+        (0u64..100_000).prop_map(|n| format!("{n}ms")),
+        (0u64..1_000_000_000).prop_map(|n| format!("{n}h")),
+    ]
+}
+
+const NUMERIC_FLAGS: [&str; 8] = [
+    "--rate",
+    "--max-attempts",
+    "--timeout",
+    "--deadline",
+    "--backoff-base",
+    "--backoff-cap",
+    "--retry-after-cap",
+    "--concurrency",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any number in any flag or config key: exit 2 with one sentence, or a run that goes on
+    /// (against a port where nothing listens) — never a panic.
+    #[test]
+    fn no_number_makes_paystat_panic(
+        flag in 0..NUMERIC_FLAGS.len(),
+        value in any_number(),
+        key in 0..7usize,
+        file_value in any_number(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = [
+            "requests_per_second = {}",
+            "timeout = \"{}\"",
+            "[ledger.retry]\nmax_attempts = {}",
+            "[ledger.retry]\ndeadline = \"{}\"",
+            "[ledger.retry]\nbackoff_base = \"{}\"",
+            "[ledger.retry]\nretry_after_cap = \"{}\"",
+            "[ledger.retry]\nbudget = {}",
+        ];
+        let config = format!("[ledger]\n{}\n", keys[key].replace("{}", &file_value));
+        std::fs::write(dir.path().join("paystat.toml"), config).unwrap();
+        let mut command = paystat(dir.path());
+        command
+            .args(["check", "--base-url", &crate::helpers::refused_base_url()])
+            .arg(format!("{}={value}", NUMERIC_FLAGS[flag]));
+        if NUMERIC_FLAGS[flag] != "--max-attempts" {
+            // One attempt at a refused port: a valid run ends at once.
+            command.arg("--max-attempts=1");
+        }
+        let mut child = command
+            .arg("txn_001")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(3) {
+                // Past validation and still retrying a refused port: a valid run.
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        prop_assert!(!stderr.contains("panicked"), "{stderr}");
+        if let Some(status) = status {
+            let code = status.code();
+            prop_assert!(matches!(code, Some(0..=3)), "exit {code:?}: {stderr}");
+            if code == Some(2) {
+                prop_assert!(stderr.trim().lines().count() <= 3, "{stderr}");
+            }
+        }
+    }
+}
