@@ -173,10 +173,17 @@ pub fn retry_cost(outcome: Outcome) -> u32 {
 /// Whether a failed attempt may be tried again: a transport failure or timeout (even after the
 /// status line arrived, e.g. a body cut off mid-way), or a transient HTTP status.
 pub fn is_retryable(http_status: Option<u16>, outcome: Outcome) -> bool {
+    // Every outcome named, no catch-all: a new outcome must be classified here.
     match outcome {
         Outcome::Timeout | Outcome::ConnectionError => true,
         Outcome::Found | Outcome::NotFound | Outcome::InvalidId => false,
-        _ => http_status.is_some_and(|status| matches!(status, 409 | 429 | 500 | 502 | 503 | 504)),
+        Outcome::Unauthorized
+        | Outcome::BadRequest
+        | Outcome::RateLimited
+        | Outcome::GatewayError
+        | Outcome::BadResponse => {
+            http_status.is_some_and(|status| matches!(status, 409 | 429 | 500 | 502 | 503 | 504))
+        }
     }
 }
 

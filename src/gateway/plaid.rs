@@ -385,6 +385,44 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
 mod tests {
     use super::*;
 
+    /// Plaid asks clients to branch on `error_type` and `error_code`, not on the HTTP status:
+    /// the body decides even when the status says something else.
+    #[test]
+    fn the_error_body_outranks_the_http_status() {
+        let body = |error_type: &str, code: &str| {
+            format!(
+                r#"{{"error_type": "{error_type}", "error_code": "{code}", "error_message": "m", "display_message": null, "request_id": "r"}}"#
+            )
+        };
+        let outcome = |status, body: String| read_error(status, body.as_bytes()).verdict.outcome();
+        assert_eq!(
+            outcome(400, body("RATE_LIMIT_EXCEEDED", "TRANSFERS_LIMIT")),
+            Outcome::RateLimited
+        );
+        assert_eq!(
+            outcome(400, body("INVALID_REQUEST", "RATE_LIMIT_EXCEEDED")),
+            Outcome::RateLimited
+        );
+        assert_eq!(
+            outcome(400, body("API_ERROR", "INTERNAL_SERVER_ERROR")),
+            Outcome::GatewayError
+        );
+        assert_eq!(
+            outcome(500, body("INVALID_INPUT", "INVALID_API_KEYS")),
+            Outcome::Unauthorized
+        );
+        assert_eq!(
+            outcome(500, body("INVALID_INPUT", "TRANSFER_NOT_FOUND")),
+            Outcome::NotFound
+        );
+        assert_eq!(
+            outcome(500, body("INVALID_REQUEST", "MISSING_FIELDS")),
+            Outcome::BadRequest
+        );
+        assert_eq!(outcome(503, "not json".into()), Outcome::GatewayError);
+        assert_eq!(outcome(204, "".into()), Outcome::BadResponse);
+    }
+
     #[test]
     fn every_status_round_trips_through_its_word() {
         for status in TransferStatus::ALL {
