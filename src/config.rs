@@ -60,6 +60,9 @@ pub struct ConfigFile {
     /// `--no-proxy`.
     #[serde(default)]
     pub no_proxy: bool,
+    /// A PEM file of certificate authorities to trust besides the operating system's and the
+    /// bundled ones (a company CA, for TLS-inspecting proxies), like `--ca-cert`.
+    pub ca_cert: Option<PathBuf>,
     /// The internal ledger.
     #[serde(default)]
     pub ledger: LedgerSection,
@@ -117,6 +120,14 @@ pub enum ConfigError {
         gateway: GatewayKind,
         /// The variable that set the proxy.
         var: &'static str,
+    },
+    /// The CA certificate file cannot be used.
+    #[error("cannot use the CA certificate file {}: {reason}", .path.display())]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// A proxy variable does not hold a usable proxy URL.
     #[error("{var} does not hold a proxy URL like http://proxy.example:3128 (it holds `{value}`)")]
@@ -262,6 +273,49 @@ pub struct Overrides {
     pub retry_budget: Option<u32>,
     /// `--no-proxy`: ignore the proxy variables.
     pub no_proxy: bool,
+    /// `--ca-cert`: a PEM file of certificate authorities to trust as well.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// The certificate authorities a checker trusts besides the operating system's store and the
+/// bundled Mozilla roots: a company CA, for the TLS-inspecting proxies common where Operations
+/// work.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    pub(crate) certificates: Vec<reqwest::Certificate>,
+}
+
+impl Trust {
+    /// How many extra authorities are trusted.
+    pub fn len(&self) -> usize {
+        self.certificates.len()
+    }
+
+    /// Whether only the usual roots are trusted.
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty()
+    }
+}
+
+impl ConfigFile {
+    /// The extra authorities of `--ca-cert`, else of the file's `ca_cert`: every PEM
+    /// certificate in that file. None when neither is given.
+    pub fn trust(&self, overrides: &Overrides) -> Result<Trust, ConfigError> {
+        let Some(path) = overrides.ca_cert.as_ref().or(self.ca_cert.as_ref()) else {
+            return Ok(Trust::default());
+        };
+        let fail = |reason: String| ConfigError::CaCert {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(fail("it holds no PEM certificate".into()));
+        }
+        Ok(Trust { certificates })
+    }
 }
 
 impl Overrides {

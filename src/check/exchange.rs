@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::config::Trust;
 use crate::gateway::Reply;
 use crate::result::Outcome;
 
@@ -25,11 +26,17 @@ pub(crate) enum Exchange {
 /// The one HTTP client of a checker, pooled across all its checks. `proxies` pairs a
 /// gateway's base URL with the proxy its requests go through; everything else goes direct,
 /// whatever proxy variables the environment holds (the configuration has already read them).
-pub(crate) fn client(proxies: Vec<(reqwest::Url, reqwest::Url)>) -> reqwest::Client {
+pub(crate) fn client(proxies: Vec<(reqwest::Url, reqwest::Url)>, trust: &Trust) -> reqwest::Client {
+    // The operating system's store and the bundled roots are both trusted (reqwest's
+    // native-roots and webpki-roots features); a company CA is added on top.
+    let mut builder = reqwest::Client::builder();
+    for certificate in &trust.certificates {
+        builder = builder.add_root_certificate(certificate.clone());
+    }
     let builder = if proxies.is_empty() {
-        reqwest::Client::builder().no_proxy()
+        builder.no_proxy()
     } else {
-        reqwest::Client::builder().proxy(reqwest::Proxy::custom(move |url| {
+        builder.proxy(reqwest::Proxy::custom(move |url| {
             proxies
                 .iter()
                 .find(|(base, _)| base.origin() == url.origin())

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 use crate::audit::{AuditError, AuditTrail, RequestLine};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Configured;
+use crate::config::{Configured, Trust};
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
 use crate::result::{CheckResult, Outcome, RetryStop};
@@ -55,6 +55,8 @@ pub struct CheckerOptions {
     pub clock: Arc<dyn Clock>,
     /// The source of backoff jitter (tests inject a seeded one).
     pub jitter: Arc<Jitter>,
+    /// Certificate authorities trusted besides the system's and the bundled ones.
+    pub trust: Trust,
 }
 
 impl CheckerOptions {
@@ -65,6 +67,7 @@ impl CheckerOptions {
             concurrency: DEFAULT_CONCURRENCY,
             clock: Arc::new(SystemClock::default()),
             jitter: Arc::new(Jitter::random()),
+            trust: Trust::default(),
         }
     }
 }
@@ -92,7 +95,7 @@ impl Checker {
             .filter_map(|e| Some((e.gateway.base_url().clone(), e.proxy.clone()?)))
             .collect();
         Checker {
-            client: exchange::client(proxies),
+            client: exchange::client(proxies, &options.trust),
             endpoints,
             audit,
             options,

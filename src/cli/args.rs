@@ -161,6 +161,9 @@ pub struct CheckArgs {
     /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect to every gateway directly.
     #[arg(long)]
     pub no_proxy: bool,
+    /// A PEM file of certificate authorities to trust besides the system's (a company CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Audit settings.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -209,6 +212,9 @@ pub struct OneGatewayArgs {
     /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect directly.
     #[arg(long)]
     pub no_proxy: bool,
+    /// A PEM file of certificate authorities to trust besides the system's (a company CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// A single gateway (no `auto`).

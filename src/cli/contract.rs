@@ -25,6 +25,7 @@ fn one_gateway_checker(
         base_url: args.base_url.clone().map(|url| (kind, url)),
         timeout: args.timeout,
         no_proxy: args.no_proxy,
+        ca_cert: args.ca_cert.clone(),
         ..Overrides::default()
     };
     let checker = configured_checker(

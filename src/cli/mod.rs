@@ -181,8 +181,15 @@ fn configured_checker(
                 .map_err(|e| CliError::usage(sentence(&e)))?,
         );
     }
+    let trust = file
+        .trust(overrides)
+        .map_err(|e| CliError::usage(sentence(&e)))?;
     let audit = open_audit(audit)?;
-    Ok(Checker::new(configured, audit, options))
+    Ok(Checker::new(
+        configured,
+        audit,
+        CheckerOptions { trust, ..options },
+    ))
 }
 
 /// The config file named by `--config`, else `./paystat.toml` when present.

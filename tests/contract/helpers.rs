@@ -157,10 +157,10 @@ impl Spawn {
             .unwrap_or_else(|e| panic!("{e}"));
         let audit = AuditTrail::open(&self.audit, "contract-test".into()).unwrap();
         let options = CheckerOptions {
-            routing: Routing::Fixed(self.kind),
             concurrency: self.concurrency,
             clock: self.clock,
             jitter: Arc::new(Jitter::seeded(JITTER_SEED)),
+            ..CheckerOptions::new(Routing::Fixed(self.kind))
         };
         Checker::new(vec![configured], Arc::new(audit), options)
     }

@@ -350,3 +350,105 @@ proptest! {
         }
     }
 }
+
+/// A ledger on loopback behind TLS, its certificate signed by a certificate authority the
+/// test makes (as a company CA signs what a TLS-inspecting proxy shows). Returns the port and
+/// the CA's PEM.
+fn tls_ledger(runtime: &tokio::runtime::Runtime) -> (u16, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "paystat test company CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let body = r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[test]
+fn a_company_ca_is_trusted_when_given_and_only_then() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (port, ca_pem) = tls_ledger(&runtime);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("company-ca.pem"), ca_pem).unwrap();
+    let base = format!("https://localhost:{port}/v1");
+    let run = |extra: &[&str]| {
+        paystat(dir.path())
+            .args(["check", "--base-url", &base, "--max-attempts", "1"])
+            .args(extra)
+            .arg("txn_001")
+            .output()
+            .unwrap()
+    };
+    let unknown = run(&[]);
+    let stdout = String::from_utf8_lossy(&unknown.stdout);
+    assert_eq!(unknown.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("connection_error"), "{stdout}");
+    let trusted = run(&["--ca-cert", "company-ca.pem"]);
+    assert_eq!(
+        trusted.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&trusted.stdout),
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    std::fs::write(
+        dir.path().join("paystat.toml"),
+        "ca_cert = \"company-ca.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(run(&[]).status.code(), Some(0), "the config key works too");
+    let missing = run(&["--ca-cert", "no-such.pem"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("paystat: cannot use the CA certificate file no-such.pem:"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
