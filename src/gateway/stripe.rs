@@ -352,6 +352,22 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
 mod tests {
     use super::*;
 
+    /// An intent canceled after a declined attempt keeps its `last_payment_error`: it is
+    /// `canceled` with Stripe's cancellation reason, and the old decline is not its failure.
+    #[test]
+    fn a_decline_before_cancellation_is_not_the_failure_code() {
+        let body = r#"{"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd",
+            "status": "canceled", "created": 1680800504, "cancellation_reason": "abandoned",
+            "last_payment_error": {"type": "card_error", "code": "card_declined",
+              "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}}"#;
+        let Verdict::Found(payment) = read_intent("pi_1", body.as_bytes()) else {
+            panic!("a canceled intent is found");
+        };
+        assert_eq!(payment.status, PaymentStatus::Canceled);
+        assert_eq!(payment.failure_code, None);
+        assert_eq!(payment.status_reason.as_deref(), Some("abandoned"));
+    }
+
     #[test]
     fn every_status_round_trips_through_its_word() {
         for status in IntentStatus::ALL {
