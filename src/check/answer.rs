@@ -214,3 +214,16 @@ pub(crate) fn log(result: &CheckResult) {
         ),
     }
 }
+
+/// Traces why a failed check was not retried, for the stops an operator should hear about.
+pub(crate) fn log_stop(gateway: GatewayKind, id: &str, attempt: u32, stop: RetryStop) {
+    match stop {
+        RetryStop::Deadline => {
+            tracing::warn!(%gateway, payment_id = %id, attempt, "deadline reached: no further attempt")
+        }
+        RetryStop::RetryBudget => {
+            tracing::warn!(%gateway, payment_id = %id, attempt, "retry suppressed: the gateway's retry budget is spent")
+        }
+        RetryStop::NotRetryable | RetryStop::GatewayForbade | RetryStop::MaxAttempts => {}
+    }
+}

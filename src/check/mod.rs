@@ -24,7 +24,7 @@ use crate::payment_id::display_safe;
 use crate::result::{CheckResult, Outcome, RetryStop};
 use crate::retry::{Decision, Facts, Jitter, retry_after};
 
-use answer::{Answer, log, millis};
+use answer::{Answer, log, log_stop, millis};
 use route::Endpoint;
 
 pub use exchange::MAX_BODY_BYTES;
@@ -191,9 +191,10 @@ impl Checker {
             let attempt = answer.attempts() + 1;
             tracing::debug!(gateway = %kind, payment_id = %shown_id, attempt, method = %line.method, path = %line.path, "sending status request");
             answer.sent(line);
-            let remaining = deadline.saturating_sub(clock.now());
             let attempt_started = clock.now();
-            let timeout = policy.attempt_timeout.min(remaining);
+            let timeout = policy
+                .attempt_timeout
+                .min(deadline.saturating_sub(attempt_started));
             let exchange =
                 exchange::send(&self.client, request, timeout, endpoint.proxy.as_ref()).await;
             let took = clock.now().saturating_sub(attempt_started);
@@ -227,15 +228,7 @@ impl Checker {
             let (wait, reason) = match decision {
                 Decision::Wait(wait, reason) => (wait, reason),
                 Decision::Stop(stop) => {
-                    match stop {
-                        RetryStop::Deadline => {
-                            tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt, "deadline reached: no further attempt")
-                        }
-                        RetryStop::RetryBudget => {
-                            tracing::warn!(gateway = %kind, payment_id = %shown_id, attempt, "retry suppressed: the gateway's retry budget is spent")
-                        }
-                        _ => {}
-                    }
+                    log_stop(kind, &shown_id, attempt, stop);
                     return answer.stop(stop);
                 }
             };
