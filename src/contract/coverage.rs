@@ -210,11 +210,12 @@ const COVERAGE: &[Coverage] = &[
         covers: |s| situation_is(s, "http:403"),
     },
     Coverage {
-        label: "HTTP 404 / not found",
-        covers: |s| {
-            situation_is(s, "http:404")
-                || (s.situation.starts_with("http:") && s.expect.outcome == Outcome::NotFound)
-        },
+        label: "HTTP 404 / not found (the gateway's own not-found error)",
+        covers: |s| s.situation.starts_with("http:") && s.expect.outcome == Outcome::NotFound,
+    },
+    Coverage {
+        label: "a 404 that is not the gateway's (route miss: HTML, empty, a proxy's JSON)",
+        covers: |s| s.situation.starts_with("http:404+route_miss"),
     },
     Coverage {
         label: "HTTP 429",

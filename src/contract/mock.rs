@@ -95,6 +95,74 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
     true
 }
 
+/// How the real gateway answers an id it does not have: the status and body the mock sends for
+/// any id with no scenario of its own, so the mock never says "not found" in a way the real
+/// gateway would not (a bare 404 is a route miss, `bad_response`, not `not_found`). Plaid's
+/// code is UNVERIFIED (GATEWAYS.md), as in `fixtures/plaid/not_found_transfer.toml`.
+pub fn unknown_id_reply(gateway: GatewayKind) -> (u16, serde_json::Value) {
+    match gateway {
+        GatewayKind::Ledger => (
+            404,
+            serde_json::json!({"error": "payment_not_found", "message": "No payment with this id"}),
+        ),
+        GatewayKind::Stripe => (
+            404,
+            serde_json::json!({"error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "param": "intent",
+                "message": "No such payment_intent",
+                "doc_url": "https://stripe.com/docs/error-codes/resource-missing"
+            }}),
+        ),
+        GatewayKind::Plaid => (
+            400,
+            serde_json::json!({
+                "error_type": "INVALID_INPUT",
+                "error_code": "TRANSFER_NOT_FOUND",
+                "error_message": "the transfer was not found",
+                "display_message": null,
+                "request_id": "MockUnknownId01"
+            }),
+        ),
+    }
+}
+
+/// Registers, after every scenario (httpmock serves the first mock that matches), each
+/// gateway's answer to an id it does not have.
+async fn register_unknown_ids(server: &MockServer) {
+    let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
+    let ledger_base = root.join(LEDGER_PREFIX).expect("a fixed path joins");
+    // The routes up to the id: the adapters' own URLs with the id's segment taken off.
+    let prefix = |url: reqwest::Url| {
+        let path = url.path().to_owned();
+        path[..path.rfind('/').map_or(path.len(), |i| i + 1)].to_owned()
+    };
+    for gateway in GatewayKind::ALL {
+        let (status, body) = unknown_id_reply(gateway);
+        let body = body.to_string();
+        server
+            .mock_async(|when, then| {
+                let when = match gateway {
+                    GatewayKind::Ledger => when
+                        .method(Method::GET)
+                        .path_prefix(prefix(ledger::status_url(&ledger_base, "x"))),
+                    GatewayKind::Stripe => when
+                        .method(Method::GET)
+                        .path_prefix(prefix(stripe::status_url(&root, "x"))),
+                    GatewayKind::Plaid => when
+                        .method(Method::POST)
+                        .path(plaid::status_url(&root).path()),
+                };
+                let _ = when;
+                then.status(status)
+                    .header("content-type", "application/json")
+                    .body(body);
+            })
+            .await;
+    }
+}
+
 /// An in-process mock gateway playing a set of scenarios.
 pub struct EmbeddedMock {
     server: MockServer,
@@ -107,6 +175,7 @@ impl EmbeddedMock {
         for scenario in scenarios {
             register(&server, scenario).await;
         }
+        register_unknown_ids(&server).await;
         EmbeddedMock { server }
     }
 

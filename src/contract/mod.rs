@@ -15,7 +15,9 @@ mod schema;
 mod verify;
 
 pub use coverage::{PLACEHOLDERS, Problem, check, gaps, report};
-pub use mock::{DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, base_url, register, serve};
+pub use mock::{
+    DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, base_url, register, serve, unknown_id_reply,
+};
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
 pub use scenario::{
     ClientSettings, Expectation, Mismatch, Response, Scenario, ScenarioError, ScenarioSet,

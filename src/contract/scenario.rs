@@ -237,8 +237,8 @@ impl Expectation {
         );
         given(
             "retry stop",
-            self.retry_stop.map(|s| format!("{s:?}")),
-            result.retry_stop.map(|s| format!("{s:?}")),
+            self.retry_stop.map(|s| s.as_str().to_owned()),
+            result.retry_stop.map(|s| s.as_str().to_owned()),
         );
         found
     }

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::{
     CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, header_text, http_error_detail, outcome_for_http_status,
+    Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
     url_with_segments, utc_rfc3339,
 };
 use crate::credential::{self, Credential, CredentialError};
@@ -304,9 +304,16 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             code: Some(e.error),
             message: e.message,
         });
-    let detail = http_error_detail(NAME, status, error.as_ref());
-    Verdict::answered(outcome, detail, error)
+    // Only the ledger's own error says the payment does not exist.
+    let not_found = status == 404
+        && error
+            .as_ref()
+            .is_some_and(|e| e.code.as_deref() == Some(NOT_FOUND_CODE));
+    error_verdict(NAME, status, outcome, not_found, error)
 }
+
+/// The ledger's error code for a payment it does not have (with HTTP 404).
+const NOT_FOUND_CODE: &str = "payment_not_found";
 
 #[cfg(test)]
 mod tests {

@@ -323,12 +323,20 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     fn secrets(&self) -> Vec<&SecretString>;
 }
 
+/// What Operations read when an HTTP 404 does not carry the gateway's own not-found error: a
+/// web server, a proxy or a router answered, not the gateway, so nothing is known about the
+/// payment. (Telling a customer their payment does not exist on that evidence is the most
+/// dangerous wrong answer a status tool can give.)
+pub const NOT_THE_GATEWAYS_404: &str =
+    "the URL answered 404 without the gateway's not-found error: check the base URL";
+
 /// The outcome an HTTP status stands for when the body says nothing more precise. Adapters
-/// start from this and refine it with what their gateway's error body says.
+/// start from this and refine it with what their gateway's error body says. A 404 alone is a
+/// `bad_response`: only the gateway's own not-found error makes it `not_found`.
 pub fn outcome_for_http_status(status: u16) -> Outcome {
     match status {
         200..=299 => Outcome::Found,
-        404 => Outcome::NotFound,
+        404 => Outcome::BadResponse,
         401 | 403 => Outcome::Unauthorized,
         429 => Outcome::RateLimited,
         400..=499 => Outcome::BadRequest,
@@ -336,6 +344,33 @@ pub fn outcome_for_http_status(status: u16) -> Outcome {
         // 1xx and 3xx never end a request that paystat sent: redirects to other hosts are
         // not followed, so a 3xx here is a reply paystat cannot use.
         _ => Outcome::BadResponse,
+    }
+}
+
+/// The verdict on an error reply: `not_found` when `not_found` says the gateway's own
+/// not-found error is there; a 404 without it is [`NOT_THE_GATEWAYS_404`]; anything else
+/// `outcome`, with [`http_error_detail`].
+pub fn error_verdict(
+    name: &str,
+    status: u16,
+    outcome: Outcome,
+    not_found: bool,
+    error: Option<GatewayError>,
+) -> Verdict {
+    if not_found {
+        Verdict::answered(
+            Outcome::NotFound,
+            http_error_detail(name, status, error.as_ref()),
+            error,
+        )
+    } else if status == 404 {
+        Verdict::answered(Outcome::BadResponse, NOT_THE_GATEWAYS_404, error)
+    } else {
+        Verdict::answered(
+            outcome,
+            http_error_detail(name, status, error.as_ref()),
+            error,
+        )
     }
 }
 
@@ -446,7 +481,7 @@ mod tests {
     #[test]
     fn status_classes() {
         assert_eq!(outcome_for_http_status(200), Outcome::Found);
-        assert_eq!(outcome_for_http_status(404), Outcome::NotFound);
+        assert_eq!(outcome_for_http_status(404), Outcome::BadResponse);
         assert_eq!(outcome_for_http_status(403), Outcome::Unauthorized);
         assert_eq!(outcome_for_http_status(422), Outcome::BadRequest);
         assert_eq!(outcome_for_http_status(429), Outcome::RateLimited);

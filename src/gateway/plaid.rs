@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, http_error_detail, outcome_for_http_status, url_with_segments,
+    Reply, Section, Verdict, error_verdict, outcome_for_http_status, url_with_segments,
     utc_rfc3339,
 };
 use crate::credential::{self, CredentialError};
@@ -350,7 +350,11 @@ const CREDENTIAL_CODES: [&str; 3] = [
 ];
 
 fn read_error(status: u16, body: &[u8]) -> Reading {
-    let wire = serde_json::from_slice::<WireError>(body).ok();
+    // Plaid's error object always names its type and code; JSON without them is someone
+    // else's (a proxy's), and its request id is not Plaid's.
+    let wire = serde_json::from_slice::<WireError>(body)
+        .ok()
+        .filter(|w| w.error_type.is_some() || w.error_code.is_some());
     let request_id = wire.as_ref().and_then(|w| w.request_id.clone());
     let error_type = wire.as_ref().and_then(|w| w.error_type.as_deref());
     let error_code = wire.as_ref().and_then(|w| w.error_code.as_deref());
@@ -359,9 +363,7 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
         (Some("RATE_LIMIT_EXCEEDED"), _) | (_, Some("RATE_LIMIT_EXCEEDED")) => Outcome::RateLimited,
         (Some("API_ERROR"), _) => Outcome::GatewayError,
         (_, Some(code)) if CREDENTIAL_CODES.contains(&code) => Outcome::Unauthorized,
-        // The code for an unknown transfer_id is not published (UNVERIFIED in GATEWAYS.md):
-        // `NOT_FOUND` or any `…_NOT_FOUND` code means the transfer does not exist.
-        (_, Some(code)) if code == "NOT_FOUND" || code.ends_with("_NOT_FOUND") => Outcome::NotFound,
+        (_, Some(code)) if is_not_found(code) => Outcome::NotFound,
         (Some("INVALID_INPUT" | "INVALID_REQUEST"), _) => Outcome::BadRequest,
         _ => match outcome_for_http_status(status) {
             Outcome::Found => Outcome::BadResponse,
@@ -373,12 +375,23 @@ fn read_error(status: u16, body: &[u8]) -> Reading {
         code: w.error_code,
         message: w.error_message,
     });
-    let detail = http_error_detail(NAME, status, error.as_ref());
     Reading {
-        verdict: Verdict::answered(outcome, detail, error),
+        verdict: error_verdict(NAME, status, outcome, outcome == Outcome::NotFound, error),
         request_id,
         retry_advice: None,
     }
+}
+
+/// Plaid's error code for a transfer it does not have. UNVERIFIED: Plaid does not publish the
+/// code for an unknown `transfer_id` (GATEWAYS.md), so `NOT_FOUND` itself or any code ending in
+/// `_NOT_FOUND` counts; `fixtures/plaid/not_found_transfer.toml` says so in its requirement.
+const NOT_FOUND_CODE: &str = "NOT_FOUND";
+
+fn is_not_found(code: &str) -> bool {
+    code == NOT_FOUND_CODE
+        || code
+            .strip_suffix(NOT_FOUND_CODE)
+            .is_some_and(|prefix| prefix.ends_with('_'))
 }
 
 #[cfg(test)]

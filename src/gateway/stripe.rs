@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{
     CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, header_text, http_error_detail, outcome_for_http_status,
+    Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
     url_with_segments,
 };
 use crate::credential::{self, CredentialError};
@@ -344,9 +344,16 @@ fn read_error(status: u16, body: &[u8]) -> Verdict {
             code: b.error.code,
             message: b.error.message,
         });
-    let detail = http_error_detail(NAME, status, error.as_ref());
-    Verdict::answered(outcome, detail, error)
+    // Only Stripe's own error says the intent does not exist (on this account, in this mode).
+    let not_found = status == 404
+        && error
+            .as_ref()
+            .is_some_and(|e| e.code.as_deref() == Some(NOT_FOUND_CODE));
+    error_verdict(NAME, status, outcome, not_found, error)
 }
+
+/// Stripe's error code for an object it does not have (with HTTP 404).
+const NOT_FOUND_CODE: &str = "resource_missing";
 
 #[cfg(test)]
 mod tests {

@@ -89,6 +89,19 @@ pub enum RetryStop {
     RetryBudget,
 }
 
+impl RetryStop {
+    /// The word used in output, audit lines and fixtures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryStop::NotRetryable => "not_retryable",
+            RetryStop::GatewayForbade => "gateway_forbade",
+            RetryStop::MaxAttempts => "max_attempts",
+            RetryStop::Deadline => "deadline",
+            RetryStop::RetryBudget => "retry_budget",
+        }
+    }
+}
+
 /// One request of a check, as the result and the audit line show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
@@ -253,6 +266,20 @@ mod tests {
         let mut json = serde_json::to_value(found()).unwrap();
         json["currency"] = serde_json::Value::Null;
         assert!(serde_json::from_value::<CheckResult>(json).is_err());
+    }
+
+    #[test]
+    fn retry_stop_words_match_serde_names() {
+        for stop in [
+            RetryStop::NotRetryable,
+            RetryStop::GatewayForbade,
+            RetryStop::MaxAttempts,
+            RetryStop::Deadline,
+            RetryStop::RetryBudget,
+        ] {
+            let json = serde_json::to_string(&stop).unwrap();
+            assert_eq!(json, format!("\"{}\"", stop.as_str()));
+        }
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl Outcome {
                 "The gateway knows the payment; read `status` for where the money stands."
             }
             Outcome::NotFound => {
-                "The gateway has no payment with this id; check the id and the gateway."
+                "The gateway said, with its own not-found error, that it has no payment with this id; check the id and the gateway."
             }
             Outcome::InvalidId => {
                 "The id cannot be a payment id (empty, over 255 bytes, control characters, `.` or `..`); nothing was sent."
@@ -96,7 +96,7 @@ impl Outcome {
                 "The gateway could not be reached (refused, reset, DNS); check the base URL and the network."
             }
             Outcome::BadResponse => {
-                "The gateway answered something paystat cannot trust (not JSON, missing or ill-typed fields, over 1 MiB); escalate to the gateway's owner."
+                "The gateway answered something paystat cannot trust (not JSON, missing or ill-typed fields, over 1 MiB, a 404 without its not-found error); for a 404 check the base URL, otherwise escalate to the gateway's owner."
             }
         }
     }

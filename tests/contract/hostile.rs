@@ -532,3 +532,41 @@ fn a_company_ca_is_trusted_when_given_and_only_then() {
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+#[test]
+fn a_base_url_at_a_plain_web_server_is_never_read_as_not_found() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // A web server that answers every path with its 404 page.
+    let server = runtime.block_on(httpmock::MockServer::start_async());
+    runtime.block_on(server.mock_async(|_when, then| {
+        then.status(404)
+            .header("content-type", "text/html")
+            .body("<html><body><h1>404 Not Found</h1></body></html>");
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    for (gateway, id) in [
+        ("ledger", "txn_001"),
+        ("stripe", "pi_3MtwBwLkdIwHu7ix28a3tqPa"),
+        ("plaid", "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9"),
+    ] {
+        let output = paystat(dir.path())
+            .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+            .env("PAYSTAT_PLAID_CLIENT_ID", "client")
+            .env("PAYSTAT_PLAID_SECRET", "secret")
+            .args([
+                "check",
+                "--gateway",
+                gateway,
+                "--base-url",
+                &server.url("/v1"),
+                id,
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(3), "{gateway}: {stdout}");
+        assert!(stdout.contains("bad_response"), "{gateway}: {stdout}");
+        assert!(stdout.contains("check the base URL"), "{gateway}: {stdout}");
+        assert!(!stdout.contains("not_found"), "{gateway}: {stdout}");
+    }
+}

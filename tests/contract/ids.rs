@@ -132,9 +132,11 @@ fn probe(kind: GatewayKind) -> Probe {
             });
             true
         });
-        then.status(404)
+        // The real gateway's answer to an id it does not have.
+        let (status, body) = paystat::contract::unknown_id_reply(kind);
+        then.status(status)
             .header("content-type", "application/json")
-            .body("{}");
+            .body(body.to_string());
     });
     let dir = tempfile::tempdir().unwrap();
     let base_url = paystat::contract::base_url(&server.base_url(), kind);

@@ -302,12 +302,20 @@ async fn the_deadline_bounds_all_attempts_and_waits() {
 #[tokio::test]
 async fn the_retry_budget_stops_retries_and_refills_on_success() {
     // 100 checks, 30 % of them against a failing payment, one after another. The budget
-    // holds 20 tokens: four retries. Successes (a definitive 404) each return one token.
+    // holds 20 tokens: four retries. Successes (the ledger's definitive not-found) each return
+    // one token.
     let failing = httpmock::MockServer::start_async().await;
     failing
         .mock_async(|when, then| {
             when.path_prefix("/v1/payments/txn_fail_");
             then.status(503).body("{}");
+        })
+        .await;
+    failing
+        .mock_async(|when, then| {
+            when.path_prefix("/v1/payments/txn_ok_");
+            then.status(404)
+                .body(r#"{"error": "payment_not_found", "message": "No payment with this id"}"#);
         })
         .await;
     let dir = tempfile::tempdir().unwrap();

@@ -227,3 +227,25 @@ proptest! {
         accepts(GatewayKind::Plaid, "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9", &body, minor, currency)?;
     }
 }
+
+#[test]
+fn the_mock_answers_an_unknown_id_as_the_gateway_would() {
+    let schemas = ProviderSchemas::embedded();
+    for kind in GatewayKind::ALL {
+        let (status, body) = paystat::contract::unknown_id_reply(kind);
+        let body = body.to_string().into_bytes();
+        assert_eq!(schemas.check(kind, status, &body), Ok(()), "{kind}");
+        let reply = Reply {
+            status,
+            headers: Default::default(),
+            body,
+        };
+        let gateway = crate::helpers::gateway(kind, "http://127.0.0.1:1");
+        let reading = gateway.read(crate::helpers::sample_id(kind), &reply);
+        assert_eq!(
+            reading.verdict.outcome(),
+            paystat::Outcome::NotFound,
+            "{kind}"
+        );
+    }
+}

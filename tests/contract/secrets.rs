@@ -102,7 +102,8 @@ async fn a_timeout_is_diagnosed_without_the_password() {
 
 #[tokio::test]
 async fn the_token_is_sent_as_a_bearer_header() {
-    // The positive side of the tests above: without the right header the mock answers 404.
+    // The positive side of the tests above: without the right header the mock has no route
+    // for the request and answers a bare 404, which is no answer about the payment.
     let server = mock_requiring(&format!("Bearer {TOKEN}"), 500, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let anonymous = with_token(dir.path(), &format!("{}/v1", server.base_url()))
@@ -110,7 +111,7 @@ async fn the_token_is_sent_as_a_bearer_header() {
         .build();
     assert_eq!(
         anonymous.check("txn_1").await.unwrap().outcome,
-        Outcome::NotFound
+        Outcome::BadResponse
     );
     let authorized = with_token(dir.path(), &format!("{}/v1", server.base_url())).build();
     assert_eq!(
