@@ -257,6 +257,7 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
     }
     let amount = match result::currency(&wire.currency)
         .and_then(|currency| Money::from_major_text(amount_text, currency))
+        .and_then(Money::non_negative)
     {
         Ok(amount) => amount,
         Err(e) => {

@@ -312,6 +312,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
     }
     let amount = match result::currency(&t.iso_currency_code)
         .and_then(|currency| Money::from_major_text(&t.amount, currency))
+        .and_then(Money::non_negative)
     {
         Ok(amount) => amount,
         Err(e) => return bad(format!("Plaid's amount is unusable: {e}"), request_id),

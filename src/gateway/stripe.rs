@@ -128,6 +128,32 @@ pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
     url_with_segments(base, &["v1", "payment_intents", id])
 }
 
+/// Currencies Stripe sends in whole units, whatever ISO 4217 says (its "Supported currencies"
+/// page; MGA, for one, has two ISO decimals).
+const ZERO_DECIMAL: [&str; 16] = [
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
+];
+/// Currencies Stripe sends with three decimals.
+const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
+/// Stripe's special cases sent with two decimals although ISO 4217 has none: ISK (`100` is
+/// one króna; Stripe requires multiples of 100). HUF and TWD are two-decimal in both.
+const TWO_DECIMAL_SPECIAL: [&str; 1] = ["ISK"];
+
+/// The number of decimals in Stripe's `amount` for `currency`.
+fn stripe_exponent(currency: iso_currency::Currency) -> u16 {
+    let code = currency.code();
+    if ZERO_DECIMAL.contains(&code) {
+        0
+    } else if THREE_DECIMAL.contains(&code) {
+        3
+    } else if TWO_DECIMAL_SPECIAL.contains(&code) {
+        2
+    } else {
+        currency.exponent().unwrap_or(2)
+    }
+}
+
 /// Stripe's seven PaymentIntent statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IntentStatus {
@@ -296,8 +322,10 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
     if wire.id != id {
         return bad("Stripe answered with a different PaymentIntent than the one asked for".into());
     }
-    let amount = match result::currency(&wire.currency) {
-        Ok(currency) => Money::from_minor(wire.amount, currency),
+    let amount = match result::currency(&wire.currency).and_then(|currency| {
+        Money::from_gateway_minor(wire.amount, stripe_exponent(currency), currency)
+    }) {
+        Ok(amount) => amount,
         Err(e) => return bad(format!("Stripe's amount is unusable: {e}")),
     };
     let Some(created_at) = OffsetDateTime::from_unix_timestamp(wire.created)

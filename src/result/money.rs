@@ -51,6 +51,19 @@ pub enum MoneyError {
     /// The amount does not fit in 64-bit minor units.
     #[error("amount {0} is too large")]
     Overflow(String),
+    /// A payment's amount below zero, which no gateway's schema allows.
+    #[error("amount {0} is negative")]
+    Negative(String),
+    /// The gateway's own minor units do not make a whole amount in ISO 4217's.
+    #[error(
+        "amount {amount} in the gateway's minor units of {currency} is not a whole number of ISO 4217 minor units"
+    )]
+    NotWhole {
+        /// The amount as sent.
+        amount: i64,
+        /// The currency's code.
+        currency: &'static str,
+    },
 }
 
 /// Looks up an ISO 4217 currency by code, in either case (Stripe sends `usd`).
@@ -97,7 +110,52 @@ impl Money {
         })
     }
 
-    /// Builds an amount already in minor units (Stripe's `amount`).
+    /// A payment's amount sent as an integer in the gateway's own minor units, where the
+    /// gateway's exponent for the currency is `gateway_exponent` (Stripe's zero-decimal MGA:
+    /// 0, where ISO 4217 says 2): converted exactly to ISO 4217 minor units. Refused when
+    /// negative, when the currency has no minor unit (XXX, metals, test codes) or when the
+    /// conversion is not whole.
+    pub fn from_gateway_minor(
+        amount: i64,
+        gateway_exponent: u16,
+        currency: Currency,
+    ) -> Result<Money, MoneyError> {
+        let iso = exponent(currency)?;
+        if amount < 0 {
+            return Err(MoneyError::Negative(amount.to_string()));
+        }
+        let overflow = || MoneyError::Overflow(amount.to_string());
+        let scale = |digits: u16| 10_i64.checked_pow(u32::from(digits)).ok_or_else(overflow);
+        let amount_minor = if iso >= gateway_exponent {
+            amount
+                .checked_mul(scale(iso - gateway_exponent)?)
+                .ok_or_else(overflow)?
+        } else {
+            let divisor = scale(gateway_exponent - iso)?;
+            if amount % divisor != 0 {
+                return Err(MoneyError::NotWhole {
+                    amount,
+                    currency: currency.code(),
+                });
+            }
+            amount / divisor
+        };
+        Ok(Money {
+            amount_minor,
+            currency,
+        })
+    }
+
+    /// This amount as a payment's amount: refused when negative.
+    pub fn non_negative(self) -> Result<Money, MoneyError> {
+        if self.amount_minor < 0 {
+            Err(MoneyError::Negative(self.to_string()))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// Builds an amount already in ISO 4217 minor units.
     pub fn from_minor(amount_minor: i64, currency: Currency) -> Money {
         Money {
             amount_minor,
@@ -189,6 +247,49 @@ mod tests {
             minor("99999999999999999999", "USD"),
             Err(MoneyError::Overflow(_))
         ));
+    }
+
+    #[test]
+    fn a_gateways_minor_units_become_iso_minor_units_exactly() {
+        let from = |amount, exponent, code| {
+            Money::from_gateway_minor(amount, exponent, currency(code).unwrap())
+        };
+        let mga = from(5000, 0, "MGA").unwrap();
+        assert_eq!(
+            (mga.amount_minor, mga.to_string()),
+            (500_000, "5000.00 MGA".into())
+        );
+        let isk = from(50_000, 2, "ISK").unwrap();
+        assert_eq!((isk.amount_minor, isk.to_string()), (500, "500 ISK".into()));
+        assert!(matches!(
+            from(50_050, 2, "ISK"),
+            Err(MoneyError::NotWhole { .. })
+        ));
+        assert_eq!(from(1250, 3, "BHD").unwrap().to_string(), "1.250 BHD");
+        assert_eq!(from(1099, 2, "USD").unwrap().amount_minor, 1099);
+        assert!(matches!(from(-1, 2, "USD"), Err(MoneyError::Negative(_))));
+        assert!(matches!(
+            from(i64::MIN, 2, "USD"),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            from(100, 2, "XXX"),
+            Err(MoneyError::NoMinorUnit("XXX"))
+        ));
+        assert!(matches!(
+            from(i64::MAX, 0, "MGA"),
+            Err(MoneyError::Overflow(_))
+        ));
+        assert!(
+            Money::from_minor(-5, currency("USD").unwrap())
+                .non_negative()
+                .is_err()
+        );
+        assert!(
+            Money::from_minor(0, currency("USD").unwrap())
+                .non_negative()
+                .is_ok()
+        );
     }
 
     #[test]

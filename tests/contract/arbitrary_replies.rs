@@ -85,6 +85,13 @@ fn allowed(status: u16) -> &'static [Outcome] {
             Outcome::ConnectionError,
         ],
         300..=399 => &[Outcome::BadResponse, Outcome::ConnectionError],
+        // A 404 is `not_found` only with the gateway's own not-found error; any other 404 is
+        // a route miss, `bad_response`.
+        404 => &[
+            Outcome::NotFound,
+            Outcome::BadResponse,
+            Outcome::ConnectionError,
+        ],
         400..=499 => &[
             Outcome::NotFound,
             Outcome::Unauthorized,
