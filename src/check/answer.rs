@@ -164,6 +164,7 @@ impl Answer {
             status: None,
             gateway_status: None,
             amount: None,
+            amount_requested_minor: None,
             created_at: None,
             failure_code: None,
             status_reason: None,
@@ -181,6 +182,7 @@ impl Answer {
                 result.status = Some(payment.status);
                 result.gateway_status = Some(payment.gateway_status);
                 result.amount = Some(payment.amount);
+                result.amount_requested_minor = payment.amount_requested.map(|m| m.amount_minor);
                 result.created_at = payment.created_at;
                 result.failure_code = payment.failure_code;
                 result.status_reason = payment.status_reason;

@@ -25,7 +25,17 @@ pub fn table(results: &[CheckResult]) -> String {
     ]);
     for r in results {
         let status = r.status.map(|s| s.as_str().to_owned()).unwrap_or_default();
-        let amount = r.amount.map(|m| m.to_string()).unwrap_or_default();
+        // The amount that moved, and what was asked for when that differs (a partial capture).
+        let amount = match (r.amount, r.amount_requested_minor) {
+            (Some(m), Some(requested)) if requested != m.amount_minor => {
+                let asked = paystat::Money::from_minor(requested, m.currency);
+                let asked = asked.to_string();
+                let asked = asked.trim_end_matches(m.currency_code()).trim_end();
+                format!("{m} (of {asked})")
+            }
+            (Some(m), _) => m.to_string(),
+            (None, _) => String::new(),
+        };
         let detail = r
             .failure_code
             .clone()
@@ -63,6 +73,40 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_capture_shows_what_moved_and_what_was_asked() {
+        let usd = paystat::currency("USD").unwrap();
+        let mut result = found();
+        result.amount = Some(paystat::Money::from_minor(3000, usd));
+        result.amount_requested_minor = Some(5000);
+        assert!(super::table(&[result.clone()]).contains("| 30.00 USD (of 50.00) |"));
+        result.amount_requested_minor = Some(3000);
+        assert!(super::table(&[result]).contains("| 30.00 USD |"));
+    }
+
+    fn found() -> CheckResult {
+        CheckResult {
+            payment_id: "pi_1".into(),
+            gateway: Some(GatewayKind::Stripe),
+            outcome: Outcome::Found,
+            status: Some(paystat::PaymentStatus::Completed),
+            gateway_status: Some("succeeded".into()),
+            amount: None,
+            amount_requested_minor: None,
+            created_at: None,
+            failure_code: None,
+            status_reason: None,
+            http_status: Some(200),
+            gateway_request_id: None,
+            attempts: 1,
+            attempt_log: Vec::new(),
+            retry_stop: None,
+            duration_ms: 1,
+            detail: None,
+            gateway_error: None,
+        }
+    }
+
+    #[test]
     fn no_cell_can_add_a_column() {
         let result = CheckResult {
             payment_id: "txn_a|b".into(),
@@ -71,6 +115,7 @@ mod tests {
             status: None,
             gateway_status: Some("weird|word".into()),
             amount: None,
+            amount_requested_minor: None,
             created_at: None,
             failure_code: None,
             status_reason: None,

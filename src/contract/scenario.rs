@@ -129,8 +129,10 @@ pub struct Expectation {
     pub status: Option<PaymentStatus>,
     /// The gateway's word (only when found).
     pub gateway_status: Option<String>,
-    /// The amount in minor units (only when found).
+    /// The amount in minor units (only when found): what moved or is held.
     pub amount_minor: Option<i64>,
+    /// What the payment asked for, when the gateway tells it apart (Stripe's `amount`).
+    pub amount_requested_minor: Option<i64>,
     /// The currency (only when found).
     pub currency: Option<String>,
     /// The failure code.
@@ -209,6 +211,11 @@ impl Expectation {
             "amount (minor units)",
             self.amount_minor.map(|m| m.to_string()),
             result.amount_minor().map(|m| m.to_string()),
+        );
+        given(
+            "amount requested (minor units)",
+            self.amount_requested_minor.map(|m| m.to_string()),
+            result.amount_requested_minor.map(|m| m.to_string()),
         );
         given(
             "currency",
@@ -351,6 +358,10 @@ impl Scenario {
                 ("expect.status", e.status.is_some()),
                 ("expect.gateway_status", e.gateway_status.is_some()),
                 ("expect.amount_minor", e.amount_minor.is_some()),
+                (
+                    "expect.amount_requested_minor",
+                    e.amount_requested_minor.is_some(),
+                ),
                 ("expect.currency", e.currency.is_some()),
             ];
             if let Some((field, _)) = found_only.iter().find(|(_, present)| *present) {

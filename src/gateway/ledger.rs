@@ -286,6 +286,7 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
             .map_or(PaymentStatus::Unknown, LedgerStatus::normalize),
         gateway_status: wire.status,
         amount,
+        amount_requested: None,
         created_at,
         failure_code: wire.error_code,
         status_reason: None,

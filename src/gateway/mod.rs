@@ -185,8 +185,11 @@ pub struct Payment {
     pub status: PaymentStatus,
     /// The word the gateway used.
     pub gateway_status: String,
-    /// The exact amount.
+    /// The exact amount that moved or is held (for Stripe: collected when succeeded,
+    /// capturable when authorized, else what is under way).
     pub amount: Money,
+    /// What the payment asked for, when the gateway tells it apart from `amount`.
+    pub amount_requested: Option<Money>,
     /// When the gateway created the payment, RFC 3339 UTC.
     pub created_at: Option<String>,
     /// Why the payment failed or came back, in the gateway's code.

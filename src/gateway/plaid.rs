@@ -334,6 +334,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             status,
             gateway_status: t.status,
             amount,
+            amount_requested: None,
             created_at: Some(created_at),
             failure_code,
             status_reason,

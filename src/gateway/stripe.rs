@@ -237,6 +237,10 @@ struct WireIntent {
     #[serde(default)]
     object: Option<String>,
     amount: i64,
+    #[serde(default)]
+    amount_received: Option<i64>,
+    #[serde(default)]
+    amount_capturable: Option<i64>,
     currency: String,
     status: String,
     created: i64,
@@ -322,11 +326,24 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
     if wire.id != id {
         return bad("Stripe answered with a different PaymentIntent than the one asked for".into());
     }
-    let amount = match result::currency(&wire.currency).and_then(|currency| {
-        Money::from_gateway_minor(wire.amount, stripe_exponent(currency), currency)
-    }) {
-        Ok(amount) => amount,
-        Err(e) => return bad(format!("Stripe's amount is unusable: {e}")),
+    let Ok(currency) = result::currency(&wire.currency) else {
+        return bad(format!(
+            "Stripe's currency `{}` is not an ISO 4217 currency",
+            wire.currency
+        ));
+    };
+    let money = |minor: i64| Money::from_gateway_minor(minor, stripe_exponent(currency), currency);
+    let intent_status = IntentStatus::from_word(&wire.status);
+    // The amount that moved or is held: collected when succeeded, capturable when authorized,
+    // the intent's amount while it is under way.
+    let moved = match intent_status {
+        Some(IntentStatus::Succeeded) => wire.amount_received.unwrap_or(wire.amount),
+        Some(IntentStatus::RequiresCapture) => wire.amount_capturable.unwrap_or(wire.amount),
+        _ => wire.amount,
+    };
+    let (amount, requested) = match (money(moved), money(wire.amount)) {
+        (Ok(amount), Ok(requested)) => (amount, requested),
+        (Err(e), _) | (_, Err(e)) => return bad(format!("Stripe's amount is unusable: {e}")),
     };
     let Some(created_at) = OffsetDateTime::from_unix_timestamp(wire.created)
         .ok()
@@ -338,7 +355,7 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         ));
     };
     let declined = wire.last_payment_error.is_some();
-    let status = match IntentStatus::from_word(&wire.status) {
+    let status = match intent_status {
         Some(status) => status.normalize(declined),
         None => PaymentStatus::Unknown,
     };
@@ -350,6 +367,7 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         status,
         gateway_status: wire.status,
         amount,
+        amount_requested: Some(requested),
         created_at: Some(created_at),
         failure_code,
         status_reason: wire.cancellation_reason.or(decline_message),

@@ -138,6 +138,11 @@ pub struct CheckResult {
     /// `currency` (ISO 4217, upper case).
     #[serde(flatten, with = "money_fields")]
     pub amount: Option<Money>,
+    /// What the payment asked for, in the same currency's minor units, when the gateway
+    /// tells it apart from the amount that moved (Stripe's `amount`, while `amount` above is
+    /// what was collected or is held): a partial capture shows 3000 of 5000.
+    #[serde(default)]
+    pub amount_requested_minor: Option<i64>,
     /// When the gateway created the payment (RFC 3339 UTC), if it says.
     pub created_at: Option<String>,
     /// The gateway's failure or return code, if it gives one.
@@ -228,6 +233,7 @@ mod tests {
             status: Some(PaymentStatus::Completed),
             gateway_status: Some("completed".into()),
             amount: Some(Money::from_minor(15000, currency("USD").unwrap())),
+            amount_requested_minor: None,
             created_at: None,
             failure_code: None,
             status_reason: None,
