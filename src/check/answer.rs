@@ -165,6 +165,10 @@ impl Answer {
             gateway_status: None,
             amount: None,
             amount_requested_minor: None,
+            amount_refunded_minor: None,
+            refund_pending: None,
+            dispute_status: None,
+            final_after: None,
             created_at: None,
             failure_code: None,
             status_reason: None,
@@ -183,6 +187,10 @@ impl Answer {
                 result.gateway_status = Some(payment.gateway_status);
                 result.amount = Some(payment.amount);
                 result.amount_requested_minor = payment.amount_requested.map(|m| m.amount_minor);
+                result.amount_refunded_minor = payment.amount_refunded.map(|m| m.amount_minor);
+                result.refund_pending = payment.refund_pending;
+                result.dispute_status = payment.dispute_status;
+                result.final_after = payment.final_after;
                 result.created_at = payment.created_at;
                 result.failure_code = payment.failure_code;
                 result.status_reason = payment.status_reason;

@@ -221,9 +221,21 @@ pub fn scenario_text(
         ("currency", &currency),
         ("failure_code", &result.failure_code),
         ("gateway_request_id", &result.gateway_request_id),
+        ("dispute_status", &result.dispute_status),
+        ("final_after", &result.final_after),
     ];
-    if let Some(minor) = result.amount_minor() {
-        let _ = writeln!(out, "amount_minor = {minor}");
+    let numbers = [
+        ("amount_minor", result.amount_minor()),
+        ("amount_requested_minor", result.amount_requested_minor),
+        ("amount_refunded_minor", result.amount_refunded_minor),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            let _ = writeln!(out, "{key} = {value}");
+        }
+    }
+    if let Some(pending) = result.refund_pending {
+        let _ = writeln!(out, "refund_pending = {pending}");
     }
     for (key, value) in strings {
         if let Some(value) = value {

@@ -133,6 +133,14 @@ pub struct Expectation {
     pub amount_minor: Option<i64>,
     /// What the payment asked for, when the gateway tells it apart (Stripe's `amount`).
     pub amount_requested_minor: Option<i64>,
+    /// What the merchant sent back, in minor units.
+    pub amount_refunded_minor: Option<i64>,
+    /// Whether some refund is still under way.
+    pub refund_pending: Option<bool>,
+    /// The dispute's own status.
+    pub dispute_status: Option<String>,
+    /// The date after which the payment can no longer be pulled back.
+    pub final_after: Option<String>,
     /// The currency (only when found).
     pub currency: Option<String>,
     /// The failure code.
@@ -216,6 +224,26 @@ impl Expectation {
             "amount requested (minor units)",
             self.amount_requested_minor.map(|m| m.to_string()),
             result.amount_requested_minor.map(|m| m.to_string()),
+        );
+        given(
+            "amount refunded (minor units)",
+            self.amount_refunded_minor.map(|m| m.to_string()),
+            result.amount_refunded_minor.map(|m| m.to_string()),
+        );
+        given(
+            "refund pending",
+            self.refund_pending.map(|p| p.to_string()),
+            result.refund_pending.map(|p| p.to_string()),
+        );
+        given(
+            "dispute status",
+            self.dispute_status.clone(),
+            result.dispute_status.clone(),
+        );
+        given(
+            "final after",
+            self.final_after.clone(),
+            result.final_after.clone(),
         );
         given(
             "currency",

@@ -190,6 +190,14 @@ pub struct Payment {
     pub amount: Money,
     /// What the payment asked for, when the gateway tells it apart from `amount`.
     pub amount_requested: Option<Money>,
+    /// What the merchant sent back (succeeded and pending refunds), when any.
+    pub amount_refunded: Option<Money>,
+    /// Whether some of `amount_refunded` is still under way, when the gateway says.
+    pub refund_pending: Option<bool>,
+    /// The dispute's own status, when disputed.
+    pub dispute_status: Option<String>,
+    /// The date after which the payment can no longer be pulled back, when not yet final.
+    pub final_after: Option<String>,
     /// When the gateway created the payment, RFC 3339 UTC.
     pub created_at: Option<String>,
     /// Why the payment failed or came back, in the gateway's code.

@@ -185,9 +185,13 @@ impl TransferStatus {
     }
 
     /// The mapping, every status named (no catch-all arm).
-    fn normalize(self) -> PaymentStatus {
+    /// `fully_refunded`: the transfer's counted refunds add up to its whole amount.
+    fn normalize(self, fully_refunded: bool) -> PaymentStatus {
         match self {
             TransferStatus::Pending | TransferStatus::Posted => PaymentStatus::Pending,
+            TransferStatus::Settled | TransferStatus::FundsAvailable if fully_refunded => {
+                PaymentStatus::Refunded
+            }
             TransferStatus::Settled | TransferStatus::FundsAvailable => PaymentStatus::Completed,
             TransferStatus::Cancelled => PaymentStatus::Canceled,
             TransferStatus::Failed => PaymentStatus::Failed,
@@ -198,16 +202,37 @@ impl TransferStatus {
 
 /// Plaid's rows of the status mapping.
 pub fn status_mapping() -> Vec<MappingRow> {
+    let row = |status: TransferStatus, when, fully_refunded| MappingRow {
+        gateway: GatewayKind::Plaid,
+        word: status.word(),
+        when,
+        status: status.normalize(fully_refunded),
+    };
     TransferStatus::ALL
         .into_iter()
-        .map(|status| MappingRow {
-            gateway: GatewayKind::Plaid,
-            word: status.word(),
-            when: None,
-            status: status.normalize(),
+        .flat_map(|status| match status {
+            TransferStatus::Settled | TransferStatus::FundsAvailable => vec![
+                row(
+                    status,
+                    Some("not refunded in full (`final_after` says when no return can follow)"),
+                    false,
+                ),
+                row(
+                    status,
+                    Some("with `refunds[]` adding up to its whole amount"),
+                    true,
+                ),
+            ],
+            _ => vec![row(status, None, false)],
         })
         .collect()
 }
+
+/// A refund's statuses that count as money sent back: under way or done. Cancelled, failed
+/// and returned refunds moved nothing back.
+const REFUND_COUNTED: [&str; 3] = ["pending", "posted", "settled"];
+/// The counted refund statuses that are still under way.
+const REFUND_UNDER_WAY: [&str; 2] = ["pending", "posted"];
 
 /// The request body. It borrows the secrets for the moment it is serialized.
 #[derive(Serialize)]
@@ -233,6 +258,20 @@ struct WireTransfer {
     created: String,
     #[serde(default)]
     failure_reason: Option<WireFailure>,
+    #[serde(default)]
+    refunds: Vec<WireRefund>,
+    /// The last day a standard ACH return can come (YYYY-MM-DD).
+    #[serde(default)]
+    standard_return_window: Option<String>,
+    /// The last day an unauthorized ACH return (R10, …) can come (YYYY-MM-DD).
+    #[serde(default)]
+    unauthorized_return_window: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireRefund {
+    amount: String,
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -323,8 +362,46 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             request_id,
         );
     };
-    let status = TransferStatus::from_word(&t.status)
-        .map_or(PaymentStatus::Unknown, TransferStatus::normalize);
+    // Refunds: what was sent back (pending ones count, and say so).
+    let mut refunded = 0_i64;
+    let mut refund_pending = false;
+    for refund in t
+        .refunds
+        .iter()
+        .filter(|r| REFUND_COUNTED.contains(&r.status.as_str()))
+    {
+        let minor = match Money::from_major_text(&refund.amount, amount.currency)
+            .and_then(Money::non_negative)
+        {
+            Ok(money) => money.amount_minor,
+            Err(e) => {
+                return bad(
+                    format!("Plaid's refund amount is unusable: {e}"),
+                    request_id,
+                );
+            }
+        };
+        refunded = refunded.saturating_add(minor);
+        refund_pending |= REFUND_UNDER_WAY.contains(&refund.status.as_str());
+    }
+    let transfer_status = TransferStatus::from_word(&t.status);
+    let fully_refunded = refunded > 0 && refunded >= amount.amount_minor;
+    let status = transfer_status.map_or(PaymentStatus::Unknown, |s| s.normalize(fully_refunded));
+    // A completed ACH transfer can still be pulled back until its unauthorized-return window
+    // ends (GATEWAYS.md): say when it becomes final.
+    let final_after = match status {
+        PaymentStatus::Completed => t
+            .unauthorized_return_window
+            .or(t.standard_return_window)
+            .filter(|d| !d.is_empty()),
+        _ => None,
+    };
+    if final_after.as_deref().is_some_and(|d| !is_date(d)) {
+        return bad(
+            "Plaid's return window is not a date (YYYY-MM-DD)".into(),
+            request_id,
+        );
+    }
     let (failure_code, status_reason) = match t.failure_reason {
         Some(f) => (f.failure_code, f.description),
         None => (None, None),
@@ -335,6 +412,10 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             gateway_status: t.status,
             amount,
             amount_requested: None,
+            amount_refunded: (refunded > 0).then(|| Money::from_minor(refunded, amount.currency)),
+            refund_pending: (refunded > 0).then_some(refund_pending),
+            dispute_status: None,
+            final_after,
             created_at: Some(created_at),
             failure_code,
             status_reason,
@@ -342,6 +423,12 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
         request_id,
         retry_advice: None,
     }
+}
+
+/// Whether `text` is a calendar date written YYYY-MM-DD.
+fn is_date(text: &str) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).is_ok()
 }
 
 /// Plaid's error codes that mean the credentials, not the request, are wrong.

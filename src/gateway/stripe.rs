@@ -195,9 +195,18 @@ impl IntentStatus {
     }
 
     /// The mapping, every status named (no catch-all arm: a new variant is a compile error).
-    fn normalize(self, declined: bool) -> PaymentStatus {
+    fn normalize(self, declined: bool, aftermath: Aftermath) -> PaymentStatus {
         match self {
-            IntentStatus::Succeeded => PaymentStatus::Completed,
+            // A succeeded intent stays `succeeded` whatever happens next; its latest charge
+            // says whether the money was sent back or pulled back.
+            IntentStatus::Succeeded => match aftermath {
+                Aftermath::Nothing | Aftermath::PartlyRefunded | Aftermath::DisputeWon => {
+                    PaymentStatus::Completed
+                }
+                Aftermath::Refunded => PaymentStatus::Refunded,
+                Aftermath::DisputeOpen => PaymentStatus::Disputed,
+                Aftermath::DisputeLost => PaymentStatus::Returned,
+            },
             IntentStatus::Processing => PaymentStatus::Pending,
             IntentStatus::RequiresCapture => PaymentStatus::Authorized,
             IntentStatus::RequiresAction | IntentStatus::RequiresConfirmation => {
@@ -211,24 +220,100 @@ impl IntentStatus {
     }
 }
 
+/// What happened to a succeeded payment's money after it moved, read from its latest charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aftermath {
+    /// No refund, no dispute.
+    Nothing,
+    /// Part of it was refunded.
+    PartlyRefunded,
+    /// All of it was refunded (`refunded: true`).
+    Refunded,
+    /// A dispute is open (`warning_needs_response`, `needs_response`, `under_review`, …).
+    DisputeOpen,
+    /// A dispute was lost: the money was pulled back.
+    DisputeLost,
+    /// A dispute was won (or an inquiry closed): the money stays.
+    DisputeWon,
+}
+
 /// Stripe's rows of the status mapping.
 pub fn status_mapping() -> Vec<MappingRow> {
-    let row = |status: IntentStatus, when: Option<&'static str>, declined: bool| MappingRow {
+    let row = |status: IntentStatus, when: Option<&'static str>, declined, aftermath| MappingRow {
         gateway: GatewayKind::Stripe,
         word: status.word(),
         when,
-        status: status.normalize(declined),
+        status: status.normalize(declined, aftermath),
     };
     IntentStatus::ALL
         .into_iter()
         .flat_map(|status| match status {
             IntentStatus::RequiresPaymentMethod => vec![
-                row(status, Some("with `last_payment_error` (a decline)"), true),
-                row(status, Some("without `last_payment_error`"), false),
+                row(status, Some("with `last_payment_error` (a decline)"), true, Aftermath::Nothing),
+                row(status, Some("without `last_payment_error`"), false, Aftermath::Nothing),
             ],
-            _ => vec![row(status, None, false)],
+            IntentStatus::Succeeded => vec![
+                row(status, Some("with no refund or dispute on its latest charge (or a partial refund, or a won dispute)"), false, Aftermath::Nothing),
+                row(status, Some("whose latest charge is fully refunded"), false, Aftermath::Refunded),
+                row(status, Some("whose latest charge has an open dispute"), false, Aftermath::DisputeOpen),
+                row(status, Some("whose latest charge lost its dispute"), false, Aftermath::DisputeLost),
+            ],
+            _ => vec![row(status, None, false, Aftermath::Nothing)],
         })
         .collect()
+}
+
+/// The latest charge, when the GET expanded it (`expand[]=latest_charge`).
+#[derive(Deserialize)]
+struct WireCharge {
+    #[serde(default)]
+    amount_refunded: i64,
+    #[serde(default)]
+    refunded: bool,
+    #[serde(default)]
+    disputed: bool,
+    /// The dispute's id, or the dispute itself when expanded (`latest_charge.dispute`).
+    #[serde(default)]
+    dispute: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WireDispute {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// What the latest charge says happened after the money moved: the aftermath, the amount
+/// refunded (Stripe's minor units), and the dispute's status and reason.
+fn aftermath(charge: Option<&serde_json::Value>) -> (Aftermath, i64, Option<WireDispute>) {
+    let Some(charge) = charge
+        .filter(|c| c.is_object())
+        .and_then(|c| serde_json::from_value::<WireCharge>(c.clone()).ok())
+    else {
+        return (Aftermath::Nothing, 0, None);
+    };
+    let dispute = charge
+        .dispute
+        .as_ref()
+        .and_then(|d| serde_json::from_value::<WireDispute>(d.clone()).ok());
+    let refunds = if charge.refunded {
+        Aftermath::Refunded
+    } else if charge.amount_refunded > 0 {
+        Aftermath::PartlyRefunded
+    } else {
+        Aftermath::Nothing
+    };
+    let state = match dispute.as_ref().map(|d| d.status.as_str()) {
+        Some("lost") => Aftermath::DisputeLost,
+        // A won dispute (or a closed inquiry) leaves the money where the refunds left it.
+        Some("won" | "warning_closed") if refunds == Aftermath::Nothing => Aftermath::DisputeWon,
+        Some("won" | "warning_closed") => refunds,
+        Some(_) => Aftermath::DisputeOpen,
+        None if charge.disputed => Aftermath::DisputeOpen,
+        None => refunds,
+    };
+    (state, charge.amount_refunded, dispute)
 }
 
 #[derive(Deserialize)]
@@ -246,6 +331,8 @@ struct WireIntent {
     created: i64,
     #[serde(default)]
     last_payment_error: Option<WireError>,
+    #[serde(default)]
+    latest_charge: Option<serde_json::Value>,
     #[serde(default)]
     cancellation_reason: Option<String>,
 }
@@ -277,7 +364,12 @@ impl Gateway for Stripe {
     }
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
-        let url = status_url(&self.base_url, id);
+        let mut url = status_url(&self.base_url, id);
+        // The intent's status never changes after `succeeded`: its latest charge (and that
+        // charge's dispute) say whether the money was refunded or disputed. One GET asks for both.
+        url.query_pairs_mut()
+            .append_pair("expand[]", "latest_charge")
+            .append_pair("expand[]", "latest_charge.dispute");
         let mut request = client.get(url).bearer_auth(self.key.expose_secret());
         if let Some(version) = &self.version {
             request = request.header("Stripe-Version", version);
@@ -355,12 +447,26 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         ));
     };
     let declined = wire.last_payment_error.is_some();
+    let (after, refunded_minor, dispute) = match intent_status {
+        Some(IntentStatus::Succeeded) => aftermath(wire.latest_charge.as_ref()),
+        _ => (Aftermath::Nothing, 0, None),
+    };
     let status = match intent_status {
-        Some(status) => status.normalize(declined),
+        Some(status) => status.normalize(declined, after),
         None => PaymentStatus::Unknown,
     };
-    let (failure_code, decline_message) = match wire.last_payment_error {
-        Some(e) if status == PaymentStatus::Failed => (e.decline_code.or(e.code), e.message),
+    let amount_refunded = match refunded_minor {
+        0 => None,
+        minor => match money(minor) {
+            Ok(refunded) => Some(refunded),
+            Err(e) => return bad(format!("Stripe's amount refunded is unusable: {e}")),
+        },
+    };
+    let (failure_code, decline_message) = match (wire.last_payment_error, &dispute) {
+        (Some(e), _) if status == PaymentStatus::Failed => (e.decline_code.or(e.code), e.message),
+        // A lost dispute's reason (`fraudulent`, `product_not_received`, …) is why the money
+        // came back.
+        (_, Some(d)) if after == Aftermath::DisputeLost => (d.reason.clone(), None),
         _ => (None, None),
     };
     Verdict::Found(Payment {
@@ -368,6 +474,10 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         gateway_status: wire.status,
         amount,
         amount_requested: Some(requested),
+        amount_refunded,
+        refund_pending: None,
+        dispute_status: dispute.map(|d| d.status),
+        final_after: None,
         created_at: Some(created_at),
         failure_code,
         status_reason: wire.cancellation_reason.or(decline_message),
@@ -405,6 +515,81 @@ const NOT_FOUND_CODE: &str = "resource_missing";
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_latest_charge_says_what_happened_after_the_money_moved() {
+        let charge = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let state = |json: &str| aftermath(Some(&charge(json))).0;
+        let table = [
+            (
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": false, "dispute": null}"#,
+                Aftermath::Nothing,
+            ),
+            (
+                r#"{"amount_refunded": 500, "refunded": false, "disputed": false}"#,
+                Aftermath::PartlyRefunded,
+            ),
+            (
+                r#"{"amount_refunded": 2000, "refunded": true, "disputed": false}"#,
+                Aftermath::Refunded,
+            ),
+            (
+                r#"{"amount_refunded": 0, "disputed": true, "dispute": "dp_1"}"#,
+                Aftermath::DisputeOpen,
+            ),
+            (
+                r#"{"disputed": true, "dispute": {"status": "needs_response", "reason": "fraudulent"}}"#,
+                Aftermath::DisputeOpen,
+            ),
+            (
+                r#"{"disputed": true, "dispute": {"status": "under_review"}}"#,
+                Aftermath::DisputeOpen,
+            ),
+            (
+                r#"{"disputed": true, "dispute": {"status": "warning_needs_response"}}"#,
+                Aftermath::DisputeOpen,
+            ),
+            (
+                r#"{"disputed": true, "dispute": {"status": "lost", "reason": "fraudulent"}}"#,
+                Aftermath::DisputeLost,
+            ),
+            (
+                r#"{"disputed": true, "dispute": {"status": "won"}}"#,
+                Aftermath::DisputeWon,
+            ),
+            (
+                r#"{"amount_refunded": 2000, "refunded": true, "disputed": true, "dispute": {"status": "won"}}"#,
+                Aftermath::Refunded,
+            ),
+            (
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "warning_closed"}}"#,
+                Aftermath::DisputeWon,
+            ),
+        ];
+        for (json, expected) in table {
+            assert_eq!(state(json), expected, "{json}");
+        }
+        assert_eq!(aftermath(None).0, Aftermath::Nothing);
+        assert_eq!(
+            aftermath(Some(&charge(r#""ch_1""#))).0,
+            Aftermath::Nothing,
+            "not expanded"
+        );
+        let normalize = |a| IntentStatus::Succeeded.normalize(false, a);
+        assert_eq!(
+            normalize(Aftermath::PartlyRefunded),
+            PaymentStatus::Completed
+        );
+        assert_eq!(normalize(Aftermath::DisputeWon), PaymentStatus::Completed);
+        assert_eq!(normalize(Aftermath::Refunded), PaymentStatus::Refunded);
+        assert_eq!(normalize(Aftermath::DisputeOpen), PaymentStatus::Disputed);
+        assert_eq!(normalize(Aftermath::DisputeLost), PaymentStatus::Returned);
+        assert_eq!(
+            IntentStatus::Canceled.normalize(false, Aftermath::Refunded),
+            PaymentStatus::Canceled,
+            "only a succeeded intent has an aftermath"
+        );
+    }
+
     /// An intent canceled after a declined attempt keeps its `last_payment_error`: it is
     /// `canceled` with Stripe's cancellation reason, and the old decline is not its failure.
     #[test]
@@ -432,13 +617,13 @@ mod tests {
     #[test]
     fn a_decline_is_failed_and_a_fresh_intent_waits() {
         assert_eq!(
-            IntentStatus::RequiresPaymentMethod.normalize(true),
+            IntentStatus::RequiresPaymentMethod.normalize(true, Aftermath::Nothing),
             PaymentStatus::Failed
         );
         assert_eq!(
-            IntentStatus::RequiresPaymentMethod.normalize(false),
+            IntentStatus::RequiresPaymentMethod.normalize(false, Aftermath::Nothing),
             PaymentStatus::RequiresAction
         );
-        assert_eq!(status_mapping().len(), 8);
+        assert_eq!(status_mapping().len(), 11);
     }
 }

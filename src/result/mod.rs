@@ -143,6 +143,21 @@ pub struct CheckResult {
     /// what was collected or is held): a partial capture shows 3000 of 5000.
     #[serde(default)]
     pub amount_requested_minor: Option<i64>,
+    /// How much of the payment the merchant has sent back, in the same minor units, when any
+    /// was (refunds that failed or were canceled do not count; pending ones do).
+    #[serde(default)]
+    pub amount_refunded_minor: Option<i64>,
+    /// Whether some of `amount_refunded_minor` is still under way, when the gateway says.
+    #[serde(default)]
+    pub refund_pending: Option<bool>,
+    /// The dispute's own status (Stripe's `needs_response`, `under_review`, `won`, `lost`, …),
+    /// when the payment is or was disputed.
+    #[serde(default)]
+    pub dispute_status: Option<String>,
+    /// The date (YYYY-MM-DD) after which the payment can no longer be pulled back, when it is
+    /// completed but not yet final (Plaid's unauthorized-return window for an ACH transfer).
+    #[serde(default)]
+    pub final_after: Option<String>,
     /// When the gateway created the payment (RFC 3339 UTC), if it says.
     pub created_at: Option<String>,
     /// The gateway's failure or return code, if it gives one.
@@ -234,6 +249,10 @@ mod tests {
             gateway_status: Some("completed".into()),
             amount: Some(Money::from_minor(15000, currency("USD").unwrap())),
             amount_requested_minor: None,
+            amount_refunded_minor: None,
+            refund_pending: None,
+            dispute_status: None,
+            final_after: None,
             created_at: None,
             failure_code: None,
             status_reason: None,

@@ -141,13 +141,17 @@ pub enum PaymentStatus {
     Canceled,
     /// The money moved, then came back (for example an ACH return).
     Returned,
+    /// The money moved, then the merchant sent all of it back (a refund).
+    Refunded,
+    /// The money moved, and the customer's bank disputes it (a chargeback under way).
+    Disputed,
     /// The gateway used a word this version of paystat does not know.
     Unknown,
 }
 
 impl PaymentStatus {
     /// Every status, in documentation order.
-    pub const ALL: [PaymentStatus; 8] = [
+    pub const ALL: [PaymentStatus; 10] = [
         PaymentStatus::Completed,
         PaymentStatus::Pending,
         PaymentStatus::Authorized,
@@ -155,6 +159,8 @@ impl PaymentStatus {
         PaymentStatus::Failed,
         PaymentStatus::Canceled,
         PaymentStatus::Returned,
+        PaymentStatus::Refunded,
+        PaymentStatus::Disputed,
         PaymentStatus::Unknown,
     ];
 
@@ -168,6 +174,8 @@ impl PaymentStatus {
             PaymentStatus::Failed => "failed",
             PaymentStatus::Canceled => "canceled",
             PaymentStatus::Returned => "returned",
+            PaymentStatus::Refunded => "refunded",
+            PaymentStatus::Disputed => "disputed",
             PaymentStatus::Unknown => "unknown",
         }
     }
@@ -186,7 +194,13 @@ impl PaymentStatus {
             PaymentStatus::Failed => "The payment failed; no money moved.",
             PaymentStatus::Canceled => "The payment was canceled before money moved.",
             PaymentStatus::Returned => {
-                "The money moved, then came back (for example an ACH return)."
+                "The money moved, then came back: the bank pulled it back (an ACH return) or a dispute was lost."
+            }
+            PaymentStatus::Refunded => {
+                "The money moved, then the merchant sent all of it back (a refund); `amount_refunded_minor` says how much."
+            }
+            PaymentStatus::Disputed => {
+                "The money moved, and the customer's bank disputes it; `dispute_status` says where the dispute stands."
             }
             PaymentStatus::Unknown => {
                 "The gateway used a word this version of paystat does not know; `gateway_status` keeps it."
@@ -198,7 +212,7 @@ impl PaymentStatus {
     pub fn action(self) -> &'static str {
         match self {
             PaymentStatus::Completed => {
-                "Nothing; for ACH a return can still follow, so keep watching Plaid transfers."
+                "Nothing; when `final_after` is set (ACH), a return can still come until that date."
             }
             PaymentStatus::Pending => "Wait and check again later; do not ship or refund yet.",
             PaymentStatus::Authorized => {
@@ -214,7 +228,13 @@ impl PaymentStatus {
                 "Nothing to collect; confirm with the customer if unexpected."
             }
             PaymentStatus::Returned => {
-                "Treat the money as not received; `failure_code` (e.g. R01) says why; start collections."
+                "Treat the money as not received; `failure_code` (e.g. R01, or the dispute's reason) says why; start collections."
+            }
+            PaymentStatus::Refunded => {
+                "Nothing to collect and nothing to ship: the customer has the money back. A partial refund stays `completed` with `amount_refunded_minor`."
+            }
+            PaymentStatus::Disputed => {
+                "Answer the dispute in the gateway's dashboard before its deadline (evidence, tracking); hold the goods; the money is not safe until it is won."
             }
             PaymentStatus::Unknown => {
                 "Escalate to the paystat maintainers to map the new word; read `gateway_status` meanwhile."
