@@ -275,6 +275,8 @@ pub struct Overrides {
     pub no_proxy: bool,
     /// `--ca-cert`: a PEM file of certificate authorities to trust as well.
     pub ca_cert: Option<PathBuf>,
+    /// `--stripe-account`: the connected Stripe account to ask on behalf of.
+    pub stripe_account: Option<String>,
 }
 
 /// The certificate authorities a checker trusts besides the operating system's store and the
@@ -359,7 +361,18 @@ impl ConfigFile {
         overrides: &Overrides,
     ) -> Result<Configured, ConfigError> {
         let profile = gateway::profile(kind);
-        let section = self.section(kind);
+        // `--stripe-account` is the one flag that reaches into a gateway's own section.
+        let with_account;
+        let section = match (kind, &overrides.stripe_account) {
+            (GatewayKind::Stripe, Some(account)) => {
+                with_account = StripeSection {
+                    stripe_account: Some(account.clone()),
+                    ..self.stripe.clone()
+                };
+                &with_account as &dyn Section
+            }
+            _ => self.section(kind),
+        };
         let file = section.common();
         let url_text = match &overrides.base_url {
             Some((k, url)) if *k == kind => url.clone(),

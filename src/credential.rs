@@ -138,6 +138,14 @@ pub enum CredentialError {
         /// A variable name that would do.
         example: &'static str,
     },
+    /// The Stripe account to ask on behalf of is not an account id.
+    #[error(
+        "[stripe] stripe_account (or --stripe-account) must be a Stripe account id like acct_1032D82eZvKYlo2C, not `{value}`"
+    )]
+    NotAnAccount {
+        /// What was given, with anything shaped like a key redacted.
+        value: String,
+    },
     /// Half of a two-part credential is set.
     #[error("incomplete {gateway} credentials")]
     Incomplete {

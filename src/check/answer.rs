@@ -16,6 +16,8 @@ use crate::result::{
 /// Everything a check learned so far.
 pub(crate) struct Answer {
     gateway: Option<GatewayKind>,
+    api_version: Option<String>,
+    account: Option<String>,
     request: Option<RequestLine>,
     http_status: Option<u16>,
     reading: Option<Reading>,
@@ -27,8 +29,12 @@ pub(crate) struct Answer {
 
 impl Answer {
     /// A check that is about to ask `gateway`.
-    pub fn asking(gateway: GatewayKind) -> Answer {
-        Answer::empty(Some(gateway))
+    pub fn asking(gateway: &dyn Gateway) -> Answer {
+        Answer {
+            api_version: gateway.api_version().map(str::to_owned),
+            account: gateway.account().map(str::to_owned),
+            ..Answer::empty(Some(gateway.kind()))
+        }
     }
 
     /// A check that sent nothing, and why.
@@ -39,6 +45,8 @@ impl Answer {
     fn empty(gateway: Option<GatewayKind>) -> Answer {
         Answer {
             gateway,
+            api_version: None,
+            account: None,
             request: None,
             http_status: None,
             reading: None,
@@ -173,6 +181,9 @@ impl Answer {
             failure_code: None,
             status_reason: None,
             http_status: self.http_status,
+            // What was asked for, when something was asked.
+            api_version: self.request.as_ref().and(self.api_version),
+            account: self.request.as_ref().and(self.account),
             gateway_request_id: reading.request_id,
             attempts: u32::try_from(self.log.len()).unwrap_or(u32::MAX),
             attempt_log: self.log,

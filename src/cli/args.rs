@@ -164,6 +164,9 @@ pub struct CheckArgs {
     /// A PEM file of certificate authorities to trust besides the system's (a company CA).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// The connected Stripe account to ask on behalf of (`acct_…`, sent as Stripe-Account).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub stripe_account: Option<String>,
     /// Audit settings.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -215,6 +218,9 @@ pub struct OneGatewayArgs {
     /// A PEM file of certificate authorities to trust besides the system's (a company CA).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// The connected Stripe account to ask on behalf of (`acct_…`, sent as Stripe-Account).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub stripe_account: Option<String>,
 }
 
 /// A single gateway (no `auto`).

@@ -63,6 +63,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         retry_budget: None,
         no_proxy: args.no_proxy,
         ca_cert: args.ca_cert,
+        stripe_account: args.stripe_account,
     };
     // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
     let needed: BTreeSet<GatewayKind> = match routing {

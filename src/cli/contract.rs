@@ -26,6 +26,7 @@ fn one_gateway_checker(
         timeout: args.timeout,
         no_proxy: args.no_proxy,
         ca_cert: args.ca_cert.clone(),
+        stripe_account: args.stripe_account.clone(),
         ..Overrides::default()
     };
     let checker = configured_checker(

@@ -332,6 +332,17 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     /// The secret values this adapter sends, so that a gateway echoing one back (in an error
     /// message, say) never puts it into a result, an audit line or a recorded fixture.
     fn secrets(&self) -> Vec<&SecretString>;
+
+    /// The API version this adapter asks for (`Stripe-Version`, `Plaid-Version`), if the
+    /// gateway has versions.
+    fn api_version(&self) -> Option<&str> {
+        None
+    }
+
+    /// The account asked on behalf of (Stripe's connected account), if any.
+    fn account(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What Operations read when an HTTP 404 does not carry the gateway's own not-found error: a

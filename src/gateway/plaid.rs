@@ -323,6 +323,10 @@ impl Gateway for Plaid {
         vec![&self.client_id, &self.secret]
     }
 
+    fn api_version(&self) -> Option<&str> {
+        Some(PLAID_VERSION)
+    }
+
     fn read(&self, id: &str, reply: &Reply) -> Reading {
         match reply.status {
             200 => read_transfer(id, &reply.body),

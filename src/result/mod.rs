@@ -166,6 +166,13 @@ pub struct CheckResult {
     pub status_reason: Option<String>,
     /// The HTTP status of the last reply, if one came.
     pub http_status: Option<u16>,
+    /// The gateway API version asked for (`Stripe-Version`, `Plaid-Version`), when the
+    /// gateway has versions and a request was sent.
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// The account asked on behalf of (a Stripe connected account, `Stripe-Account`), if any.
+    #[serde(default)]
+    pub account: Option<String>,
     /// The gateway's request id, if it sent one.
     pub gateway_request_id: Option<String>,
     /// How many requests were sent (0 when the id was rejected locally).
@@ -257,6 +264,8 @@ mod tests {
             failure_code: None,
             status_reason: None,
             http_status: Some(200),
+            api_version: None,
+            account: None,
             gateway_request_id: None,
             attempts: 1,
             attempt_log: Vec::new(),
