@@ -34,7 +34,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// The kinds of situation a scenario can claim (`kind` or `kind:detail`).
-const SITUATION_KINDS: [&str; 8] = [
+const SITUATION_KINDS: [&str; 9] = [
     "status",
     "http",
     "timeout",
@@ -43,6 +43,7 @@ const SITUATION_KINDS: [&str; 8] = [
     "oversize_body",
     "hostile_id",
     "amount",
+    "connected_account",
 ];
 
 /// Every check on a loaded set (parsing already checked each file's fields and words).

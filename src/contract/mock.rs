@@ -53,31 +53,40 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
     let (method, path, transfer_id) = match scenario.gateway {
         GatewayKind::Ledger => {
             let base = root.join(LEDGER_PREFIX).expect("a fixed path joins");
-            (
-                Method::GET,
-                ledger::status_url(&base, id).path().to_owned(),
-                None,
-            )
+            ("GET", ledger::status_url(&base, id).path().to_owned(), None)
         }
-        GatewayKind::Stripe => (
-            Method::GET,
-            stripe::status_url(&root, id).path().to_owned(),
-            None,
-        ),
+        GatewayKind::Stripe => ("GET", stripe::status_url(&root, id).path().to_owned(), None),
         // Plaid's id travels in the JSON body, next to the credentials.
         GatewayKind::Plaid => (
-            Method::POST,
+            "POST",
             plaid::status_url(&root).path().to_owned(),
             Some(plaid::transfer_selector(id)),
         ),
     };
     let response = &scenario.response;
     let status = response.status.unwrap_or(200);
+    let spec = scenario.request.as_ref();
     server
         .mock_async(|when, then| {
-            let mut when = when.method(method).path(path);
+            let mut when = when.method(method).path(path.clone());
             if let Some(transfer_id) = &transfer_id {
                 when = when.json_body_includes(transfer_id.to_string());
+            }
+            // What the scenario requires paystat to send: only a request that keeps it gets
+            // the scenario's answer.
+            for (name, value) in spec.map(|s| &s.headers).into_iter().flatten() {
+                when = if value == "*" {
+                    when.header_exists(name)
+                } else {
+                    when.header(name, value)
+                };
+            }
+            for (field, value) in spec.map(|s| &s.json_body).into_iter().flatten() {
+                when = if value == "*" {
+                    when.body_includes(format!("\"{field}\""))
+                } else {
+                    when.json_body_includes(serde_json::json!({ field: value }).to_string())
+                };
             }
             let _ = when;
             let mut then = then.status(status);
@@ -92,6 +101,22 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
             }
         })
         .await;
+    if spec.is_some() {
+        // The same route without the requirements: a request that breaks them gets a
+        // distinctive answer instead of the scenario's, so the scenario fails.
+        server
+            .mock_async(|when, then| {
+                let mut when = when.method(method).path(path);
+                if let Some(transfer_id) = &transfer_id {
+                    when = when.json_body_includes(transfer_id.to_string());
+                }
+                let _ = when;
+                then.status(418)
+                    .header("content-type", "application/json")
+                    .body(r#"{"paystat_mock": "the request breaks the scenario's [request]"}"#);
+            })
+            .await;
+    }
     true
 }
 

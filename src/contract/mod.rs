@@ -20,8 +20,8 @@ pub use mock::{
 };
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
 pub use scenario::{
-    ClientSettings, Expectation, Mismatch, Response, Scenario, ScenarioError, ScenarioSet,
-    TransportFault,
+    ClientSettings, Expectation, Mismatch, RequestSpec, Response, SECRET_FIELDS, Scenario,
+    ScenarioError, ScenarioSet, TransportFault,
 };
 pub use schema::{ProviderSchemas, SCHEMA_NAMES, SchemaError, schema_name};
 pub use verify::{ContractCheck, render, replayable, verify};

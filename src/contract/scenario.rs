@@ -34,6 +34,10 @@ pub struct Scenario {
     /// Settings of the checker for this scenario.
     #[serde(default)]
     pub client: ClientSettings,
+    /// What paystat must send (optional): checked against the request the adapter builds, and
+    /// enforced by the embedded mock, which answers a request that breaks it with 418.
+    #[serde(default)]
+    pub request: Option<RequestSpec>,
     /// What the gateway does.
     pub response: Response,
     /// What paystat must conclude.
@@ -53,6 +57,109 @@ pub struct ClientSettings {
     /// The per-request timeout, like `100ms` (default: paystat's default).
     #[serde(default, deserialize_with = "crate::clock::optional_duration")]
     pub timeout: Option<Duration>,
+    /// The connected Stripe account to ask on behalf of (`--stripe-account`).
+    pub stripe_account: Option<String>,
+}
+
+/// What paystat must send. Every field present is required; a value of `"*"` requires the
+/// header or body field to be there without saying its value (credentials are pinned by name
+/// only, never by value).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// The HTTP method, like `GET`.
+    pub method: Option<String>,
+    /// The path, percent-encoded as sent, like `/v1/payments/txn_001`.
+    pub path: Option<String>,
+    /// The query string as sent, like `expand%5B%5D=latest_charge`.
+    pub query: Option<String>,
+    /// Headers by name (any case): their value, or `"*"` for "present".
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Top-level fields of a JSON body: their value as text, or `"*"` for "present".
+    #[serde(default)]
+    pub json_body: BTreeMap<String, String>,
+}
+
+/// Headers and body fields that carry credentials: a scenario may require them by name only.
+pub const SECRET_FIELDS: [&str; 5] = [
+    "authorization",
+    "plaid-client-id",
+    "plaid-secret",
+    "client_id",
+    "secret",
+];
+
+/// What "present, value not pinned" is written as.
+const ANY: &str = "*";
+
+impl RequestSpec {
+    /// Every way `request` breaks this spec, as sentences: `paystat sent nothing as header
+    /// Stripe-Version, the scenario requires 2024-06-20`. A secret's value is never shown.
+    pub fn mismatches(&self, request: &reqwest::Request) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut differ = |what: &str, required: &str, sent: Option<&str>| {
+            let holds = match sent {
+                Some(sent) => required == ANY || required == sent,
+                None => false,
+            };
+            if !holds {
+                let sent = match sent {
+                    None => "nothing".to_owned(),
+                    Some(_) if SECRET_FIELDS.contains(&what_name(what)) => "a value".to_owned(),
+                    Some(sent) => format!("`{sent}`"),
+                };
+                let required = if required == ANY {
+                    "it to be there".to_owned()
+                } else {
+                    format!("`{required}`")
+                };
+                found.push(format!(
+                    "paystat sent {sent} as {what}, the scenario requires {required}"
+                ));
+            }
+        };
+        if let Some(method) = &self.method {
+            differ("the method", method, Some(request.method().as_str()));
+        }
+        if let Some(path) = &self.path {
+            differ("the path", path, Some(request.url().path()));
+        }
+        if let Some(query) = &self.query {
+            differ("the query", query, request.url().query());
+        }
+        for (name, value) in &self.headers {
+            let sent = request
+                .headers()
+                .get(name.as_str())
+                .map(|v| v.to_str().unwrap_or("(not text)"));
+            differ(&format!("header {name}"), value, sent);
+        }
+        if !self.json_body.is_empty() {
+            let body: Option<serde_json::Value> = request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .and_then(|b| serde_json::from_slice(b).ok());
+            for (field, value) in &self.json_body {
+                let sent = body.as_ref().and_then(|b| b.get(field)).map(|v| match v {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                });
+                differ(&format!("body field {field}"), value, sent.as_deref());
+            }
+        }
+        found
+    }
+}
+
+/// The header or field name in a `what` like `header Authorization`.
+fn what_name(what: &str) -> &str {
+    let name = what.rsplit(' ').next().unwrap_or(what);
+    SECRET_FIELDS
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(name))
+        .copied()
+        .unwrap_or("")
 }
 
 /// A fault below HTTP that the gateway's side produces. The embedded mock cannot play these;
@@ -372,6 +479,22 @@ impl Scenario {
                 "response.body_file",
                 "give the body inline or from a file, not both",
             );
+        }
+        if let Some(spec) = &self.request {
+            let pinned_secret =
+                spec.headers
+                    .iter()
+                    .chain(spec.json_body.iter())
+                    .find(|(name, value)| {
+                        SECRET_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(name)) && *value != ANY
+                    });
+            if let Some((name, _)) = pinned_secret {
+                return Err(ScenarioError::new(
+                    file,
+                    "request",
+                    format!("`{name}` carries a credential: require it by name only, with \"*\""),
+                ));
+            }
         }
         let e = &self.expect;
         if e.outcome == Outcome::Found {

@@ -7,7 +7,9 @@ use paystat::contract::EmbeddedMock;
 use paystat::contract::ScenarioSet;
 use paystat::{GatewayKind, Reply};
 
-use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir, paystat};
+use crate::helpers::{
+    LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir, paystat,
+};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -246,7 +248,10 @@ async fn verify_passes_against_the_mock_gateway() {
         EmbeddedMock::start(ScenarioSet::from_dir(&fixtures_dir()).unwrap().scenarios()).await;
     let tmp = tempfile::tempdir().unwrap();
     for (kind, env) in [
-        (GatewayKind::Ledger, vec![]),
+        (
+            GatewayKind::Ledger,
+            vec![("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)],
+        ),
         (
             GatewayKind::Stripe,
             vec![("PAYSTAT_STRIPE_KEY", STRIPE_KEY)],
@@ -309,6 +314,7 @@ async fn verify_fails_against_a_provider_that_broke_the_contract() {
     let wrong = EmbeddedMock::start(&scenarios).await;
     let tmp = tempfile::tempdir().unwrap();
     let output = paystat(tmp.path())
+        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
         .args([
             "verify",
             "--gateway",

@@ -37,6 +37,11 @@ fn the_template_parses() {
     "ledger/x.toml: file: unknown variant `fund`"
 )]
 #[case::misspelled_field("status = 200\n", "stauts = 200\n", "unknown field `stauts`")]
+#[case::pinned_secret(
+    "[response]",
+    "[request]\nheaders = { \"Authorization\" = \"Bearer tok_live\" }\n[response]",
+    "ledger/x.toml: request: `Authorization` carries a credential: require it by name only, with \"*\""
+)]
 #[case::found_without_status(
     "status = \"completed\"\n",
     "\n",

@@ -142,8 +142,14 @@ impl Spawn {
         self
     }
 
-    /// The checker, built through the configuration path.
-    pub fn build(self) -> Checker {
+    /// The connected Stripe account to ask on behalf of (`--stripe-account`).
+    pub fn stripe_account(mut self, account: Option<&str>) -> Spawn {
+        self.overrides.stripe_account = account.map(str::to_owned);
+        self
+    }
+
+    /// The configured gateway, as the checker will have it.
+    pub fn configured(&self) -> paystat::Configured {
         let file = ConfigFile::parse(Path::new("test.toml"), &self.config)
             .unwrap_or_else(|e| panic!("{e}"));
         let env = |name: &str| {
@@ -152,9 +158,13 @@ impl Spawn {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        let configured = file
-            .gateway(self.kind, &env, &self.overrides)
-            .unwrap_or_else(|e| panic!("{e}"));
+        file.gateway(self.kind, &env, &self.overrides)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The checker, built through the configuration path.
+    pub fn build(self) -> Checker {
+        let configured = self.configured();
         let audit = AuditTrail::open(&self.audit, "contract-test".into()).unwrap();
         let options = CheckerOptions {
             concurrency: self.concurrency,
@@ -232,6 +242,8 @@ pub fn audit_lines(dir: &Path) -> Vec<AuditRecord<'static>> {
 pub struct Played {
     pub result: CheckResult,
     pub audit: Vec<AuditRecord<'static>>,
+    /// How the request paystat builds breaks the scenario's `[request]`, as sentences.
+    pub request_problems: Vec<String>,
 }
 
 /// Plays `scenario` on its own embedded mock and checks its payment id once.
@@ -249,10 +261,23 @@ pub async fn play(scenario: &Scenario) -> Played {
         (None, _) => mock.server().base_url(),
     };
     let base_url = paystat::contract::base_url(&server_url, scenario.gateway);
-    let mut spawned = spawn(dir.path(), scenario.gateway, &base_url);
+    let mut spawned = spawn(dir.path(), scenario.gateway, &base_url)
+        .stripe_account(scenario.client.stripe_account.as_deref());
     if let Some(timeout) = scenario.client.timeout {
         spawned = spawned.timeout(timeout);
     }
+    // What paystat sends, held to the scenario's [request] (the mock enforces it too).
+    let request_problems = match &scenario.request {
+        Some(spec) => {
+            let request = spawned
+                .configured()
+                .gateway
+                .request(&reqwest::Client::new(), &scenario.payment_id)
+                .expect("the scenario's id makes a request");
+            spec.mismatches(&request)
+        }
+        None => Vec::new(),
+    };
     let checker = spawned.build();
     let result = checker
         .check(&scenario.payment_id)
@@ -261,6 +286,7 @@ pub async fn play(scenario: &Scenario) -> Played {
     Played {
         result,
         audit: audit_lines(dir.path()),
+        request_problems,
     }
 }
 

@@ -181,7 +181,9 @@ fn the_standalone_mock_answers_the_moment_it_accepts() {
         std::thread::yield_now();
     };
     stream
-        .write_all(b"GET /v1/payments/txn_001 HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n")
+        .write_all(
+            b"GET /v1/payments/txn_001 HTTP/1.1\r\nHost: mock\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        )
         .unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();

@@ -25,12 +25,14 @@ async fn run(file: &str) {
     let name = scenario.name();
 
     // The expectations the TPM wrote, and the shape rules that hold for every scenario.
-    let mut problems: Vec<String> = scenario
-        .expect
-        .mismatches(result)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let mut problems: Vec<String> = played.request_problems.clone();
+    problems.extend(
+        scenario
+            .expect
+            .mismatches(result)
+            .iter()
+            .map(ToString::to_string),
+    );
     if result.outcome == Outcome::Found {
         if result.amount.is_none() {
             problems.push("a found payment must carry its amount".into());
