@@ -174,6 +174,7 @@ pub fn status_mapping() -> Vec<MappingRow> {
             word: status.word(),
             when: None,
             status: status.normalize(),
+            action: status.normalize().action(),
         })
         .collect()
 }

@@ -108,6 +108,9 @@ pub struct MappingRow {
     pub when: Option<&'static str>,
     /// What paystat makes of it.
     pub status: PaymentStatus,
+    /// What Operations should do: the status's own action, unless this gateway's word needs
+    /// another (Stripe's `requires_confirmation` is the merchant's step, not the customer's).
+    pub action: &'static str,
 }
 
 /// Every documented status word of every gateway and what paystat makes of it — the table
@@ -134,7 +137,7 @@ pub fn status_mapping_table() -> String {
             "| {} | {word} | `{}` | {} |\n",
             row.gateway,
             row.status.as_str(),
-            row.status.action()
+            row.action
         ));
     }
     table

@@ -207,6 +207,7 @@ pub fn status_mapping() -> Vec<MappingRow> {
         word: status.word(),
         when,
         status: status.normalize(fully_refunded),
+        action: status.normalize(fully_refunded).action(),
     };
     TransferStatus::ALL
         .into_iter()

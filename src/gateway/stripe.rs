@@ -266,11 +266,23 @@ enum Aftermath {
 
 /// Stripe's rows of the status mapping.
 pub fn status_mapping() -> Vec<MappingRow> {
-    let row = |status: IntentStatus, when: Option<&'static str>, declined, aftermath| MappingRow {
-        gateway: GatewayKind::Stripe,
-        word: status.word(),
-        when,
-        status: status.normalize(declined, aftermath),
+    let row = |status: IntentStatus, when: Option<&'static str>, declined, aftermath| {
+        let normalized = status.normalize(declined, aftermath);
+        MappingRow {
+            gateway: GatewayKind::Stripe,
+            word: status.word(),
+            when,
+            status: normalized,
+            action: match (status, declined) {
+                (IntentStatus::RequiresConfirmation, _) => {
+                    "The merchant's own integration must confirm the intent: escalate to the team that built the checkout; nothing for the customer to do."
+                }
+                (IntentStatus::RequiresPaymentMethod, false) => {
+                    "The customer has not given a payment method yet: wait, or ask them to finish checkout."
+                }
+                _ => normalized.action(),
+            },
+        }
     };
     IntentStatus::ALL
         .into_iter()
