@@ -132,8 +132,11 @@ fn check_situation(s: &Scenario) -> Result<(), String> {
                 .any(|row| row.gateway == s.gateway && row.word == word);
             if word != "unknown" && !known {
                 return Err(format!(
-                    "`{word}` is not a documented {} status word (or `unknown`)",
-                    s.gateway
+                    "`{word}` is not a documented {gateway} status word (or `unknown`). To record a \
+                     word paystat does not map yet, write situation = \"status:unknown\" and expect \
+                     status = \"unknown\" with gateway_status = \"{word}\"; an engineer then maps \
+                     the word (fixtures/README.md, \"A gateway word paystat does not know\")",
+                    gateway = s.gateway
                 ));
             }
             if s.expect

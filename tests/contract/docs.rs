@@ -121,3 +121,38 @@ fn the_fixtures_pass_their_own_check_with_no_coverage_gap() {
     let embedded = paystat::contract::ProviderSchemas::embedded();
     assert!(paystat::contract::check(&set, &embedded).is_empty());
 }
+
+#[test]
+fn every_link_in_the_documents_resolves_inside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for doc in [
+        "README.md",
+        "fixtures/README.md",
+        "fixtures/GATEWAYS.md",
+        "tests/MUTANTS.md",
+    ] {
+        let text = read(doc);
+        let base = root.join(doc).parent().unwrap().to_owned();
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let target = target.split('#').next().unwrap_or("");
+            if target.is_empty() || target.starts_with("http") {
+                continue;
+            }
+            let path = base.join(target);
+            let resolved = path.canonicalize();
+            assert!(
+                resolved
+                    .as_ref()
+                    .is_ok_and(|p| p.starts_with(root.canonicalize().unwrap())),
+                "{doc} links to {target}, which is not a file of this repository"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} links found");
+}
