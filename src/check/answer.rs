@@ -166,20 +166,6 @@ impl Answer {
             Reading::new(Verdict::refused(Outcome::InvalidId, "no request was sent"))
         });
         let mut result = CheckResult {
-            payment_id: id.to_owned(),
-            gateway: self.gateway,
-            outcome: reading.verdict.outcome(),
-            status: None,
-            gateway_status: None,
-            amount: None,
-            amount_requested_minor: None,
-            amount_refunded_minor: None,
-            refund_pending: None,
-            dispute_status: None,
-            final_after: None,
-            created_at: None,
-            failure_code: None,
-            status_reason: None,
             http_status: self.http_status,
             // What was asked for, when something was asked.
             api_version: self.request.as_ref().and(self.api_version),
@@ -189,8 +175,7 @@ impl Answer {
             attempt_log: self.log,
             retry_stop: self.stop,
             duration_ms: millis(duration),
-            detail: None,
-            gateway_error: None,
+            ..CheckResult::new(id, self.gateway, reading.verdict.outcome())
         };
         match reading.verdict {
             Verdict::Found(payment) => {

@@ -103,6 +103,20 @@ pub enum Format {
     Json,
 }
 
+/// How paystat reaches the gateways: proxies, trust, and the account asked on behalf of.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect to every gateway directly.
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// A PEM file of certificate authorities to trust besides the system's (a company CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// The connected Stripe account to ask on behalf of (`acct_…`, sent as Stripe-Account).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub stripe_account: Option<String>,
+}
+
 /// Where and as whom checks are audited.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -158,15 +172,9 @@ pub struct CheckArgs {
     /// How many checks run at once (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = paystat::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-    /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect to every gateway directly.
-    #[arg(long)]
-    pub no_proxy: bool,
-    /// A PEM file of certificate authorities to trust besides the system's (a company CA).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-    /// The connected Stripe account to ask on behalf of (`acct_…`, sent as Stripe-Account).
-    #[arg(long, value_name = "ACCOUNT")]
-    pub stripe_account: Option<String>,
+    /// How paystat reaches the gateways.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Audit settings.
     #[command(flatten)]
     pub audit: AuditArgs,
@@ -212,15 +220,9 @@ pub struct OneGatewayArgs {
     /// The per-attempt timeout, like `5s`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Ignore HTTPS_PROXY, ALL_PROXY and the like, and connect directly.
-    #[arg(long)]
-    pub no_proxy: bool,
-    /// A PEM file of certificate authorities to trust besides the system's (a company CA).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-    /// The connected Stripe account to ask on behalf of (`acct_…`, sent as Stripe-Account).
-    #[arg(long, value_name = "ACCOUNT")]
-    pub stripe_account: Option<String>,
+    /// How paystat reaches the gateways.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// A single gateway (no `auto`).

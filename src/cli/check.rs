@@ -61,9 +61,9 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         deadline: args.deadline,
         requests_per_second: args.rate,
         retry_budget: None,
-        no_proxy: args.no_proxy,
-        ca_cert: args.ca_cert,
-        stripe_account: args.stripe_account,
+        no_proxy: args.connection.no_proxy,
+        ca_cert: args.connection.ca_cert,
+        stripe_account: args.connection.stripe_account,
     };
     // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
     let needed: BTreeSet<GatewayKind> = match routing {

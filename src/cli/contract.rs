@@ -24,9 +24,9 @@ fn one_gateway_checker(
     let overrides = Overrides {
         base_url: args.base_url.clone().map(|url| (kind, url)),
         timeout: args.timeout,
-        no_proxy: args.no_proxy,
-        ca_cert: args.ca_cert.clone(),
-        stripe_account: args.stripe_account.clone(),
+        no_proxy: args.connection.no_proxy,
+        ca_cert: args.connection.ca_cert.clone(),
+        stripe_account: args.connection.stripe_account.clone(),
         ..Overrides::default()
     };
     let checker = configured_checker(

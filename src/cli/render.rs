@@ -85,60 +85,24 @@ mod tests {
 
     fn found() -> CheckResult {
         CheckResult {
-            payment_id: "pi_1".into(),
-            gateway: Some(GatewayKind::Stripe),
-            outcome: Outcome::Found,
             status: Some(paystat::PaymentStatus::Completed),
             gateway_status: Some("succeeded".into()),
-            amount: None,
-            amount_requested_minor: None,
-            amount_refunded_minor: None,
-            refund_pending: None,
-            dispute_status: None,
-            final_after: None,
-            created_at: None,
-            failure_code: None,
-            status_reason: None,
             http_status: Some(200),
-            api_version: None,
-            account: None,
-            gateway_request_id: None,
             attempts: 1,
-            attempt_log: Vec::new(),
-            retry_stop: None,
             duration_ms: 1,
-            detail: None,
-            gateway_error: None,
+            ..CheckResult::new("pi_1", Some(GatewayKind::Stripe), Outcome::Found)
         }
     }
 
     #[test]
     fn no_cell_can_add_a_column() {
         let result = CheckResult {
-            payment_id: "txn_a|b".into(),
-            gateway: Some(GatewayKind::Ledger),
-            outcome: Outcome::NotFound,
-            status: None,
             gateway_status: Some("weird|word".into()),
-            amount: None,
-            amount_requested_minor: None,
-            amount_refunded_minor: None,
-            refund_pending: None,
-            dispute_status: None,
-            final_after: None,
-            created_at: None,
-            failure_code: None,
-            status_reason: None,
             http_status: Some(404),
-            api_version: None,
-            account: None,
-            gateway_request_id: None,
             attempts: 1,
-            attempt_log: Vec::new(),
-            retry_stop: None,
             duration_ms: 1,
             detail: Some("the ledger answered HTTP 404: no payment txn_a|b\nsecond line".into()),
-            gateway_error: None,
+            ..CheckResult::new("txn_a|b", Some(GatewayKind::Ledger), Outcome::NotFound)
         };
         let text = super::table(&[result]);
         let lines: Vec<&str> = text.lines().collect();

@@ -190,6 +190,41 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// A result for `payment_id` that concluded `outcome` and knows nothing else yet: the
+    /// checker fills in what the check learned.
+    pub fn new(
+        payment_id: impl Into<String>,
+        gateway: Option<GatewayKind>,
+        outcome: Outcome,
+    ) -> CheckResult {
+        CheckResult {
+            payment_id: payment_id.into(),
+            gateway,
+            outcome,
+            status: None,
+            gateway_status: None,
+            amount: None,
+            amount_requested_minor: None,
+            amount_refunded_minor: None,
+            refund_pending: None,
+            dispute_status: None,
+            final_after: None,
+            created_at: None,
+            failure_code: None,
+            status_reason: None,
+            http_status: None,
+            api_version: None,
+            account: None,
+            gateway_request_id: None,
+            attempts: 0,
+            attempt_log: Vec::new(),
+            retry_stop: None,
+            duration_ms: 0,
+            detail: None,
+            gateway_error: None,
+        }
+    }
+
     /// The amount in minor units, when found.
     pub fn amount_minor(&self) -> Option<i64> {
         self.amount.map(|m| m.amount_minor)
@@ -249,30 +284,13 @@ mod tests {
 
     fn found() -> CheckResult {
         CheckResult {
-            payment_id: "txn_001".into(),
-            gateway: Some(GatewayKind::Ledger),
-            outcome: Outcome::Found,
             status: Some(PaymentStatus::Completed),
             gateway_status: Some("completed".into()),
             amount: Some(Money::from_minor(15000, currency("USD").unwrap())),
-            amount_requested_minor: None,
-            amount_refunded_minor: None,
-            refund_pending: None,
-            dispute_status: None,
-            final_after: None,
-            created_at: None,
-            failure_code: None,
-            status_reason: None,
             http_status: Some(200),
-            api_version: None,
-            account: None,
-            gateway_request_id: None,
             attempts: 1,
-            attempt_log: Vec::new(),
-            retry_stop: None,
             duration_ms: 3,
-            detail: None,
-            gateway_error: None,
+            ..CheckResult::new("txn_001", Some(GatewayKind::Ledger), Outcome::Found)
         }
     }
 
