@@ -104,6 +104,10 @@ pub enum AuditError {
         /// The audit path.
         path: PathBuf,
     },
+    /// An earlier line could not be written, so this check was not sent at all: after the
+    /// first audit failure no further request leaves paystat.
+    #[error("not sent: an earlier audit line could not be written")]
+    Halted,
     /// A line could not be written (full disk, revoked permission, I/O error).
     #[error("cannot write to the audit log {}", .path.display())]
     Write {
@@ -219,9 +223,45 @@ impl AuditTrail {
                 });
             }
         }
-        file.write_all(&line).map_err(write_error)?;
-        file.flush().map_err(write_error)?;
+        // One writer at a time, across paystat processes sharing the trail (an advisory lock
+        // for the append, released when `_lock` drops), so the length read here is where this
+        // line starts.
+        let _lock = AppendLock::take(&file).map_err(write_error)?;
+        let before = file.metadata().map_err(write_error)?.len();
+        if let Err(source) = file.write_all(&line).and_then(|()| file.flush()) {
+            // Never a torn line: a write that failed half way (a full disk) is cut back off,
+            // so the next line does not glue onto the fragment.
+            let _ = file.set_len(before);
+            return Err(write_error(source));
+        }
         Ok(())
+    }
+}
+
+/// An exclusive `flock` on the audit file for one append.
+struct AppendLock(std::os::fd::RawFd);
+
+impl AppendLock {
+    fn take(file: &File) -> std::io::Result<AppendLock> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: `fd` is the open audit file's descriptor, valid while `file` is borrowed,
+        // which outlives the lock (it is released in `drop`, before the mutex guard).
+        if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
+            Ok(AppendLock(fd))
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for AppendLock {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is still open (see `take`); unlocking cannot fail in a way
+        // that matters, since closing the file would release it anyway.
+        unsafe {
+            libc::flock(self.0, libc::LOCK_UN);
+        }
     }
 }
 

@@ -9,29 +9,28 @@
 
 mod answer;
 mod exchange;
+mod options;
 mod route;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
 use crate::audit::{AuditError, AuditTrail, RequestLine};
-use crate::clock::{Clock, SystemClock};
-use crate::config::{Configured, Trust};
+use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
 use crate::result::{CheckResult, Outcome, RetryStop};
-use crate::retry::{Decision, Facts, Jitter, retry_after};
+use crate::retry::{Decision, Facts, retry_after};
 
 use answer::{Answer, log, log_stop, millis};
 use route::Endpoint;
 
 pub use exchange::MAX_BODY_BYTES;
+pub use options::{CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
-
-/// How many checks run at once when none is configured.
-pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// A check whose answer could not be audited, and so is withheld.
 #[derive(Debug, thiserror::Error)]
@@ -44,34 +43,6 @@ pub struct UnauditedCheck {
     pub source: AuditError,
 }
 
-/// How a checker runs its checks, beyond the gateways' own settings.
-#[derive(Debug, Clone)]
-pub struct CheckerOptions {
-    /// How an id finds its gateway.
-    pub routing: Routing,
-    /// How many checks run at once (at least one).
-    pub concurrency: usize,
-    /// The source of time for waits and durations (tests inject a manual clock).
-    pub clock: Arc<dyn Clock>,
-    /// The source of backoff jitter (tests inject a seeded one).
-    pub jitter: Arc<Jitter>,
-    /// Certificate authorities trusted besides the system's and the bundled ones.
-    pub trust: Trust,
-}
-
-impl CheckerOptions {
-    /// The defaults, routing ids by `routing`: 8 at once, the real clock, random jitter.
-    pub fn new(routing: Routing) -> CheckerOptions {
-        CheckerOptions {
-            routing,
-            concurrency: DEFAULT_CONCURRENCY,
-            clock: Arc::new(SystemClock::default()),
-            jitter: Arc::new(Jitter::random()),
-            trust: Trust::default(),
-        }
-    }
-}
-
 /// Checks payments and audits every check.
 #[derive(Debug)]
 pub struct Checker {
@@ -79,6 +50,8 @@ pub struct Checker {
     endpoints: Vec<Endpoint>,
     audit: Arc<AuditTrail>,
     options: CheckerOptions,
+    /// Set at the first audit failure: from then on nothing is sent.
+    halted: AtomicBool,
 }
 
 impl Checker {
@@ -99,6 +72,7 @@ impl Checker {
             endpoints,
             audit,
             options,
+            halted: AtomicBool::new(false),
         }
     }
 
@@ -135,6 +109,14 @@ impl Checker {
         id: &str,
         capture: bool,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
+        // An answer that cannot be audited is never shown, and after the first one nothing more
+        // is asked: the gateway is not sent requests whose answers would be thrown away.
+        if self.halted.load(Ordering::SeqCst) {
+            return Err(UnauditedCheck {
+                payment_id: id.to_owned(),
+                source: AuditError::Halted,
+            });
+        }
         let clock = &self.options.clock;
         let started = clock.now();
         let answer = match route::endpoint_for(&self.endpoints, self.options.routing, id) {
@@ -146,6 +128,7 @@ impl Checker {
         match self.audit.record(&result, request.as_ref()) {
             Ok(()) => Ok((result, reply)),
             Err(source) => {
+                self.halted.store(true, Ordering::SeqCst);
                 // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
                 tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
                 Err(UnauditedCheck {

@@ -132,8 +132,18 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
     };
     // An audit failure outranks an output failure: Compliance must hear of it first.
     if let Some(first) = withheld.first() {
+        let not_sent = withheld
+            .iter()
+            .filter(|w| matches!(w.source, paystat::AuditError::Halted))
+            .count();
+        let unsent = match not_sent {
+            0 => String::new(),
+            n => format!(
+                " ({n} of them never sent: paystat stopped asking at the first audit failure)"
+            ),
+        };
         return Err(CliError::audit(format!(
-            "{}; {} of {} results withheld",
+            "{}; {} of {} results withheld{unsent}",
             sentence(first),
             withheld.len(),
             ids.len()

@@ -107,6 +107,83 @@ async fn a_full_disk_withholds_the_result() {
     assert!(checker.check("").await.is_err());
 }
 
+#[tokio::test]
+async fn a_write_that_fails_half_way_leaves_no_torn_line() {
+    // 3,990 bytes of earlier lines: the next line fits only partly into the last block of a
+    // full disk, so the write fails half way through.
+    let earlier = "{\"earlier\":\"line\"}\n".repeat(210);
+    let disk = match FullDisk::mount_with(Some(("audit.jsonl", earlier.as_bytes()))) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped a_write_that_fails_half_way_leaves_no_torn_line: {why}");
+            return;
+        }
+    };
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .audit_path(&disk.path("audit.jsonl"))
+    .build();
+    checker
+        .check("txn_001")
+        .await
+        .expect_err("the line did not fit, so the result is withheld");
+    let after = std::fs::read(disk.path("audit.jsonl")).unwrap();
+    assert_eq!(
+        after.len(),
+        earlier.len(),
+        "the file is as it was: no half line"
+    );
+    assert!(after.ends_with(b"\n"));
+}
+
+#[tokio::test]
+async fn after_the_first_audit_failure_no_request_leaves_paystat() {
+    let disk = match FullDisk::mount() {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped after_the_first_audit_failure_no_request_leaves_paystat: {why}");
+            return;
+        }
+    };
+    let server = httpmock::MockServer::start_async().await;
+    let asked = server
+        .mock_async(|when, then| {
+            when.path_prefix("/v1/payments/");
+            then.status(200)
+                .body(r#"{"id": "x", "status": "completed", "amount": 1, "currency": "USD"}"#);
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(dir.path(), GatewayKind::Ledger, &server.url("/v1"))
+        .audit_path(&disk.path("audit.jsonl"))
+        .concurrency(1)
+        .build();
+    let ids: Vec<String> = (0..5).map(|i| format!("txn_{i}")).collect();
+    let results = checker.check_all(&ids).await;
+    assert!(
+        results.iter().all(Result::is_err),
+        "nothing unaudited is shown"
+    );
+    assert_eq!(
+        asked.calls_async().await,
+        1,
+        "only the first check was sent"
+    );
+    let not_checked = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.source.to_string().contains("not sent"))
+        })
+        .count();
+    assert_eq!(not_checked, 4, "{results:?}");
+}
+
 #[test]
 fn an_audit_path_that_is_not_a_regular_file_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,4 +293,53 @@ async fn lines_are_appended_never_truncated() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0], "{\"earlier\":\"line\"}");
     assert!(lines[1].contains("\"payment_id\":\"txn_002\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_one_trail_line_by_line() {
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("shared.jsonl");
+    let ids: Vec<String> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                "txn_001".into()
+            } else {
+                format!("txn_missing_{i}")
+            }
+        })
+        .collect();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            crate::helpers::paystat(dir.path())
+                .args([
+                    "check",
+                    "--base-url",
+                    &mock.base_url(GatewayKind::Ledger),
+                    "--format",
+                    "json",
+                ])
+                .arg("--audit-log")
+                .arg(&audit)
+                .args(&ids)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut run in runs {
+        assert_eq!(
+            run.wait().unwrap().code(),
+            Some(1),
+            "txn_missing_… are not found"
+        );
+    }
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 600, "3 processes × 200 checks");
+    for line in lines {
+        let record: paystat::AuditRecord = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a torn or glued line: {e}: {line}"));
+        assert!(ids.contains(&record.check.payment_id));
+    }
 }

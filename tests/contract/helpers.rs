@@ -336,6 +336,12 @@ impl FullDisk {
     /// Mounts and fills it, or says why this machine cannot (not root, no tmpfs, a sandbox
     /// without mount rights): the caller then skips with that sentence.
     pub fn mount() -> Result<FullDisk, String> {
+        FullDisk::mount_with(None)
+    }
+
+    /// Like [`FullDisk::mount`], with a file written before the disk is filled: appending to it
+    /// fills the rest of its last block, then fails — a write torn half way.
+    pub fn mount_with(file: Option<(&str, &[u8])>) -> Result<FullDisk, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
@@ -347,6 +353,9 @@ impl FullDisk {
             return Err("cannot mount a small tmpfs on this machine".into());
         }
         let disk = FullDisk { dir };
+        if let Some((name, content)) = file {
+            std::fs::write(disk.path(name), content).map_err(|e| e.to_string())?;
+        }
         let filler = disk.dir.path().join("filler");
         let mut file = std::fs::File::create(&filler).map_err(|e| e.to_string())?;
         let block = [0u8; 4096];

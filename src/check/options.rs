@@ -1,0 +1,40 @@
+//! How a checker runs its checks, beyond each gateway's own settings: routing, concurrency,
+//! the injected clock and jitter, and the certificate authorities it trusts.
+
+use std::sync::Arc;
+
+use super::route::Routing;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Trust;
+use crate::retry::Jitter;
+
+/// How many checks run at once when none is configured.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// How a checker runs its checks, beyond the gateways' own settings.
+#[derive(Debug, Clone)]
+pub struct CheckerOptions {
+    /// How an id finds its gateway.
+    pub routing: Routing,
+    /// How many checks run at once (at least one).
+    pub concurrency: usize,
+    /// The source of time for waits and durations (tests inject a manual clock).
+    pub clock: Arc<dyn Clock>,
+    /// The source of backoff jitter (tests inject a seeded one).
+    pub jitter: Arc<Jitter>,
+    /// Certificate authorities trusted besides the system's and the bundled ones.
+    pub trust: Trust,
+}
+
+impl CheckerOptions {
+    /// The defaults, routing ids by `routing`: 8 at once, the real clock, random jitter.
+    pub fn new(routing: Routing) -> CheckerOptions {
+        CheckerOptions {
+            routing,
+            concurrency: DEFAULT_CONCURRENCY,
+            clock: Arc::new(SystemClock::default()),
+            jitter: Arc::new(Jitter::random()),
+            trust: Trust::default(),
+        }
+    }
+}
