@@ -63,6 +63,9 @@ pub struct ConfigFile {
     /// A PEM file of certificate authorities to trust besides the operating system's and the
     /// bundled ones (a company CA, for TLS-inspecting proxies), like `--ca-cert`.
     pub ca_cert: Option<PathBuf>,
+    /// `[audit]`: how the audit trail is written.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// The internal ledger.
     #[serde(default)]
     pub ledger: LedgerSection,
@@ -72,6 +75,15 @@ pub struct ConfigFile {
     /// Plaid.
     #[serde(default)]
     pub plaid: PlaidSection,
+}
+
+/// `[audit]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// `sync = "os"` for throw-away runs; the default `"disk"` syncs each line (shared by
+    /// concurrent checks) before its answer is shown.
+    pub sync: Option<crate::audit::Durability>,
 }
 
 /// A configuration that cannot be used.

@@ -32,8 +32,9 @@
 //! - `payment_id`, `clock`, `credential`: what an id may be, injected time, secrets held safely;
 //! - `retry`: the one decision on retrying ([`RetryPolicy::next`]), the budget and pacing;
 //! - `gateway`: one adapter per gateway, the only code that knows a wire format;
+//! - `audit`: the append-only JSON-lines trail, whose lines are the results themselves, synced to
+//!   disk with group commit;
 //! - `config`: the file, the environment and the flags, turned into configured gateways;
-//! - `audit`: the append-only JSON-lines trail, whose lines are the results themselves;
 //! - `check`: the [`Checker`] — ask, decide, wait, audit, return;
 //! - [`contract`] (feature `contract`, on by default): the scenario files, the embedded mock
 //!   gateway, coverage and the requirements report, provider schemas, record and verify.
@@ -55,8 +56,8 @@ mod retry;
 pub mod contract;
 
 pub use audit::{
-    AuditError, AuditRecord, AuditTrail, DEFAULT_PATH as DEFAULT_AUDIT_PATH, EVENT_STATUS_CHECK,
-    Origin, RequestLine, default_actor,
+    AuditError, AuditRecord, AuditTrail, DEFAULT_PATH as DEFAULT_AUDIT_PATH, Durability,
+    EVENT_STATUS_CHECK, Origin, RequestLine, default_actor,
 };
 pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrency};
 pub use check::{

@@ -25,6 +25,11 @@ use time::macros::format_description;
 
 use crate::result::CheckResult;
 
+mod sync;
+
+pub use sync::Durability;
+use sync::Syncer;
+
 /// The default audit file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "payment_audit.jsonl";
 
@@ -72,6 +77,10 @@ pub struct AuditRecord<'a> {
     pub origin: Origin,
     /// The request sent; absent when the id was rejected locally.
     pub request: Option<RequestLine>,
+    /// `os` when the line was only handed to the operating system (`--audit-sync os`); absent
+    /// for the default, a line synced to disk before its answer was shown.
+    #[serde(default, skip_serializing_if = "Durability::is_disk")]
+    pub sync: Durability,
     /// What the check concluded: the whole normalized result, its fields at the top level.
     #[serde(flatten)]
     pub check: Cow<'a, CheckResult>,
@@ -108,6 +117,14 @@ pub enum AuditError {
     /// first audit failure no further request leaves paystat.
     #[error("not sent: an earlier audit line could not be written")]
     Halted,
+    /// Lines could not be synced to disk.
+    #[error("cannot sync the audit log {} to disk: {reason}", .path.display())]
+    Sync {
+        /// The audit file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
     /// A line could not be written (full disk, revoked permission, I/O error).
     #[error("cannot write to the audit log {}", .path.display())]
     Write {
@@ -130,6 +147,9 @@ pub struct AuditTrail {
     identity: (u64, u64),
     actor: String,
     origin: Origin,
+    durability: Durability,
+    /// The group-commit syncer, for [`Durability::Disk`].
+    syncer: Option<Syncer>,
 }
 
 impl AuditTrail {
@@ -139,6 +159,15 @@ impl AuditTrail {
     /// (a FIFO would block the run until someone reads it). A symbolic link is resolved, and
     /// the file it points to is the one written and watched.
     pub fn open(path: &Path, actor: String) -> Result<AuditTrail, AuditError> {
+        AuditTrail::open_with(path, actor, Durability::Disk)
+    }
+
+    /// [`AuditTrail::open`] with lines made `durability` before their answers are shown.
+    pub fn open_with(
+        path: &Path,
+        actor: String,
+        durability: Durability,
+    ) -> Result<AuditTrail, AuditError> {
         let open_error = |source| AuditError::Open {
             path: path.to_owned(),
             source,
@@ -171,6 +200,14 @@ impl AuditTrail {
         if let Some(kind) = not_a_file(meta.file_type()) {
             return Err(AuditError::NotAFile { path: target, kind });
         }
+        let syncer = match durability {
+            Durability::Disk => Some(
+                file.try_clone()
+                    .and_then(Syncer::start)
+                    .map_err(open_error)?,
+            ),
+            Durability::Os => None,
+        };
         Ok(AuditTrail {
             path: target,
             link,
@@ -178,6 +215,8 @@ impl AuditTrail {
             identity: (meta.dev(), meta.ino()),
             actor,
             origin: Origin::current(),
+            durability,
+            syncer,
         })
     }
 
@@ -191,19 +230,47 @@ impl AuditTrail {
         self.link.as_deref()
     }
 
+    /// How many disk syncs the trail has made (concurrent lines share them).
+    pub fn syncs(&self) -> u64 {
+        self.syncer.as_ref().map_or(0, Syncer::syncs)
+    }
+
     /// Appends one line for the check `result`, which sent `request` (none when the id was
-    /// rejected locally), and flushes it.
-    pub fn record(
+    /// rejected locally), and returns once the line is as durable as the trail promises: on
+    /// disk by default, sharing one sync with the lines of concurrent checks.
+    pub async fn record(
         &self,
         result: &CheckResult,
         request: Option<&RequestLine>,
     ) -> Result<(), AuditError> {
+        let seq = self.append(result, request)?;
+        match (&self.syncer, seq) {
+            (Some(syncer), Some(seq)) => {
+                syncer
+                    .durable(seq)
+                    .await
+                    .map_err(|reason| AuditError::Sync {
+                        path: self.path.clone(),
+                        reason,
+                    })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the line; returns its sequence number for the syncer, if there is one.
+    fn append(
+        &self,
+        result: &CheckResult,
+        request: Option<&RequestLine>,
+    ) -> Result<Option<u64>, AuditError> {
         let record = AuditRecord {
             timestamp: now_millis(),
             event: EVENT_STATUS_CHECK.to_owned(),
             actor: self.actor.clone(),
             origin: self.origin.clone(),
             request: request.cloned(),
+            sync: self.durability,
             check: Cow::Borrowed(result),
         };
         let mut line = serde_json::to_vec(&record).expect("an audit record always serializes");
@@ -234,7 +301,8 @@ impl AuditTrail {
             let _ = file.set_len(before);
             return Err(write_error(source));
         }
-        Ok(())
+        // Numbered while the file is still locked, so the numbers follow the file's order.
+        Ok(self.syncer.as_ref().map(Syncer::written))
     }
 }
 

@@ -125,7 +125,7 @@ impl Checker {
         };
         let (result, request, reply) = answer.into_result(id, clock.now().saturating_sub(started));
         log(&result);
-        match self.audit.record(&result, request.as_ref()) {
+        match self.audit.record(&result, request.as_ref()).await {
             Ok(()) => Ok((result, reply)),
             Err(source) => {
                 self.halted.store(true, Ordering::SeqCst);

@@ -126,6 +126,20 @@ pub struct AuditArgs {
     /// Who is checking, for the audit line (default: the operating-system user).
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
+    /// How far each audit line must get before its answer is shown: `disk` (synced, shared by
+    /// concurrent checks; the default) or `os` (throw-away runs; each line says so). Config
+    /// file: `[audit] sync`.
+    #[arg(long, value_enum, value_name = "WHERE")]
+    pub audit_sync: Option<AuditSync>,
+}
+
+/// The values of `--audit-sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditSync {
+    /// Synced to disk before the answer is shown.
+    Disk,
+    /// Handed to the operating system only.
+    Os,
 }
 
 /// `paystat check`.

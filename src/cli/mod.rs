@@ -21,7 +21,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use paystat::{AuditTrail, Checker, CheckerOptions, ConfigFile, GatewayKind, Overrides};
+use paystat::{
+    AuditTrail, Checker, CheckerOptions, ConfigFile, Durability, GatewayKind, Overrides,
+};
 
 use args::{AuditArgs, Cli, Command};
 use exit::{Exit, Failure};
@@ -149,9 +151,14 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-fn open_audit(args: &AuditArgs) -> Result<Arc<AuditTrail>, CliError> {
+fn open_audit(args: &AuditArgs, file: &ConfigFile) -> Result<Arc<AuditTrail>, CliError> {
     let actor = args.actor.clone().unwrap_or_else(paystat::default_actor);
-    let trail = AuditTrail::open(&args.audit_log, actor)
+    let durability = match args.audit_sync {
+        Some(args::AuditSync::Disk) => Durability::Disk,
+        Some(args::AuditSync::Os) => Durability::Os,
+        None => file.audit.sync.unwrap_or_default(),
+    };
+    let trail = AuditTrail::open_with(&args.audit_log, actor, durability)
         .map_err(|e| CliError::audit(format!("{}; no payment was checked", sentence(&e))))?;
     if let Some(link) = trail.link() {
         eprintln!(
@@ -184,7 +191,7 @@ fn configured_checker(
     let trust = file
         .trust(overrides)
         .map_err(|e| CliError::usage(sentence(&e)))?;
-    let audit = open_audit(audit)?;
+    let audit = open_audit(audit, file)?;
     Ok(Checker::new(
         configured,
         audit,

@@ -11,8 +11,8 @@ const LAYERS: [&[&str]; 8] = [
     &["bounds", "payment_id", "clock", "credential"],
     &["retry"],
     &["gateway"],
-    &["config"],
     &["audit"],
+    &["config"],
     &["check"],
     &["contract"],
 ];

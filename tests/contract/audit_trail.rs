@@ -343,3 +343,50 @@ async fn three_processes_share_one_trail_line_by_line() {
         assert!(ids.contains(&record.check.payment_id));
     }
 }
+
+#[tokio::test]
+async fn lines_are_synced_to_disk_by_default_and_an_os_only_run_says_so() {
+    let mock = ledger_mock().await;
+    let ids: Vec<String> = (0..40).map(|i| format!("txn_{i}")).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .concurrency(16)
+    .build();
+    let results = checker.check_all(&ids).await;
+    assert!(results.iter().all(Result::is_ok));
+    let syncs = checker.audit_trail().syncs();
+    assert!(
+        (1..=40).contains(&syncs),
+        "every line was synced before its answer, some sharing a sync: {syncs} syncs"
+    );
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!text.contains("\"sync\""), "a synced line does not say so");
+
+    let dir = tempfile::tempdir().unwrap();
+    let trail = AuditTrail::open_with(
+        &dir.path().join("audit.jsonl"),
+        "contract-test".into(),
+        paystat::Durability::Os,
+    )
+    .unwrap();
+    assert_eq!(trail.syncs(), 0);
+    let output = crate::helpers::paystat(dir.path())
+        .args([
+            "check",
+            "--base-url",
+            &mock.base_url(GatewayKind::Ledger),
+            "--audit-sync",
+            "os",
+            "txn_001",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let line = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    assert!(line.contains("\"sync\":\"os\""), "{line}");
+}

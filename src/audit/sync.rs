@@ -1,0 +1,132 @@
+//! Group commit: audit lines are durable on disk (`fdatasync`) before their answers are shown,
+//! and the lines of concurrent checks share one sync, the way a database's write-ahead log
+//! does, so a bulk run does not pay one disk sync per line.
+//!
+//! A syncer thread waits for lines written since its last sync, syncs them all at once and
+//! publishes how far the file is durable; each check awaits the sequence number of its own line.
+
+use std::fs::File;
+use std::sync::{Arc, Condvar, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// How far an audit line must get before its answer is shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// On the disk (`fdatasync`, shared by concurrent lines): survives a crash or power cut.
+    #[default]
+    Disk,
+    /// Handed to the operating system only: for throw-away runs; every such line says so.
+    Os,
+}
+
+impl Durability {
+    /// Whether lines are synced to disk (the default, not written into the lines).
+    pub fn is_disk(&self) -> bool {
+        *self == Durability::Disk
+    }
+}
+
+/// How far the file is durable: the last line synced, or why syncing failed.
+type Synced = Result<u64, String>;
+
+/// The lines written and whether the trail is closing, shared with the syncer thread.
+#[derive(Debug, Default)]
+struct Written {
+    lines: u64,
+    closing: bool,
+}
+
+/// The syncer of one audit file.
+#[derive(Debug)]
+pub(super) struct Syncer {
+    written: Arc<(Mutex<Written>, Condvar)>,
+    synced: watch::Receiver<Synced>,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Syncer {
+    /// Starts the syncer thread for `file` (a handle on the same open file as the writer's).
+    pub fn start(file: File) -> std::io::Result<Syncer> {
+        let written = Arc::new((Mutex::new(Written::default()), Condvar::new()));
+        let (tx, synced) = watch::channel(Ok(0));
+        let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (shared, counter) = (Arc::clone(&written), Arc::clone(&syncs));
+        std::thread::Builder::new()
+            .name("paystat-audit-sync".into())
+            .spawn(move || run(&file, &shared, &tx, &counter))?;
+        Ok(Syncer {
+            written,
+            synced,
+            syncs,
+        })
+    }
+
+    /// Notes one more line written; returns its sequence number. Call in write order.
+    pub fn written(&self) -> u64 {
+        let (lock, wake) = &*self.written;
+        let mut written = lock.lock().unwrap_or_else(|p| p.into_inner());
+        written.lines += 1;
+        wake.notify_one();
+        written.lines
+    }
+
+    /// Waits until line `seq` is on disk.
+    pub async fn durable(&self, seq: u64) -> Result<(), String> {
+        let mut synced = self.synced.clone();
+        let state = synced
+            .wait_for(|s| s.as_ref().map_or(true, |done| *done >= seq))
+            .await
+            .map_err(|_| "the audit syncer stopped".to_owned())?;
+        state.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// How many syncs were made (lines share them under load).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.written;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).closing = true;
+        wake.notify_one();
+    }
+}
+
+fn run(
+    file: &File,
+    written: &(Mutex<Written>, Condvar),
+    tx: &watch::Sender<Synced>,
+    syncs: &std::sync::atomic::AtomicU64,
+) {
+    let (lock, wake) = written;
+    let mut synced = 0;
+    loop {
+        let target = {
+            let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while state.lines == synced && !state.closing {
+                state = wake.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.lines == synced {
+                return;
+            }
+            state.lines
+        };
+        // Every line written so far, in one sync.
+        match file.sync_data() {
+            Ok(()) => {
+                synced = target;
+                syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tx.send(Ok(synced));
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        }
+    }
+}
