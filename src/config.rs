@@ -166,7 +166,7 @@ fn proxy_for(
     url_text: &str,
     env: &dyn Fn(&str) -> Option<String>,
     no_proxy: bool,
-) -> Result<Option<reqwest::Url>, ConfigError> {
+) -> Result<Option<ProxyUrl>, ConfigError> {
     let Ok(url) = reqwest::Url::parse(url_text) else {
         return Ok(None);
     };
@@ -201,7 +201,7 @@ fn proxy_for(
     };
     match reqwest::Url::parse(&with_scheme) {
         Ok(proxy) if matches!(proxy.scheme(), "http" | "https" | "socks5" | "socks5h") => {
-            Ok(Some(proxy))
+            Ok(Some(ProxyUrl(proxy)))
         }
         _ => Err(ConfigError::BadProxy {
             var,
@@ -359,7 +359,17 @@ pub struct Configured {
     /// Client-side pacing, requests per second; `None` is off.
     pub requests_per_second: Option<f64>,
     /// The proxy requests to this gateway go through (a CONNECT tunnel); `None` is direct.
-    pub proxy: Option<reqwest::Url>,
+    pub proxy: Option<ProxyUrl>,
+}
+
+/// A proxy's URL. `Debug` shows it without the user name and password it may carry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(pub reqwest::Url);
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::credential::redact_url(self.0.as_str()))
+    }
 }
 
 impl ConfigFile {
@@ -645,7 +655,12 @@ mod tests {
         let proxy = via("https://api.stripe.com", &tunnel, false)
             .unwrap()
             .unwrap();
-        assert_eq!(proxy.as_str(), "http://proxy.corp:3128/");
+        assert_eq!(proxy.0.as_str(), "http://proxy.corp:3128/");
+        let secret = proxy_env(&[("HTTPS_PROXY", "http://ops:pw_canary_77@proxy.corp:3128")]);
+        let proxy = via("https://api.stripe.com", &secret, false)
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{proxy:?}").contains("pw_canary_77"), "{proxy:?}");
         assert_eq!(
             via("https://api.stripe.com", &tunnel, true).unwrap(),
             None,

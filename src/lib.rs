@@ -64,7 +64,9 @@ pub use check::{
     Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
-pub use config::{ConfigError, ConfigFile, Configured, Overrides, Trust, parse_base_url};
+pub use config::{
+    AuditSettings, ConfigError, ConfigFile, Configured, Overrides, ProxyUrl, Trust, parse_base_url,
+};
 pub use credential::{
     Credential, CredentialError, IncompleteCredential, REDACTED, looks_like_secret, redact,
     redact_url,

@@ -65,7 +65,7 @@ impl Checker {
         let endpoints: Vec<Endpoint> = gateways.into_iter().map(Endpoint::from).collect();
         let proxies = endpoints
             .iter()
-            .filter_map(|e| Some((e.gateway.base_url().clone(), e.proxy.clone()?)))
+            .filter_map(|e| Some((e.gateway.base_url().clone(), e.proxy.clone()?.0)))
             .collect();
         Checker {
             client: exchange::client(proxies, &options.trust),
@@ -178,8 +178,13 @@ impl Checker {
             let timeout = policy
                 .attempt_timeout
                 .min(deadline.saturating_sub(attempt_started));
-            let exchange =
-                exchange::send(&self.client, request, timeout, endpoint.proxy.as_ref()).await;
+            let exchange = exchange::send(
+                &self.client,
+                request,
+                timeout,
+                endpoint.proxy.as_ref().map(|p| &p.0),
+            )
+            .await;
             let took = clock.now().saturating_sub(attempt_started);
             let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
             let outcome = answer.outcome();

@@ -26,7 +26,7 @@ pub(crate) struct Endpoint {
     pub policy: RetryPolicy,
     pub budget: RetryBudget,
     pub pacer: Option<Pacer>,
-    pub proxy: Option<reqwest::Url>,
+    pub proxy: Option<crate::config::ProxyUrl>,
 }
 
 impl From<Configured> for Endpoint {
