@@ -193,6 +193,8 @@ impl AuditTrail {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            // Read too: a fragment at the end is found by reading the last byte.
+            .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&target)
             .map_err(open_error)?;
@@ -200,6 +202,11 @@ impl AuditTrail {
         if let Some(kind) = not_a_file(meta.file_type()) {
             return Err(AuditError::NotAFile { path: target, kind });
         }
+        let origin = Origin::current();
+        repair_fragment(&file, &actor, &origin).map_err(|source| AuditError::Write {
+            path: target.clone(),
+            source,
+        })?;
         let syncer = match durability {
             Durability::Disk => Some(
                 file.try_clone()
@@ -214,7 +221,7 @@ impl AuditTrail {
             file: Mutex::new(file),
             identity: (meta.dev(), meta.ino()),
             actor,
-            origin: Origin::current(),
+            origin,
             durability,
             syncer,
         })
@@ -304,6 +311,51 @@ impl AuditTrail {
         // Numbered while the file is still locked, so the numbers follow the file's order.
         Ok(self.syncer.as_ref().map(Syncer::written))
     }
+}
+
+/// The event of the line that records a repaired fragment.
+pub const EVENT_REPAIR: &str = "audit.repair";
+
+/// When the trail does not end with a newline (a crash, or an older paystat on a full disk,
+/// left half a line), keeps the fragment as evidence, ends its line, and records the repair in a
+/// line of its own, so the next line is whole and the trail says what happened.
+fn repair_fragment(file: &File, actor: &str, origin: &Origin) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let _lock = AppendLock::take(file)?;
+    let length = file.metadata()?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(length - 1))?;
+    let mut last = [0u8; 1];
+    reader.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    let repair = serde_json::json!({
+        "timestamp": now_millis(),
+        "event": EVENT_REPAIR,
+        "actor": actor,
+        "origin": origin,
+        "fragment_bytes": fragment_bytes_of(file, length)?,
+        "detail": "the trail ended in the middle of a line; the fragment above is kept as it was",
+    });
+    let mut writer = file;
+    writer.write_all(format!("\n{repair}\n").as_bytes())?;
+    file.sync_data()
+}
+
+/// How many bytes the unfinished last line has: from the last newline (or the start) to the end.
+fn fragment_bytes_of(file: &File, length: u64) -> std::io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut reader = file;
+    let window = length.min(1024 * 1024);
+    reader.seek(SeekFrom::Start(length - window))?;
+    let mut tail = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
+    reader.take(window).read_to_end(&mut tail)?;
+    let fragment = tail.iter().rev().take_while(|b| **b != b'\n').count();
+    Ok(u64::try_from(fragment).unwrap_or(u64::MAX))
 }
 
 /// An exclusive `flock` on the audit file for one append.

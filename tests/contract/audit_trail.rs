@@ -390,3 +390,37 @@ async fn lines_are_synced_to_disk_by_default_and_an_os_only_run_says_so() {
     let line = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
     assert!(line.contains("\"sync\":\"os\""), "{line}");
 }
+
+#[tokio::test]
+async fn a_fragment_left_by_a_crash_is_kept_closed_and_recorded() {
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    // A crash (or an older paystat on a full disk) left half a line without its newline.
+    std::fs::write(
+        &path,
+        "{\"event\":\"payment.status_check\",\"payment_id\":\"txn_0",
+    )
+    .unwrap();
+    let checker = checker_for(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    );
+    checker.check("txn_001").await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[0], "{\"event\":\"payment.status_check\",\"payment_id\":\"txn_0",
+        "the fragment is kept as evidence"
+    );
+    let repair: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(repair["event"], "audit.repair");
+    assert_eq!(repair["fragment_bytes"], 51);
+    let check: paystat::AuditRecord = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(
+        check.check.payment_id, "txn_001",
+        "the next line is whole, not glued on"
+    );
+}
