@@ -302,18 +302,34 @@ pub fn status_mapping() -> Vec<MappingRow> {
         .collect()
 }
 
+/// A field Stripe sends as an id, or as the object itself when the GET expanded it. An object
+/// that does not read as `T` fails the whole body: a charge paystat cannot read must not pass
+/// for "no refund, no dispute".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expandable<T> {
+    Id(#[allow(dead_code)] String),
+    Object(T),
+}
+
+impl<T> Expandable<T> {
+    fn object(&self) -> Option<&T> {
+        match self {
+            Expandable::Id(_) => None,
+            Expandable::Object(object) => Some(object),
+        }
+    }
+}
+
 /// The latest charge, when the GET expanded it (`expand[]=latest_charge`).
 #[derive(Deserialize)]
 struct WireCharge {
-    #[serde(default)]
     amount_refunded: i64,
-    #[serde(default)]
     refunded: bool,
-    #[serde(default)]
     disputed: bool,
     /// The dispute's id, or the dispute itself when expanded (`latest_charge.dispute`).
     #[serde(default)]
-    dispute: Option<serde_json::Value>,
+    dispute: Option<Expandable<WireDispute>>,
 }
 
 #[derive(Deserialize)]
@@ -325,17 +341,11 @@ struct WireDispute {
 
 /// What the latest charge says happened after the money moved: the aftermath, the amount
 /// refunded (Stripe's minor units), and the dispute's status and reason.
-fn aftermath(charge: Option<&serde_json::Value>) -> (Aftermath, i64, Option<WireDispute>) {
-    let Some(charge) = charge
-        .filter(|c| c.is_object())
-        .and_then(|c| serde_json::from_value::<WireCharge>(c.clone()).ok())
-    else {
+fn aftermath(charge: Option<&Expandable<WireCharge>>) -> (Aftermath, i64, Option<&WireDispute>) {
+    let Some(charge) = charge.and_then(Expandable::object) else {
         return (Aftermath::Nothing, 0, None);
     };
-    let dispute = charge
-        .dispute
-        .as_ref()
-        .and_then(|d| serde_json::from_value::<WireDispute>(d.clone()).ok());
+    let dispute = charge.dispute.as_ref().and_then(Expandable::object);
     let refunds = if charge.refunded {
         Aftermath::Refunded
     } else if charge.amount_refunded > 0 {
@@ -371,7 +381,7 @@ struct WireIntent {
     #[serde(default)]
     last_payment_error: Option<WireError>,
     #[serde(default)]
-    latest_charge: Option<serde_json::Value>,
+    latest_charge: Option<Expandable<WireCharge>>,
     #[serde(default)]
     cancellation_reason: Option<String>,
 }
@@ -526,7 +536,7 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         amount_requested: Some(requested),
         amount_refunded,
         refund_pending: None,
-        dispute_status: dispute.map(|d| d.status),
+        dispute_status: dispute.map(|d| d.status.clone()),
         final_after: None,
         created_at: Some(created_at),
         failure_code,
@@ -567,7 +577,7 @@ mod tests {
 
     #[test]
     fn the_latest_charge_says_what_happened_after_the_money_moved() {
-        let charge = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+        let charge = |json: &str| serde_json::from_str::<Expandable<WireCharge>>(json).unwrap();
         let state = |json: &str| aftermath(Some(&charge(json))).0;
         let table = [
             (
@@ -583,27 +593,27 @@ mod tests {
                 Aftermath::Refunded,
             ),
             (
-                r#"{"amount_refunded": 0, "disputed": true, "dispute": "dp_1"}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": "dp_1"}"#,
                 Aftermath::DisputeOpen,
             ),
             (
-                r#"{"disputed": true, "dispute": {"status": "needs_response", "reason": "fraudulent"}}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "needs_response", "reason": "fraudulent"}}"#,
                 Aftermath::DisputeOpen,
             ),
             (
-                r#"{"disputed": true, "dispute": {"status": "under_review"}}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "under_review"}}"#,
                 Aftermath::DisputeOpen,
             ),
             (
-                r#"{"disputed": true, "dispute": {"status": "warning_needs_response"}}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "warning_needs_response"}}"#,
                 Aftermath::DisputeOpen,
             ),
             (
-                r#"{"disputed": true, "dispute": {"status": "lost", "reason": "fraudulent"}}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "lost", "reason": "fraudulent"}}"#,
                 Aftermath::DisputeLost,
             ),
             (
-                r#"{"disputed": true, "dispute": {"status": "won"}}"#,
+                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "won"}}"#,
                 Aftermath::DisputeWon,
             ),
             (
@@ -619,6 +629,16 @@ mod tests {
             assert_eq!(state(json), expected, "{json}");
         }
         assert_eq!(aftermath(None).0, Aftermath::Nothing);
+        // An expanded charge paystat cannot read fails the intent, never reads as "nothing".
+        let unreadable = r#"{"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd",
+            "status": "succeeded", "created": 1680800504, "latest_charge": {"refunded": "yes"}}"#;
+        assert!(matches!(
+            read_intent("pi_1", unreadable.as_bytes()),
+            Verdict::NoPayment {
+                outcome: Outcome::BadResponse,
+                ..
+            }
+        ));
         assert_eq!(
             aftermath(Some(&charge(r#""ch_1""#))).0,
             Aftermath::Nothing,
