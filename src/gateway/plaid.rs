@@ -229,11 +229,12 @@ pub fn status_mapping() -> Vec<MappingRow> {
         .collect()
 }
 
-/// A refund's statuses that count as money sent back: under way or done. Cancelled, failed
-/// and returned refunds moved nothing back.
-const REFUND_COUNTED: [&str; 3] = ["pending", "posted", "settled"];
-/// The counted refund statuses that are still under way.
-const REFUND_UNDER_WAY: [&str; 2] = ["pending", "posted"];
+/// A refund's statuses under which it moved nothing back. Every other status counts as money
+/// sent back — `settled` as done, anything else (`pending`, `posted`, or a word Plaid adds
+/// later) as under way — so a refund paystat does not know is never hidden.
+const REFUND_NOT_COUNTED: [&str; 3] = ["cancelled", "failed", "returned"];
+/// The one refund status that is done.
+const REFUND_DONE: &str = "settled";
 
 /// The request body. It borrows the secrets for the moment it is serialized.
 #[derive(Serialize)]
@@ -373,7 +374,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
     for refund in t
         .refunds
         .iter()
-        .filter(|r| REFUND_COUNTED.contains(&r.status.as_str()))
+        .filter(|r| !REFUND_NOT_COUNTED.contains(&r.status.as_str()))
     {
         let minor = match Money::from_major_text(&refund.amount, amount.currency)
             .and_then(Money::non_negative)
@@ -387,7 +388,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             }
         };
         refunded = refunded.saturating_add(minor);
-        refund_pending |= REFUND_UNDER_WAY.contains(&refund.status.as_str());
+        refund_pending |= refund.status != REFUND_DONE;
     }
     let transfer_status = TransferStatus::from_word(&t.status);
     let fully_refunded = refunded > 0 && refunded >= amount.amount_minor;
@@ -494,6 +495,53 @@ mod tests {
 
     /// Plaid asks clients to branch on `error_type` and `error_code`, not on the HTTP status:
     /// the body decides even when the status says something else.
+    #[test]
+    fn refunds_count_unless_they_moved_nothing_and_an_unknown_one_is_not_hidden() {
+        let transfer = |refunds: &str| {
+            format!(
+                r#"{{"transfer": {{"id": "t1", "amount": "10.00", "iso_currency_code": "USD",
+                "status": "settled", "created": "2024-07-29T20:22:21Z", "refunds": [{refunds}],
+                "unauthorized_return_window": "2024-09-26"}}, "request_id": "r"}}"#
+            )
+        };
+        let refund = |amount: &str, status: &str| {
+            format!(r#"{{"amount": "{amount}", "status": "{status}"}}"#)
+        };
+        let read =
+            |refunds: String| match read_transfer("t1", transfer(&refunds).as_bytes()).verdict {
+                Verdict::Found(p) => (
+                    p.status,
+                    p.amount_refunded.map(|m| m.amount_minor),
+                    p.refund_pending,
+                ),
+                other => panic!("{other:?}"),
+            };
+        let none = read(String::new());
+        assert_eq!(none, (PaymentStatus::Completed, None, None));
+        let moved_nothing = [
+            refund("10.00", "cancelled"),
+            refund("10.00", "failed"),
+            refund("10.00", "returned"),
+        ];
+        assert_eq!(
+            read(moved_nothing.join(",")),
+            (PaymentStatus::Completed, None, None)
+        );
+        assert_eq!(
+            read(refund("4.00", "settled")),
+            (PaymentStatus::Completed, Some(400), Some(false))
+        );
+        assert_eq!(
+            read(refund("4.00", "posted")),
+            (PaymentStatus::Completed, Some(400), Some(true))
+        );
+        assert_eq!(
+            read(refund("10.00", "in_review")),
+            (PaymentStatus::Refunded, Some(1000), Some(true)),
+            "a refund status Plaid adds later counts, as under way"
+        );
+    }
+
     #[test]
     fn the_error_body_outranks_the_http_status() {
         let body = |error_type: &str, code: &str| {
