@@ -56,16 +56,22 @@ mod retry;
 pub mod contract;
 
 pub use audit::{
-    AuditError, AuditRecord, AuditTrail, DEFAULT_PATH as DEFAULT_AUDIT_PATH, Durability,
-    EVENT_STATUS_CHECK, Origin, RequestLine, default_actor,
+    Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, DEFAULT_PATH as DEFAULT_AUDIT_PATH,
+    Durability, EVENT_REPAIR, EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer,
+    Target, TrailOptions, default_actor,
 };
+/// The audit trail's chain, retention and queries.
+pub mod audit_trail {
+    pub use crate::audit::{chain, prune, query, verify};
+}
 pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrency};
 pub use check::{
     Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
 pub use config::{
-    AuditSettings, ConfigError, ConfigFile, Configured, Overrides, ProxyUrl, Trust, parse_base_url,
+    AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, ConfigError, ConfigFile, Configured, Overrides,
+    ProxyUrl, STATE_DIR_ENV, Trust, parse_base_url, state_dir,
 };
 pub use credential::{
     Credential, CredentialError, IncompleteCredential, REDACTED, looks_like_secret, redact,
@@ -77,7 +83,7 @@ pub use gateway::{
 };
 pub use payment_id::{InvalidId, MAX_ID_BYTES, display_safe, validate as validate_id};
 pub use result::{
-    AttemptRecord, CheckResult, GatewayError, GatewayKind, Money, MoneyError, Outcome,
-    PaymentStatus, RetryStop, WaitReason, currency,
+    AttemptRecord, CheckResult, Environment, GatewayError, GatewayKind, MAX_TEXT_CHARS, Money,
+    MoneyError, Outcome, PaymentStatus, RetryStop, WaitReason, currency, flat,
 };
 pub use retry::{Decision, Facts, Jitter, Pacer, RetryBudget, RetryPolicy, RetrySettings};

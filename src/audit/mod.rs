@@ -1,36 +1,53 @@
-//! The audit trail Compliance requires: one JSON line per status check.
+//! The audit trail Compliance requires: one JSON line per status check, durable before the
+//! answer is shown, chained so that an edit, a deletion or a reordering is found, and kept in
+//! UTC day files for as long as the retention rule says.
 //!
-//! Each line covers PCI DSS 10.2.2 — who (actor), what event, when (UTC, milliseconds),
-//! success or failure (outcome), where from (host, process id) and which resource (gateway,
-//! payment id, method and URL path). Lines are serialized by serde_json, which escapes every
-//! control character, so no payment id can break the one-line-per-check rule; each line is
-//! written with a single `write_all` under a lock, so concurrent checks never interleave.
-//! The checker writes the line before it returns a result: an answer that could not be
-//! audited is never shown.
+//! Each line covers PCI DSS 10.2.2 — who (`actor`, and always `os_user`), what event, when (UTC,
+//! milliseconds), success or failure (outcome), where from (host, process id), which system was
+//! asked (`target`: scheme, host, port; `environment`: mock, test or live) and which resource
+//! (gateway, payment id, method and URL path). Lines are serialized by serde_json, which escapes
+//! every control character, so no payment id can break the one-line-per-check rule.
 //!
 //! A line is the [`CheckResult`] itself, flattened, behind who asked, when, from where and
 //! which request was sent: the record is derived from the result, never re-listed by hand,
-//! so whatever Operations are shown is also what Compliance can read back.
+//! so whatever Operations are shown is also what Compliance can read back. Its first fields
+//! are the format version `v`, its sequence number `seq` and the previous line's hash `prev`;
+//! its last is its own `hash` ([`chain`]).
+//!
+//! Appending: under an exclusive advisory lock shared by every paystat process (the file itself,
+//! or the directory's `.lock`), the writer finds the chain's head (cached while nobody else
+//! wrote), writes the sealed line with one `write_all`, and cuts the file back to its old
+//! length if the write fails — never a torn line. A file that does not end in a newline when
+//! paystat first writes to it (a crash mid-write) keeps its fragment, and a chained
+//! `audit.repair` line records it.
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::result::CheckResult;
+use crate::result::{CheckResult, Environment};
 
+pub mod chain;
+mod files;
+pub mod prune;
+pub mod query;
 mod sync;
+pub mod verify;
 
+pub use chain::{GENESIS, Sealer};
+pub use files::{Checkpoint, Location};
 pub use sync::Durability;
 use sync::Syncer;
 
-/// The default audit file, relative to the working directory.
+/// The audit file of the single-file layout when `--audit-log` names none (kept for the
+/// commands and tests that ask for a file in the working directory).
 pub const DEFAULT_PATH: &str = "payment_audit.jsonl";
 
 /// The event name of a status check.
@@ -64,17 +81,72 @@ pub struct RequestLine {
     pub path: String,
 }
 
-/// One audit line, as written and as read back.
+/// Which host a check asked: scheme, host and port, never a path, user or query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// `https` or `http`.
+    pub scheme: String,
+    /// The host name or address.
+    pub host: String,
+    /// The port, the scheme's default filled in.
+    pub port: Option<u16>,
+}
+
+impl Target {
+    /// The target of a gateway at `url`.
+    pub fn of(url: &url::Url) -> Target {
+        Target {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str().unwrap_or_default().to_owned(),
+            port: url.port_or_known_default(),
+        }
+    }
+}
+
+/// What a check asked, for its audit line: the request, the host and the kind of system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// The request sent; none when the id was rejected locally.
+    pub request: Option<RequestLine>,
+    /// The gateway's host; none when no gateway was chosen.
+    pub target: Option<Target>,
+    /// Mock, test or live; none when no gateway was chosen.
+    pub environment: Option<Environment>,
+}
+
+/// One audit line, as written and as read back. Lines written before the chain (format
+/// version 1, `payment_audit.jsonl` of earlier paystat) read with `v` 0 and no chain fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord<'a> {
-    /// When the check ended, RFC 3339 UTC with milliseconds.
+    /// The line format's version ([`chain::FORMAT_VERSION`]); 0 for a legacy line.
+    #[serde(default)]
+    pub v: u32,
+    /// The line's place in the chain, from 1.
+    #[serde(default)]
+    pub seq: u64,
+    /// The hash of the line before it ([`GENESIS`] for the first).
+    #[serde(default)]
+    pub prev: String,
+    /// How hashes are made: `sha256`, or `hmac-sha256` with the audit key.
+    #[serde(default)]
+    pub chain: String,
+    /// When the line was written, RFC 3339 UTC with milliseconds.
     pub timestamp: String,
     /// Always [`EVENT_STATUS_CHECK`].
     pub event: String,
-    /// Who asked.
+    /// Who the operator says they are (`--actor`; the OS user when not given).
     pub actor: String,
+    /// The operating-system user that ran paystat, always.
+    #[serde(default)]
+    pub os_user: String,
     /// Where from.
     pub origin: Origin,
+    /// The host asked; absent when no gateway was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// `mock`, `test` or `live`; absent when no gateway was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
     /// The request sent; absent when the id was rejected locally.
     pub request: Option<RequestLine>,
     /// `os` when the line was only handed to the operating system (`--audit-sync os`); absent
@@ -84,6 +156,9 @@ pub struct AuditRecord<'a> {
     /// What the check concluded: the whole normalized result, its fields at the top level.
     #[serde(flatten)]
     pub check: Cow<'a, CheckResult>,
+    /// The line's own hash (written last, over everything before it; see [`chain`]).
+    #[serde(default, skip_serializing)]
+    pub hash: String,
 }
 
 /// Why the audit trail could not take a line.
@@ -106,6 +181,9 @@ pub enum AuditError {
         /// What it is (`a FIFO`, `a directory`, `a character device`, …).
         kind: &'static str,
     },
+    /// No actor: every line must say who asked.
+    #[error("the actor is empty; say who is checking with --actor NAME")]
+    NoActor,
     /// The file paystat opened is no longer the one at the audit path: deleted, renamed or
     /// replaced during the run, so later lines would be lost to the unlinked file.
     #[error("the audit log {} was deleted or replaced during the run; its lines would be lost", .path.display())]
@@ -135,29 +213,75 @@ pub enum AuditError {
     },
 }
 
-/// An append-only audit file shared by all checks of one run.
+/// How a trail is opened: who writes, how durably, how lines are sealed.
+#[derive(Debug, Clone)]
+pub struct TrailOptions {
+    /// Who the operator says they are; `None` records the OS user as the actor too.
+    pub actor: Option<String>,
+    /// How far a line gets before its answer is shown.
+    pub durability: Durability,
+    /// How line hashes are made (plain SHA-256, or HMAC with the audit key).
+    pub sealer: Sealer,
+}
+
+impl TrailOptions {
+    /// Lines by `actor`, synced to disk, sealed with plain SHA-256.
+    pub fn new(actor: impl Into<String>) -> TrailOptions {
+        TrailOptions {
+            actor: Some(actor.into()),
+            durability: Durability::Disk,
+            sealer: Sealer::plain(),
+        }
+    }
+}
+
+/// The head of the chain: the last line written, and where the file ended after it.
+#[derive(Debug, Clone)]
+struct Head {
+    file: PathBuf,
+    length: u64,
+    seq: u64,
+    hash: String,
+}
+
+/// The file lines currently go to.
 #[derive(Debug)]
-pub struct AuditTrail {
-    /// The file written: the audit path with any symbolic link resolved.
+struct OpenFile {
     path: PathBuf,
-    /// The path given, when it was a symbolic link to `path`.
-    link: Option<PathBuf>,
-    file: Mutex<File>,
+    day: Option<time::Date>,
+    file: File,
     /// The open file's identity (device, inode), compared with the path's before each line.
     identity: (u64, u64),
+    syncer: Option<Arc<Syncer>>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    open: OpenFile,
+    head: Option<Head>,
+}
+
+/// An append-only, chained audit trail shared by all checks of one run (and by other paystat
+/// processes writing to the same place).
+#[derive(Debug)]
+pub struct AuditTrail {
+    location: Location,
+    /// The path given, when it was a symbolic link to the file written.
+    link: Option<PathBuf>,
+    writer: Mutex<Writer>,
+    /// The file whose `flock` serializes appends across processes.
+    lock: File,
     actor: String,
+    os_user: String,
     origin: Origin,
     durability: Durability,
-    /// The group-commit syncer, for [`Durability::Disk`].
-    syncer: Option<Syncer>,
+    sealer: Sealer,
+    syncs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl AuditTrail {
-    /// Opens (creating if needed) `path` for appending; `actor` is who runs the checks.
-    ///
-    /// The path must be a regular file or absent: a FIFO, a device or a directory is refused
-    /// (a FIFO would block the run until someone reads it). A symbolic link is resolved, and
-    /// the file it points to is the one written and watched.
+    /// Opens (creating if needed) the single-file trail `path` for lines by `actor`, synced to
+    /// disk and sealed with plain SHA-256.
     pub fn open(path: &Path, actor: String) -> Result<AuditTrail, AuditError> {
         AuditTrail::open_with(path, actor, Durability::Disk)
     }
@@ -168,68 +292,90 @@ impl AuditTrail {
         actor: String,
         durability: Durability,
     ) -> Result<AuditTrail, AuditError> {
-        let open_error = |source| AuditError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let (target, link) = match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
-                Ok(target) => (target, Some(path.to_owned())),
-                // A dangling link: create its target, as writing through it would.
-                Err(_) => (path.to_owned(), None),
+        AuditTrail::open_at(
+            Location::File(path.to_owned()),
+            TrailOptions {
+                durability,
+                ..TrailOptions::new(actor)
             },
-            _ => (path.to_owned(), None),
-        };
-        if let Ok(meta) = std::fs::metadata(&target) {
-            not_a_file(meta.file_type()).map_or(Ok(()), |kind| {
-                Err(AuditError::NotAFile {
-                    path: target.clone(),
-                    kind,
-                })
-            })?;
-        }
-        // Non-blocking, so that a FIFO put there after the check above fails instead of
-        // hanging; it changes nothing for a regular file.
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            // Read too: a fragment at the end is found by reading the last byte.
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&target)
-            .map_err(open_error)?;
-        let meta = file.metadata().map_err(open_error)?;
-        if let Some(kind) = not_a_file(meta.file_type()) {
-            return Err(AuditError::NotAFile { path: target, kind });
-        }
-        let origin = Origin::current();
-        repair_fragment(&file, &actor, &origin).map_err(|source| AuditError::Write {
-            path: target.clone(),
-            source,
-        })?;
-        let syncer = match durability {
-            Durability::Disk => Some(
-                file.try_clone()
-                    .and_then(Syncer::start)
-                    .map_err(open_error)?,
-            ),
-            Durability::Os => None,
-        };
-        Ok(AuditTrail {
-            path: target,
-            link,
-            file: Mutex::new(file),
-            identity: (meta.dev(), meta.ino()),
-            actor,
-            origin,
-            durability,
-            syncer,
-        })
+        )
     }
 
-    /// The audit file's path (a symbolic link given to [`AuditTrail::open`] resolved).
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Opens the trail at `location`: one file, or a directory of day files (created 0700,
+    /// files 0600).
+    ///
+    /// A single-file path must be a regular file or absent: a FIFO, a device or a directory is
+    /// refused (a FIFO would block the run until someone reads it). A symbolic link is resolved,
+    /// and the file it points to is the one written and watched.
+    pub fn open_at(location: Location, options: TrailOptions) -> Result<AuditTrail, AuditError> {
+        let os_user = default_actor();
+        let actor = match options.actor {
+            Some(actor) if actor.trim().is_empty() => return Err(AuditError::NoActor),
+            Some(actor) => actor,
+            None => os_user.clone(),
+        };
+        let (location, link) = match location {
+            Location::File(path) => {
+                let (target, link) = resolve_link(&path);
+                (Location::File(target), link)
+            }
+            Location::Days(dir) => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|source| AuditError::Open {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                (Location::Days(dir), None)
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        let open = open_file(&location, now.date(), options.durability)?;
+        let lock = match &location {
+            Location::File(_) => open.file.try_clone(),
+            Location::Days(dir) => create_0600(&dir.join(files::LOCK), false),
+        }
+        .map_err(|source| AuditError::Open {
+            path: location.path().to_owned(),
+            source,
+        })?;
+        let trail = AuditTrail {
+            location,
+            link,
+            writer: Mutex::new(Writer { open, head: None }),
+            lock,
+            actor,
+            os_user,
+            origin: Origin::current(),
+            durability: options.durability,
+            sealer: options.sealer,
+            syncs: Arc::default(),
+        };
+        // Finds the head now, repairing a fragment a crash left, so a broken trail is said at
+        // once rather than at the first check.
+        {
+            let mut writer = trail.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let _lock = AppendLock::take(&trail.lock).map_err(|e| trail.write_error(e))?;
+            trail.head(&mut writer)?;
+        }
+        Ok(trail)
+    }
+
+    /// Where the trail is (a symbolic link given resolved).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The file lines go to now (a symbolic link given to [`AuditTrail::open`] resolved).
+    pub fn path(&self) -> PathBuf {
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open
+            .path
+            .clone()
     }
 
     /// The symbolic link given to [`AuditTrail::open`], when the path was one.
@@ -239,130 +385,371 @@ impl AuditTrail {
 
     /// How many disk syncs the trail has made (concurrent lines share them).
     pub fn syncs(&self) -> u64 {
-        self.syncer.as_ref().map_or(0, Syncer::syncs)
+        let current = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open
+            .syncer
+            .as_ref()
+            .map_or(0, |s| s.syncs());
+        current + self.syncs.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Appends one line for the check `result`, which sent `request` (none when the id was
-    /// rejected locally), and returns once the line is as durable as the trail promises: on
-    /// disk by default, sharing one sync with the lines of concurrent checks.
-    pub async fn record(
-        &self,
-        result: &CheckResult,
-        request: Option<&RequestLine>,
-    ) -> Result<(), AuditError> {
-        let seq = self.append(result, request)?;
-        match (&self.syncer, seq) {
+    /// Appends one line for the check `result`, which asked as `asked` says, and returns once
+    /// the line is as durable as the trail promises: on disk by default, sharing one sync with
+    /// the lines of concurrent checks.
+    pub async fn record(&self, result: &CheckResult, asked: &Asked) -> Result<(), AuditError> {
+        let (syncer, seq) = self.append(|head, timestamp| {
+            let record = AuditRecord {
+                v: chain::FORMAT_VERSION,
+                seq: head.seq + 1,
+                prev: head.hash.clone(),
+                chain: self.sealer.name().to_owned(),
+                timestamp,
+                event: EVENT_STATUS_CHECK.to_owned(),
+                actor: self.actor.clone(),
+                os_user: self.os_user.clone(),
+                origin: self.origin.clone(),
+                target: asked.target.clone(),
+                environment: asked.environment,
+                request: asked.request.clone(),
+                sync: self.durability,
+                check: Cow::Borrowed(result),
+                hash: String::new(),
+            };
+            serde_json::to_vec(&record).expect("an audit record always serializes")
+        })?;
+        match (syncer, seq) {
             (Some(syncer), Some(seq)) => {
+                let path = self.path();
                 syncer
                     .durable(seq)
                     .await
-                    .map_err(|reason| AuditError::Sync {
-                        path: self.path.clone(),
-                        reason,
-                    })
+                    .map_err(|reason| AuditError::Sync { path, reason })
             }
             _ => Ok(()),
         }
     }
 
-    /// Writes the line; returns its sequence number for the syncer, if there is one.
+    /// Appends a line of another event (a repair, an interruption), chained like the others:
+    /// `fields` are written after the envelope.
+    pub fn note(
+        &self,
+        event: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), AuditError> {
+        let (syncer, _) =
+            self.append(|head, timestamp| self.note_line(head, timestamp, event, &fields))?;
+        if syncer.is_some() {
+            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            writer
+                .open
+                .file
+                .sync_data()
+                .map_err(|source| AuditError::Write {
+                    path: writer.open.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn note_line(
+        &self,
+        head: &Head,
+        timestamp: String,
+        event: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Note<'n> {
+            v: u32,
+            seq: u64,
+            prev: &'n str,
+            chain: &'n str,
+            timestamp: String,
+            event: &'n str,
+            actor: &'n str,
+            os_user: &'n str,
+            origin: &'n Origin,
+            #[serde(flatten)]
+            fields: &'n serde_json::Map<String, serde_json::Value>,
+        }
+        serde_json::to_vec(&Note {
+            v: chain::FORMAT_VERSION,
+            seq: head.seq + 1,
+            prev: &head.hash,
+            chain: self.sealer.name(),
+            timestamp,
+            event,
+            actor: &self.actor,
+            os_user: &self.os_user,
+            origin: &self.origin,
+            fields,
+        })
+        .expect("a note always serializes")
+    }
+
+    fn write_error(&self, source: std::io::Error) -> AuditError {
+        AuditError::Write {
+            path: self.location.path().to_owned(),
+            source,
+        }
+    }
+
+    /// Writes one line made by `make` from the chain's head and the time; returns the syncer
+    /// and the line's number for it, when lines are synced.
     fn append(
         &self,
-        result: &CheckResult,
-        request: Option<&RequestLine>,
-    ) -> Result<Option<u64>, AuditError> {
-        let record = AuditRecord {
-            timestamp: now_millis(),
-            event: EVENT_STATUS_CHECK.to_owned(),
-            actor: self.actor.clone(),
-            origin: self.origin.clone(),
-            request: request.cloned(),
-            sync: self.durability,
-            check: Cow::Borrowed(result),
-        };
-        let mut line = serde_json::to_vec(&record).expect("an audit record always serializes");
+        make: impl FnOnce(&Head, String) -> Vec<u8>,
+    ) -> Result<(Option<Arc<Syncer>>, Option<u64>), AuditError> {
+        // A poisoned lock only means another check panicked mid-write; the file is still usable.
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // One writer at a time, across paystat processes sharing the trail (an advisory lock
+        // for the append, released when `_lock` drops), so the head read here is the last line.
+        let _lock = AppendLock::take(&self.lock).map_err(|e| self.write_error(e))?;
+        // The time is taken under the lock, so lines are in time order across processes too.
+        let now = OffsetDateTime::now_utc();
+        if let Location::Days(_) = self.location
+            && writer.open.day.is_some_and(|day| day < now.date())
+        {
+            let next = open_file(&self.location, now.date(), self.durability)?;
+            if let Some(old) = &writer.open.syncer {
+                self.syncs
+                    .fetch_add(old.syncs(), std::sync::atomic::Ordering::SeqCst);
+            }
+            writer.open = next;
+        }
+        let head = self.head(&mut writer)?;
+        let body = make(&head, timestamp_of(now));
+        let (mut line, hash) = self.sealer.seal(body);
         line.push(b'\n');
+        let open = &mut writer.open;
         let write_error = |source| AuditError::Write {
-            path: self.path.clone(),
+            path: open.path.clone(),
             source,
         };
-        // A poisoned lock only means another check panicked mid-write; the file is still usable.
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        // Still the file at the audit path? (Deleted or replaced, its lines would be lost.)
-        match std::fs::metadata(&self.path) {
-            Ok(meta) if (meta.dev(), meta.ino()) == self.identity => {}
-            _ => {
-                return Err(AuditError::Replaced {
-                    path: self.path.clone(),
-                });
-            }
-        }
-        // One writer at a time, across paystat processes sharing the trail (an advisory lock
-        // for the append, released when `_lock` drops), so the length read here is where this
-        // line starts.
-        let _lock = AppendLock::take(&file).map_err(write_error)?;
-        let before = file.metadata().map_err(write_error)?.len();
+        let mut file = &open.file;
         if let Err(source) = file.write_all(&line).and_then(|()| file.flush()) {
             // Never a torn line: a write that failed half way (a full disk) is cut back off,
             // so the next line does not glue onto the fragment.
-            let _ = file.set_len(before);
+            let _ = open.file.set_len(head.length);
             return Err(write_error(source));
         }
+        let syncer = open.syncer.clone();
         // Numbered while the file is still locked, so the numbers follow the file's order.
-        Ok(self.syncer.as_ref().map(Syncer::written))
+        let seq = syncer.as_ref().map(|s| s.written());
+        writer.head = Some(Head {
+            file: writer.open.path.clone(),
+            length: head.length + line.len() as u64,
+            seq: head.seq + 1,
+            hash,
+        });
+        Ok((syncer, seq))
     }
+
+    /// The chain's head for the next line, with the lock held: the cached one while the file
+    /// has not grown behind paystat's back, else read from the file's end (or the day before,
+    /// the checkpoint, or [`GENESIS`]). A fragment at the end is kept and its repair recorded.
+    fn head(&self, writer: &mut Writer) -> Result<Head, AuditError> {
+        let open = &writer.open;
+        // Still the file at the audit path? (Deleted or replaced, its lines would be lost.)
+        match std::fs::metadata(&open.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == open.identity => {}
+            _ => {
+                return Err(AuditError::Replaced {
+                    path: open.path.clone(),
+                });
+            }
+        }
+        let write_error = |source| AuditError::Write {
+            path: open.path.clone(),
+            source,
+        };
+        let length = open.file.metadata().map_err(write_error)?.len();
+        if let Some(head) = &writer.head
+            && head.file == open.path
+            && head.length == length
+        {
+            return Ok(head.clone());
+        }
+        let tail = files::tail(&open.file, length).map_err(write_error)?;
+        let mut head = match tail.last.as_deref().and_then(chained) {
+            Some((seq, hash)) => Head {
+                file: open.path.clone(),
+                length,
+                seq,
+                hash,
+            },
+            // An empty file continues the day before (or the checkpoint); a file of legacy
+            // lines starts a new chain after them.
+            None if tail.last.is_none() && tail.fragment == 0 => {
+                let (seq, hash) = self.head_before(&open.path).map_err(write_error)?;
+                Head {
+                    file: open.path.clone(),
+                    length,
+                    seq,
+                    hash,
+                }
+            }
+            None => Head {
+                file: open.path.clone(),
+                length,
+                seq: 0,
+                hash: GENESIS.to_owned(),
+            },
+        };
+        if tail.fragment > 0 {
+            // End the fragment's line, then record the repair, chained after the last whole line.
+            let mut file = &open.file;
+            file.write_all(b"\n").map_err(write_error)?;
+            head.length += 1;
+            let mut fields = serde_json::Map::new();
+            fields.insert("fragment_bytes".into(), tail.fragment.into());
+            fields.insert(
+                "detail".into(),
+                "the trail ended in the middle of a line; the fragment above is kept as it was"
+                    .into(),
+            );
+            let body = self.note_line(&head, now_millis(), EVENT_REPAIR, &fields);
+            let (mut line, hash) = self.sealer.seal(body);
+            line.push(b'\n');
+            file.write_all(&line).map_err(write_error)?;
+            open.file.sync_data().map_err(write_error)?;
+            head = Head {
+                file: open.path.clone(),
+                length: head.length + line.len() as u64,
+                seq: head.seq + 1,
+                hash,
+            };
+        }
+        writer.head = Some(head.clone());
+        Ok(head)
+    }
+
+    /// The head a new day file continues from: the last line of the newest earlier day file,
+    /// else the checkpoint pruning left, else the start of a chain.
+    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String)> {
+        let Location::Days(_) = self.location else {
+            return Ok((0, GENESIS.to_owned()));
+        };
+        let before: Vec<PathBuf> = self
+            .location
+            .files()?
+            .into_iter()
+            .filter(|p| p.as_path() != path && files::day_of(p) < files::day_of(path))
+            .collect();
+        for earlier in before.iter().rev() {
+            let mut reader = files::open_reader(earlier)?;
+            let mut line = files::RawLine {
+                bytes: Vec::new(),
+                number: 0,
+                ended: false,
+            };
+            let mut last = None;
+            while files::next_line(&mut *reader, &mut line)? {
+                if let Some(head) = chained(&line.bytes) {
+                    last = Some(head);
+                }
+            }
+            if let Some(head) = last {
+                return Ok(head);
+            }
+        }
+        Ok(match self.location.checkpoint()? {
+            Some(checkpoint) => (checkpoint.seq, checkpoint.hash),
+            None => (0, GENESIS.to_owned()),
+        })
+    }
+}
+
+/// The sequence number and hash of a sealed, chained line.
+fn chained(line: &[u8]) -> Option<(u64, String)> {
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: Option<u64>,
+    }
+    let (_, hash) = chain::unseal(line)?;
+    let seq = serde_json::from_slice::<Seq>(line).ok()?.seq?;
+    Some((seq, hash.to_owned()))
+}
+
+/// A symbolic link resolved to its target (a dangling one is written through, as a write would).
+fn resolve_link(path: &Path) -> (PathBuf, Option<PathBuf>) {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(target) => (target, Some(path.to_owned())),
+            Err(_) => (path.to_owned(), None),
+        },
+        _ => (path.to_owned(), None),
+    }
+}
+
+/// Creates or opens `path` for appending (mode 0600 when created), without blocking on a FIFO.
+fn create_0600(path: &Path, append: bool) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(!append)
+        // Read too: the chain's head is found by reading the end.
+        .read(true)
+        .mode(0o600)
+        // Non-blocking, so that a FIFO put there after the type check fails instead of
+        // hanging; it changes nothing for a regular file.
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens the file lines go to on `day`: the single file, or that day's file in the directory.
+fn open_file(
+    location: &Location,
+    day: time::Date,
+    durability: Durability,
+) -> Result<OpenFile, AuditError> {
+    let (path, day) = match location {
+        Location::File(path) => (path.clone(), None),
+        Location::Days(dir) => (dir.join(files::day_file_name(day)), Some(day)),
+    };
+    let open_error = |source| AuditError::Open {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(meta) = std::fs::metadata(&path)
+        && let Some(kind) = not_a_file(meta.file_type())
+    {
+        return Err(AuditError::NotAFile { path, kind });
+    }
+    let file = create_0600(&path, true).map_err(open_error)?;
+    let meta = file.metadata().map_err(open_error)?;
+    if let Some(kind) = not_a_file(meta.file_type()) {
+        return Err(AuditError::NotAFile { path, kind });
+    }
+    let syncer = match durability {
+        Durability::Disk => Some(Arc::new(
+            file.try_clone()
+                .and_then(Syncer::start)
+                .map_err(open_error)?,
+        )),
+        Durability::Os => None,
+    };
+    Ok(OpenFile {
+        path,
+        day,
+        identity: (meta.dev(), meta.ino()),
+        file,
+        syncer,
+    })
 }
 
 /// The event of the line that records a repaired fragment.
 pub const EVENT_REPAIR: &str = "audit.repair";
 
-/// When the trail does not end with a newline (a crash, or an older paystat on a full disk,
-/// left half a line), keeps the fragment as evidence, ends its line, and records the repair in a
-/// line of its own, so the next line is whole and the trail says what happened.
-fn repair_fragment(file: &File, actor: &str, origin: &Origin) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let _lock = AppendLock::take(file)?;
-    let length = file.metadata()?.len();
-    if length == 0 {
-        return Ok(());
-    }
-    let mut reader = file;
-    reader.seek(SeekFrom::Start(length - 1))?;
-    let mut last = [0u8; 1];
-    reader.read_exact(&mut last)?;
-    if last[0] == b'\n' {
-        return Ok(());
-    }
-    let repair = serde_json::json!({
-        "timestamp": now_millis(),
-        "event": EVENT_REPAIR,
-        "actor": actor,
-        "origin": origin,
-        "fragment_bytes": fragment_bytes_of(file, length)?,
-        "detail": "the trail ended in the middle of a line; the fragment above is kept as it was",
-    });
-    let mut writer = file;
-    writer.write_all(format!("\n{repair}\n").as_bytes())?;
-    file.sync_data()
-}
-
-/// How many bytes the unfinished last line has: from the last newline (or the start) to the end.
-fn fragment_bytes_of(file: &File, length: u64) -> std::io::Result<u64> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut reader = file;
-    let window = length.min(1024 * 1024);
-    reader.seek(SeekFrom::Start(length - window))?;
-    let mut tail = Vec::with_capacity(usize::try_from(window).unwrap_or(0));
-    reader.take(window).read_to_end(&mut tail)?;
-    let fragment = tail.iter().rev().take_while(|b| **b != b'\n').count();
-    Ok(u64::try_from(fragment).unwrap_or(u64::MAX))
-}
-
 /// An exclusive `flock` on the audit file for one append.
-struct AppendLock(std::os::fd::RawFd);
+pub(crate) struct AppendLock(std::os::fd::RawFd);
 
 impl AppendLock {
-    fn take(file: &File) -> std::io::Result<AppendLock> {
+    pub(crate) fn take(file: &File) -> std::io::Result<AppendLock> {
         use std::os::fd::AsRawFd;
         let fd = file.as_raw_fd();
         // SAFETY: `fd` is the open audit file's descriptor, valid while `file` is borrowed,
@@ -414,11 +801,14 @@ pub fn default_actor() -> String {
 }
 
 fn now_millis() -> String {
+    timestamp_of(OffsetDateTime::now_utc())
+}
+
+/// `time` as an audit timestamp: RFC 3339, UTC, milliseconds.
+fn timestamp_of(time: OffsetDateTime) -> String {
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::now_utc()
-        .format(&format)
-        .expect("UTC time always formats")
+    time.format(&format).expect("UTC time always formats")
 }
 
 #[cfg(test)]

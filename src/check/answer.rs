@@ -6,12 +6,16 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::exchange::Exchange;
-use crate::audit::RequestLine;
+use crate::audit::{Asked, RequestLine, Target};
 use crate::gateway::{Gateway, Reading, Reply, Verdict};
 use crate::payment_id::display_safe;
 use crate::result::{
-    AttemptRecord, CheckResult, GatewayKind, Outcome, PaymentStatus, RetryStop, WaitReason,
+    AttemptRecord, CheckResult, Environment, GatewayKind, Outcome, PaymentStatus, RetryStop,
+    WaitReason,
 };
+
+/// The header paystat's own mock gateways send, so that their answers are audited as `mock`.
+pub(crate) const MOCK_HEADER: &str = "x-paystat-mock";
 
 /// Everything a check learned so far.
 pub(crate) struct Answer {
@@ -19,6 +23,8 @@ pub(crate) struct Answer {
     api_version: Option<String>,
     account: Option<String>,
     request: Option<RequestLine>,
+    target: Option<Target>,
+    environment: Option<Environment>,
     http_status: Option<u16>,
     reading: Option<Reading>,
     log: Vec<AttemptRecord>,
@@ -33,6 +39,8 @@ impl Answer {
         Answer {
             api_version: gateway.api_version().map(str::to_owned),
             account: gateway.account().map(str::to_owned),
+            target: Some(Target::of(gateway.base_url())),
+            environment: Some(gateway.environment()),
             ..Answer::empty(Some(gateway.kind()))
         }
     }
@@ -48,6 +56,8 @@ impl Answer {
             api_version: None,
             account: None,
             request: None,
+            target: None,
+            environment: None,
             http_status: None,
             reading: None,
             log: Vec::new(),
@@ -81,6 +91,13 @@ impl Answer {
     ) -> Option<HeaderMap> {
         let (reading, http_status, headers, error) = match exchange {
             Exchange::Replied(reply) => {
+                if reply
+                    .headers
+                    .get(MOCK_HEADER)
+                    .is_some_and(|v| v.as_bytes() == b"1")
+                {
+                    self.environment = Some(Environment::Mock);
+                }
                 let mut reading = gateway.read(id, &reply);
                 reading.redact(&gateway.secrets());
                 let status = reply.status;
@@ -156,12 +173,8 @@ impl Answer {
         self
     }
 
-    /// The result for payment `id`, which took `duration`; the request to audit; the reply.
-    pub fn into_result(
-        self,
-        id: &str,
-        duration: Duration,
-    ) -> (CheckResult, Option<RequestLine>, Option<Reply>) {
+    /// The result for payment `id`, which took `duration`; what was asked, to audit; the reply.
+    pub fn into_result(self, id: &str, duration: Duration) -> (CheckResult, Asked, Option<Reply>) {
         let reading = self.reading.unwrap_or_else(|| {
             Reading::new(Verdict::refused(Outcome::InvalidId, "no request was sent"))
         });
@@ -196,7 +209,13 @@ impl Answer {
                 result.gateway_error = error;
             }
         }
-        (result, self.request, self.reply)
+        result.bound();
+        let asked = Asked {
+            request: self.request,
+            target: self.target,
+            environment: self.environment,
+        };
+        (result, asked, self.reply)
     }
 }
 

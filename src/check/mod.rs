@@ -123,9 +123,9 @@ impl Checker {
             Err((gateway, detail)) => Answer::refused(gateway, Outcome::InvalidId, detail),
             Ok(endpoint) => self.ask(endpoint, id, capture).await,
         };
-        let (result, request, reply) = answer.into_result(id, clock.now().saturating_sub(started));
+        let (result, asked, reply) = answer.into_result(id, clock.now().saturating_sub(started));
         log(&result);
-        match self.audit.record(&result, request.as_ref()).await {
+        match self.audit.record(&result, &asked).await {
             Ok(()) => Ok((result, reply)),
             Err(source) => {
                 self.halted.store(true, Ordering::SeqCst);

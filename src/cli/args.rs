@@ -36,6 +36,12 @@ pub enum Command {
     /// Replay the scenarios a real provider can answer against it, and report broken promises.
     #[cfg(feature = "contract")]
     Verify(VerifyArgs),
+    /// Verify, anchor, export and question the audit trail, and prune it past retention.
+    Audit {
+        /// What to do with the trail.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Check the scenario files, or write the requirements document from them.
     #[cfg(feature = "contract")]
     Fixtures {
@@ -117,13 +123,26 @@ pub struct ConnectionArgs {
     pub stripe_account: Option<String>,
 }
 
+/// Where the audit trail is.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TrailArgs {
+    /// A single-file trail instead of day files: one file, appended to, never rolled over.
+    #[arg(long, value_name = "FILE", conflicts_with = "audit_dir")]
+    pub audit_log: Option<PathBuf>,
+    /// The trail's directory of UTC day files (default: PAYSTAT_AUDIT_DIR, the config's
+    /// `[audit] dir`, else $XDG_STATE_HOME/paystat/audit or ~/.local/state/paystat/audit).
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
+}
+
 /// Where and as whom checks are audited.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The audit file, appended to (one JSON line per check).
-    #[arg(long, value_name = "PATH", default_value = paystat::DEFAULT_AUDIT_PATH)]
-    pub audit_log: PathBuf,
-    /// Who is checking, for the audit line (default: the operating-system user).
+    /// Where the trail is.
+    #[command(flatten)]
+    pub trail: TrailArgs,
+    /// Who is checking, recorded in every audit line beside the operating-system user (which is
+    /// always recorded; it is also the actor when none is given). Must not be empty.
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
     /// How far each audit line must get before its answer is shown: `disk` (synced, shared by
@@ -200,9 +219,10 @@ pub struct DemoArgs {
     /// The output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Audit settings.
-    #[command(flatten)]
-    pub audit: AuditArgs,
+    /// Who is running the demo, for its audit lines (default: the operating-system user). The
+    /// demo's lines go to the state directory's `demo/` trail, never the live one.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 /// `paystat mock serve`.
@@ -282,6 +302,144 @@ pub struct VerifyArgs {
     /// Audit settings.
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+/// The audit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and name the first line that was edited, inserted, deleted,
+    /// reordered or cut off. Exit 0 intact, 1 broken, 2 usage.
+    Verify(AuditVerifyArgs),
+    /// Print the chain's head (sequence number and hash), to anchor elsewhere.
+    Head(TrailOnly),
+    /// Stream the lines of a range as JSON lines (as written) or CSV, verifying the chain.
+    Export(AuditExportArgs),
+    /// Every check of one payment, oldest first: when, who, outcome, status, how long.
+    History(AuditHistoryArgs),
+    /// Counts per outcome, timeouts, retries, rate limits and latency percentiles.
+    Stats(AuditStatsArgs),
+    /// Remove day files past retention (leaving a checkpoint) and compress older ones.
+    Prune(AuditPruneArgs),
+}
+
+/// The trail and the config file, for every `audit` command.
+#[derive(Debug, Args)]
+pub struct TrailOnly {
+    /// Where the trail is.
+    #[command(flatten)]
+    pub trail: TrailArgs,
+    /// The configuration file (default: ./paystat.toml, if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// A time range: `--since` inclusive, `--until` exclusive.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// From this time: a date (`2026-10-01`, UTC midnight), an RFC 3339 time, or an age (`7d`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Up to (not including) this time, in the same forms.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+}
+
+/// `paystat audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailOnly,
+    /// The range to verify.
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// A head hash recorded earlier (`paystat audit head`): the trail must still hold it.
+    #[arg(long, value_name = "HASH")]
+    pub expect_head: Option<String>,
+}
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The lines as written (they still verify).
+    Jsonl,
+    /// One flat row per line, with a header.
+    Csv,
+}
+
+/// `paystat audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailOnly,
+    /// The range to export.
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Only checks by this actor.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only checks of this payment.
+    #[arg(long, value_name = "ID")]
+    pub payment_id: Option<String>,
+    /// Only checks asked of this gateway.
+    #[arg(long, value_enum)]
+    pub gateway: Option<OneGateway>,
+    /// Only checks with this outcome (`found`, `not_found`, `timeout`, …).
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Option<String>,
+}
+
+/// `paystat audit history`.
+#[derive(Debug, Args)]
+pub struct AuditHistoryArgs {
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailOnly,
+    /// The payment id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// How `audit stats` groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    /// Per gateway.
+    Gateway,
+    /// Per actor.
+    Actor,
+    /// Per outcome.
+    Outcome,
+    /// Per UTC day.
+    Day,
+}
+
+/// `paystat audit stats`.
+#[derive(Debug, Args)]
+pub struct AuditStatsArgs {
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailOnly,
+    /// The range to count.
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// How to group.
+    #[arg(long, value_enum, default_value = "gateway")]
+    pub by: GroupBy,
+}
+
+/// `paystat audit prune`.
+#[derive(Debug, Args)]
+pub struct AuditPruneArgs {
+    /// The trail.
+    #[command(flatten)]
+    pub trail: TrailOnly,
+    /// Prune even when the retention is shorter than PCI DSS's 365 days.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -8,10 +8,10 @@ use std::path::Path;
 use paystat::contract::{DEMO_IDS, EmbeddedMock, ScenarioSet};
 use paystat::{CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
 
-use super::args::DemoArgs;
+use super::args::{AuditArgs, DemoArgs, TrailArgs};
 use super::check::report;
 use super::exit::{Checked, Exit};
-use super::{CliError, configured_checker};
+use super::{CliError, configured_checker, process_env};
 
 /// What the demo's gateways read instead of the process environment.
 fn demo_env(mock: &EmbeddedMock, name: &str) -> Option<String> {
@@ -37,15 +37,23 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
         &ConfigFile::default(),
         &|name| demo_env(&mock, name),
         &Overrides::default(),
-        &args.audit,
+        &AuditArgs {
+            trail: TrailArgs {
+                audit_log: None,
+                // Never the live trail, never the working directory.
+                audit_dir: Some(paystat::state_dir(&process_env).join("demo")),
+            },
+            actor: args.actor,
+            audit_sync: None,
+        },
         CheckerOptions::new(Routing::Auto),
     )?;
     let ids: Vec<String> = DEMO_IDS.iter().map(|id| id.to_string()).collect();
     let exit = report(&checker, &ids, args.format).await?;
     eprintln!(
-        "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines appended to {}",
+        "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines (environment: mock) appended to {}",
         ids.len(),
-        display_path(checker.audit_trail().path())
+        display_path(&checker.audit_trail().path())
     );
     // The demo's own answer: the reference data set has one missing payment, on purpose.
     Ok(match exit {

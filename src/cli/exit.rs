@@ -10,7 +10,8 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   3  some check got no answer from the gateway (unauthorized, bad request, rate limited,
      gateway error, timeout, connection error, bad response)
   4  the audit trail could not be written; those results are withheld
-  5  the results could not be written to standard output (a closed pipe is not an error)";
+  5  the results could not be written to standard output (a closed pipe is not an error)
+`paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.";
 
 /// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +39,12 @@ pub enum Exit {
         /// Whether the provider broke the contract.
         broken: bool,
     },
-    /// `mock serve`, `fixtures report`, `record`: 0, the job is done.
+    /// `audit verify` and `audit export`: 0 when the chain is intact, 1 when it is broken.
+    Audited {
+        /// Whether the chain is broken.
+        broken: bool,
+    },
+    /// `mock serve`, `fixtures report`, `record`, `audit head|history|stats|prune`: 0, the job is done.
     Done,
 }
 
@@ -64,7 +70,7 @@ impl From<Exit> for ExitCode {
             Exit::Checked(Checked::SomeNotFound) => 1,
             Exit::Checked(Checked::SomeFailed) => 3,
             Exit::Fixtures { problems } => u8::from(problems),
-            Exit::Verified { broken } => u8::from(broken),
+            Exit::Verified { broken } | Exit::Audited { broken } => u8::from(broken),
         };
         ExitCode::from(code)
     }

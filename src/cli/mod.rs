@@ -2,6 +2,7 @@
 //! each command has its own module, and [`exit`] says what each command's ending means.
 
 mod args;
+mod audit;
 mod check;
 #[cfg(feature = "contract")]
 mod contract;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use clap::Parser;
 use paystat::{
     AuditTrail, Checker, CheckerOptions, ConfigFile, Durability, GatewayKind, Overrides,
+    TrailOptions,
 };
 
 use args::{AuditArgs, Cli, Command};
@@ -31,8 +33,8 @@ use exit::{Exit, Failure};
 /// A failure that ends the run with one sentence on stderr.
 #[derive(Debug)]
 pub struct CliError {
-    failure: Failure,
-    message: String,
+    pub(crate) failure: Failure,
+    pub(crate) message: String,
 }
 
 impl CliError {
@@ -130,6 +132,7 @@ fn init_tracing() {
 async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check::run(args).await,
+        Command::Audit { command } => audit::run(command),
         #[cfg(feature = "contract")]
         Command::Demo(args) => demo::run(args).await,
         #[cfg(feature = "contract")]
@@ -152,13 +155,26 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
 }
 
 fn open_audit(args: &AuditArgs, file: &ConfigFile) -> Result<Arc<AuditTrail>, CliError> {
-    let actor = args.actor.clone().unwrap_or_else(paystat::default_actor);
+    if args.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(CliError::usage(
+            "--actor is empty; say who is checking, or leave it out to record the operating-system user",
+        ));
+    }
     let durability = match args.audit_sync {
         Some(args::AuditSync::Disk) => Durability::Disk,
         Some(args::AuditSync::Os) => Durability::Os,
         None => file.audit.sync.unwrap_or_default(),
     };
-    let trail = AuditTrail::open_with(&args.audit_log, actor, durability)
+    let sealer = file
+        .audit_sealer(&process_env)
+        .map_err(|e| CliError::usage(sentence(&e)))?;
+    let location = trail_location(&args.trail, file);
+    let options = TrailOptions {
+        actor: args.actor.clone(),
+        durability,
+        sealer,
+    };
+    let trail = AuditTrail::open_at(location, options)
         .map_err(|e| CliError::audit(format!("{}; no payment was checked", sentence(&e))))?;
     if let Some(link) = trail.link() {
         eprintln!(
@@ -168,6 +184,15 @@ fn open_audit(args: &AuditArgs, file: &ConfigFile) -> Result<Arc<AuditTrail>, Cl
         );
     }
     Ok(Arc::new(trail))
+}
+
+/// Where the trail is, from `--audit-log`/`--audit-dir`, the environment and the config file.
+fn trail_location(args: &args::TrailArgs, file: &ConfigFile) -> paystat::Location {
+    file.audit_location(
+        args.audit_log.as_deref(),
+        args.audit_dir.as_deref(),
+        &process_env,
+    )
 }
 
 /// The one way the command line builds a checker: the config file (or `file`), the

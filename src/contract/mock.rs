@@ -28,6 +28,10 @@ pub const DEMO_IDS: [&str; 10] = [
     "c0ffee00-1234-4abc-8def-0123456789ab",
 ];
 
+/// The header every answer of paystat's mock carries, so that checks against it are audited
+/// with the environment `mock`, never `live`.
+pub const MOCK_HEADER: &str = "X-Paystat-Mock";
+
 /// The path prefix the mock serves the ledger under (the original mock API's `/v1`).
 pub const LEDGER_PREFIX: &str = "/v1";
 
@@ -89,7 +93,7 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
                 };
             }
             let _ = when;
-            let mut then = then.status(status);
+            let mut then = then.status(status).header(MOCK_HEADER, "1");
             for (name, value) in &response.headers {
                 then = then.header(name, value);
             }
@@ -112,6 +116,7 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
                 }
                 let _ = when;
                 then.status(418)
+                    .header(MOCK_HEADER, "1")
                     .header("content-type", "application/json")
                     .body(r#"{"paystat_mock": "the request breaks the scenario's [request]"}"#);
             })
@@ -181,6 +186,7 @@ async fn register_unknown_ids(server: &MockServer) {
                 };
                 let _ = when;
                 then.status(status)
+                    .header(MOCK_HEADER, "1")
                     .header("content-type", "application/json")
                     .body(body);
             })

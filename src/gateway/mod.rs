@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::credential::CredentialError;
-use crate::result::Money;
+use crate::result::{Environment, Money};
 use crate::retry::RetrySettings;
 
 pub use crate::result::{GatewayError, GatewayKind, Outcome, PaymentStatus};
@@ -345,6 +345,12 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     /// The account asked on behalf of (Stripe's connected account), if any.
     fn account(&self) -> Option<&str> {
         None
+    }
+
+    /// Whether this gateway moves real money (`live`) or is a provider's test mode (`test`),
+    /// as far as its configuration shows; a reply marked `X-Paystat-Mock: 1` makes a check `mock`.
+    fn environment(&self) -> Environment {
+        Environment::Live
     }
 }
 

@@ -19,7 +19,7 @@ use super::{
     utc_rfc3339,
 };
 use crate::credential::{self, CredentialError};
-use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::result::{self, Environment, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
 /// Plaid's sandbox (production is `https://production.plaid.com`, set by config).
@@ -327,6 +327,14 @@ impl Gateway for Plaid {
 
     fn api_version(&self) -> Option<&str> {
         Some(PLAID_VERSION)
+    }
+
+    fn environment(&self) -> Environment {
+        // Plaid's environments are hosts: sandbox.plaid.com is test money, production.plaid.com real.
+        match self.base_url.host_str() {
+            Some("sandbox.plaid.com") => Environment::Test,
+            _ => Environment::Live,
+        }
     }
 
     fn read(&self, id: &str, reply: &Reply) -> Reading {

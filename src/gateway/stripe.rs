@@ -20,7 +20,7 @@ use super::{
     url_with_segments,
 };
 use crate::credential::{self, CredentialError};
-use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::result::{self, Environment, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
 /// Stripe's API.
@@ -439,6 +439,16 @@ impl Gateway for Stripe {
 
     fn account(&self) -> Option<&str> {
         self.account.as_deref()
+    }
+
+    fn environment(&self) -> Environment {
+        // Stripe's test-mode keys say so in their prefix (`sk_test_`, `rk_test_`).
+        let key = self.key.expose_secret();
+        if key.starts_with("sk_test_") || key.starts_with("rk_test_") {
+            Environment::Test
+        } else {
+            Environment::Live
+        }
     }
 
     fn read(&self, id: &str, reply: &Reply) -> Reading {

@@ -5,6 +5,7 @@
 //! This module is a leaf: it imports no other module of paystat, so everything can depend on
 //! it and nothing here can form a circle.
 
+pub mod flat;
 mod money;
 mod status;
 
@@ -45,6 +46,31 @@ impl GatewayKind {
 impl fmt::Display for GatewayKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which kind of system answered a check, recorded in every audit line so that demo and test
+/// checks never pass for live ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// paystat's own mock gateway (the demo, `paystat mock serve`, or any server answering with
+    /// `X-Paystat-Mock: 1`).
+    Mock,
+    /// A provider's test mode: Stripe test keys, Plaid's sandbox.
+    Test,
+    /// Anything else: real money.
+    Live,
+}
+
+impl Environment {
+    /// The word written in audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Mock => "mock",
+            Environment::Test => "test",
+            Environment::Live => "live",
+        }
     }
 }
 
@@ -121,11 +147,36 @@ pub struct AttemptRecord {
     pub wait_reason: Option<WaitReason>,
 }
 
+/// The longest text from a gateway kept in a result, in characters.
+pub const MAX_TEXT_CHARS: usize = 256;
+
+/// The longest id kept whole in a result, in bytes (the longest paystat sends).
+pub const MAX_KEPT_ID_BYTES: usize = 255;
+
+/// How many bytes of an over-long id are kept.
+const ID_PREFIX_BYTES: usize = 64;
+
+/// Cuts `text` to [`MAX_TEXT_CHARS`] characters, saying how long it was.
+fn bound_text(text: &mut String) {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
+        let chars = text.chars().count();
+        text.truncate(cut);
+        text.push_str(&format!("… [cut: {chars} characters]"));
+    }
+}
+
 /// The normalized answer to one status check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
-    /// The payment asked about, exactly as given.
+    /// The payment asked about, exactly as given — unless it is longer than any gateway takes
+    /// ([`MAX_KEPT_ID_BYTES`]): then its first bytes, followed by `…`.
     pub payment_id: String,
+    /// The full length in bytes of an over-long id cut in `payment_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id_bytes: Option<usize>,
+    /// The SHA-256 (hex) of an over-long id cut in `payment_id`, to match it with its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id_sha256: Option<String>,
     /// The gateway asked (none when `--gateway auto` found no gateway for the id).
     pub gateway: Option<GatewayKind>,
     /// What the check concluded: the last attempt's outcome.
@@ -199,6 +250,8 @@ impl CheckResult {
     ) -> CheckResult {
         CheckResult {
             payment_id: payment_id.into(),
+            payment_id_bytes: None,
+            payment_id_sha256: None,
             gateway,
             outcome,
             status: None,
@@ -222,6 +275,56 @@ impl CheckResult {
             duration_ms: 0,
             detail: None,
             gateway_error: None,
+        }
+    }
+
+    /// Bounds what a gateway or a person can make long: every text from a gateway is cut to
+    /// [`MAX_TEXT_CHARS`] characters (marked where cut), and an id over [`MAX_KEPT_ID_BYTES`]
+    /// is kept as its first bytes, its full length and its SHA-256. A result is bounded before
+    /// it is audited or shown, so a 900 KB status word or a 30 MB id costs a line of normal size.
+    pub fn bound(&mut self) {
+        if self.payment_id.len() > MAX_KEPT_ID_BYTES {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(self.payment_id.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let mut cut = ID_PREFIX_BYTES;
+            while !self.payment_id.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.payment_id_bytes = Some(self.payment_id.len());
+            self.payment_id_sha256 = Some(hex);
+            self.payment_id.truncate(cut);
+            self.payment_id.push('…');
+        }
+        for text in [
+            &mut self.gateway_status,
+            &mut self.dispute_status,
+            &mut self.final_after,
+            &mut self.created_at,
+            &mut self.failure_code,
+            &mut self.status_reason,
+            &mut self.api_version,
+            &mut self.account,
+            &mut self.gateway_request_id,
+            &mut self.detail,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            bound_text(text);
+        }
+        if let Some(error) = &mut self.gateway_error {
+            for text in [&mut error.kind, &mut error.code, &mut error.message]
+                .into_iter()
+                .flatten()
+            {
+                bound_text(text);
+            }
+        }
+        for attempt in &mut self.attempt_log {
+            if let Some(error) = &mut attempt.error {
+                bound_text(error);
+            }
         }
     }
 

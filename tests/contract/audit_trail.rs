@@ -387,7 +387,7 @@ async fn lines_are_synced_to_disk_by_default_and_an_os_only_run_says_so() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let line = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    let line = crate::helpers::live_trail(dir.path());
     assert!(line.contains("\"sync\":\"os\""), "{line}");
 }
 

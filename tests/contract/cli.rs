@@ -21,6 +21,7 @@ fn settings(dir: &Path) -> insta::Settings {
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[TIME]");
+    settings.add_filter(r"\d{4}-\d\d-\d\d\.jsonl", "[DAY].jsonl");
     settings
 }
 
@@ -79,10 +80,16 @@ async fn mock() -> EmbeddedMock {
     EmbeddedMock::start(ScenarioSet::from_dir(&fixtures_dir()).unwrap().scenarios()).await
 }
 
-fn audit_line_count(path: &Path) -> usize {
+/// Lines in the single-file trail `path`.
+fn file_line_count(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
         .unwrap_or(0)
+}
+
+/// Lines in the live trail of `paystat(dir)`.
+fn audit_line_count(dir: &Path) -> usize {
+    helpers::live_trail(dir).lines().count()
 }
 
 #[test]
@@ -92,8 +99,14 @@ fn demo_checks_the_reference_payments() {
         assert_run("demo", "paystat demo", paystat(dir.path()).arg("demo"));
     });
     assert_eq!(
-        audit_line_count(&dir.path().join("payment_audit.jsonl")),
-        10
+        audit_line_count(dir.path()),
+        0,
+        "the demo never writes the live trail"
+    );
+    assert_eq!(helpers::demo_trail(dir.path()).lines().count(), 10);
+    assert!(
+        !dir.path().join("payment_audit.jsonl").exists(),
+        "nor the working directory"
     );
 }
 
@@ -116,7 +129,7 @@ async fn check_prints_json_and_exits_1_when_one_is_missing() {
     settings(dir.path()).bind(|| {
         assert_run("check_json", "paystat check --format json --base-url [MOCK] --audit-log [TMP]/audit.jsonl --actor ops-oncall txn_001 txn_003 txn_999", &mut cmd)
     });
-    assert_eq!(audit_line_count(&audit), 3);
+    assert_eq!(file_line_count(&audit), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +145,7 @@ async fn hostile_ids_are_shown_escaped_and_still_audited() {
     settings(dir.path()).bind(|| {
         assert_run("check_hostile_ids", r#"paystat check --base-url [MOCK] --audit-log [TMP]/audit.jsonl txn_002 $'txn_1\n| forged | row |' '' ../txn_001"#, &mut cmd)
     });
-    assert_eq!(audit_line_count(&audit), 4);
+    assert_eq!(file_line_count(&audit), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +161,7 @@ async fn ids_can_come_from_standard_input() {
     settings(dir.path()).bind(|| {
         assert_output("check_stdin", "printf 'txn_001\\ntxn_002\\n\\ntxn_003\\n' | paystat check --base-url [MOCK] --audit-log [TMP]/audit.jsonl -", with_stdin(&mut cmd, "txn_001\ntxn_002\n\ntxn_003\n"));
     });
-    assert_eq!(audit_line_count(&audit), 3);
+    assert_eq!(file_line_count(&audit), 3);
 }
 
 #[test]
@@ -172,7 +185,7 @@ fn an_unreachable_gateway_exits_3() {
             &mut cmd,
         )
     });
-    assert_eq!(audit_line_count(&dir.path().join("payment_audit.jsonl")), 1);
+    assert_eq!(audit_line_count(dir.path()), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,11 +289,7 @@ fn configuration_errors_exit_2() {
             &mut bad_timeout,
         );
     });
-    assert_eq!(
-        audit_line_count(&dir.path().join("payment_audit.jsonl")),
-        0,
-        "nothing was checked"
-    );
+    assert_eq!(audit_line_count(dir.path()), 0, "nothing was checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,7 +338,7 @@ async fn no_secret_reaches_output_or_the_audit_log() {
             .output()
             .unwrap(),
     ];
-    let audit = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    let audit = helpers::live_trail(dir.path()) + &helpers::demo_trail(dir.path());
     assert_eq!(audit.lines().count(), 4 + 2 + 10);
     let mut everything = audit;
     for run in &runs {
@@ -446,11 +455,14 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         assert_eq!((cells[2], cells[4]), (gateway, status), "{row}");
     }
-    assert_eq!(
-        audit_line_count(&dir.path().join("payment_audit.jsonl")),
-        20,
-        "ten checks, twice"
-    );
+    // Ten checks in the live trail, ten in the demo's; every one marked as asked of a mock
+    // (`mock serve` says so in a header), so no demo or mock check passes for a live one.
+    let live = helpers::live_trail(dir.path());
+    assert_eq!(live.lines().count(), 10);
+    assert_eq!(helpers::demo_trail(dir.path()).lines().count(), 10);
+    for line in live.lines() {
+        assert!(line.contains(r#""environment":"mock""#), "{line}");
+    }
     for canary in helpers::CANARIES {
         assert!(
             !serve_log.contains(canary),
@@ -538,11 +550,7 @@ fn gateway_configuration_errors_exit_2_before_any_request() {
             &mut bad_config,
         );
     });
-    assert_eq!(
-        audit_line_count(&dir.path().join("payment_audit.jsonl")),
-        0,
-        "nothing was checked"
-    );
+    assert_eq!(audit_line_count(dir.path()), 0, "nothing was checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -566,7 +574,7 @@ async fn auto_routes_each_id_and_names_the_rules_when_none_fits() {
     settings(dir.path()).bind(|| {
         assert_run("check_auto", "paystat check --gateway auto --format json txn_002 pi_3MtwBwLkdIwHu7ixCapture01 e3f4a5b6-… ch_3MtwBwLkdIwHu7ix", &mut cmd)
     });
-    let audit = std::fs::read_to_string(dir.path().join("payment_audit.jsonl")).unwrap();
+    let audit = helpers::live_trail(dir.path());
     assert_eq!(
         audit.lines().count(),
         4,

@@ -300,7 +300,36 @@ pub fn paystat(cwd: &Path) -> std::process::Command {
             cmd.env_remove(name);
         }
     }
+    // The state directory (the live audit trail, the demo's trail) inside the test's folder.
+    cmd.env("XDG_STATE_HOME", cwd.join("state"));
     cmd
+}
+
+/// The lines of every day file of the live trail `paystat(dir)` writes, oldest first.
+pub fn live_trail(dir: &Path) -> String {
+    trail_text(&dir.join("state/paystat/audit"))
+}
+
+/// The lines of the demo's trail under `paystat(dir)`'s state directory.
+pub fn demo_trail(dir: &Path) -> String {
+    trail_text(&dir.join("state/paystat/demo"))
+}
+
+/// Every `.jsonl` day file of the trail directory `dir`, concatenated in day order.
+pub fn trail_text(dir: &Path) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 /// Every file under `dir`.

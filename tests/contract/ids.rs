@@ -164,9 +164,18 @@ impl Probe {
         let lines = audit_lines(self.dir.path());
         prop_assert_eq!(lines.len(), before + 1, "exactly one new audit line");
         let line = lines.last().unwrap();
-        prop_assert_eq!(&line.check.payment_id, id);
-        prop_assert_eq!(&result.payment_id, id);
-        prop_assert_eq!(line.check.outcome, result.outcome);
+        prop_assert_eq!(&*line.check, &result, "the line is the result");
+        if id.len() > paystat::MAX_ID_BYTES {
+            // Kept as its first bytes, its full length and its SHA-256, never whole.
+            prop_assert!(id.starts_with(result.payment_id.trim_end_matches('…')));
+            prop_assert!(result.payment_id.len() <= 64 + '…'.len_utf8());
+            prop_assert_eq!(result.payment_id_bytes, Some(id.len()));
+            let sha256 = paystat::audit_trail::chain::sha256_hex(id.as_bytes());
+            prop_assert_eq!(result.payment_id_sha256.as_deref(), Some(sha256.as_str()));
+        } else {
+            prop_assert_eq!(&result.payment_id, id);
+            prop_assert_eq!(result.payment_id_bytes, None);
+        }
 
         let seen = self.seen.lock().unwrap().clone();
         if result.outcome == Outcome::InvalidId {

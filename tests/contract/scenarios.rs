@@ -91,15 +91,26 @@ async fn run(file: &str) {
     settings.add_redaction(".audit.timestamp", "[timestamp]");
     settings.add_redaction(".audit.origin.host", "[host]");
     settings.add_redaction(".audit.origin.pid", "[pid]");
+    settings.add_redaction(".audit.os_user", "[os_user]");
+    settings.add_redaction(".audit.target.port", "[port]");
+    settings.add_redaction(".audit.hash", "[hash]");
     // The audit line's result is checked equal to the result above; the snapshot shows what the
     // line adds: who, when, where from and which request.
     let envelope = audit.map(|a| {
         json!({
+            "v": a.v,
+            "seq": a.seq,
+            "prev": a.prev,
+            "chain": a.chain,
             "timestamp": a.timestamp,
             "event": a.event,
             "actor": a.actor,
+            "os_user": a.os_user,
             "origin": a.origin,
+            "target": a.target,
+            "environment": a.environment,
             "request": a.request,
+            "hash": a.hash,
         })
     });
     let snapshot = catch_unwind(AssertUnwindSafe(|| {

@@ -302,7 +302,7 @@ fn everything_from(output: &std::process::Output, dir: &std::path::Path) -> Stri
         "{}\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-        std::fs::read_to_string(dir.join("payment_audit.jsonl")).unwrap_or_default()
+        crate::helpers::live_trail(dir)
     )
 }
 

@@ -1,0 +1,367 @@
+//! Answers from the trail, streamed line by line in bounded memory: export a range
+//! (JSON lines as written, or CSV), the history of one payment, and statistics per gateway,
+//! actor, outcome or day with latency percentiles (an HDR histogram per group).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::files::{self, Location, RawLine};
+use super::verify::Place;
+use super::{AuditRecord, EVENT_STATUS_CHECK};
+use crate::result::flat::{self, RESULT_COLUMNS};
+use crate::result::{GatewayKind, Outcome};
+
+/// Which lines a query reads.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// At or after.
+    pub since: Option<OffsetDateTime>,
+    /// Before.
+    pub until: Option<OffsetDateTime>,
+    /// By this actor.
+    pub actor: Option<String>,
+    /// Of this payment.
+    pub payment_id: Option<String>,
+    /// Asked of this gateway.
+    pub gateway: Option<GatewayKind>,
+    /// With this outcome.
+    pub outcome: Option<Outcome>,
+}
+
+/// A line of the trail paystat could not read as a status check.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A file could not be read.
+    #[error("cannot read the audit trail at {}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The output could not be written.
+    #[error("cannot write the output")]
+    Write(#[source] std::io::Error),
+}
+
+/// What a query went through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// Lines read in the files of the range.
+    pub read: u64,
+    /// Status-check lines that matched.
+    pub matched: u64,
+    /// Of those, legacy (unchained) lines.
+    pub legacy: u64,
+    /// Lines that are not status checks paystat can read (repairs, notes, fragments).
+    pub skipped: u64,
+}
+
+/// Calls `each` with every status-check line of `location` that passes `filter`, in trail order:
+/// its place, its bytes as written and the record read from them.
+pub fn scan(
+    location: &Location,
+    filter: &Filter,
+    mut each: impl FnMut(&Place, &[u8], &AuditRecord<'static>) -> Result<(), QueryError>,
+) -> Result<Scanned, QueryError> {
+    let read_error = |path: &std::path::Path, source| QueryError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut scanned = Scanned::default();
+    let all = location
+        .files()
+        .map_err(|e| read_error(location.path(), e))?;
+    let mut raw = RawLine {
+        bytes: Vec::new(),
+        number: 0,
+        ended: false,
+    };
+    for path in all {
+        if let Some(day) = files::day_of(&path) {
+            let too_early = filter
+                .since
+                .is_some_and(|since| day.next_day().is_some_and(|next| next <= since.date()));
+            let too_late = filter.until.is_some_and(|until| day > until.date());
+            if too_early || too_late {
+                continue;
+            }
+        }
+        let mut reader = files::open_reader(&path).map_err(|e| read_error(&path, e))?;
+        raw.number = 0;
+        while files::next_line(&mut *reader, &mut raw).map_err(|e| read_error(&path, e))? {
+            scanned.read += 1;
+            let record: AuditRecord<'static> = match serde_json::from_slice(&raw.bytes) {
+                Ok(record) => record,
+                Err(_) => {
+                    scanned.skipped += 1;
+                    continue;
+                }
+            };
+            if record.event != EVENT_STATUS_CHECK {
+                scanned.skipped += 1;
+                continue;
+            }
+            if !passes(&record, filter) {
+                continue;
+            }
+            scanned.matched += 1;
+            if record.v == 0 {
+                scanned.legacy += 1;
+            }
+            let place = Place {
+                file: path.clone(),
+                line: raw.number,
+            };
+            each(&place, &raw.bytes, &record)?;
+        }
+    }
+    Ok(scanned)
+}
+
+fn passes(record: &AuditRecord<'_>, filter: &Filter) -> bool {
+    if filter.since.is_some() || filter.until.is_some() {
+        let Ok(at) = OffsetDateTime::parse(
+            &record.timestamp,
+            &time::format_description::well_known::Rfc3339,
+        ) else {
+            return false;
+        };
+        if filter.since.is_some_and(|s| at < s) || filter.until.is_some_and(|u| at >= u) {
+            return false;
+        }
+    }
+    filter.actor.as_ref().is_none_or(|a| *a == record.actor)
+        && filter
+            .payment_id
+            .as_ref()
+            .is_none_or(|id| *id == record.check.payment_id)
+        && filter
+            .gateway
+            .is_none_or(|g| record.check.gateway == Some(g))
+        && filter.outcome.is_none_or(|o| record.check.outcome == o)
+}
+
+/// The envelope's columns in CSV, before the result's.
+pub const ENVELOPE_COLUMNS: &[&[&str]] = &[
+    &["v"],
+    &["seq"],
+    &["timestamp"],
+    &["event"],
+    &["actor"],
+    &["os_user"],
+    &["origin", "host"],
+    &["origin", "pid"],
+    &["target", "scheme"],
+    &["target", "host"],
+    &["target", "port"],
+    &["environment"],
+    &["request", "method"],
+    &["request", "path"],
+    &["sync"],
+];
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// The lines exactly as written (they still verify).
+    Jsonl,
+    /// One flat row per line, with a header.
+    Csv,
+}
+
+/// Writes the lines `filter` selects to `out`.
+pub fn export(
+    location: &Location,
+    filter: &Filter,
+    format: ExportFormat,
+    out: &mut dyn Write,
+) -> Result<Scanned, QueryError> {
+    match format {
+        ExportFormat::Jsonl => scan(location, filter, |_, bytes, _| {
+            out.write_all(bytes)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(QueryError::Write)
+        }),
+        ExportFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            let mut header = flat::header(ENVELOPE_COLUMNS);
+            header.extend(flat::header(RESULT_COLUMNS));
+            header.extend(["prev".to_owned(), "hash".to_owned()]);
+            writer.write_record(&header).map_err(csv_error)?;
+            let scanned = scan(location, filter, |_, bytes, record| {
+                let value: Value = serde_json::from_slice(bytes)
+                    .unwrap_or_else(|_| Value::Object(Default::default()));
+                let mut row = flat::cells(&value, ENVELOPE_COLUMNS);
+                row.extend(flat::cells(&value, RESULT_COLUMNS));
+                row.extend([record.prev.clone(), record.hash.clone()]);
+                writer.write_record(&row).map_err(csv_error)
+            })?;
+            writer.flush().map_err(QueryError::Write)?;
+            Ok(scanned)
+        }
+    }
+}
+
+fn csv_error(e: csv::Error) -> QueryError {
+    QueryError::Write(std::io::Error::other(e))
+}
+
+/// One check in a payment's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    /// When.
+    pub timestamp: String,
+    /// Who.
+    pub actor: String,
+    /// The OS user.
+    pub os_user: String,
+    /// Which gateway.
+    pub gateway: Option<GatewayKind>,
+    /// Mock, test or live.
+    pub environment: Option<String>,
+    /// What came back.
+    pub outcome: Outcome,
+    /// The payment's status, when found.
+    pub status: Option<String>,
+    /// The gateway's word.
+    pub gateway_status: Option<String>,
+    /// How long the check took.
+    pub duration_ms: u64,
+}
+
+/// Every check of `payment_id`, oldest first (`each` called per check, in trail order).
+pub fn history(
+    location: &Location,
+    payment_id: &str,
+    mut each: impl FnMut(HistoryRow) -> Result<(), QueryError>,
+) -> Result<Scanned, QueryError> {
+    let filter = Filter {
+        payment_id: Some(payment_id.to_owned()),
+        ..Filter::default()
+    };
+    scan(location, &filter, |_, _, record| {
+        each(HistoryRow {
+            timestamp: record.timestamp.clone(),
+            actor: record.actor.clone(),
+            os_user: record.os_user.clone(),
+            gateway: record.check.gateway,
+            environment: record.environment.map(|e| e.as_str().to_owned()),
+            outcome: record.check.outcome,
+            status: record.check.status.map(|s| s.as_str().to_owned()),
+            gateway_status: record.check.gateway_status.clone(),
+            duration_ms: record.check.duration_ms,
+        })
+    })
+}
+
+/// How `audit stats` groups lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// Per gateway (the default).
+    Gateway,
+    /// Per actor.
+    Actor,
+    /// Per outcome.
+    Outcome,
+    /// Per UTC day.
+    Day,
+}
+
+/// The figures of one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupStats {
+    /// The group's name.
+    pub group: String,
+    /// Checks.
+    pub checks: u64,
+    /// Checks per outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Checks that ended in a timeout.
+    pub timeouts: u64,
+    /// Retries (requests after a check's first).
+    pub retries: u64,
+    /// Replies that asked paystat to slow down (HTTP 429), over all attempts.
+    pub rate_limited: u64,
+    /// Check duration percentiles, milliseconds.
+    pub p50_ms: u64,
+    /// 95th percentile.
+    pub p95_ms: u64,
+    /// 99th percentile.
+    pub p99_ms: u64,
+    /// The slowest check.
+    pub max_ms: u64,
+}
+
+/// Counts and latency percentiles of the lines `filter` selects, grouped `by`.
+pub fn stats(
+    location: &Location,
+    filter: &Filter,
+    by: GroupBy,
+) -> Result<(Vec<GroupStats>, Scanned), QueryError> {
+    struct Acc {
+        stats: GroupStats,
+        latency: Histogram<u64>,
+    }
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    let scanned = scan(location, filter, |_, _, record| {
+        let check = &record.check;
+        let key = match by {
+            GroupBy::Gateway => check
+                .gateway
+                .map_or("(none)".to_owned(), |g| g.as_str().to_owned()),
+            GroupBy::Actor => record.actor.clone(),
+            GroupBy::Outcome => check.outcome.as_str().to_owned(),
+            GroupBy::Day => record.timestamp.get(..10).unwrap_or("?").to_owned(),
+        };
+        let acc = groups.entry(key.clone()).or_insert_with(|| Acc {
+            stats: GroupStats {
+                group: key,
+                checks: 0,
+                outcomes: BTreeMap::new(),
+                timeouts: 0,
+                retries: 0,
+                rate_limited: 0,
+                p50_ms: 0,
+                p95_ms: 0,
+                p99_ms: 0,
+                max_ms: 0,
+            },
+            // Three significant figures, any duration a check can take.
+            latency: Histogram::new(3).expect("three significant figures is a valid precision"),
+        });
+        acc.stats.checks += 1;
+        *acc.stats
+            .outcomes
+            .entry(check.outcome.as_str().to_owned())
+            .or_default() += 1;
+        if check.outcome == Outcome::Timeout {
+            acc.stats.timeouts += 1;
+        }
+        acc.stats.retries += u64::from(check.attempts.saturating_sub(1));
+        acc.stats.rate_limited += check
+            .attempt_log
+            .iter()
+            .filter(|a| a.http_status == Some(429))
+            .count() as u64;
+        acc.latency.saturating_record(check.duration_ms);
+        Ok(())
+    })?;
+    let rows = groups
+        .into_values()
+        .map(|mut acc| {
+            acc.stats.p50_ms = acc.latency.value_at_quantile(0.50);
+            acc.stats.p95_ms = acc.latency.value_at_quantile(0.95);
+            acc.stats.p99_ms = acc.latency.value_at_quantile(0.99);
+            acc.stats.max_ms = acc.latency.max();
+            acc.stats
+        })
+        .collect();
+    Ok((rows, scanned))
+}

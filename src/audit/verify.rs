@@ -1,0 +1,523 @@
+//! `paystat audit verify`: walks the chain across the trail's files and names the first line
+//! that breaks it, and what is wrong with it.
+//!
+//! Every line's hash is recomputed from its bytes; every line must follow the one before it
+//! (`seq` one more, `prev` its hash). When a line does not, one line of look-ahead tells the
+//! kinds apart: a line whose content no longer matches its hash was *edited*; a line whose
+//! hash is right but whose successor's `prev` is not was edited and re-hashed; a line that the
+//! chain continues without was *inserted*; two neighbours in each other's place are
+//! *reordered*; a jump in `seq` means lines were *deleted*; a head anchored elsewhere that is
+//! no longer in the trail means it was *truncated* at the tail. Legacy lines (written before
+//! the chain) are counted, not judged; a fragment a crash left, followed by paystat's repair
+//! line, is a warning.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::EVENT_REPAIR;
+use super::chain::{self, GENESIS, Sealer};
+use super::files::{self, Location, RawLine};
+
+/// What `verify` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Only lines at or after this time (the first one is trusted as the anchor).
+    pub since: Option<OffsetDateTime>,
+    /// Only lines before this time.
+    pub until: Option<OffsetDateTime>,
+    /// A head (hash) recorded earlier, which must still be in the trail.
+    pub expect_head: Option<String>,
+    /// The sealer of keyed trails; plain SHA-256 otherwise.
+    pub sealer: Sealer,
+}
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakKind {
+    /// The line's content does not match its hash, or it was re-hashed after an edit.
+    Edited,
+    /// A line the chain does not hold was put in.
+    Inserted,
+    /// Lines are missing before this one.
+    Deleted,
+    /// This line and the next are in each other's place.
+    Reordered,
+    /// The trail ends before the head recorded earlier.
+    Truncated,
+    /// The line is not a JSON object.
+    NotJson,
+}
+
+impl BreakKind {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::Edited => "edited",
+            BreakKind::Inserted => "inserted",
+            BreakKind::Deleted => "deleted",
+            BreakKind::Reordered => "reordered",
+            BreakKind::Truncated => "truncated",
+            BreakKind::NotJson => "not JSON",
+        }
+    }
+}
+
+/// A line of a trail file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line number in it.
+    pub line: u64,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.file.display(), self.line)
+    }
+}
+
+/// The first break found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    /// What is wrong.
+    pub kind: BreakKind,
+    /// Where (for a truncated trail: its last line).
+    pub place: Option<Place>,
+    /// One sentence saying what was found.
+    pub detail: String,
+}
+
+/// What a walk over the trail found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Lines read in the range.
+    pub lines: u64,
+    /// Of those, lines written before the chain (format version 1): counted, not judged.
+    pub legacy: u64,
+    /// Files read.
+    pub files: u64,
+    /// Fragments a crash left and paystat repaired.
+    pub repairs: Vec<Place>,
+    /// The first break, if any.
+    pub broken: Option<Break>,
+    /// The last chained line: its sequence number and hash.
+    pub head: Option<(u64, String)>,
+    /// Whether the lines were sealed with a key.
+    pub keyed: bool,
+}
+
+/// Why the trail could not be walked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// A file could not be read.
+    #[error("cannot read the audit trail at {}", .path.display())]
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The lines are sealed with a key and none was given.
+    #[error(
+        "the trail's lines are sealed with an audit key; set PAYSTAT_AUDIT_KEY (or audit.key_file) to verify them"
+    )]
+    KeyNeeded,
+}
+
+/// The chain fields of one line.
+#[derive(Debug, Deserialize)]
+struct Fields {
+    v: Option<u32>,
+    seq: Option<u64>,
+    prev: Option<String>,
+    chain: Option<String>,
+    timestamp: Option<String>,
+    event: Option<String>,
+}
+
+/// One line, judged on its own.
+#[derive(Debug)]
+enum Line {
+    NotJson,
+    Legacy,
+    Chained {
+        seq: u64,
+        prev: String,
+        hash: String,
+        /// Whether the content matches the hash (and the sealing is the expected one).
+        intact: bool,
+        event: Option<String>,
+    },
+}
+
+struct Entry {
+    place: Place,
+    line: Line,
+}
+
+/// The lines of a trail's files, in order, each judged on its own, within a time range.
+struct Walk<'a> {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<(PathBuf, Box<dyn std::io::BufRead>)>,
+    raw: RawLine,
+    options: &'a VerifyOptions,
+    peeked: Option<Entry>,
+    files_read: u64,
+}
+
+impl Walk<'_> {
+    fn next(&mut self) -> Result<Option<Entry>, VerifyError> {
+        if let Some(entry) = self.peeked.take() {
+            return Ok(Some(entry));
+        }
+        self.read()
+    }
+
+    fn peek(&mut self) -> Result<Option<&Entry>, VerifyError> {
+        if self.peeked.is_none() {
+            self.peeked = self.read()?;
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    fn read(&mut self) -> Result<Option<Entry>, VerifyError> {
+        loop {
+            if self.current.is_none() {
+                let Some(path) = self.files.next() else {
+                    return Ok(None);
+                };
+                let reader = files::open_reader(&path).map_err(|source| VerifyError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.files_read += 1;
+                self.raw.number = 0;
+                self.current = Some((path, reader));
+            }
+            let (path, reader) = self.current.as_mut().expect("a file is open");
+            let more = files::next_line(&mut **reader, &mut self.raw).map_err(|source| {
+                VerifyError::Read {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            if !more {
+                self.current = None;
+                continue;
+            }
+            let place = Place {
+                file: path.clone(),
+                line: self.raw.number,
+            };
+            let (line, timestamp) = judge(&self.raw.bytes, &self.options.sealer)?;
+            if let Some(ts) = timestamp
+                && !in_range(&ts, self.options)
+            {
+                continue;
+            }
+            return Ok(Some(Entry { place, line }));
+        }
+    }
+}
+
+/// Whether an RFC 3339 timestamp is within the options' range (unreadable ones are kept).
+fn in_range(timestamp: &str, options: &VerifyOptions) -> bool {
+    let Ok(at) = OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+    else {
+        return true;
+    };
+    options.since.is_none_or(|since| at >= since) && options.until.is_none_or(|until| at < until)
+}
+
+/// Judges one line on its own: JSON or not, legacy or chained, content matching its hash.
+fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), VerifyError> {
+    let Ok(fields) = serde_json::from_slice::<Fields>(bytes) else {
+        return Ok((Line::NotJson, None));
+    };
+    let (Some(seq), Some(prev)) = (fields.seq, fields.prev) else {
+        // Written before the chain, when nothing about it says otherwise.
+        return Ok(if fields.v.unwrap_or(0) < chain::FORMAT_VERSION {
+            (Line::Legacy, fields.timestamp)
+        } else {
+            (
+                Line::Chained {
+                    seq: fields.seq.unwrap_or(0),
+                    prev: String::new(),
+                    hash: String::new(),
+                    intact: false,
+                    event: fields.event,
+                },
+                fields.timestamp,
+            )
+        });
+    };
+    let keyed_line = fields.chain.as_deref() == Some(chain::KEYED);
+    if keyed_line && !sealer.is_keyed() {
+        return Err(VerifyError::KeyNeeded);
+    }
+    let (hash, intact) = match chain::unseal(bytes) {
+        Some((body, claimed)) => {
+            // With a key, every line must be keyed: a plain line is a downgrade.
+            let sealed_right = keyed_line == sealer.is_keyed();
+            (
+                claimed.to_owned(),
+                sealed_right && sealer.hash(&body) == claimed,
+            )
+        }
+        None => (String::new(), false),
+    };
+    Ok((
+        Line::Chained {
+            seq,
+            prev,
+            hash,
+            intact,
+            event: fields.event,
+        },
+        fields.timestamp,
+    ))
+}
+
+/// Walks the trail at `location` and reports the first break.
+pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, VerifyError> {
+    let read_error = |source| VerifyError::Read {
+        path: location.path().to_owned(),
+        source,
+    };
+    let files = select_files(location, options).map_err(read_error)?;
+    let checkpoint = location.checkpoint().map_err(read_error)?;
+    let mut walk = Walk {
+        files: files.into_iter(),
+        current: None,
+        raw: RawLine {
+            bytes: Vec::new(),
+            number: 0,
+            ended: false,
+        },
+        options,
+        peeked: None,
+        files_read: 0,
+    };
+    let ranged = options.since.is_some() || options.until.is_some();
+    // The line the next one must follow; `None` in a range until its first line anchors it.
+    let mut last: Option<(u64, String, Option<Place>)> = if ranged {
+        None
+    } else {
+        Some(match checkpoint {
+            Some(c) => (c.seq, c.hash, None),
+            None => (0, GENESIS.to_owned(), None),
+        })
+    };
+    let mut report = Report {
+        keyed: options.sealer.is_keyed(),
+        ..Report::default()
+    };
+    let mut head_seen = false;
+    let mut chain_began = false;
+    while let Some(entry) = walk.next()? {
+        report.lines += 1;
+        let broken = |kind, place: &Place, detail: String| Break {
+            kind,
+            place: Some(place.clone()),
+            detail,
+        };
+        let (seq, prev, hash, intact, event) = match entry.line {
+            Line::Legacy if !chain_began => {
+                report.legacy += 1;
+                continue;
+            }
+            Line::Legacy => {
+                report.broken = Some(broken(
+                    BreakKind::Inserted,
+                    &entry.place,
+                    "a line without chain fields inside the chain".into(),
+                ));
+                break;
+            }
+            Line::NotJson => {
+                // A fragment a crash left, followed by paystat's repair line: a warning.
+                let repaired = matches!(walk.peek()?, Some(Entry { line: Line::Chained { event: Some(e), prev, seq, .. }, .. })
+                    if e == EVENT_REPAIR && last.as_ref().is_none_or(|(s, h, _)| *prev == *h && *seq == s + 1));
+                if repaired {
+                    report.repairs.push(entry.place);
+                    continue;
+                }
+                report.broken = Some(broken(
+                    BreakKind::NotJson,
+                    &entry.place,
+                    "the line is not a JSON object".into(),
+                ));
+                break;
+            }
+            Line::Chained {
+                seq,
+                prev,
+                hash,
+                intact,
+                event,
+            } => (seq, prev, hash, intact, event),
+        };
+        let _ = event;
+        chain_began = true;
+        if !intact {
+            report.broken = Some(broken(
+                BreakKind::Edited,
+                &entry.place,
+                format!("line seq {seq}: its content does not match its hash"),
+            ));
+            break;
+        }
+        if options.expect_head.as_deref() == Some(hash.as_str()) {
+            head_seen = true;
+        }
+        let Some((last_seq, last_hash, last_place)) = last.clone() else {
+            // The first line of a range anchors it.
+            last = Some((seq, hash, Some(entry.place)));
+            report.head = last.as_ref().map(|(s, h, _)| (*s, h.clone()));
+            continue;
+        };
+        if seq == last_seq + 1 && prev == last_hash {
+            last = Some((seq, hash, Some(entry.place)));
+            report.head = last.as_ref().map(|(s, h, _)| (*s, h.clone()));
+            continue;
+        }
+        // Out of line: one line of look-ahead tells what happened.
+        let next = match walk.peek()? {
+            Some(Entry {
+                line:
+                    Line::Chained {
+                        seq: next_seq,
+                        prev: next_prev,
+                        hash: next_hash,
+                        intact: true,
+                        ..
+                    },
+                ..
+            }) => Some((*next_seq, next_prev.clone(), next_hash.clone())),
+            _ => None,
+        };
+        let next_follows_last = next
+            .as_ref()
+            .is_some_and(|(s, p, _)| *s == last_seq + 1 && *p == last_hash);
+        let (kind, detail) = if next_follows_last
+            && next
+                .as_ref()
+                .is_some_and(|(s, _, h)| seq == s + 1 && prev == *h)
+        {
+            (
+                BreakKind::Reordered,
+                format!("line seq {seq} comes before line seq {}", seq - 1),
+            )
+        } else if next_follows_last {
+            (
+                BreakKind::Inserted,
+                format!("a line (claiming seq {seq}) that the chain does not hold"),
+            )
+        } else if seq == last_seq + 1 {
+            // Its predecessor is not the line it was chained to: that line was edited and its
+            // hash recomputed.
+            let place = last_place.unwrap_or_else(|| entry.place.clone());
+            report.broken = Some(Break {
+                kind: BreakKind::Edited,
+                place: Some(place),
+                detail: format!(
+                    "line seq {last_seq} was changed and re-hashed: the next line was chained to other content"
+                ),
+            });
+            break;
+        } else if seq > last_seq + 1 {
+            let missing = seq - last_seq - 1;
+            (
+                BreakKind::Deleted,
+                format!(
+                    "{missing} line{} missing before this one (seq {} to {})",
+                    if missing == 1 { " is" } else { "s are" },
+                    last_seq + 1,
+                    seq - 1
+                ),
+            )
+        } else {
+            (
+                BreakKind::Inserted,
+                format!("a line claiming seq {seq} after seq {last_seq}"),
+            )
+        };
+        report.broken = Some(broken(kind, &entry.place, detail));
+        break;
+    }
+    report.files = walk.files_read;
+    if report.broken.is_none()
+        && let Some(expected) = &options.expect_head
+        && !head_seen
+    {
+        let ends = report
+            .head
+            .as_ref()
+            .map_or("no chained line".to_owned(), |(s, _)| format!("seq {s}"));
+        report.broken = Some(Break {
+            kind: BreakKind::Truncated,
+            place: None,
+            detail: format!(
+                "the head {expected} is not in the trail, which ends at {ends}: lines were cut off its end"
+            ),
+        });
+    }
+    Ok(report)
+}
+
+/// The files a range can hold lines of: a day file outside the range is not opened.
+fn select_files(location: &Location, options: &VerifyOptions) -> std::io::Result<Vec<PathBuf>> {
+    let files = location.files()?;
+    Ok(files
+        .into_iter()
+        .filter(|path| {
+            let Some(day) = files::day_of(path) else {
+                return true;
+            };
+            let after_since = options
+                .since
+                .is_none_or(|since| day.next_day().is_none_or(|next| next > since.date()));
+            let before_until = options.until.is_none_or(|until| day <= until.date());
+            after_since && before_until
+        })
+        .collect())
+}
+
+/// The trail's head: the last chained line's sequence number and hash, and where it is.
+pub fn head(location: &Location) -> Result<Option<(u64, String, Place)>, VerifyError> {
+    let read_error = |path: &Path, source| VerifyError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let files = location
+        .files()
+        .map_err(|e| read_error(location.path(), e))?;
+    for path in files.iter().rev() {
+        let mut reader = files::open_reader(path).map_err(|e| read_error(path, e))?;
+        let mut raw = RawLine {
+            bytes: Vec::new(),
+            number: 0,
+            ended: false,
+        };
+        let mut found = None;
+        while files::next_line(&mut *reader, &mut raw).map_err(|e| read_error(path, e))? {
+            if let Some((seq, hash)) = super::chained(&raw.bytes) {
+                found = Some((
+                    seq,
+                    hash,
+                    Place {
+                        file: path.clone(),
+                        line: raw.number,
+                    },
+                ));
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,443 @@
+//! `paystat audit …`: verify the chain, print its head, export a range, a payment's history,
+//! statistics, and pruning past retention. Every command reads the trail line by line, so a
+//! trail of millions of lines is answered in bounded memory.
+
+use std::io::Write;
+use std::path::Path;
+
+use comfy_table::{Table, presets};
+use time::OffsetDateTime;
+
+use paystat::audit_trail::prune;
+use paystat::audit_trail::query::{self, Filter};
+use paystat::audit_trail::verify::{self, Place, Report, VerifyOptions};
+use paystat::{ConfigFile, GatewayKind, Location, Outcome, display_safe};
+
+use super::args::{
+    AuditCommand, AuditExportArgs, AuditHistoryArgs, AuditPruneArgs, AuditStatsArgs,
+    AuditVerifyArgs, ExportFormat, GroupBy, OneGateway, RangeArgs, TrailOnly,
+};
+use super::exit::Exit;
+use super::{CliError, load_config, print, process_env, sentence, trail_location};
+
+/// Runs one `audit` command.
+pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
+    match command {
+        AuditCommand::Verify(args) => verify_trail(&args),
+        AuditCommand::Head(args) => head(&args),
+        AuditCommand::Export(args) => export(&args),
+        AuditCommand::History(args) => history(&args),
+        AuditCommand::Stats(args) => stats(&args),
+        AuditCommand::Prune(args) => prune_trail(&args),
+    }
+}
+
+/// The trail named by the flags, the environment or the config, and the config itself.
+fn trail(args: &TrailOnly) -> Result<(Location, ConfigFile), CliError> {
+    let file = load_config(args.config.as_deref())?;
+    let location = trail_location(&args.trail, &file);
+    let exists = match &location {
+        Location::File(path) => path.is_file(),
+        Location::Days(dir) => dir.is_dir(),
+    };
+    if !exists {
+        return Err(CliError::usage(format!(
+            "there is no audit trail at {}; name one with --audit-dir DIR or --audit-log FILE",
+            location.path().display()
+        )));
+    }
+    Ok((location, file))
+}
+
+/// `--since`/`--until` as times: a date (UTC midnight), an RFC 3339 time, or an age (`7d`).
+fn range(
+    args: &RangeArgs,
+    now: OffsetDateTime,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), CliError> {
+    let parse = |flag: &str, text: &Option<String>| -> Result<Option<OffsetDateTime>, CliError> {
+        text.as_deref()
+            .map(|t| {
+                parse_when(t, now)
+                    .map_err(|why| CliError::usage(format!("{flag} `{}` {why}", display_safe(t))))
+            })
+            .transpose()
+    };
+    let since = parse("--since", &args.since)?;
+    let until = parse("--until", &args.until)?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(CliError::usage("--since must be before --until"));
+    }
+    Ok((since, until))
+}
+
+/// A time a person gives: `2026-10-01`, `2026-10-01T12:00:00Z`, or an age like `7d`, `24h`.
+pub fn parse_when(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    if let Ok(day) = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    ) {
+        return Ok(day.midnight().assume_utc());
+    }
+    match humantime::parse_duration(text) {
+        Ok(age) => time::Duration::try_from(age)
+            .ok()
+            .and_then(|age| now.checked_sub(age))
+            .ok_or_else(|| "is too long ago".to_owned()),
+        Err(_) => Err("is not a date (2026-10-01), an RFC 3339 time or an age (7d)".to_owned()),
+    }
+}
+
+/// A place, shown relative to the trail (`2026-11-27.jsonl line 4`).
+fn shown(place: &Place, location: &Location) -> String {
+    let file = match location {
+        Location::Days(dir) => place.file.strip_prefix(dir).unwrap_or(&place.file),
+        Location::File(_) => place.file.as_path(),
+    };
+    format!("{} line {}", file.display(), place.line)
+}
+
+fn sealer(file: &ConfigFile) -> Result<paystat::Sealer, CliError> {
+    file.audit_sealer(&process_env)
+        .map_err(|e| CliError::usage(sentence(&e)))
+}
+
+fn verify_trail(args: &AuditVerifyArgs) -> Result<Exit, CliError> {
+    let (location, file) = trail(&args.trail)?;
+    let (since, until) = range(&args.range, OffsetDateTime::now_utc())?;
+    let options = VerifyOptions {
+        since,
+        until,
+        expect_head: args.expect_head.clone(),
+        sealer: sealer(&file)?,
+    };
+    let report = verify::verify(&location, &options).map_err(|e| CliError::usage(sentence(&e)))?;
+    print(format_args!("{}", describe(&report, &location)))?;
+    Ok(Exit::Audited {
+        broken: report.broken.is_some(),
+    })
+}
+
+/// The report of a walk, for people: counts, warnings, then intact or where it broke.
+fn describe(report: &Report, location: &Location) -> String {
+    let mut text = format!(
+        "{} line{} in {} file{} ({} legacy, unchained; {})\n",
+        report.lines,
+        if report.lines == 1 { "" } else { "s" },
+        report.files,
+        if report.files == 1 { "" } else { "s" },
+        report.legacy,
+        if report.keyed {
+            "sealed with the audit key"
+        } else {
+            "plain SHA-256, no key"
+        },
+    );
+    for place in &report.repairs {
+        text.push_str(&format!(
+            "warning: {}: a fragment a crash left, kept and recorded by the repair line after it\n",
+            shown(place, location)
+        ));
+    }
+    match &report.broken {
+        None => {
+            let head = report
+                .head
+                .as_ref()
+                .map_or("no chained line yet".to_owned(), |(seq, hash)| {
+                    format!("head seq {seq} {hash}")
+                });
+            text.push_str(&format!(
+                "intact: every line follows the one before it; {head}\n"
+            ));
+        }
+        Some(broken) => {
+            let place = broken
+                .place
+                .as_ref()
+                .map_or("the end of the trail".to_owned(), |p| shown(p, location));
+            text.push_str(&format!(
+                "BROKEN at {place}: {} — {}\n",
+                broken.kind.as_str(),
+                broken.detail
+            ));
+        }
+    }
+    text
+}
+
+fn head(args: &TrailOnly) -> Result<Exit, CliError> {
+    let (location, _) = trail(args)?;
+    match verify::head(&location).map_err(|e| CliError::usage(sentence(&e)))? {
+        Some((seq, hash, place)) => {
+            print(format_args!(
+                "seq {seq} hash {hash} at {}\n",
+                shown(&place, &location)
+            ))?;
+            Ok(Exit::Done)
+        }
+        None => Err(CliError::usage(format!(
+            "the audit trail at {} has no chained line yet",
+            location.path().display()
+        ))),
+    }
+}
+
+fn filter(
+    args: &AuditExportArgs,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+) -> Result<Filter, CliError> {
+    let outcome = args
+        .outcome
+        .as_deref()
+        .map(|text| {
+            Outcome::ALL
+                .into_iter()
+                .find(|o| o.as_str() == text)
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--outcome `{}` is not an outcome; use one of {}",
+                        display_safe(text),
+                        Outcome::ALL.map(Outcome::as_str).join(", ")
+                    ))
+                })
+        })
+        .transpose()?;
+    Ok(Filter {
+        since,
+        until,
+        actor: args.actor.clone(),
+        payment_id: args.payment_id.clone(),
+        gateway: args.gateway.map(|g| match g {
+            OneGateway::Ledger => GatewayKind::Ledger,
+            OneGateway::Stripe => GatewayKind::Stripe,
+            OneGateway::Plaid => GatewayKind::Plaid,
+        }),
+        outcome,
+    })
+}
+
+fn export(args: &AuditExportArgs) -> Result<Exit, CliError> {
+    let (location, file) = trail(&args.trail)?;
+    let (since, until) = range(&args.range, OffsetDateTime::now_utc())?;
+    let filter = filter(args, since, until)?;
+    let format = match args.format {
+        ExportFormat::Jsonl => query::ExportFormat::Jsonl,
+        ExportFormat::Csv => query::ExportFormat::Csv,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let scanned =
+        query::export(&location, &filter, format, &mut out).map_err(|e| output_or_read(&e))?;
+    out.flush()
+        .map_err(|e| output_or_read(&query::QueryError::Write(e)))?;
+    drop(out);
+    // The chain over the same range, so what was exported is known to be what was written.
+    let report = verify::verify(
+        &location,
+        &VerifyOptions {
+            since,
+            until,
+            expect_head: None,
+            sealer: sealer(&file)?,
+        },
+    )
+    .map_err(|e| CliError::usage(sentence(&e)))?;
+    let legacy = match scanned.legacy {
+        0 => String::new(),
+        n => format!(" ({n} legacy, unchained)"),
+    };
+    let chain = match &report.broken {
+        None => "the chain verified over the range".to_owned(),
+        Some(b) => format!(
+            "the chain is BROKEN at {}: {} — {}",
+            b.place
+                .as_ref()
+                .map_or("the end of the trail".to_owned(), |p| shown(p, &location)),
+            b.kind.as_str(),
+            b.detail
+        ),
+    };
+    eprintln!(
+        "paystat: exported {} line{}{legacy}; {chain}",
+        scanned.matched,
+        if scanned.matched == 1 { "" } else { "s" }
+    );
+    Ok(Exit::Audited {
+        broken: report.broken.is_some(),
+    })
+}
+
+/// A query error as the CLI reports it: a closed pipe ends quietly, a write error is exit 5.
+fn output_or_read(error: &query::QueryError) -> CliError {
+    match error {
+        query::QueryError::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe => CliError {
+            failure: super::exit::Failure::ClosedPipe,
+            message: String::new(),
+        },
+        query::QueryError::Write(_) => CliError {
+            failure: super::exit::Failure::Output,
+            message: sentence(error),
+        },
+        query::QueryError::Read { .. } => CliError::usage(sentence(error)),
+    }
+}
+
+fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
+    let (location, _) = trail(&args.trail)?;
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header([
+        "when (UTC)",
+        "actor",
+        "os user",
+        "gateway",
+        "environment",
+        "outcome",
+        "status",
+        "gateway status",
+        "took",
+    ]);
+    let mut rows = 0u64;
+    let scanned = query::history(&location, &args.id, |row| {
+        rows += 1;
+        table.add_row([
+            row.timestamp,
+            display_safe(&row.actor),
+            display_safe(&row.os_user),
+            row.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            row.environment.unwrap_or_default(),
+            row.outcome.to_string(),
+            row.status.unwrap_or_default(),
+            row.gateway_status
+                .as_deref()
+                .map(display_safe)
+                .unwrap_or_default(),
+            format!("{} ms", row.duration_ms),
+        ]);
+        Ok(())
+    })
+    .map_err(|e| output_or_read(&e))?;
+    if rows == 0 {
+        eprintln!(
+            "paystat: no check of payment {} in the {} lines of the trail",
+            display_safe(&args.id),
+            scanned.read
+        );
+        return Ok(Exit::Audited { broken: false });
+    }
+    print(format_args!("{table}\n"))?;
+    eprintln!(
+        "paystat: {rows} check{} of payment {}",
+        if rows == 1 { "" } else { "s" },
+        display_safe(&args.id)
+    );
+    Ok(Exit::Done)
+}
+
+fn stats(args: &AuditStatsArgs) -> Result<Exit, CliError> {
+    let (location, _) = trail(&args.trail)?;
+    let (since, until) = range(&args.range, OffsetDateTime::now_utc())?;
+    let by = match args.by {
+        GroupBy::Gateway => query::GroupBy::Gateway,
+        GroupBy::Actor => query::GroupBy::Actor,
+        GroupBy::Outcome => query::GroupBy::Outcome,
+        GroupBy::Day => query::GroupBy::Day,
+    };
+    let filter = Filter {
+        since,
+        until,
+        ..Filter::default()
+    };
+    let (rows, scanned) = query::stats(&location, &filter, by).map_err(|e| output_or_read(&e))?;
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    let by_name = match args.by {
+        GroupBy::Gateway => "gateway",
+        GroupBy::Actor => "actor",
+        GroupBy::Outcome => "outcome",
+        GroupBy::Day => "day",
+    };
+    table.set_header([
+        by_name,
+        "checks",
+        "outcomes",
+        "timeouts",
+        "retries",
+        "rate limited",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+    ]);
+    for row in &rows {
+        let outcomes: Vec<String> = row
+            .outcomes
+            .iter()
+            .map(|(o, n)| format!("{o} {n}"))
+            .collect();
+        table.add_row([
+            display_safe(&row.group),
+            row.checks.to_string(),
+            outcomes.join(", "),
+            row.timeouts.to_string(),
+            row.retries.to_string(),
+            row.rate_limited.to_string(),
+            format!("{} ms", row.p50_ms),
+            format!("{} ms", row.p95_ms),
+            format!("{} ms", row.p99_ms),
+            format!("{} ms", row.max_ms),
+        ]);
+    }
+    print(format_args!("{table}\n"))?;
+    eprintln!(
+        "paystat: {} check{} counted{}",
+        scanned.matched,
+        if scanned.matched == 1 { "" } else { "s" },
+        match scanned.legacy {
+            0 => String::new(),
+            n => format!(" ({n} legacy, unchained)"),
+        }
+    );
+    Ok(Exit::Done)
+}
+
+fn prune_trail(args: &AuditPruneArgs) -> Result<Exit, CliError> {
+    let (location, file) = trail(&args.trail)?;
+    let (retain, compress) = file
+        .audit_retention(args.force)
+        .map_err(|e| CliError::usage(sentence(&e)))?;
+    let today = OffsetDateTime::now_utc().date();
+    let pruned = prune::prune(&location, today, retain, compress, args.force)
+        .map_err(|e| CliError::usage(sentence(&e)))?;
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for path in &pruned.removed {
+        print(format_args!("removed {}\n", name(path)))?;
+    }
+    for path in &pruned.compressed {
+        print(format_args!("compressed {}\n", name(path)))?;
+    }
+    if let Some(checkpoint) = &pruned.checkpoint {
+        print(format_args!(
+            "checkpoint: the chain continues after seq {} {} (through {})\n",
+            checkpoint.seq, checkpoint.hash, checkpoint.through
+        ))?;
+    }
+    eprintln!(
+        "paystat: kept {retain} days; {} day file{} removed, {} compressed",
+        pruned.removed.len(),
+        if pruned.removed.len() == 1 { "" } else { "s" },
+        pruned.compressed.len()
+    );
+    Ok(Exit::Done)
+}
