@@ -1,0 +1,575 @@
+//! The tamper-evident trail: every kind of tampering `paystat audit verify` promises to find is
+//! made to a real trail and found at the right line; a property test makes random single-byte
+//! edits, line deletions and swaps and proves each one is found; three processes writing one
+//! trail verify clean; a keyed trail cannot be re-hashed without the key; legacy lines are read,
+//! not judged; pruning leaves a trail that still verifies.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use paystat::audit_trail::prune;
+use paystat::audit_trail::verify::{self, BreakKind, Report, VerifyOptions};
+use paystat::{
+    Asked, AuditRecord, AuditTrail, CheckResult, GENESIS, GatewayKind, Location, Origin, Outcome,
+    RequestLine, Sealer, TrailOptions,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use secrecy::SecretString;
+
+use crate::helpers::paystat;
+
+/// Writes `n` lines into the single-file trail `path` through the real writer.
+fn write_trail(path: &Path, n: usize, sealer: Sealer) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let trail = AuditTrail::open_at(
+        Location::File(path.to_owned()),
+        TrailOptions {
+            sealer,
+            durability: paystat::Durability::Os,
+            ..TrailOptions::new("chain-test")
+        },
+    )
+    .unwrap();
+    for i in 0..n {
+        let result = CheckResult::new(format!("txn_{i:03}"), Some(GatewayKind::Ledger), Outcome::NotFound);
+        runtime
+            .block_on(trail.record(&result, &Asked::default()))
+            .unwrap();
+    }
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+fn verify_file(path: &Path, options: &VerifyOptions) -> Report {
+    verify::verify(&Location::File(path.to_owned()), options).unwrap()
+}
+
+fn plain() -> VerifyOptions {
+    VerifyOptions::default()
+}
+
+/// The kind and line of the first break.
+fn first_break(report: &Report) -> Option<(BreakKind, Option<u64>)> {
+    report
+        .broken
+        .as_ref()
+        .map(|b| (b.kind, b.place.as_ref().map(|p| p.line)))
+}
+
+/// A trail of 10 lines, and its head.
+fn ten_lines() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.jsonl");
+    write_trail(&path, 10, Sealer::plain());
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "a fresh trail is intact");
+    assert_eq!(report.lines, 10);
+    let head = report.head.unwrap();
+    assert_eq!(head.0, 10);
+    (dir, path, head.1)
+}
+
+#[test]
+fn an_untouched_trail_is_intact_and_its_head_is_the_last_line() {
+    let (_dir, path, head) = ten_lines();
+    let lines = lines_of(&path);
+    assert!(lines[9].ends_with(&format!(r#","hash":"{head}"}}"#)));
+    let first: AuditRecord = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!((first.v, first.seq, first.prev.as_str()), (2, 1, GENESIS));
+    let second: AuditRecord = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!(second.prev, first.hash, "each line names the one before it");
+    let report = verify_file(
+        &path,
+        &VerifyOptions {
+            expect_head: Some(head),
+            ..plain()
+        },
+    );
+    assert_eq!(report.broken, None);
+}
+
+#[test]
+fn an_edited_line_is_named() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines[4] = lines[4].replace("not_found", "found____");
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Edited, Some(5)))
+    );
+}
+
+#[test]
+fn an_edited_and_rehashed_line_is_named_not_its_successor() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    // Someone without a key edits line 5 and recomputes its hash: the line itself checks out,
+    // but line 6 was chained to the original.
+    let (body, _) =
+        paystat::audit_trail::chain::unseal(lines[4].replace("txn_004", "txn_666").as_bytes())
+            .unwrap();
+    let (resealed, _) = Sealer::plain().seal(body);
+    lines[4] = String::from_utf8(resealed).unwrap();
+    write_lines(&path, &lines);
+    let report = verify_file(&path, &plain());
+    assert_eq!(first_break(&report), Some((BreakKind::Edited, Some(5))));
+    assert!(
+        report.broken.unwrap().detail.contains("re-hashed"),
+        "says how it was done"
+    );
+}
+
+#[test]
+fn a_deleted_line_is_named() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines.remove(3);
+    write_lines(&path, &lines);
+    let report = verify_file(&path, &plain());
+    assert_eq!(first_break(&report), Some((BreakKind::Deleted, Some(4))));
+    assert!(report.broken.unwrap().detail.contains("seq 4 to 4"));
+}
+
+#[test]
+fn an_inserted_line_is_named() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    let copy = lines[1].clone();
+    lines.insert(6, copy);
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Inserted, Some(7)))
+    );
+}
+
+#[test]
+fn reordered_lines_are_named() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines.swap(2, 3);
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Reordered, Some(3)))
+    );
+}
+
+#[test]
+fn a_trail_cut_at_its_tail_is_found_against_the_recorded_head() {
+    let (_dir, path, head) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines.truncate(8);
+    write_lines(&path, &lines);
+    // Without the head the shorter trail is consistent; with it, the cut is found.
+    assert_eq!(verify_file(&path, &plain()).broken, None);
+    let report = verify_file(
+        &path,
+        &VerifyOptions {
+            expect_head: Some(head),
+            ..plain()
+        },
+    );
+    assert_eq!(first_break(&report), Some((BreakKind::Truncated, None)));
+}
+
+#[test]
+fn a_line_that_is_not_json_is_named() {
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines[7] = "rm -rf /".into();
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::NotJson, Some(8)))
+    );
+}
+
+#[test]
+fn a_repaired_fragment_is_a_warning_not_a_break() {
+    let (_dir, path, _) = ten_lines();
+    // A crash mid-write: half a line, no newline.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(r#"{"v":2,"seq":11,"prev":"ab"#);
+    std::fs::write(&path, text).unwrap();
+    write_trail(&path, 2, Sealer::plain());
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.repairs.len(), 1);
+    assert_eq!(report.repairs[0].line, 11);
+    assert_eq!(report.head.unwrap().0, 13, "the repair line is chained too");
+}
+
+#[test]
+fn legacy_lines_are_counted_not_judged_and_the_chain_starts_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payment_audit.jsonl");
+    // Two lines as paystat wrote them before the chain.
+    std::fs::write(&path, LEGACY).unwrap();
+    write_trail(&path, 3, Sealer::plain());
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!((report.lines, report.legacy), (5, 2));
+    // A legacy-looking line inside the chain is not legacy: it was put there.
+    let mut lines = lines_of(&path);
+    let legacy = lines[0].clone();
+    lines.insert(4, legacy);
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Inserted, Some(5)))
+    );
+}
+
+/// Two status-check lines in the format of paystat before the chain (format version 1).
+pub const LEGACY: &str = concat!(
+    r#"{"timestamp":"2026-10-02T09:00:00.000Z","event":"payment.status_check","actor":"alice","origin":{"host":"ops-1","pid":4242},"request":{"method":"GET","path":"/v1/payments/txn_001"},"payment_id":"txn_001","gateway":"ledger","outcome":"found","status":"completed","gateway_status":"completed","amount_minor":15000,"currency":"USD","created_at":null,"failure_code":null,"status_reason":null,"http_status":200,"gateway_request_id":null,"attempts":1,"attempt_log":[{"attempt":1,"http_status":200,"outcome":"found","error":null,"duration_ms":12,"wait_ms":null,"wait_reason":null}],"retry_stop":null,"duration_ms":12,"detail":null,"gateway_error":null}"#,
+    "\n",
+    r#"{"timestamp":"2026-10-02T09:00:01.000Z","event":"payment.status_check","actor":"alice","origin":{"host":"ops-1","pid":4242},"request":{"method":"GET","path":"/v1/payments/txn_999"},"payment_id":"txn_999","gateway":"ledger","outcome":"not_found","status":null,"gateway_status":null,"amount_minor":null,"currency":null,"created_at":null,"failure_code":null,"status_reason":null,"http_status":404,"gateway_request_id":null,"attempts":1,"attempt_log":[{"attempt":1,"http_status":404,"outcome":"not_found","error":null,"duration_ms":9,"wait_ms":null,"wait_reason":null}],"retry_stop":null,"duration_ms":9,"detail":"no such payment","gateway_error":null}"#,
+    "\n",
+);
+
+#[test]
+fn a_keyed_trail_cannot_be_rehashed_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.jsonl");
+    let key = || Sealer::keyed(SecretString::from("audit-key-4f1e"));
+    write_trail(&path, 6, key());
+    let keyed = VerifyOptions {
+        sealer: key(),
+        ..plain()
+    };
+    assert_eq!(verify_file(&path, &keyed).broken, None);
+    // Without the key, verify says it needs one rather than calling every line edited.
+    assert!(matches!(
+        verify::verify(&Location::File(path.clone()), &plain()),
+        Err(verify::VerifyError::KeyNeeded)
+    ));
+    // With another key, every line is wrong.
+    let other = VerifyOptions {
+        sealer: Sealer::keyed(SecretString::from("not-the-key")),
+        ..plain()
+    };
+    assert_eq!(
+        first_break(&verify_file(&path, &other)),
+        Some((BreakKind::Edited, Some(1)))
+    );
+    // An edit re-hashed with plain SHA-256 (or any other key) is found.
+    let mut lines = lines_of(&path);
+    let (body, _) =
+        paystat::audit_trail::chain::unseal(lines[2].replace("txn_002", "txn_777").as_bytes())
+            .unwrap();
+    let (resealed, _) = Sealer::keyed(SecretString::from("guess")).seal(body);
+    lines[2] = String::from_utf8(resealed).unwrap();
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &keyed)),
+        Some((BreakKind::Edited, Some(3)))
+    );
+}
+
+/// One tampering of a trail's bytes.
+#[derive(Debug, Clone)]
+enum Tamper {
+    /// Byte `at` (modulo the length) becomes `to` (when that changes it).
+    Byte { at: usize, to: u8 },
+    /// Line `at` (modulo the count) is removed.
+    Delete { at: usize },
+    /// Lines `a` and `b` (modulo the count) trade places.
+    Swap { a: usize, b: usize },
+}
+
+fn tamper() -> impl Strategy<Value = Tamper> {
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(at, to)| Tamper::Byte { at, to }),
+        any::<usize>().prop_map(|at| Tamper::Delete { at }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Tamper::Swap { a, b }),
+    ]
+}
+
+#[test]
+fn every_single_byte_edit_deletion_and_swap_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let original_path = dir.path().join("original.jsonl");
+    write_trail(&original_path, 8, Sealer::plain());
+    let original = std::fs::read(&original_path).unwrap();
+    let head = verify_file(&original_path, &plain()).head.unwrap().1;
+    let options = VerifyOptions {
+        expect_head: Some(head),
+        ..plain()
+    };
+    let path = dir.path().join("tampered.jsonl");
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&tamper(), |tampering| {
+            let mut bytes = original.clone();
+            let mut lines: Vec<Vec<u8>> = original
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            match tampering {
+                Tamper::Byte { at, to } => {
+                    let at = at % bytes.len();
+                    if bytes[at] == to {
+                        return Ok(());
+                    }
+                    bytes[at] = to;
+                }
+                Tamper::Delete { at } => {
+                    lines.remove(at % lines.len());
+                    bytes = lines.join(&b'\n');
+                    bytes.push(b'\n');
+                }
+                Tamper::Swap { a, b } => {
+                    let (a, b) = (a % lines.len(), b % lines.len());
+                    if a == b {
+                        return Ok(());
+                    }
+                    lines.swap(a, b);
+                    bytes = lines.join(&b'\n');
+                    bytes.push(b'\n');
+                }
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            let report = verify::verify(&Location::File(path.clone()), &options)
+                .expect("the tampered trail is still read");
+            prop_assert!(report.broken.is_some(), "not found: {:?}", report);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_writing_one_trail_verify_clean() {
+    let mock = paystat::contract::EmbeddedMock::start(
+        paystat::contract::ScenarioSet::from_dir(&crate::helpers::fixtures_dir())
+            .unwrap()
+            .scenarios()
+            .iter()
+            .filter(|s| s.gateway == GatewayKind::Ledger),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let ids: String = (0..2000).map(|i| format!("txn_{i:04}\n")).collect();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut child = paystat(dir.path())
+                .args([
+                    "check",
+                    "--base-url",
+                    &mock.base_url(GatewayKind::Ledger),
+                    "--format",
+                    "json",
+                    "--concurrency",
+                    "32",
+                ])
+                .arg("--audit-dir")
+                .arg(&trail)
+                .arg("-")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let ids = ids.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                stdin.write_all(ids.as_bytes()).unwrap();
+            });
+            child
+        })
+        .collect();
+    for mut run in runs {
+        assert!(
+            matches!(run.wait().unwrap().code(), Some(0 | 1)),
+            "every check was answered"
+        );
+    }
+    let report = verify::verify(&Location::Days(trail.clone()), &plain()).unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.lines, 6000, "3 processes × 2,000 checks");
+    assert_eq!(report.head.unwrap().0, 6000, "one chain, numbered 1 to 6000");
+    let output = paystat(dir.path())
+        .args(["audit", "verify", "--audit-dir"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("intact"));
+}
+
+/// A line as the writer makes it, dated `timestamp`, for trails with fixed days.
+fn sealed(prev: &str, seq: u64, timestamp: &str, result: &CheckResult) -> (String, String) {
+    let record = AuditRecord {
+        v: 2,
+        seq,
+        prev: prev.to_owned(),
+        chain: "sha256".into(),
+        timestamp: timestamp.into(),
+        event: paystat::EVENT_STATUS_CHECK.into(),
+        actor: "alice".into(),
+        os_user: "alice".into(),
+        origin: Origin {
+            host: "ops-1".into(),
+            pid: 4242,
+        },
+        target: None,
+        environment: Some(paystat::Environment::Live),
+        request: Some(RequestLine {
+            method: "GET".into(),
+            path: format!("/v1/payments/{}", result.payment_id),
+        }),
+        sync: paystat::Durability::Disk,
+        check: Cow::Borrowed(result),
+        hash: String::new(),
+    };
+    let (line, hash) = Sealer::plain().seal(serde_json::to_vec(&record).unwrap());
+    (String::from_utf8(line).unwrap(), hash)
+}
+
+/// Writes day files for `days` (one line each) into `dir`, chained; returns the head.
+fn day_files(dir: &Path, days: &[&str]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut prev = GENESIS.to_owned();
+    for (i, day) in days.iter().enumerate() {
+        let result = CheckResult::new(format!("txn_{i}"), Some(GatewayKind::Ledger), Outcome::NotFound);
+        let (line, hash) = sealed(&prev, i as u64 + 1, &format!("{day}T12:00:00.000Z"), &result);
+        std::fs::write(dir.join(format!("{day}.jsonl")), line + "\n").unwrap();
+        prev = hash;
+    }
+    prev
+}
+
+#[test]
+fn a_deleted_day_file_is_found_at_the_first_line_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    day_files(&trail, &["2026-10-01", "2026-10-02", "2026-10-03"]);
+    let location = Location::Days(trail.clone());
+    assert_eq!(verify::verify(&location, &plain()).unwrap().broken, None);
+    std::fs::remove_file(trail.join("2026-10-02.jsonl")).unwrap();
+    let report = verify::verify(&location, &plain()).unwrap();
+    let broken = report.broken.unwrap();
+    assert_eq!(broken.kind, BreakKind::Deleted);
+    assert_eq!(
+        broken.place.unwrap().file,
+        trail.join("2026-10-03.jsonl"),
+        "named by file and line"
+    );
+}
+
+#[test]
+fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    let head = day_files(
+        &trail,
+        &["2025-01-01", "2025-01-02", "2026-09-01", "2026-11-20"],
+    );
+    let location = Location::Days(trail.clone());
+    let today = time::macros::date!(2026 - 11 - 27);
+    // Shorter than PCI DSS's 12 months: refused unless forced.
+    assert!(matches!(
+        prune::prune(&location, today, 90, None, false),
+        Err(prune::PruneError::TooShort(90))
+    ));
+    let pruned = prune::prune(&location, today, 400, Some(30), false).unwrap();
+    assert_eq!(pruned.removed.len(), 2, "{pruned:?}");
+    assert_eq!(
+        pruned.compressed,
+        vec![trail.join("2026-09-01.jsonl.gz")],
+        "older than 30 days, kept but compressed"
+    );
+    let checkpoint = pruned.checkpoint.unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.through.as_str()), (2, "2025-01-02"));
+    let report = verify::verify(
+        &location,
+        &VerifyOptions {
+            expect_head: Some(head),
+            ..plain()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.lines, 2, "the compressed day is read too");
+    // Removing the checkpoint makes the cut visible again.
+    std::fs::remove_file(trail.join("checkpoint.json")).unwrap();
+    assert_eq!(
+        verify::verify(&location, &plain()).unwrap().broken.map(|b| b.kind),
+        Some(BreakKind::Deleted)
+    );
+}
+
+#[test]
+fn the_writer_continues_the_chain_across_day_files_and_after_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    // Yesterday's file exists: today's first line follows its last.
+    day_files(&trail, &["2026-01-01", "2026-01-02"]);
+    let opened = AuditTrail::open_at(
+        Location::Days(trail.clone()),
+        TrailOptions {
+            durability: paystat::Durability::Os,
+            ..TrailOptions::new("chain-test")
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let result = CheckResult::new("txn_new", Some(GatewayKind::Ledger), Outcome::NotFound);
+    runtime
+        .block_on(opened.record(&result, &Asked::default()))
+        .unwrap();
+    let report = verify::verify(&Location::Days(trail.clone()), &plain()).unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.head.unwrap().0, 3);
+    assert_eq!(report.files, 3);
+    // Trail files are private to their owner.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(opened.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let fresh = dir.path().join("state/audit");
+    AuditTrail::open_at(Location::Days(fresh.clone()), TrailOptions::new("chain-test")).unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "a directory paystat creates is 0700");
+}
+
+#[test]
+fn an_empty_actor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = AuditTrail::open_at(
+        Location::File(dir.path().join("t.jsonl")),
+        TrailOptions::new("  "),
+    )
+    .unwrap_err();
+    assert!(matches!(error, paystat::AuditError::NoActor));
+    let output = paystat(dir.path())
+        .args(["check", "--actor", "", "txn_001"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--actor is empty"));
+}
