@@ -333,8 +333,9 @@ pub fn stats(
                 p99_ms: 0,
                 max_ms: 0,
             },
-            // Three significant figures, any duration a check can take.
-            latency: Histogram::new(3).expect("three significant figures is a valid precision"),
+            // Three significant figures, from 1 ms to a day (longer checks count as a day).
+            latency: Histogram::new_with_bounds(1, 86_400_000, 3)
+                .expect("fixed bounds and precision are valid"),
         });
         acc.stats.checks += 1;
         *acc.stats
@@ -351,15 +352,21 @@ pub fn stats(
             .filter(|a| a.http_status == Some(429))
             .count() as u64;
         acc.latency.saturating_record(check.duration_ms);
+        acc.stats.max_ms = acc.stats.max_ms.max(check.duration_ms);
         Ok(())
     })?;
     let rows = groups
         .into_values()
         .map(|mut acc| {
-            acc.stats.p50_ms = acc.latency.value_at_quantile(0.50);
-            acc.stats.p95_ms = acc.latency.value_at_quantile(0.95);
-            acc.stats.p99_ms = acc.latency.value_at_quantile(0.99);
-            acc.stats.max_ms = acc.latency.max();
+            // A percentile is the bottom of its bucket (exact to three significant figures);
+            // the maximum is exact.
+            let at = |q| {
+                acc.latency
+                    .lowest_equivalent(acc.latency.value_at_quantile(q))
+            };
+            acc.stats.p50_ms = at(0.50);
+            acc.stats.p95_ms = at(0.95);
+            acc.stats.p99_ms = at(0.99);
             acc.stats
         })
         .collect();

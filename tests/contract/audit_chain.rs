@@ -34,7 +34,11 @@ fn write_trail(path: &Path, n: usize, sealer: Sealer) {
     )
     .unwrap();
     for i in 0..n {
-        let result = CheckResult::new(format!("txn_{i:03}"), Some(GatewayKind::Ledger), Outcome::NotFound);
+        let result = CheckResult::new(
+            format!("txn_{i:03}"),
+            Some(GatewayKind::Ledger),
+            Outcome::NotFound,
+        );
         runtime
             .block_on(trail.record(&result, &Asked::default()))
             .unwrap();
@@ -410,7 +414,11 @@ async fn three_processes_writing_one_trail_verify_clean() {
     let report = verify::verify(&Location::Days(trail.clone()), &plain()).unwrap();
     assert_eq!(report.broken, None, "{report:?}");
     assert_eq!(report.lines, 6000, "3 processes × 2,000 checks");
-    assert_eq!(report.head.unwrap().0, 6000, "one chain, numbered 1 to 6000");
+    assert_eq!(
+        report.head.unwrap().0,
+        6000,
+        "one chain, numbered 1 to 6000"
+    );
     let output = paystat(dir.path())
         .args(["audit", "verify", "--audit-dir"])
         .arg(&trail)
@@ -421,7 +429,12 @@ async fn three_processes_writing_one_trail_verify_clean() {
 }
 
 /// A line as the writer makes it, dated `timestamp`, for trails with fixed days.
-fn sealed(prev: &str, seq: u64, timestamp: &str, result: &CheckResult) -> (String, String) {
+pub(crate) fn sealed(
+    prev: &str,
+    seq: u64,
+    timestamp: &str,
+    result: &CheckResult,
+) -> (String, String) {
     let record = AuditRecord {
         v: 2,
         seq,
@@ -454,8 +467,17 @@ fn day_files(dir: &Path, days: &[&str]) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let mut prev = GENESIS.to_owned();
     for (i, day) in days.iter().enumerate() {
-        let result = CheckResult::new(format!("txn_{i}"), Some(GatewayKind::Ledger), Outcome::NotFound);
-        let (line, hash) = sealed(&prev, i as u64 + 1, &format!("{day}T12:00:00.000Z"), &result);
+        let result = CheckResult::new(
+            format!("txn_{i}"),
+            Some(GatewayKind::Ledger),
+            Outcome::NotFound,
+        );
+        let (line, hash) = sealed(
+            &prev,
+            i as u64 + 1,
+            &format!("{day}T12:00:00.000Z"),
+            &result,
+        );
         std::fs::write(dir.join(format!("{day}.jsonl")), line + "\n").unwrap();
         prev = hash;
     }
@@ -503,7 +525,10 @@ fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
         "older than 30 days, kept but compressed"
     );
     let checkpoint = pruned.checkpoint.unwrap();
-    assert_eq!((checkpoint.seq, checkpoint.through.as_str()), (2, "2025-01-02"));
+    assert_eq!(
+        (checkpoint.seq, checkpoint.through.as_str()),
+        (2, "2025-01-02")
+    );
     let report = verify::verify(
         &location,
         &VerifyOptions {
@@ -517,7 +542,10 @@ fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
     // Removing the checkpoint makes the cut visible again.
     std::fs::remove_file(trail.join("checkpoint.json")).unwrap();
     assert_eq!(
-        verify::verify(&location, &plain()).unwrap().broken.map(|b| b.kind),
+        verify::verify(&location, &plain())
+            .unwrap()
+            .broken
+            .map(|b| b.kind),
         Some(BreakKind::Deleted)
     );
 }
@@ -549,10 +577,17 @@ fn the_writer_continues_the_chain_across_day_files_and_after_a_checkpoint() {
     assert_eq!(report.files, 3);
     // Trail files are private to their owner.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(opened.path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(opened.path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let fresh = dir.path().join("state/audit");
-    AuditTrail::open_at(Location::Days(fresh.clone()), TrailOptions::new("chain-test")).unwrap();
+    AuditTrail::open_at(
+        Location::Days(fresh.clone()),
+        TrailOptions::new("chain-test"),
+    )
+    .unwrap();
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "a directory paystat creates is 0700");
 }

@@ -12,7 +12,7 @@ use crate::helpers::{self, fixtures_dir, paystat, refused_base_url, walk};
 
 /// Snapshot settings: CLI snapshots live in `snapshots/cli/`; temp paths, ports and
 /// durations are replaced by placeholders.
-fn settings(dir: &Path) -> insta::Settings {
+pub(crate) fn settings(dir: &Path) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/cli"));
     settings.set_prepend_module_to_snapshot(false);
@@ -27,7 +27,7 @@ fn settings(dir: &Path) -> insta::Settings {
 
 /// Runs `cmd` and snapshots its exit code, stdout and stderr; `shown` is the command line as a
 /// reader should see it (without ports or temp paths), kept in the snapshot header.
-fn assert_run(name: &str, shown: &str, cmd: &mut Command) {
+pub(crate) fn assert_run(name: &str, shown: &str, cmd: &mut Command) {
     assert_output(name, shown, cmd.output().expect("paystat runs"));
 }
 
@@ -48,7 +48,7 @@ fn assert_output(name: &str, shown: &str, output: std::process::Output) {
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
-fn regex_escape(text: &str) -> String {
+pub(crate) fn regex_escape(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-' {

@@ -4,6 +4,7 @@
 mod arbitrary_replies;
 mod architecture;
 mod audit_chain;
+mod audit_queries;
 mod audit_trail;
 mod cli;
 mod contract_tools;

@@ -1,0 +1,330 @@
+//! `paystat audit verify | head | export | history | stats` over a fixed trail: four day files
+//! (one of them legacy lines from before the chain), built here byte for byte the same on every
+//! run, so the commands' output is pinned by snapshots under `snapshots/cli/`.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use paystat::{
+    AttemptRecord, AuditRecord, CheckResult, Environment, GENESIS, GatewayKind, Money, Origin,
+    Outcome, PaymentStatus, RequestLine, Sealer, Target,
+};
+
+use crate::cli::assert_run;
+use crate::helpers::paystat;
+
+/// One check of the fixed trail.
+struct Check {
+    at: &'static str,
+    actor: &'static str,
+    gateway: GatewayKind,
+    id: &'static str,
+    outcome: Outcome,
+    status: Option<PaymentStatus>,
+    /// Each attempt's HTTP status; the last one is the outcome's.
+    attempts: &'static [u16],
+    ms: u64,
+}
+
+const CHECKS: &[Check] = &[
+    Check {
+        at: "2026-10-30T09:00:00.120Z",
+        actor: "alice",
+        gateway: GatewayKind::Ledger,
+        id: "txn_100",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Pending),
+        attempts: &[200],
+        ms: 41,
+    },
+    Check {
+        at: "2026-10-30T09:00:01.200Z",
+        actor: "alice",
+        gateway: GatewayKind::Stripe,
+        id: "pi_3MtwBwLkdIwHu7ixAlpha001",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Completed),
+        attempts: &[200],
+        ms: 233,
+    },
+    Check {
+        at: "2026-10-30T17:45:10.000Z",
+        actor: "bob",
+        gateway: GatewayKind::Plaid,
+        id: "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+        outcome: Outcome::Timeout,
+        status: None,
+        attempts: &[0, 0, 0],
+        ms: 15_000,
+    },
+    Check {
+        at: "2026-10-31T08:10:00.000Z",
+        actor: "alice",
+        gateway: GatewayKind::Ledger,
+        id: "txn_100",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Pending),
+        attempts: &[200],
+        ms: 38,
+    },
+    Check {
+        at: "2026-10-31T08:10:00.500Z",
+        actor: "bob",
+        gateway: GatewayKind::Stripe,
+        id: "pi_3MtwBwLkdIwHu7ixBravo002",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Failed),
+        attempts: &[429, 200],
+        ms: 1_310,
+    },
+    Check {
+        at: "2026-10-31T08:11:00.000Z",
+        actor: "bob",
+        gateway: GatewayKind::Ledger,
+        id: "txn_404",
+        outcome: Outcome::NotFound,
+        status: None,
+        attempts: &[404],
+        ms: 22,
+    },
+    Check {
+        at: "2026-10-31T23:59:59.999Z",
+        actor: "carol",
+        gateway: GatewayKind::Stripe,
+        id: "pi_3MtwBwLkdIwHu7ixCharl003",
+        outcome: Outcome::RateLimited,
+        status: None,
+        attempts: &[429, 429, 429],
+        ms: 4_020,
+    },
+    Check {
+        at: "2026-11-01T00:00:00.000Z",
+        actor: "alice",
+        gateway: GatewayKind::Ledger,
+        id: "txn_100",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Completed),
+        attempts: &[200],
+        ms: 35,
+    },
+    Check {
+        at: "2026-11-01T06:30:00.000Z",
+        actor: "carol",
+        gateway: GatewayKind::Plaid,
+        id: "7a1c3f0e-5b2d-4e8f-9a6b-1c2d3e4f5a6b",
+        outcome: Outcome::Found,
+        status: Some(PaymentStatus::Pending),
+        attempts: &[200],
+        ms: 310,
+    },
+];
+
+fn result_of(check: &Check) -> CheckResult {
+    let mut result = CheckResult::new(check.id, Some(check.gateway), check.outcome);
+    result.status = check.status;
+    if let Some(status) = check.status {
+        result.gateway_status = Some(status.as_str().to_owned());
+        result.amount = Some(Money::from_minor(15_000, paystat::currency("USD").unwrap()));
+    } else {
+        result.detail = Some(format!(
+            "{} after {} attempts",
+            check.outcome,
+            check.attempts.len()
+        ));
+    }
+    result.attempts = check.attempts.len() as u32;
+    result.http_status = check.attempts.last().copied().filter(|s| *s != 0);
+    result.attempt_log = check
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(i, status)| AttemptRecord {
+            attempt: i as u32 + 1,
+            http_status: Some(*status).filter(|s| *s != 0),
+            outcome: match status {
+                200 => Outcome::Found,
+                404 => Outcome::NotFound,
+                429 => Outcome::RateLimited,
+                _ => Outcome::Timeout,
+            },
+            error: None,
+            duration_ms: check.ms / check.attempts.len() as u64,
+            wait_ms: None,
+            wait_reason: None,
+        })
+        .collect();
+    result.duration_ms = check.ms;
+    result
+}
+
+/// Builds the fixed trail in `dir`: a legacy day file, then three chained ones.
+pub fn fixed_trail(dir: &Path) -> PathBuf {
+    let trail = dir.join("trail");
+    std::fs::create_dir_all(&trail).unwrap();
+    std::fs::write(
+        trail.join("2026-10-29.jsonl"),
+        crate::audit_chain::LEGACY.replace("2026-10-02", "2026-10-29"),
+    )
+    .unwrap();
+    let mut prev = GENESIS.to_owned();
+    for (i, check) in CHECKS.iter().enumerate() {
+        let result = result_of(check);
+        let host = match check.gateway {
+            GatewayKind::Ledger => "ledger.internal",
+            GatewayKind::Stripe => "api.stripe.com",
+            GatewayKind::Plaid => "production.plaid.com",
+        };
+        let record = AuditRecord {
+            v: 2,
+            seq: i as u64 + 1,
+            prev: prev.clone(),
+            chain: "sha256".into(),
+            timestamp: check.at.into(),
+            event: paystat::EVENT_STATUS_CHECK.into(),
+            actor: check.actor.into(),
+            os_user: format!("{}-os", check.actor),
+            origin: Origin {
+                host: "ops-1".into(),
+                pid: 4242,
+            },
+            target: Some(Target {
+                scheme: "https".into(),
+                host: host.into(),
+                port: Some(443),
+            }),
+            environment: Some(Environment::Live),
+            request: Some(RequestLine {
+                method: "GET".into(),
+                path: format!("/v1/x/{}", check.id),
+            }),
+            sync: paystat::Durability::Disk,
+            check: Cow::Owned(result),
+            hash: String::new(),
+        };
+        let (line, hash) = Sealer::plain().seal(serde_json::to_vec(&record).unwrap());
+        let file = trail.join(format!("{}.jsonl", &check.at[..10]));
+        let mut text = std::fs::read(&file).unwrap_or_default();
+        text.extend_from_slice(&line);
+        text.push(b'\n');
+        std::fs::write(&file, text).unwrap();
+        prev = hash;
+    }
+    trail
+}
+
+/// Snapshot settings for the fixed trail: its times and days are fixed, so they are kept; only
+/// the temporary folder is hidden.
+fn settings(dir: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots/cli"));
+    settings.set_prepend_module_to_snapshot(false);
+    let dir = dir.canonicalize().unwrap().display().to_string();
+    settings.add_filter(&crate::cli::regex_escape(&dir), "[TMP]");
+    settings
+}
+
+fn audit(dir: &Path, trail: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = paystat(dir);
+    cmd.arg("audit")
+        .arg(args[0])
+        .arg("--audit-dir")
+        .arg(trail)
+        .args(&args[1..]);
+    cmd
+}
+
+#[test]
+fn audit_commands_answer_from_a_fixed_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = fixed_trail(dir.path());
+    let runs: &[(&str, &[&str])] = &[
+        ("audit_verify", &["verify"]),
+        ("audit_head", &["head"]),
+        (
+            "audit_export_october_csv",
+            &[
+                "export",
+                "--since",
+                "2026-10-01",
+                "--until",
+                "2026-11-01",
+                "--format",
+                "csv",
+            ],
+        ),
+        (
+            "audit_export_jsonl_one_payment",
+            &["export", "--payment-id", "txn_100", "--since", "2026-10-31"],
+        ),
+        (
+            "audit_export_filtered",
+            &[
+                "export",
+                "--actor",
+                "bob",
+                "--gateway",
+                "stripe",
+                "--format",
+                "csv",
+            ],
+        ),
+        ("audit_history", &["history", "txn_100"]),
+        ("audit_history_unknown", &["history", "txn_never"]),
+        ("audit_stats_by_gateway", &["stats"]),
+        (
+            "audit_stats_by_day",
+            &[
+                "stats",
+                "--by",
+                "day",
+                "--since",
+                "2026-10-30",
+                "--until",
+                "2026-11-01",
+            ],
+        ),
+        ("audit_stats_by_actor", &["stats", "--by", "actor"]),
+        (
+            "audit_verify_bad_range",
+            &["verify", "--since", "yesterday-ish"],
+        ),
+    ];
+    settings(dir.path()).bind(|| {
+        for (name, args) in runs {
+            let shown = format!(
+                "paystat audit {} --audit-dir [TRAIL] {}",
+                args[0],
+                args[1..].join(" ")
+            );
+            assert_run(name, shown.trim_end(), &mut audit(dir.path(), &trail, args));
+        }
+    });
+}
+
+#[test]
+fn a_tampered_trail_fails_verify_and_export_at_the_edited_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = fixed_trail(dir.path());
+    let day = trail.join("2026-10-31.jsonl");
+    let text = std::fs::read_to_string(&day).unwrap();
+    // Someone turns bob's failed Stripe payment into a completed one.
+    std::fs::write(
+        &day,
+        text.replacen(r#""status":"failed""#, r#""status":"completed""#, 1),
+    )
+    .unwrap();
+    settings(dir.path()).bind(|| {
+        assert_run("audit_verify_edited", "paystat audit verify --audit-dir [TRAIL]  # after an edit", &mut audit(dir.path(), &trail, &["verify"]));
+        assert_run("audit_export_edited", "paystat audit export --audit-dir [TRAIL] --format csv --outcome not_found  # after an edit", &mut audit(dir.path(), &trail, &["export", "--format", "csv", "--outcome", "not_found"]));
+    });
+}
+
+#[test]
+fn no_trail_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = audit(dir.path(), &dir.path().join("nothing"), &["verify"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("there is no audit trail at"));
+}
