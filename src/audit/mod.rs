@@ -213,6 +213,30 @@ pub enum AuditError {
     },
 }
 
+/// A line written but perhaps not yet on disk: await [`Written::durable`] before showing its answer.
+#[derive(Debug)]
+#[must_use = "a line is durable only once `durable` has returned"]
+pub struct Written {
+    wait: Option<(Arc<Syncer>, u64)>,
+    path: PathBuf,
+}
+
+impl Written {
+    /// Returns once the line is as durable as the trail promises (at once for `sync = "os"`).
+    pub async fn durable(self) -> Result<(), AuditError> {
+        match self.wait {
+            Some((syncer, seq)) => syncer
+                .durable(seq)
+                .await
+                .map_err(|reason| AuditError::Sync {
+                    path: self.path,
+                    reason,
+                }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// How a trail is opened: who writes, how durably, how lines are sealed.
 #[derive(Debug, Clone)]
 pub struct TrailOptions {
@@ -400,6 +424,13 @@ impl AuditTrail {
     /// the line is as durable as the trail promises: on disk by default, sharing one sync with
     /// the lines of concurrent checks.
     pub async fn record(&self, result: &CheckResult, asked: &Asked) -> Result<(), AuditError> {
+        self.write(result, asked)?.durable().await
+    }
+
+    /// Appends one line for the check `result` and returns at once; the answer may be shown
+    /// only after [`Written::durable`]. A bulk run writes the next checks' lines meanwhile, so
+    /// one sync covers many lines without holding up the requests.
+    pub fn write(&self, result: &CheckResult, asked: &Asked) -> Result<Written, AuditError> {
         let (syncer, seq) = self.append(|head, timestamp| {
             let record = AuditRecord {
                 v: chain::FORMAT_VERSION,
@@ -420,16 +451,10 @@ impl AuditTrail {
             };
             serde_json::to_vec(&record).expect("an audit record always serializes")
         })?;
-        match (syncer, seq) {
-            (Some(syncer), Some(seq)) => {
-                let path = self.path();
-                syncer
-                    .durable(seq)
-                    .await
-                    .map_err(|reason| AuditError::Sync { path, reason })
-            }
-            _ => Ok(()),
-        }
+        Ok(Written {
+            wait: syncer.zip(seq),
+            path: self.location.path().to_owned(),
+        })
     }
 
     /// Appends a line of another event (a repair, an interruption), chained like the others:

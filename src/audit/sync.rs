@@ -29,6 +29,11 @@ impl Durability {
     }
 }
 
+/// How long the syncer waits for another line before it syncs what it has.
+const QUIET: std::time::Duration = std::time::Duration::from_micros(200);
+/// The longest it gathers lines before syncing, however fast they come.
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// How far the file is durable: the last line synced, or why syncing failed.
 type Synced = Result<u64, String>;
 
@@ -113,6 +118,19 @@ fn run(
             }
             if state.lines == synced {
                 return;
+            }
+            // Commit delay, as databases do: while lines keep arriving, wait a little for more
+            // so that one sync covers them all. A lone line waits one quiet interval at most.
+            let started = std::time::Instant::now();
+            while !state.closing && started.elapsed() < GATHER_AT_MOST {
+                let seen = state.lines;
+                let (next, _) = wake
+                    .wait_timeout(state, QUIET)
+                    .unwrap_or_else(|p| p.into_inner());
+                state = next;
+                if state.lines == seen {
+                    break;
+                }
             }
             state.lines
         };

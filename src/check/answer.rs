@@ -17,6 +17,17 @@ use crate::result::{
 /// The header paystat's own mock gateways send, so that their answers are audited as `mock`.
 pub(crate) const MOCK_HEADER: &str = "x-paystat-mock";
 
+/// A check whose answer could not be audited, and so is withheld.
+#[derive(Debug, thiserror::Error)]
+#[error("the status of payment {} is withheld", display_safe(.payment_id))]
+pub struct UnauditedCheck {
+    /// The payment asked about.
+    pub payment_id: String,
+    /// Why the audit line could not be written.
+    #[source]
+    pub source: crate::audit::AuditError,
+}
+
 /// Everything a check learned so far.
 pub(crate) struct Answer {
     gateway: Option<GatewayKind>,

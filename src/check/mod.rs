@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::audit::{AuditError, AuditTrail, RequestLine};
+use crate::audit::{AuditError, AuditTrail, RequestLine, Written};
 use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
 use crate::result::{CheckResult, Outcome, RetryStop};
 use crate::retry::{Decision, Facts, retry_after};
 
+pub use answer::UnauditedCheck;
 use answer::{Answer, log, log_stop, millis};
 use route::Endpoint;
 
@@ -32,16 +33,8 @@ pub use exchange::MAX_BODY_BYTES;
 pub use options::{CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
 
-/// A check whose answer could not be audited, and so is withheld.
-#[derive(Debug, thiserror::Error)]
-#[error("the status of payment {} is withheld", display_safe(.payment_id))]
-pub struct UnauditedCheck {
-    /// The payment asked about.
-    pub payment_id: String,
-    /// Why the audit line could not be written.
-    #[source]
-    pub source: AuditError,
-}
+/// A check whose line is written, not yet known durable.
+type Checked = (CheckResult, Option<Reply>, Written);
 
 /// Checks payments and audits every check.
 #[derive(Debug)]
@@ -81,11 +74,17 @@ impl Checker {
         &self.audit
     }
 
-    /// Checks `ids` concurrently; results come back in the order of `ids`.
+    /// Checks `ids` concurrently; results come back in the order of `ids`. At most `concurrency`
+    /// checks ask at once; a written line awaits its sync outside that limit, so one sync covers
+    /// many lines while the next requests go out. No result returns before its line is durable.
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
+        let concurrency = self.options.concurrency.max(1);
         futures_util::stream::iter(ids)
-            .map(|id| self.check(id))
-            .buffered(self.options.concurrency.max(1))
+            .map(|id| self.ask_and_write(id, false))
+            .buffered(concurrency)
+            .map(|written| self.when_durable(written))
+            .buffered(concurrency.saturating_mul(8).max(256))
+            .map(|r| r.map(|(result, _)| result))
             .collect()
             .await
     }
@@ -109,6 +108,12 @@ impl Checker {
         id: &str,
         capture: bool,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
+        let written = self.ask_and_write(id, capture).await;
+        self.when_durable(written).await
+    }
+
+    /// Asks about `id` and writes its audit line; the line may not be on disk yet.
+    async fn ask_and_write(&self, id: &str, capture: bool) -> Result<Checked, UnauditedCheck> {
         // An answer that cannot be audited is never shown, and after the first one nothing more
         // is asked: the gateway is not sent requests whose answers would be thrown away.
         if self.halted.load(Ordering::SeqCst) {
@@ -125,17 +130,32 @@ impl Checker {
         };
         let (result, asked, reply) = answer.into_result(id, clock.now().saturating_sub(started));
         log(&result);
-        match self.audit.record(&result, &asked).await {
+        match self.audit.write(&result, &asked) {
+            Ok(written) => Ok((result, reply, written)),
+            Err(source) => Err(self.unaudited(id, source)),
+        }
+    }
+
+    /// The result once its line is durable; withheld if it cannot be made so.
+    async fn when_durable(
+        &self,
+        written: Result<Checked, UnauditedCheck>,
+    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
+        let (result, reply, written) = written?;
+        match written.durable().await {
             Ok(()) => Ok((result, reply)),
-            Err(source) => {
-                self.halted.store(true, Ordering::SeqCst);
-                // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
-                tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
-                Err(UnauditedCheck {
-                    payment_id: id.to_owned(),
-                    source,
-                })
-            }
+            Err(source) => Err(self.unaudited(&result.payment_id, source)),
+        }
+    }
+
+    /// Stops all further requests and withholds the check of `id`.
+    fn unaudited(&self, id: &str, source: AuditError) -> UnauditedCheck {
+        self.halted.store(true, Ordering::SeqCst);
+        // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
+        tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
+        UnauditedCheck {
+            payment_id: id.to_owned(),
+            source,
         }
     }
 

@@ -6,7 +6,7 @@
 //! default 25/s pacing turned off (the mock has no rate limit), audits every check to a file on
 //! the machine's disk (the target folder), and prints checks per second with audit lines synced
 //! to disk (the default; concurrent lines share a sync) and handed to the OS only, their ratio
-//! (medians of three interleaved rounds), the syncs made, bytes per line and peak memory.
+//! (medians of five interleaved rounds), the syncs made, bytes per line and peak memory.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +16,9 @@ use paystat::contract::{EmbeddedMock, ScenarioSet};
 use paystat::{
     AuditTrail, Checker, CheckerOptions, ConfigFile, Durability, GatewayKind, Overrides, Routing,
 };
+
+/// Rounds of each setting, interleaved; the median is reported.
+const ROUNDS: usize = 5;
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
@@ -48,12 +51,12 @@ fn main() {
         let mix = paystat::contract::DEMO_IDS;
         let ids: Vec<String> = (0..count).map(|i| mix[i % mix.len()].to_owned()).collect();
         // The trail on the machine's disk (the target folder), not a tmpfs: what is measured
-        // is the cost of syncing. Both settings in one run, interleaved, medians of three.
+        // is the cost of syncing. Both settings in one run, interleaved, medians of five.
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let mut rates = std::collections::BTreeMap::<&str, Vec<f64>>::new();
         let mut syncs = 0;
         let mut bytes_per_line = 0.0;
-        for round in 0..3 {
+        for round in 0..ROUNDS {
             for (name, durability) in [("disk", Durability::Disk), ("os", Durability::Os)] {
                 let audit_path = dir.path().join(format!("audit-{name}-{round}.jsonl"));
                 let audit = Arc::new(
@@ -86,7 +89,7 @@ fn main() {
             r[r.len() / 2]
         };
         let (disk, os) = (median("disk"), median("os"));
-        println!("checks:             {count} per run, concurrency {concurrency}, 3 rounds each");
+        println!("checks:             {count} per run, concurrency {concurrency}, {ROUNDS} rounds each");
         println!("throughput (disk):  {disk:.0} checks/s, lines synced before answers ({syncs} syncs for {count} lines in the last round)");
         println!("throughput (os):    {os:.0} checks/s, lines handed to the OS only");
         println!("ratio disk / os:    {:.2}", disk / os);
