@@ -176,7 +176,7 @@ pub fn is_retryable(http_status: Option<u16>, outcome: Outcome) -> bool {
     // Every outcome named, no catch-all: a new outcome must be classified here.
     match outcome {
         Outcome::Timeout | Outcome::ConnectionError => true,
-        Outcome::Found | Outcome::NotFound | Outcome::InvalidId => false,
+        Outcome::Found | Outcome::NotFound | Outcome::InvalidId | Outcome::Interrupted => false,
         Outcome::Unauthorized
         | Outcome::BadRequest
         | Outcome::RateLimited

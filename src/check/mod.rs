@@ -33,6 +33,9 @@ pub use exchange::MAX_BODY_BYTES;
 pub use options::{CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
 
+/// The detail of a check cut short by [`Checker::interrupt`].
+const INTERRUPTED: &str = "the run was interrupted before the gateway answered";
+
 /// A check whose line is written, not yet known durable.
 type Checked = (CheckResult, Option<Reply>, Written);
 
@@ -45,6 +48,10 @@ pub struct Checker {
     options: CheckerOptions,
     /// Set at the first audit failure: from then on nothing is sent.
     halted: AtomicBool,
+    /// Set by [`Checker::stop_taking`]: `check_all` starts no new check.
+    stopping: AtomicBool,
+    /// Set by [`Checker::interrupt`]: the checks in flight end at once as `interrupted`.
+    interrupted: tokio::sync::watch::Sender<bool>,
 }
 
 impl Checker {
@@ -66,6 +73,8 @@ impl Checker {
             audit,
             options,
             halted: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            interrupted: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -80,6 +89,7 @@ impl Checker {
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
         futures_util::stream::iter(ids)
+            .take_while(|_| std::future::ready(!self.stopping.load(Ordering::SeqCst)))
             .map(|id| self.ask_and_write(id, false))
             .buffered(concurrency)
             .map(|written| self.when_durable(written))
@@ -87,6 +97,27 @@ impl Checker {
             .map(|r| r.map(|(result, _)| result))
             .collect()
             .await
+    }
+
+    /// Starts no new check: `check_all` returns once the checks in flight are done, with results
+    /// for the ids it started only (the first ones, in order).
+    pub fn stop_taking(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Cuts the checks in flight short: each ends at once as `interrupted`, and is audited.
+    pub fn interrupt(&self) {
+        self.stop_taking();
+        self.interrupted.send_replace(true);
+    }
+
+    /// Runs `work` unless [`Checker::interrupt`] comes first.
+    async fn unless_interrupted<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let mut interrupted = self.interrupted.subscribe();
+        tokio::select! {
+            done = work => Some(done),
+            _ = interrupted.wait_for(|cut| *cut) => None,
+        }
     }
 
     /// Checks one payment. The result is returned only after its audit line is written.
@@ -172,7 +203,9 @@ impl Checker {
             let wait = pacer.reserve(clock.now());
             if !wait.is_zero() {
                 tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
-                clock.sleep(wait).await;
+                if self.unless_interrupted(clock.sleep(wait)).await.is_none() {
+                    return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
+                }
             }
         }
         let deadline = clock.now() + policy.deadline;
@@ -198,13 +231,15 @@ impl Checker {
             let timeout = policy
                 .attempt_timeout
                 .min(deadline.saturating_sub(attempt_started));
-            let exchange = exchange::send(
-                &self.client,
-                request,
-                timeout,
-                endpoint.proxy.as_ref().map(|p| &p.0),
-            )
-            .await;
+            let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
+            let exchange = self
+                .unless_interrupted(exchange::send(&self.client, request, timeout, proxy))
+                .await
+                .unwrap_or_else(|| exchange::Exchange::Failed {
+                    outcome: Outcome::Interrupted,
+                    detail: INTERRUPTED.into(),
+                    http_status: None,
+                });
             let took = clock.now().saturating_sub(attempt_started);
             let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
             let outcome = answer.outcome();
@@ -248,7 +283,9 @@ impl Checker {
             };
             answer.waits(millis(wait), reason);
             tracing::info!(gateway = %kind, payment_id = %shown_id, attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
-            clock.sleep(wait).await;
+            if self.unless_interrupted(clock.sleep(wait)).await.is_none() {
+                return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
+            }
         }
     }
 }

@@ -111,11 +111,59 @@ fn within_open_files_limit(concurrency: usize) -> usize {
     allowed
 }
 
+/// The signal that stopped a run, and the exit code it ends with (128 + its number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Interrupt,
+    Terminate,
+}
+
+impl Stopped {
+    fn name(self) -> &'static str {
+        match self {
+            Stopped::Interrupt => "Ctrl-C (SIGINT)",
+            Stopped::Terminate => "SIGTERM",
+        }
+    }
+}
+
 /// Runs the checks, prints the audited results and withheld ones, and picks the exit code.
+///
+/// Ctrl-C or SIGTERM: no new id is taken, the checks in flight finish within their deadline
+/// and are printed and audited, stderr says how many ids were never sent, and the run exits
+/// 130 or 143. A second signal cuts the checks in flight short as `interrupted` (audited too).
 pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result<Exit, CliError> {
-    let mut shown: Vec<CheckResult> = Vec::with_capacity(ids.len());
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen =
+        |kind| signal(kind).map_err(|e| CliError::usage(format!("cannot listen for signals: {e}")));
+    let (mut interrupts, mut terminations) = (
+        listen(SignalKind::interrupt())?,
+        listen(SignalKind::terminate())?,
+    );
+    let run = checker.check_all(ids);
+    tokio::pin!(run);
+    let mut stopped = None;
+    let results = loop {
+        let signal = tokio::select! {
+            results = &mut run => break results,
+            _ = interrupts.recv() => Stopped::Interrupt,
+            _ = terminations.recv() => Stopped::Terminate,
+        };
+        if stopped.is_none() {
+            stopped = Some(signal);
+            checker.stop_taking();
+            eprintln!(
+                "paystat: {}: no new checks; finishing the ones in flight (again to cut them short)",
+                signal.name()
+            );
+        } else {
+            checker.interrupt();
+        }
+    };
+    let started = results.len();
+    let mut shown: Vec<CheckResult> = Vec::with_capacity(started);
     let mut withheld = Vec::new();
-    for result in checker.check_all(ids).await {
+    for result in results {
         match result {
             Ok(result) => shown.push(result),
             Err(unaudited) => withheld.push(unaudited),
@@ -150,6 +198,20 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
         )));
     }
     printed?;
+    if let Some(signal) = stopped {
+        eprintln!(
+            "paystat: stopped by {}: {} of {} ids were never sent; every check that was sent is shown and audited",
+            signal.name(),
+            ids.len() - started,
+            ids.len()
+        );
+        return Ok(Exit::Stopped {
+            code: match signal {
+                Stopped::Interrupt => 130,
+                Stopped::Terminate => 143,
+            },
+        });
+    }
     let worst = shown
         .iter()
         .map(|r| checked(r.outcome))
@@ -168,6 +230,7 @@ fn checked(outcome: Outcome) -> Checked {
         | Outcome::GatewayError
         | Outcome::Timeout
         | Outcome::ConnectionError
-        | Outcome::BadResponse => Checked::SomeFailed,
+        | Outcome::BadResponse
+        | Outcome::Interrupted => Checked::SomeFailed,
     }
 }

@@ -11,6 +11,7 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
      gateway error, timeout, connection error, bad response)
   4  the audit trail could not be written; those results are withheld
   5  the results could not be written to standard output (a closed pipe is not an error)
+  130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: the checks sent are shown and audited
 `paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.";
 
 /// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
@@ -44,6 +45,11 @@ pub enum Exit {
         /// Whether the chain is broken.
         broken: bool,
     },
+    /// `check` and `demo` stopped by a signal: 130 (SIGINT) or 143 (SIGTERM).
+    Stopped {
+        /// 128 + the signal's number.
+        code: u8,
+    },
     /// `mock serve`, `fixtures report`, `record`, `audit head|history|stats|prune`: 0, the job is done.
     Done,
 }
@@ -71,6 +77,7 @@ impl From<Exit> for ExitCode {
             Exit::Checked(Checked::SomeFailed) => 3,
             Exit::Fixtures { problems } => u8::from(problems),
             Exit::Verified { broken } | Exit::Audited { broken } => u8::from(broken),
+            Exit::Stopped { code } => code,
         };
         ExitCode::from(code)
     }

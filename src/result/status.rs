@@ -32,11 +32,13 @@ pub enum Outcome {
     /// The gateway answered something paystat cannot trust (not JSON, missing or ill-typed
     /// fields, a body over 1 MiB, an unexpected HTTP status).
     BadResponse,
+    /// The run was interrupted (a second Ctrl-C or SIGTERM) before the gateway answered.
+    Interrupted,
 }
 
 impl Outcome {
     /// Every outcome, in documentation order.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Found,
         Outcome::NotFound,
         Outcome::InvalidId,
@@ -47,6 +49,7 @@ impl Outcome {
         Outcome::Timeout,
         Outcome::ConnectionError,
         Outcome::BadResponse,
+        Outcome::Interrupted,
     ];
 
     /// The word used in output, audit lines and fixtures.
@@ -62,6 +65,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::ConnectionError => "connection_error",
             Outcome::BadResponse => "bad_response",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
@@ -97,6 +101,9 @@ impl Outcome {
             }
             Outcome::BadResponse => {
                 "The gateway answered something paystat cannot trust (not JSON, missing or ill-typed fields, over 1 MiB, a 404 without its not-found error); for a 404 check the base URL, otherwise escalate to the gateway's owner."
+            }
+            Outcome::Interrupted => {
+                "The run was stopped (a second Ctrl-C or SIGTERM) before the gateway answered; the request may have reached it, check again."
             }
         }
     }

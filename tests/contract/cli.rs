@@ -581,3 +581,117 @@ async fn auto_routes_each_id_and_names_the_rules_when_none_fits() {
         "one line per id, the unroutable one included"
     );
 }
+
+/// Starts `paystat check` on `ids` (JSON out, one check at a time, the live trail under `dir`),
+/// waits until its first line is in the trail, sends it `signals` (a pause between them), and
+/// returns how it ended.
+fn interrupted_run(
+    dir: &Path,
+    base_url: &str,
+    timeout: &str,
+    ids: &[&str],
+    signals: &[libc::c_int],
+) -> std::process::Output {
+    let child = paystat(dir)
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--concurrency",
+            "1",
+            "--max-attempts",
+            "1",
+        ])
+        .args([
+            "--timeout",
+            timeout,
+            "--deadline",
+            "60s",
+            "--base-url",
+            base_url,
+        ])
+        .args(ids)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first id answers at once; the second one is in flight when the signal comes.
+    let waited = std::time::Instant::now();
+    while audit_line_count(dir) < 1 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "no line was written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, *signal);
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_checks_in_flight_then_stops_with_143() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["txn_001", "txn_slow", "txn_002", "txn_003", "txn_004"];
+    // txn_slow's answer takes 10 s; its 1 s timeout ends it after the signal, as a timeout.
+    let output = interrupted_run(
+        dir.path(),
+        &mock.base_url(GatewayKind::Ledger),
+        "1s",
+        &ids,
+        &[libc::SIGTERM],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    let shown: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let never_sent = ids.len() - shown.len();
+    assert!(never_sent >= 1, "the run stopped taking ids: {stderr}");
+    assert!(
+        stderr.contains(&format!("{never_sent} of 5 ids were never sent")),
+        "{stderr}"
+    );
+    // Every check that was sent is shown and has its line; the in-flight one finished normally.
+    assert_eq!(audit_line_count(dir.path()), shown.len());
+    assert_eq!(shown[0]["payment_id"], "txn_001");
+    if shown.len() > 1 {
+        assert_eq!(shown[1]["outcome"], "timeout");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_cuts_the_checks_in_flight_short_and_audits_them_with_130() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["txn_001", "txn_slow", "txn_002"];
+    let output = interrupted_run(
+        dir.path(),
+        &mock.base_url(GatewayKind::Ledger),
+        "30s",
+        &ids,
+        &[libc::SIGINT, libc::SIGINT],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let shown: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown.len(), 2, "{stderr}");
+    assert_eq!(shown[1]["payment_id"], "txn_slow");
+    assert_eq!(shown[1]["outcome"], "interrupted");
+    assert!(stderr.contains("1 of 3 ids were never sent"), "{stderr}");
+    // The cut check was sent, so its line records the request, with the outcome `interrupted`.
+    let trail = helpers::live_trail(dir.path());
+    let lines: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["outcome"], "interrupted");
+    assert_eq!(lines[1]["request"]["path"], "/v1/payments/txn_slow");
+}
