@@ -29,22 +29,37 @@ fn main() {
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let small = write_trail(&root.path().join("small"), lines / 10);
     let big = write_trail(&root.path().join("big"), lines);
-    println!("trails:             {} and {lines} lines over {DAYS} days", lines / 10);
+    println!(
+        "trails:             {} and {lines} lines over {DAYS} days",
+        lines / 10
+    );
     let commands: [(&str, Vec<&str>); 5] = [
         ("verify", vec!["verify"]),
-        ("export (a month)", vec!["export", "--since", "2026-10-01", "--until", "2026-11-01"]),
-        ("export csv", vec!["export", "--since", "2026-10-01", "--until", "2026-11-01", "--format", "csv"]),
+        (
+            "export (a month)",
+            vec!["export", "--since", "2026-10-01", "--until", "2026-11-01"],
+        ),
+        (
+            "export csv",
+            vec![
+                "export",
+                "--since",
+                "2026-10-01",
+                "--until",
+                "2026-11-01",
+                "--format",
+                "csv",
+            ],
+        ),
         ("history", vec!["history", "txn_0000042"]),
         ("stats", vec!["stats", "--by", "gateway"]),
     ];
-    let (cat_small, _) = run(Command::new("sh").arg("-c").arg(format!(
-        "cat {}/*.jsonl",
-        small.display()
-    )));
-    let (cat_big, _) = run(Command::new("sh").arg("-c").arg(format!(
-        "cat {}/*.jsonl",
-        big.display()
-    )));
+    let (cat_small, _) = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat {}/*.jsonl", small.display())));
+    let (cat_big, _) = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat {}/*.jsonl", big.display())));
     println!(
         "baseline (cat):     {:.2} s small, {:.2} s big",
         cat_small.as_secs_f64(),
@@ -77,6 +92,10 @@ fn paystat_audit(trail: &Path, args: &[&str]) -> Command {
 }
 
 /// Runs `cmd` with its output thrown away; its wall time and peak RSS in MiB.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its peak RSS"
+)]
 fn run(cmd: &mut Command) -> (Duration, f64) {
     let started = Instant::now();
     let child = cmd
@@ -111,7 +130,10 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
         if file.as_ref().is_none_or(|(d, _)| *d != day) {
             let date = start + time::Duration::days(day as i64);
             let path = dir.join(format!("{date}.jsonl"));
-            file = Some((day, std::io::BufWriter::new(std::fs::File::create(path).unwrap())));
+            file = Some((
+                day,
+                std::io::BufWriter::new(std::fs::File::create(path).unwrap()),
+            ));
         }
         let second = (seq - 1) % per_day * 86_000 / per_day;
         let date = start + time::Duration::days(day as i64);
@@ -126,7 +148,11 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
         let mut result = CheckResult::new(
             format!("txn_{:07}", seq % 200_000),
             Some(gateway),
-            if found { Outcome::Found } else { Outcome::Timeout },
+            if found {
+                Outcome::Found
+            } else {
+                Outcome::Timeout
+            },
         );
         if found {
             result.status = Some(PaymentStatus::Completed);

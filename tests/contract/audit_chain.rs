@@ -608,3 +608,59 @@ fn an_empty_actor_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--actor is empty"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_key_seals_the_lines_and_never_shows() {
+    const KEY: &str = "audit-key-canary-7d2e";
+    let mock = paystat::contract::EmbeddedMock::start(
+        paystat::contract::ScenarioSet::from_dir(&crate::helpers::fixtures_dir())
+            .unwrap()
+            .scenarios()
+            .iter()
+            .filter(|s| s.gateway == GatewayKind::Ledger),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = paystat(dir.path())
+        .env("PAYSTAT_AUDIT_KEY", KEY)
+        .env("RUST_LOG", "trace")
+        .args(["check", "--base-url", &mock.base_url(GatewayKind::Ledger)])
+        .args(["txn_001", "txn_999"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let trail = dir.path().join("state/paystat/audit");
+    let verify = |key: Option<&str>| {
+        let mut cmd = paystat(dir.path());
+        if let Some(key) = key {
+            cmd.env("PAYSTAT_AUDIT_KEY", key);
+        }
+        cmd.args(["audit", "verify", "--audit-dir"])
+            .arg(&trail)
+            .output()
+            .unwrap()
+    };
+    let keyed = verify(Some(KEY));
+    assert_eq!(keyed.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&keyed.stdout).contains("sealed with the audit key"));
+    let keyless = verify(None);
+    assert_eq!(keyless.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&keyless.stderr).contains("set PAYSTAT_AUDIT_KEY"));
+    assert_eq!(
+        verify(Some("another-key")).status.code(),
+        Some(1),
+        "lines sealed with another key do not verify"
+    );
+    let lines = crate::helpers::live_trail(dir.path());
+    assert_eq!(lines.matches(r#""chain":"hmac-sha256""#).count(), 2);
+    let mut everything = lines;
+    for output in [&check, &keyed, &keyless] {
+        everything.push_str(&String::from_utf8_lossy(&output.stdout));
+        everything.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    assert!(
+        everything.contains("sending status request"),
+        "trace logs ran"
+    );
+    assert!(!everything.contains(KEY), "the audit key leaked");
+}
