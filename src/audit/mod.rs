@@ -480,6 +480,30 @@ impl AuditTrail {
         Ok(())
     }
 
+    /// Records, where the trail still takes a line, that a check could not be audited and that
+    /// paystat stopped sending requests there (event `audit.halted`). On a full disk or a
+    /// replaced file this line cannot be written either; the CLI's error sentence then carries it.
+    pub fn record_failure(&self, payment_id: &str, error: &AuditError) {
+        let mut id = payment_id.to_owned();
+        if id.len() > 64 {
+            let mut cut = 64;
+            while !id.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            id.truncate(cut);
+            id.push('…');
+        }
+        let mut fields = serde_json::Map::new();
+        fields.insert("payment_id".into(), id.into());
+        fields.insert("error".into(), error.to_string().into());
+        fields.insert(
+            "detail".into(),
+            "this check's line could not be made durable; paystat withheld its answer and sent no further request"
+                .into(),
+        );
+        let _ = self.note(EVENT_HALTED, fields);
+    }
+
     fn note_line(
         &self,
         head: &Head,
@@ -766,6 +790,9 @@ fn open_file(
         syncer,
     })
 }
+
+/// The event of the line that records an audit failure that stopped a run.
+pub const EVENT_HALTED: &str = "audit.halted";
 
 /// The event of the line that records a repaired fragment.
 pub const EVENT_REPAIR: &str = "audit.repair";

@@ -11,6 +11,7 @@ mod answer;
 mod exchange;
 mod options;
 mod route;
+mod stop;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,10 +49,8 @@ pub struct Checker {
     options: CheckerOptions,
     /// Set at the first audit failure: from then on nothing is sent.
     halted: AtomicBool,
-    /// Set by [`Checker::stop_taking`]: `check_all` starts no new check.
-    stopping: AtomicBool,
-    /// Set by [`Checker::interrupt`]: the checks in flight end at once as `interrupted`.
-    interrupted: tokio::sync::watch::Sender<bool>,
+    /// Whether the run still takes ids, or is cutting its checks short.
+    stop: stop::Stop,
 }
 
 impl Checker {
@@ -73,8 +72,7 @@ impl Checker {
             audit,
             options,
             halted: AtomicBool::new(false),
-            stopping: AtomicBool::new(false),
-            interrupted: tokio::sync::watch::Sender::new(false),
+            stop: stop::Stop::new(),
         }
     }
 
@@ -89,7 +87,7 @@ impl Checker {
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
         futures_util::stream::iter(ids)
-            .take_while(|_| std::future::ready(!self.stopping.load(Ordering::SeqCst)))
+            .take_while(|_| std::future::ready(self.stop.taking()))
             .map(|id| self.ask_and_write(id, false))
             .buffered(concurrency)
             .map(|written| self.when_durable(written))
@@ -102,22 +100,12 @@ impl Checker {
     /// Starts no new check: `check_all` returns once the checks in flight are done, with results
     /// for the ids it started only (the first ones, in order).
     pub fn stop_taking(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.stop_taking();
     }
 
     /// Cuts the checks in flight short: each ends at once as `interrupted`, and is audited.
     pub fn interrupt(&self) {
-        self.stop_taking();
-        self.interrupted.send_replace(true);
-    }
-
-    /// Runs `work` unless [`Checker::interrupt`] comes first.
-    async fn unless_interrupted<T>(&self, work: impl Future<Output = T>) -> Option<T> {
-        let mut interrupted = self.interrupted.subscribe();
-        tokio::select! {
-            done = work => Some(done),
-            _ = interrupted.wait_for(|cut| *cut) => None,
-        }
+        self.stop.interrupt();
     }
 
     /// Checks one payment. The result is returned only after its audit line is written.
@@ -181,7 +169,9 @@ impl Checker {
 
     /// Stops all further requests and withholds the check of `id`.
     fn unaudited(&self, id: &str, source: AuditError) -> UnauditedCheck {
-        self.halted.store(true, Ordering::SeqCst);
+        if !self.halted.swap(true, Ordering::SeqCst) {
+            self.audit.record_failure(id, &source);
+        }
         // The CLI reports this as its one error sentence; this event is for RUST_LOG=warn.
         tracing::warn!(payment_id = %display_safe(id), error = %source, "audit line not written; result withheld");
         UnauditedCheck {
@@ -203,7 +193,12 @@ impl Checker {
             let wait = pacer.reserve(clock.now());
             if !wait.is_zero() {
                 tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
-                if self.unless_interrupted(clock.sleep(wait)).await.is_none() {
+                if self
+                    .stop
+                    .unless_interrupted(clock.sleep(wait))
+                    .await
+                    .is_none()
+                {
                     return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
                 }
             }
@@ -233,6 +228,7 @@ impl Checker {
                 .min(deadline.saturating_sub(attempt_started));
             let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
             let exchange = self
+                .stop
                 .unless_interrupted(exchange::send(&self.client, request, timeout, proxy))
                 .await
                 .unwrap_or_else(|| exchange::Exchange::Failed {
@@ -283,7 +279,12 @@ impl Checker {
             };
             answer.waits(millis(wait), reason);
             tracing::info!(gateway = %kind, payment_id = %shown_id, attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
-            if self.unless_interrupted(clock.sleep(wait)).await.is_none() {
+            if self
+                .stop
+                .unless_interrupted(clock.sleep(wait))
+                .await
+                .is_none()
+            {
                 return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
             }
         }

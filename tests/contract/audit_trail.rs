@@ -424,3 +424,97 @@ async fn a_fragment_left_by_a_crash_is_kept_closed_and_recorded() {
         "the next line is whole, not glued on"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_text_is_bounded_in_the_result_and_the_line() {
+    // A ledger that answers with a 900 KB status word and a 300-character request id.
+    let word = "x".repeat(900_000);
+    let server = httpmock::MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/v1/payments/txn_001");
+            then.status(200)
+                .header("content-type", "application/json")
+                .header("x-request-id", "r".repeat(300))
+                .body(format!(
+                    r#"{{"id": "txn_001", "status": "{word}", "amount": 1.00, "currency": "USD"}}"#
+                ));
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = checker_for(
+        dir.path(),
+        GatewayKind::Ledger,
+        &format!("{}/v1", server.base_url()),
+    );
+    let result = checker.check("txn_001").await.unwrap();
+    let status = result.gateway_status.clone().unwrap();
+    assert!(
+        status.starts_with(&"x".repeat(256)),
+        "{}",
+        &status[..300.min(status.len())]
+    );
+    assert!(status.ends_with("… [cut: 900000 characters]"), "{status}");
+    assert_eq!(
+        status.chars().count(),
+        256 + "… [cut: 900000 characters]".chars().count()
+    );
+    let request_id = result.gateway_request_id.as_deref().unwrap();
+    assert!(
+        request_id.ends_with("… [cut: 300 characters]"),
+        "{request_id}"
+    );
+    let line = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(
+        line.len() < 4096,
+        "a line of normal size: {} bytes",
+        line.len()
+    );
+    assert_eq!(
+        *audit_lines(dir.path())[0].check,
+        result,
+        "the line is the result"
+    );
+}
+
+#[tokio::test]
+async fn an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits() {
+    // About 700 bytes left in the file's last block of a full disk: the check's line (over a
+    // kilobyte) does not fit, the shorter line recording the failure does.
+    let earlier = "{\"earlier\":\"line\"}\n".repeat(179);
+    let disk = match FullDisk::mount_with(Some(("audit.jsonl", earlier.as_bytes()))) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!(
+                "skipped an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits: {why}"
+            );
+            return;
+        }
+    };
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .audit_path(&disk.path("audit.jsonl"))
+    .build();
+    checker
+        .check("txn_001")
+        .await
+        .expect_err("the line did not fit, so the result is withheld");
+    let after = std::fs::read_to_string(disk.path("audit.jsonl")).unwrap();
+    let last = after.strip_prefix(&earlier).unwrap();
+    assert!(last.ends_with('\n') && last.lines().count() == 1, "{last}");
+    let note: serde_json::Value = serde_json::from_str(last.trim_end()).unwrap();
+    assert_eq!(note["event"], "audit.halted");
+    assert_eq!(note["payment_id"], "txn_001");
+    assert!(
+        note["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write to the audit log"),
+        "{note}"
+    );
+}
