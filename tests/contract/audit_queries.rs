@@ -328,3 +328,50 @@ fn no_trail_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("there is no audit trail at"));
 }
+
+#[test]
+fn prune_keeps_twelve_months_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = fixed_trail(dir.path());
+    let prune = |config: &str, force: bool| {
+        std::fs::write(dir.path().join("paystat.toml"), config).unwrap();
+        let mut cmd = audit(dir.path(), &trail, &["prune"]);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    // A retention shorter than PCI DSS's 12 months is refused, and nothing is removed.
+    let refused = prune("[audit]\nretain = \"30d\"\n", false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("shorter than the 365 days"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&trail).unwrap().count(), 4);
+    // The default (400 days) is accepted; forced, a one-day retention removes every day file of
+    // the fixed trail, leaves a checkpoint, and what is left still verifies.
+    let kept = prune("", false);
+    assert_eq!(kept.status.code(), Some(0));
+    let forced = prune("[audit]\nretain = \"1d\"\ncompress_after = \"1d\"\n", true);
+    assert_eq!(
+        forced.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&forced.stdout);
+    assert!(stdout.contains("removed 2026-10-29.jsonl"), "{stdout}");
+    assert!(
+        stdout.contains("checkpoint: the chain continues after seq"),
+        "{stdout}"
+    );
+    let verify = audit(dir.path(), &trail, &["verify"]).output().unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
