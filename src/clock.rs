@@ -152,3 +152,34 @@ pub(crate) fn optional_duration<'de, D: serde::Deserializer<'de>>(
         .map(Some)
         .map_err(serde::de::Error::custom)
 }
+
+/// A duration as a person reads it: `250 ms`, `4.1 s`, `30 s`, `12 min`, `26 h`, `3 d`.
+pub fn human(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..10_000 if !ms.is_multiple_of(1_000) => format!("{:.1} s", ms as f64 / 1_000.0),
+        1_000..60_000 => format!("{} s", ms / 1_000),
+        60_000..3_600_000 => format!("{} min", ms / 60_000),
+        3_600_000..172_800_000 => format!("{} h", ms / 3_600_000),
+        _ => format!("{} d", ms / 86_400_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(human(ms(0)), "0 ms");
+        assert_eq!(human(ms(250)), "250 ms");
+        assert_eq!(human(ms(4_114)), "4.1 s");
+        assert_eq!(human(ms(5_000)), "5 s");
+        assert_eq!(human(ms(30_500)), "30 s");
+        assert_eq!(human(ms(12 * 60_000 + 5)), "12 min");
+        assert_eq!(human(ms(26 * 3_600_000)), "26 h");
+        assert_eq!(human(ms(3 * 86_400_000 + 1)), "3 d");
+    }
+}

@@ -68,7 +68,7 @@ pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrenc
 pub use check::{
     Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
 };
-pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
+pub use clock::{Clock, ManualClock, SystemClock, human as human_duration, parse_duration};
 pub use config::{
     AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, ConfigError, ConfigFile, Configured, Overrides,
     ProxyUrl, STATE_DIR_ENV, Trust, parse_base_url, state_dir,

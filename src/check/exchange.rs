@@ -117,10 +117,7 @@ pub(crate) async fn send(
         Ok(Err(failed)) => failed,
         Err(_) => Exchange::Failed {
             outcome: Outcome::Timeout,
-            detail: format!(
-                "no complete answer within {}",
-                humantime::format_duration(timeout)
-            ),
+            detail: format!("no complete answer within {}", crate::clock::human(timeout)),
             http_status: None,
         },
     }
@@ -146,6 +143,17 @@ fn transport_failure(
         cause = e.to_string();
         source = e.source();
     }
+    // The host and port tried (never the path, which names the payment, or user info).
+    let at = error
+        .url()
+        .map(|u| {
+            format!(
+                " at {}:{}",
+                u.host_str().unwrap_or("?"),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default();
     let what = if error.is_connect() {
         "could not connect to the gateway"
     } else if error.is_body() || error.is_decode() {
@@ -167,7 +175,7 @@ fn transport_failure(
         .unwrap_or_default();
     Exchange::Failed {
         outcome,
-        detail: format!("{what}{via}: {cause}"),
+        detail: format!("{what}{at}{via}: {cause}"),
         http_status,
     }
 }

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 
 use crate::audit::{AuditError, AuditTrail, RequestLine, Written};
 use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
-use crate::result::{CheckResult, Outcome, RetryStop};
+use crate::result::{CheckResult, GatewayKind, Outcome, RetryStop};
 use crate::retry::{Decision, Facts, retry_after};
 
 pub use answer::UnauditedCheck;
@@ -76,25 +76,61 @@ impl Checker {
         }
     }
 
+    /// How this checker picks a gateway for an id.
+    pub fn routing(&self) -> Routing {
+        self.options.routing
+    }
+
+    /// The gateways this checker paces, and their rates (requests per second).
+    pub fn pacing(&self) -> Vec<(GatewayKind, f64)> {
+        let paced = self
+            .endpoints
+            .iter()
+            .filter_map(|e| Some((e.gateway.kind(), e.rate?)));
+        paced.collect()
+    }
+
     /// The audit trail this checker writes to.
     pub fn audit_trail(&self) -> &AuditTrail {
         &self.audit
     }
 
-    /// Checks `ids` concurrently; results come back in the order of `ids`. At most `concurrency`
-    /// checks ask at once; a written line awaits its sync outside that limit, so one sync covers
-    /// many lines while the next requests go out. No result returns before its line is durable.
+    /// Checks `ids` concurrently; results come back in the order of `ids`.
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
+        let ids = futures_util::stream::iter(ids.iter().cloned());
+        self.check_stream(ids, true).collect().await
+    }
+
+    /// Checks ids as `ids` yields them. At most `concurrency` checks ask at once; a written line
+    /// awaits its sync outside that limit, so one sync covers many lines while the next requests
+    /// go out. Results come as checks complete, or with `ordered` in input order (a slow check
+    /// holds back at most `concurrency` others). No result comes before its line is durable.
+    pub fn check_stream<'a>(
+        &'a self,
+        ids: impl Stream<Item = String> + 'a,
+        ordered: bool,
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
-        futures_util::stream::iter(ids)
+        let syncing = concurrency.saturating_mul(8).max(256);
+        let asked = ids
             .take_while(|_| std::future::ready(self.stop.taking()))
-            .map(|id| self.ask_and_write(id, false))
-            .buffered(concurrency)
-            .map(|written| self.when_durable(written))
-            .buffered(concurrency.saturating_mul(8).max(256))
-            .map(|r| r.map(|(result, _)| result))
-            .collect()
-            .await
+            .map(move |id| async move { self.ask_and_write(&id, false).await });
+        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(c, _)| c);
+        if ordered {
+            asked
+                .buffered(concurrency)
+                .map(|written| self.when_durable(written))
+                .buffered(syncing)
+                .map(shown)
+                .boxed_local()
+        } else {
+            asked
+                .buffer_unordered(concurrency)
+                .map(|written| self.when_durable(written))
+                .buffer_unordered(syncing)
+                .map(shown)
+                .boxed_local()
+        }
     }
 
     /// Starts no new check: `check_all` returns once the checks in flight are done, with results

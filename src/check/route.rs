@@ -26,6 +26,8 @@ pub(crate) struct Endpoint {
     pub policy: RetryPolicy,
     pub budget: RetryBudget,
     pub pacer: Option<Pacer>,
+    /// The pacing rate, requests per second, when paced.
+    pub rate: Option<f64>,
     pub proxy: Option<crate::config::ProxyUrl>,
 }
 
@@ -36,6 +38,7 @@ impl From<Configured> for Endpoint {
             policy: c.policy,
             budget: RetryBudget::new(c.retry_budget),
             pacer: c.requests_per_second.map(Pacer::new),
+            rate: c.requests_per_second,
             proxy: c.proxy,
         }
     }

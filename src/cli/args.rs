@@ -103,10 +103,14 @@ pub enum GatewayArg {
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// A table for people (amounts like `150.00 USD`).
+    /// A table for people (amounts like `150.00 USD`), printed in pages that fit the terminal.
     Table,
     /// A JSON array of the normalized results.
     Json,
+    /// One JSON object per line, each printed as its check completes.
+    Jsonl,
+    /// CSV (RFC 4180) with a header, one flat column per field; the attempt log stays out.
+    Csv,
 }
 
 /// How paystat reaches the gateways: proxies, trust, and the account asked on behalf of.
@@ -163,10 +167,35 @@ pub enum AuditSync {
 
 /// `paystat check`.
 #[derive(Debug, Args)]
+#[command(after_help = CHECK_HELP)]
 pub struct CheckArgs {
-    /// Payment ids to check; `-` reads one id per line from standard input.
-    #[arg(value_name = "ID", required = true)]
+    /// Payment ids to check; `-` reads them from standard input (a list or CSV, see below).
+    #[arg(value_name = "ID", required_unless_present = "ids_file")]
     pub ids: Vec<String>,
+    /// Read the ids from this file (a list or CSV) instead.
+    #[arg(long, value_name = "PATH", conflicts_with = "ids")]
+    pub ids_file: Option<PathBuf>,
+    /// The CSV column holding the ids (default: `payment_id`, else `id`, else the first).
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+    /// Print results in input order (a slow check holds back at most --concurrency others)
+    /// instead of as they complete. `table` and `json` are always in input order.
+    #[arg(long)]
+    pub ordered: bool,
+    /// Mark found payments still pending, authorized or requiring action after this long
+    /// (`24h`, `3d`) as stale, with their age (a column, and `age_s`/`stale` in JSON and CSV).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stale_after: Option<Duration>,
+    /// Print only some results (every check is still audited): `stale`, `status=pending,failed`,
+    /// `outcome=timeout`; commas are OR, repeated flags are AND.
+    #[arg(long, value_name = "WHAT")]
+    pub only: Vec<String>,
+    /// Also write the run's summary as one JSON object to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// No progress line and no summary on stderr (errors still are).
+    #[arg(long, short)]
+    pub quiet: bool,
     /// The gateway to ask.
     #[arg(long, value_enum, default_value = "ledger")]
     pub gateway: GatewayArg,
@@ -441,6 +470,28 @@ pub struct AuditPruneArgs {
     #[arg(long)]
     pub force: bool,
 }
+
+/// Examples and environment for `paystat check --help`.
+const CHECK_HELP: &str = "Examples:
+  paystat check txn_001 txn_002
+  paystat check --gateway stripe --format json pi_3MtwBwLkdIwHu7ix28a3tqPa
+  paystat check --gateway auto --format jsonl --ids-file payments.csv > results.jsonl
+  paystat check --gateway auto --stale-after 24h --only stale --ids-file pending.csv
+  cut -d, -f1 ids.txt | paystat check --format csv - > results.csv
+
+Ids from standard input or --ids-file: one per line, or CSV whose first row is a header when a
+cell is `payment_id` or `id` (or the --column name); blank lines and `#` lines are skipped.
+
+Credentials (read from the environment only, never from flags):
+  PAYSTAT_LEDGER_TOKEN, or PAYSTAT_LEDGER_USER + PAYSTAT_LEDGER_PASSWORD   the ledger (optional)
+  PAYSTAT_STRIPE_KEY                                                       Stripe
+  PAYSTAT_PLAID_CLIENT_ID + PAYSTAT_PLAID_SECRET                           Plaid
+  PAYSTAT_AUDIT_KEY                                                        seals the audit trail
+Base URLs: --base-url, else PAYSTAT_LEDGER_URL / PAYSTAT_STRIPE_URL / PAYSTAT_PLAID_URL, else the
+config file, else http://127.0.0.1:5000/v1, https://api.stripe.com, https://sandbox.plaid.com.
+
+Ctrl-C or SIGTERM: no new ids are taken, the checks in flight finish and are printed and
+audited, exit 130 / 143; a second signal cuts them short.";
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     paystat::parse_duration(text)

@@ -1,40 +1,44 @@
-//! `paystat check`: ids in, audited results out, and an exit code that says how it went.
+//! `paystat check`: ids in (lazily), audited results out as they complete, a progress line and
+//! a summary on stderr, and an exit code that says how it went.
 
-use std::collections::BTreeSet;
-use std::io::BufRead;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
-use paystat::{CheckResult, Checker, CheckerOptions, GatewayKind, Outcome, Overrides, Routing};
+use futures_util::StreamExt;
+use paystat::{
+    CheckResult, Checker, CheckerOptions, GatewayKind, Outcome, Overrides, PaymentStatus, Routing,
+};
 
 use super::args::{CheckArgs, Format, GatewayArg};
-use super::exit::{Checked, Exit};
-use super::{CliError, configured_checker, load_config, print, process_env, render, sentence};
+use super::exit::{Checked, Exit, Failure};
+use super::ids::{self, Source};
+use super::output::{Age, Output, Shown};
+use super::summary::Summary;
+use super::{CliError, configured_checker, load_config, process_env, sentence};
 
-fn read_ids(ids: Vec<String>) -> Result<Vec<String>, CliError> {
+/// Where the ids come from: the arguments, standard input (`-`) or `--ids-file`.
+fn source(ids: Vec<String>, file: Option<&std::path::Path>) -> Result<Source, CliError> {
+    if let Some(path) = file {
+        let opened = std::fs::File::open(path).map_err(|e| {
+            CliError::usage(format!("cannot read the ids file {}: {e}", path.display()))
+        })?;
+        return Ok(Source::Reader(Box::new(opened)));
+    }
     if ids.iter().any(|id| id == "-") {
         if ids.len() > 1 {
             return Err(CliError::usage(
                 "give ids as arguments or `-` for standard input, not both",
             ));
         }
-        let stdin = std::io::stdin().lock();
-        let mut read = Vec::new();
-        for line in stdin.lines() {
-            let line = line.map_err(|e| {
-                CliError::usage(format!("cannot read ids from standard input: {e}"))
-            })?;
-            let id = line.trim();
-            if !id.is_empty() {
-                read.push(id.to_owned());
-            }
-        }
-        return Ok(read);
+        return Ok(Source::Reader(Box::new(std::io::stdin())));
     }
-    Ok(ids)
+    Ok(Source::Args(ids))
 }
 
 /// `paystat check`.
 pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
-    let ids = read_ids(args.ids)?;
     let routing = match args.gateway {
         GatewayArg::Ledger => Routing::Fixed(GatewayKind::Ledger),
         GatewayArg::Stripe => Routing::Fixed(GatewayKind::Stripe),
@@ -65,10 +69,22 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         ca_cert: args.connection.ca_cert,
         stripe_account: args.connection.stripe_account,
     };
-    // Only the gateways these ids need are configured, so a Stripe-only run needs no Plaid keys.
-    let needed: BTreeSet<GatewayKind> = match routing {
-        Routing::Fixed(kind) => BTreeSet::from([kind]),
-        Routing::Auto => ids.iter().filter_map(|id| paystat::route(id)).collect(),
+    let presentation = Presentation::new(&args.only, args.stale_after, args.format, args.ordered)?;
+    let source = source(args.ids, args.ids_file.as_deref())?;
+    // Only the gateways the ids need are configured, so a Stripe-only run needs no Plaid keys.
+    // Ids read from input are not known in advance: every gateway is tried, and an id that
+    // needs one that could not be configured ends the run with that gateway's error.
+    let (needed, tolerant) = match (&routing, &source) {
+        (Routing::Fixed(kind), _) => (BTreeSet::from([*kind]), false),
+        (Routing::Auto, Source::Args(ids)) => (
+            ids.iter().filter_map(|id| paystat::route(id)).collect(),
+            false,
+        ),
+        (Routing::Auto, Source::Reader(_)) => (BTreeSet::from(GatewayKind::ALL), true),
+    };
+    let known = match &source {
+        Source::Args(ids) => Some(ids.len()),
+        Source::Reader(_) => None,
     };
     let concurrency = paystat::validate_concurrency("--concurrency", args.concurrency)
         .map_err(|e| CliError::usage(sentence(&e)))?;
@@ -76,15 +92,150 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         concurrency: within_open_files_limit(concurrency),
         ..CheckerOptions::new(routing)
     };
-    let checker = configured_checker(
+    let (checker, unconfigured) = configured_checker(
         &needed,
         &load_config(args.config.as_deref())?,
         &process_env,
         &overrides,
         &args.audit,
         options,
+        tolerant,
     )?;
-    report(&checker, &ids, args.format).await
+    let ids = ids::stream(source, args.column);
+    let run = Run {
+        presentation,
+        known,
+        unconfigured,
+        quiet: args.quiet,
+        summary_json: args.summary_json,
+    };
+    report(&checker, ids, run).await
+}
+
+/// What a run prints, and which results.
+pub struct Presentation {
+    format: Format,
+    ordered: bool,
+    stale_after: Option<Duration>,
+    only: Vec<Only>,
+}
+
+/// One `--only` condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Only {
+    Stale,
+    Status(Vec<PaymentStatus>),
+    Outcome(Vec<Outcome>),
+}
+
+impl Presentation {
+    fn new(
+        only: &[String],
+        stale_after: Option<Duration>,
+        format: Format,
+        ordered: bool,
+    ) -> Result<Presentation, CliError> {
+        let only = only
+            .iter()
+            .map(|text| parse_only(text, stale_after.is_some()))
+            .collect::<Result<_, _>>()?;
+        Ok(Presentation {
+            format,
+            // A table and a JSON array are read top to bottom: always in input order.
+            ordered: ordered || matches!(format, Format::Table | Format::Json),
+            stale_after,
+            only,
+        })
+    }
+
+    /// The defaults of `paystat demo`: everything, in input order.
+    pub fn all(format: Format) -> Presentation {
+        Presentation {
+            format,
+            ordered: true,
+            stale_after: None,
+            only: Vec::new(),
+        }
+    }
+
+    /// The result's age, when `--stale-after` asks and the gateway said when it was created.
+    fn age(&self, result: &CheckResult, now: time::OffsetDateTime) -> Option<Age> {
+        let stale_after = self.stale_after?;
+        let created = time::OffsetDateTime::parse(
+            result.created_at.as_deref()?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        let age = u64::try_from((now - created).whole_seconds()).unwrap_or(0);
+        let waiting = matches!(
+            result.status,
+            Some(
+                PaymentStatus::Pending | PaymentStatus::Authorized | PaymentStatus::RequiresAction
+            )
+        );
+        Some(Age {
+            age_s: age,
+            stale: waiting && age > stale_after.as_secs(),
+        })
+    }
+
+    /// Whether `--only` lets the result through.
+    fn shows(&self, result: &CheckResult, age: Option<Age>) -> bool {
+        self.only.iter().all(|only| match only {
+            Only::Stale => age.is_some_and(|a| a.stale),
+            Only::Status(statuses) => result.status.is_some_and(|s| statuses.contains(&s)),
+            Only::Outcome(outcomes) => outcomes.contains(&result.outcome),
+        })
+    }
+}
+
+fn parse_only(text: &str, stale_after: bool) -> Result<Only, CliError> {
+    let bad =
+        |why: String| CliError::usage(format!("--only `{}` {why}", paystat::display_safe(text)));
+    if text == "stale" {
+        if !stale_after {
+            return Err(bad("needs --stale-after to say how old is stale".into()));
+        }
+        return Ok(Only::Stale);
+    }
+    let Some((key, values)) = text.split_once('=') else {
+        return Err(bad("is not `stale`, `status=…` or `outcome=…`".into()));
+    };
+    let values: Vec<&str> = values.split(',').map(str::trim).collect();
+    match key.trim() {
+        "status" => values
+            .iter()
+            .map(|v| {
+                PaymentStatus::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == *v)
+                    .ok_or_else(|| bad(format!("names no status `{v}`")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Only::Status),
+        "outcome" => values
+            .iter()
+            .map(|v| {
+                Outcome::ALL
+                    .into_iter()
+                    .find(|o| o.as_str() == *v)
+                    .ok_or_else(|| bad(format!("names no outcome `{v}`")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Only::Outcome),
+        _ => Err(bad("is not `stale`, `status=…` or `outcome=…`".into())),
+    }
+}
+
+/// One run's settings beyond the checker.
+pub struct Run {
+    pub presentation: Presentation,
+    /// How many ids there are, when known in advance (given as arguments).
+    pub known: Option<usize>,
+    /// Gateways an id may need that could not be configured, and why.
+    pub unconfigured: BTreeMap<GatewayKind, String>,
+    pub quiet: bool,
+    pub summary_json: Option<std::path::PathBuf>,
 }
 
 /// Files a process needs besides one connection per check in flight: standard streams, the
@@ -127,12 +278,17 @@ impl Stopped {
     }
 }
 
-/// Runs the checks, prints the audited results and withheld ones, and picks the exit code.
+/// Runs the checks as the ids come, prints each audited result as it completes (or in input
+/// order), and picks the exit code.
 ///
 /// Ctrl-C or SIGTERM: no new id is taken, the checks in flight finish within their deadline
 /// and are printed and audited, stderr says how many ids were never sent, and the run exits
 /// 130 or 143. A second signal cuts the checks in flight short as `interrupted` (audited too).
-pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result<Exit, CliError> {
+pub async fn report(
+    checker: &Checker,
+    ids: impl futures_util::Stream<Item = ids::Item>,
+    run: Run,
+) -> Result<Exit, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen =
         |kind| signal(kind).map_err(|e| CliError::usage(format!("cannot listen for signals: {e}")));
@@ -140,45 +296,100 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
         listen(SignalKind::interrupt())?,
         listen(SignalKind::terminate())?,
     );
-    let run = checker.check_all(ids);
-    tokio::pin!(run);
+    let started = Instant::now();
+    // The input ends at its first unreadable part, or at the first id that needs a gateway
+    // that could not be configured; that is said at the end (exit 2).
+    let read = std::cell::Cell::new(0usize);
+    let stopped_input: RefCell<Option<String>> = RefCell::new(None);
+    let ids = ids
+        .take_while(|item| {
+            let go = match item {
+                Ok(id) => match paystat::route(id).and_then(|k| run.unconfigured.get(&k)) {
+                    Some(why) if checker_routes_auto(checker) => {
+                        *stopped_input.borrow_mut() = Some(why.clone());
+                        false
+                    }
+                    _ => true,
+                },
+                Err(why) => {
+                    *stopped_input.borrow_mut() = Some(why.clone());
+                    false
+                }
+            };
+            if go {
+                read.set(read.get() + 1);
+            }
+            std::future::ready(go)
+        })
+        .filter_map(|item| std::future::ready(item.ok()));
+    let presentation = &run.presentation;
+    let mut results = checker
+        .check_stream(ids, presentation.ordered)
+        .ready_chunks(256);
+    let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
+    let mut output_error: Option<std::io::Error> = output.begin().err();
+    let progress = Progress::new(run.quiet, run.known, checker);
+    let mut summary = Summary::default();
+    let mut withheld = Vec::new();
     let mut stopped = None;
-    let results = loop {
+    loop {
         let signal = tokio::select! {
-            results = &mut run => break results,
+            chunk = results.next() => match chunk {
+                Some(chunk) => {
+                    let now = time::OffsetDateTime::now_utc();
+                    for result in chunk {
+                        match result {
+                            Ok(result) => {
+                                let age = presentation.age(&result, now);
+                                summary.add(&result, age.is_some_and(|a| a.stale));
+                                progress.tick(&result);
+                                if output_error.is_none() && presentation.shows(&result, age) {
+                                    output_error = output.push(Shown { result: &result, age }).err();
+                                }
+                            }
+                            Err(unaudited) => {
+                                progress.tick_withheld();
+                                withheld.push(unaudited);
+                            }
+                        }
+                    }
+                    if output_error.is_none() {
+                        output_error = output.flush().err();
+                    }
+                    if output_error.is_some() {
+                        // Nobody reads the results any more: ask no more gateways.
+                        checker.stop_taking();
+                    }
+                    continue;
+                }
+                None => break,
+            },
             _ = interrupts.recv() => Stopped::Interrupt,
             _ = terminations.recv() => Stopped::Terminate,
         };
         if stopped.is_none() {
             stopped = Some(signal);
             checker.stop_taking();
-            eprintln!(
-                "paystat: {}: no new checks; finishing the ones in flight (again to cut them short)",
-                signal.name()
-            );
+            progress.suspend(|| {
+                eprintln!(
+                    "paystat: {}: no new checks; finishing the ones in flight (again to cut them short)",
+                    signal.name()
+                );
+            });
         } else {
             checker.interrupt();
         }
-    };
-    let started = results.len();
-    let mut shown: Vec<CheckResult> = Vec::with_capacity(started);
-    let mut withheld = Vec::new();
-    for result in results {
-        match result {
-            Ok(result) => shown.push(result),
-            Err(unaudited) => withheld.push(unaudited),
-        }
     }
-    let text = match format {
-        Format::Table => render::table(&shown),
-        Format::Json => render::json(&shown),
-    };
-    let printed = if !shown.is_empty() || format == Format::Json {
-        print(format_args!("{text}\n"))
-    } else {
-        Ok(())
-    };
-    // An audit failure outranks an output failure: Compliance must hear of it first.
+    progress.finish();
+    if output_error.is_none() {
+        output_error = output.end().err();
+    }
+    let checks = summary.checks as usize + withheld.len();
+    let never_sent = run.known.map(|known| known.saturating_sub(checks) as u64);
+    summary.withheld = withheld.len() as u64;
+    summary.shown = summary.checks;
+    summary.finish(started.elapsed(), never_sent);
+    // An audit failure outranks everything: Compliance must hear of it first.
     if let Some(first) = withheld.first() {
         let not_sent = withheld
             .iter()
@@ -194,16 +405,54 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
             "{}; {} of {} results withheld{unsent}",
             sentence(first),
             withheld.len(),
-            ids.len()
+            checks
         )));
     }
-    printed?;
+    if let Some(error) = output_error {
+        return Err(match error.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError {
+                failure: Failure::ClosedPipe,
+                message: String::new(),
+            },
+            _ => CliError {
+                failure: Failure::Output,
+                message: format!("cannot write to standard output: {error}"),
+            },
+        });
+    }
+    if !run.quiet && read.get() > 1 {
+        eprint!("{}", summary.text());
+    }
+    if let Some(path) = &run.summary_json {
+        let json = serde_json::to_vec_pretty(&summary).expect("a summary always serializes");
+        std::fs::write(path, json).map_err(|e| {
+            CliError::usage(format!(
+                "cannot write the summary to {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    if let Some(why) = stopped_input.take() {
+        return Err(CliError::usage(format!(
+            "{why}; {} id{} before it {} checked",
+            read.get(),
+            if read.get() == 1 { "" } else { "s" },
+            if read.get() == 1 { "was" } else { "were" }
+        )));
+    }
+    if read.get() == 0 {
+        return Err(CliError::usage(
+            "no payment ids in the input (blank lines, `#` comments and a CSV header are not ids)",
+        ));
+    }
     if let Some(signal) = stopped {
+        let unsent = match (never_sent, run.known) {
+            (Some(n), Some(known)) => format!("{n} of {known} ids were never sent"),
+            _ => "the rest of the input was not read".to_owned(),
+        };
         eprintln!(
-            "paystat: stopped by {}: {} of {} ids were never sent; every check that was sent is shown and audited",
+            "paystat: stopped by {}: {unsent}; every check that was sent is shown and audited",
             signal.name(),
-            ids.len() - started,
-            ids.len()
         );
         return Ok(Exit::Stopped {
             code: match signal {
@@ -212,12 +461,85 @@ pub async fn report(checker: &Checker, ids: &[String], format: Format) -> Result
             },
         });
     }
-    let worst = shown
-        .iter()
-        .map(|r| checked(r.outcome))
+    let worst = summary
+        .by_outcome
+        .keys()
+        .filter_map(|word| Outcome::ALL.into_iter().find(|o| o.as_str() == word))
+        .map(checked)
         .max()
         .unwrap_or(Checked::AllFound);
     Ok(Exit::Checked(worst))
+}
+
+/// Whether the checker routes by id shape (only then can an id need an unconfigured gateway).
+fn checker_routes_auto(checker: &Checker) -> bool {
+    checker.routing() == Routing::Auto
+}
+
+/// The progress line on stderr, when stderr is a terminal and `--quiet` is not given.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(quiet: bool, known: Option<usize>, checker: &Checker) -> Progress {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = match known {
+            Some(n) => indicatif::ProgressBar::new(n as u64),
+            None => indicatif::ProgressBar::no_length(),
+        };
+        let template = match known {
+            Some(_) => "{pos}/{len} checked  {per_sec}  eta {eta}  {msg}",
+            None => "{pos} checked  {per_sec}  {msg}",
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        // Why a run may be slow, before it is: the gateways paystat paces.
+        let paced: Vec<String> = checker
+            .pacing()
+            .into_iter()
+            .map(|(kind, rate)| format!("{kind}: paced at {rate}/s"))
+            .collect();
+        bar.set_message(paced.join(", "));
+        Progress { bar: Some(bar) }
+    }
+
+    fn tick(&self, result: &CheckResult) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if result.attempts > 1 {
+                bar.set_message(format!(
+                    "{}: retrying ({} attempts for {})",
+                    result.gateway.map_or("?", |g| g.as_str()),
+                    result.attempts,
+                    paystat::display_safe(&result.payment_id)
+                ));
+            }
+        }
+    }
+
+    fn tick_withheld(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn suspend(&self, say: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(say),
+            None => say(),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn checked(outcome: Outcome) -> Checked {

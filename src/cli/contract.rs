@@ -29,13 +29,14 @@ fn one_gateway_checker(
         stripe_account: args.connection.stripe_account.clone(),
         ..Overrides::default()
     };
-    let checker = configured_checker(
+    let (checker, _) = configured_checker(
         &BTreeSet::from([kind]),
         &load_config(args.config.as_deref())?,
         &process_env,
         &overrides,
         audit,
         CheckerOptions::new(Routing::Fixed(kind)),
+        false,
     )?;
     Ok((kind, checker))
 }

@@ -9,8 +9,9 @@ use paystat::contract::{DEMO_IDS, EmbeddedMock, ScenarioSet};
 use paystat::{CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
 
 use super::args::{AuditArgs, DemoArgs, TrailArgs};
-use super::check::report;
+use super::check::{Presentation, Run, report};
 use super::exit::{Checked, Exit};
+use super::ids::{self, Source};
 use super::{CliError, configured_checker, process_env};
 
 /// What the demo's gateways read instead of the process environment.
@@ -32,7 +33,7 @@ fn demo_env(mock: &EmbeddedMock, name: &str) -> Option<String> {
 pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let scenarios = ScenarioSet::embedded();
     let mock = EmbeddedMock::start(scenarios.scenarios()).await;
-    let checker = configured_checker(
+    let (checker, _) = configured_checker(
         &BTreeSet::from(GatewayKind::ALL),
         &ConfigFile::default(),
         &|name| demo_env(&mock, name),
@@ -47,9 +48,17 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
             audit_sync: None,
         },
         CheckerOptions::new(Routing::Auto),
+        false,
     )?;
     let ids: Vec<String> = DEMO_IDS.iter().map(|id| id.to_string()).collect();
-    let exit = report(&checker, &ids, args.format).await?;
+    let run = Run {
+        presentation: Presentation::all(args.format),
+        known: Some(ids.len()),
+        unconfigured: Default::default(),
+        quiet: false,
+        summary_json: None,
+    };
+    let exit = report(&checker, ids::stream(Source::Args(ids.clone()), None), run).await?;
     eprintln!(
         "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines (environment: mock) appended to {}",
         ids.len(),

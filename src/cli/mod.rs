@@ -11,11 +11,14 @@ mod demo;
 mod exit;
 #[cfg(feature = "contract")]
 mod fixtures;
+mod ids;
 #[cfg(feature = "contract")]
 mod mock;
+mod output;
 mod render;
+mod summary;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -197,7 +200,8 @@ fn trail_location(args: &args::TrailArgs, file: &ConfigFile) -> paystat::Locatio
 
 /// The one way the command line builds a checker: the config file (or `file`), the
 /// environment through `env` and the flags configure each gateway of `kinds`, then the
-/// checker audits as `audit` says.
+/// checker audits as `audit` says. With `tolerant`, a gateway that cannot be configured is
+/// left out and its error returned (for ids not known in advance), unless none can be.
 fn configured_checker(
     kinds: &BTreeSet<GatewayKind>,
     file: &ConfigFile,
@@ -205,23 +209,30 @@ fn configured_checker(
     overrides: &Overrides,
     audit: &AuditArgs,
     options: CheckerOptions,
-) -> Result<Checker, CliError> {
+    tolerant: bool,
+) -> Result<(Checker, BTreeMap<GatewayKind, String>), CliError> {
     let mut configured = Vec::new();
+    let mut unconfigured = BTreeMap::new();
     for kind in kinds {
-        configured.push(
-            file.gateway(*kind, env, overrides)
-                .map_err(|e| CliError::usage(sentence(&e)))?,
-        );
+        match file.gateway(*kind, env, overrides) {
+            Ok(gateway) => configured.push(gateway),
+            Err(e) if tolerant => {
+                unconfigured.insert(*kind, sentence(&e));
+            }
+            Err(e) => return Err(CliError::usage(sentence(&e))),
+        }
+    }
+    if configured.is_empty()
+        && let Some(why) = unconfigured.values().next()
+    {
+        return Err(CliError::usage(why.clone()));
     }
     let trust = file
         .trust(overrides)
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let audit = open_audit(audit, file)?;
-    Ok(Checker::new(
-        configured,
-        audit,
-        CheckerOptions { trust, ..options },
-    ))
+    let checker = Checker::new(configured, audit, CheckerOptions { trust, ..options });
+    Ok((checker, unconfigured))
 }
 
 /// The config file named by `--config`, else `./paystat.toml` when present.

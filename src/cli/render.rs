@@ -1,8 +1,10 @@
 //! How results are shown: a table for people, JSON for programs.
 
-use comfy_table::{Table, presets};
+use comfy_table::{ContentArrangement, Table, presets};
 
 use paystat::{CheckResult, display_safe};
+
+use super::output::Age;
 
 /// A cell's text: control characters escaped, and `|` escaped so that text from an id or a
 /// gateway cannot add columns to the Markdown table.
@@ -11,10 +13,23 @@ fn cell(text: &str) -> String {
 }
 
 /// A table with one row per result; amounts in major units with their currency.
+#[cfg(test)]
 pub fn table(results: &[CheckResult]) -> String {
+    let rows: Vec<(&CheckResult, Option<Age>)> = results.iter().map(|r| (r, None)).collect();
+    table_of(&rows, false, None)
+}
+
+/// A table of `rows`; with `aged`, an `age` column (`3 d`, marked `stale`); no wider than
+/// `width` when given (the wide text columns wrap).
+pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<u16>) -> String {
     let mut table = Table::new();
     table.load_preset(presets::ASCII_MARKDOWN);
-    table.set_header([
+    if let Some(width) = width {
+        table
+            .set_width(width)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    let mut header = vec![
         "payment",
         "gateway",
         "outcome",
@@ -22,8 +37,12 @@ pub fn table(results: &[CheckResult]) -> String {
         "amount",
         "gateway status",
         "detail",
-    ]);
-    for r in results {
+    ];
+    if aged {
+        header.insert(4, "age");
+    }
+    table.set_header(header);
+    for (r, age) in rows {
         let status = r.status.map(|s| s.as_str().to_owned()).unwrap_or_default();
         // The amount that moved, and what was asked for when that differs (a partial capture).
         let amount = match (r.amount, r.amount_requested_minor) {
@@ -42,7 +61,7 @@ pub fn table(results: &[CheckResult]) -> String {
             .or_else(|| r.status_reason.clone())
             .or_else(|| r.detail.clone())
             .unwrap_or_default();
-        table.add_row([
+        let mut row = vec![
             cell(&r.payment_id),
             r.gateway.map(|g| g.to_string()).unwrap_or_default(),
             r.outcome.to_string(),
@@ -50,14 +69,21 @@ pub fn table(results: &[CheckResult]) -> String {
             amount,
             r.gateway_status.as_deref().map(cell).unwrap_or_default(),
             cell(&detail),
-        ]);
+        ];
+        if aged {
+            let age = age.map_or(String::new(), |a| {
+                let text = paystat::human_duration(std::time::Duration::from_secs(a.age_s));
+                if a.stale {
+                    format!("{text} (stale)")
+                } else {
+                    text
+                }
+            });
+            row.insert(4, age);
+        }
+        table.add_row(row);
     }
     table.to_string()
-}
-
-/// A pretty-printed JSON array of the results.
-pub fn json(results: &[CheckResult]) -> String {
-    serde_json::to_string_pretty(results).expect("results always serialize")
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
             result.amount = Some(Money::from_minor(15_000, paystat::currency("USD").unwrap()));
             result.http_status = Some(200);
         } else {
-            result.detail = Some("no complete answer within 5s".into());
+            result.detail = Some("no complete answer within 5 s".into());
         }
         result.attempts = 1;
         result.duration_ms = 20 + seq % 480;

@@ -22,6 +22,13 @@ pub(crate) fn settings(dir: &Path) -> insta::Settings {
     settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[TIME]");
     settings.add_filter(r"\d{4}-\d\d-\d\d\.jsonl", "[DAY].jsonl");
+    // The summary's timings (the run's, the percentiles, the slowest checks) vary run to run.
+    settings.add_filter(
+        r"(checks? in|p50|p95|p99|max) \d+(\.\d)? (ms|s|min)",
+        "$1 [t]",
+    );
+    settings.add_filter(r"\d+(\.\d)? (ms|s|min) waiting", "[t] waiting");
+    settings.add_filter(r"slowest: .*", "slowest: [the slowest checks]");
     settings
 }
 

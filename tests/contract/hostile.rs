@@ -238,12 +238,13 @@ fn more_checks_than_open_files_are_lowered_and_said() {
     let output = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 80 && exec \"$0\" check --base-url {} --concurrency 1024 txn_001 txn_002",
+            "ulimit -n 80 && exec \"$0\" check --quiet --base-url {} --concurrency 1024 txn_001 txn_002",
             mock.base_url(GatewayKind::Ledger)
         ))
         .arg(env!("CARGO_BIN_EXE_paystat"))
         .current_dir(dir.path())
         .env_remove("RUST_LOG")
+        .env("XDG_STATE_HOME", dir.path().join("state"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -91,7 +91,7 @@ async fn a_timeout_is_diagnosed_without_the_password() {
     let result = checker.check("txn_slow").await.unwrap();
     assert_eq!(result.outcome, Outcome::Timeout);
     assert!(logs_contain("outcome=timeout"));
-    assert!(logs_contain("no complete answer within 100ms"));
+    assert!(logs_contain("no complete answer within 100 ms"));
     logs_assert(|lines: &[&str]| {
         assert_clean(&lines.join("\n"), "the diagnostics");
         Ok(())
