@@ -6,6 +6,7 @@ mod architecture;
 mod audit_chain;
 mod audit_queries;
 mod audit_trail;
+mod bulk_cli;
 mod cli;
 mod contract_tools;
 mod docs;
