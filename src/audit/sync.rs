@@ -32,7 +32,7 @@ impl Durability {
 /// How long the syncer waits for another line before it syncs what it has.
 const QUIET: std::time::Duration = std::time::Duration::from_micros(200);
 /// The longest it gathers lines before syncing, however fast they come.
-const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(2);
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// How far the file is durable: the last line synced, or why syncing failed.
 type Synced = Result<u64, String>;
@@ -42,6 +42,9 @@ type Synced = Result<u64, String>;
 struct Written {
     lines: u64,
     closing: bool,
+    /// Whether the syncer sleeps until a line comes (only then does a writer wake it: while it
+    /// gathers lines it looks for itself, so a busy run pays no wake-up per line).
+    idle: bool,
 }
 
 /// The syncer of one audit file.
@@ -74,7 +77,10 @@ impl Syncer {
         let (lock, wake) = &*self.written;
         let mut written = lock.lock().unwrap_or_else(|p| p.into_inner());
         written.lines += 1;
-        wake.notify_one();
+        if written.idle {
+            written.idle = false;
+            wake.notify_one();
+        }
         written.lines
     }
 
@@ -114,23 +120,24 @@ fn run(
         let target = {
             let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
             while state.lines == synced && !state.closing {
+                state.idle = true;
                 state = wake.wait(state).unwrap_or_else(|p| p.into_inner());
             }
+            state.idle = false;
             if state.lines == synced {
                 return;
             }
-            // Commit delay, as databases do: while lines keep arriving, wait a little for more
-            // so that one sync covers them all. A lone line waits one quiet interval at most.
-            let started = std::time::Instant::now();
-            while !state.closing && started.elapsed() < GATHER_AT_MOST {
-                let seen = state.lines;
-                let (next, _) = wake
-                    .wait_timeout(state, QUIET)
-                    .unwrap_or_else(|p| p.into_inner());
-                state = next;
-                if state.lines == seen {
-                    break;
-                }
+            // Commit delay, as databases do: if more lines come within a quiet interval, the
+            // run is busy; then wait once more, so that one sync covers all the lines of that
+            // while. A lone line waits one quiet interval at most.
+            let seen = state.lines;
+            drop(state);
+            std::thread::sleep(QUIET);
+            state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            if state.lines != seen && !state.closing {
+                drop(state);
+                std::thread::sleep(GATHER_AT_MOST.saturating_sub(QUIET));
+                state = lock.lock().unwrap_or_else(|p| p.into_inner());
             }
             state.lines
         };

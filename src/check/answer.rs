@@ -236,15 +236,15 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 
 /// Traces a finished check (never a credential: results hold none).
 pub(crate) fn log(result: &CheckResult) {
-    let id = display_safe(&result.payment_id);
+    // The id is escaped only when the event is enabled: a bulk run logs nothing at its level.
     match result.outcome {
         Outcome::Found | Outcome::NotFound | Outcome::InvalidId => tracing::info!(
-            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %display_safe(&result.payment_id), outcome = %result.outcome,
             status = result.status.map(PaymentStatus::as_str), http_status = result.http_status,
             attempts = result.attempts, "status check finished"
         ),
         _ => tracing::warn!(
-            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %id, outcome = %result.outcome,
+            gateway = result.gateway.map(GatewayKind::as_str), payment_id = %display_safe(&result.payment_id), outcome = %result.outcome,
             http_status = result.http_status, attempts = result.attempts, detail = result.detail.as_deref(),
             "status check got no answer"
         ),
@@ -255,10 +255,10 @@ pub(crate) fn log(result: &CheckResult) {
 pub(crate) fn log_stop(gateway: GatewayKind, id: &str, attempt: u32, stop: RetryStop) {
     match stop {
         RetryStop::Deadline => {
-            tracing::warn!(%gateway, payment_id = %id, attempt, "deadline reached: no further attempt")
+            tracing::warn!(%gateway, payment_id = %display_safe(id), attempt, "deadline reached: no further attempt")
         }
         RetryStop::RetryBudget => {
-            tracing::warn!(%gateway, payment_id = %id, attempt, "retry suppressed: the gateway's retry budget is spent")
+            tracing::warn!(%gateway, payment_id = %display_safe(id), attempt, "retry suppressed: the gateway's retry budget is spent")
         }
         RetryStop::NotRetryable | RetryStop::GatewayForbade | RetryStop::MaxAttempts => {}
     }

@@ -220,7 +220,6 @@ impl Checker {
     async fn ask(&self, endpoint: &Endpoint, id: &str, capture: bool) -> Answer {
         let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
         let kind = gateway.kind();
-        let shown_id = display_safe(id);
         let mut answer = Answer::asking(gateway.as_ref());
         // Waiting for the first request slot is queueing in a bulk run, not time spent at the
         // gateway: the check's deadline starts when its first request may go. (Slots for
@@ -228,7 +227,7 @@ impl Checker {
         if let Some(pacer) = &endpoint.pacer {
             let wait = pacer.reserve(clock.now());
             if !wait.is_zero() {
-                tracing::debug!(gateway = %kind, payment_id = %shown_id, wait_ms = millis(wait), "pacing");
+                tracing::debug!(gateway = %kind, payment_id = %display_safe(id), wait_ms = millis(wait), "pacing");
                 if self
                     .stop
                     .unless_interrupted(clock.sleep(wait))
@@ -256,7 +255,7 @@ impl Checker {
                 path: request.url().path().to_owned(),
             };
             let attempt = answer.attempts() + 1;
-            tracing::debug!(gateway = %kind, payment_id = %shown_id, attempt, method = %line.method, path = %line.path, "sending status request");
+            tracing::debug!(gateway = %kind, payment_id = %display_safe(id), attempt, method = %line.method, path = %line.path, "sending status request");
             answer.sent(line);
             let attempt_started = clock.now();
             let timeout = policy
@@ -303,7 +302,7 @@ impl Checker {
             let (wait, reason) = match decision {
                 Decision::Wait(wait, reason) => (wait, reason),
                 Decision::Stop(stop) => {
-                    log_stop(kind, &shown_id, attempt, stop);
+                    log_stop(kind, id, attempt, stop);
                     return answer.stop(stop);
                 }
             };
@@ -314,7 +313,7 @@ impl Checker {
                 None => wait,
             };
             answer.waits(millis(wait), reason);
-            tracing::info!(gateway = %kind, payment_id = %shown_id, attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
+            tracing::info!(gateway = %kind, payment_id = %display_safe(id), attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
             if self
                 .stop
                 .unless_interrupted(clock.sleep(wait))

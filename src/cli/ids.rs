@@ -11,8 +11,10 @@ use std::io::Read;
 
 use futures_util::Stream;
 
-/// How many ids wait between the reader and the checks, at most.
-const QUEUE: usize = 1024;
+/// How many batches of ids wait between the reader and the checks, at most.
+const QUEUE: usize = 16;
+/// The most ids handed over at once: the reader wakes the checks once per batch, not per id.
+const BATCH: usize = 128;
 
 /// Where ids come from.
 pub enum Source {
@@ -27,7 +29,7 @@ pub type Item = Result<String, String>;
 
 /// The ids of `source`, in input order, as they are read.
 pub fn stream(source: Source, column: Option<String>) -> impl Stream<Item = Item> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(QUEUE);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(QUEUE);
     match source {
         Source::Args(ids) => {
             // Already in memory: no thread.
@@ -40,13 +42,44 @@ pub fn stream(source: Source, column: Option<String>) -> impl Stream<Item = Item
                 .expect("a thread for reading ids starts");
         }
     }
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).right_stream()
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .flat_map(futures_util::stream::iter)
+        .right_stream()
 }
 
 use futures_util::StreamExt as _;
 
-/// Reads `reader` to its end (or until the checks stop listening), sending ids to `tx`.
-fn read(reader: Box<dyn Read + Send>, column: Option<&str>, tx: &tokio::sync::mpsc::Sender<Item>) {
+/// Reads `reader` to its end (or until the checks stop listening), sending ids to `tx` in
+/// batches; a batch goes at once when the checks are waiting for ids (the channel is empty),
+/// so a slow input is never held back.
+fn read(
+    reader: Box<dyn Read + Send>,
+    column: Option<&str>,
+    tx: &tokio::sync::mpsc::Sender<Vec<Item>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let send = |item: Option<Item>, batch: &mut Vec<Item>| -> bool {
+        let end = item.is_none();
+        batch.extend(item);
+        if end || batch.len() >= BATCH || tx.capacity() == tx.max_capacity() {
+            if batch.is_empty() {
+                return true;
+            }
+            let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+            return tx.blocking_send(full).is_ok();
+        }
+        true
+    };
+    read_into(reader, column, &mut |item| send(item, &mut batch));
+}
+
+/// Parses the input, calling `send` with each id (or error) and `None` at the end; stops when
+/// `send` says the checks stopped listening.
+fn read_into(
+    reader: Box<dyn Read + Send>,
+    column: Option<&str>,
+    send: &mut dyn FnMut(Option<Item>) -> bool,
+) {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -57,10 +90,14 @@ fn read(reader: Box<dyn Read + Send>, column: Option<&str>, tx: &tokio::sync::mp
     let mut index: Option<usize> = None;
     loop {
         match csv.read_record(&mut record) {
-            Ok(false) => return,
+            Ok(false) => {
+                send(None);
+                return;
+            }
             Ok(true) => {}
             Err(e) => {
-                let _ = tx.blocking_send(Err(unreadable(&e)));
+                send(Some(Err(unreadable(&e))));
+                send(None);
                 return;
             }
         }
@@ -78,10 +115,11 @@ fn read(reader: Box<dyn Read + Send>, column: Option<&str>, tx: &tokio::sync::mp
                         continue;
                     }
                     (None, Some(name)) => {
-                        let _ = tx.blocking_send(Err(format!(
+                        send(Some(Err(format!(
                             "--column {name}: the input's first row has no such column (it is `{}`)",
                             paystat::display_safe(&record.iter().collect::<Vec<_>>().join(","))
-                        )));
+                        ))));
+                        send(None);
                         return;
                     }
                     (None, None) => {
@@ -95,7 +133,7 @@ fn read(reader: Box<dyn Read + Send>, column: Option<&str>, tx: &tokio::sync::mp
         if id.is_empty() {
             continue;
         }
-        if tx.blocking_send(Ok(id.to_owned())).is_err() {
+        if !send(Some(Ok(id.to_owned()))) {
             // The run stopped taking ids.
             return;
         }

@@ -1,108 +1,346 @@
-//! Bulk throughput: how long Operations wait for ten thousand checks, and what they cost.
+//! Bulk runs of the real binary against a fast local server, beside a bare client baseline.
 //!
-//! Run with `cargo bench --bench bulk` (optionally `-- 50000 64` for the number of ids and the
-//! concurrency). It starts the embedded mock gateways, checks a mix of ledger, Stripe and Plaid
-//! ids (found, not found, and the ledger's 404s) with `--gateway auto` routing and Stripe's
-//! default 25/s pacing turned off (the mock has no rate limit), audits every check to a file on
-//! the machine's disk (the target folder), and prints checks per second with audit lines synced
-//! to disk (the default; concurrent lines share a sync) and handed to the OS only, their ratio
-//! (medians of five interleaved rounds), the syncs made, bytes per line and peak memory.
+//! Run with `cargo bench --bench bulk` (optionally `-- 100000 64 1000000` for the ids per
+//! round, the concurrency, and the ids of the memory run; `0` skips that run). It starts a
+//! minimal HTTP/1 ledger written for the bench (hyper; httpmock stays the contract suite's mock),
+//! then, in five interleaved rounds, runs as child processes:
+//!
+//! - **baseline**: this bench binary in its `--baseline` role: one pooled reqwest client, the
+//!   same concurrency, each body parsed and one JSON line written per result to a file;
+//! - **paystat**: `paystat check --format jsonl --concurrency N -` reading the ids from a pipe,
+//!   its default audit settings (lines synced to disk, group commit) on the machine's disk;
+//! - **paystat, os**: the same with `--audit-sync os`.
+//!
+//! For each it measures checks per second and client CPU per check (the child's own user +
+//! system time, from `wait4`, divided by its checks), and prints medians and the ratios
+//! paystat/baseline and disk/os. Then one run over the memory run's ids reports paystat's peak
+//! RSS and the time from the server's first answer to paystat's first output line.
+//!
+//! `target/release/deps/bulk-… --serve` runs the server alone and prints its base URL, for
+//! profiling: `seq -f 'txn_%07g' 100000 | perf record -g target/release/paystat check
+//! --format jsonl --concurrency 64 --base-url URL - > /dev/null`.
 
-use std::path::Path;
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use paystat::contract::{EmbeddedMock, ScenarioSet};
-use paystat::{
-    AuditTrail, Checker, CheckerOptions, ConfigFile, Durability, GatewayKind, Overrides, Routing,
-};
-
-/// Rounds of each setting, interleaved; the median is reported.
 const ROUNDS: usize = 5;
 
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
-    let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("--baseline") {
+        baseline(&args[1..]);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--serve") {
+        // The bench's server alone, for profiling a client against it (`perf record`).
+        let server = Server::start();
+        println!("http://127.0.0.1:{}/v1", server.port);
+        loop {
+            std::thread::park();
+        }
+    }
+    let number =
+        |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let (count, concurrency, memory_ids) =
+        (number(0, 100_000), number(1, 64), number(2, 1_000_000));
+    let server = Server::start();
+    let base = format!("http://127.0.0.1:{}/v1", server.port);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let ids: String = (0..count).map(|i| format!("txn_{i:07}\n")).collect();
+
+    let mut figures: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
+    for round in 0..ROUNDS {
+        for who in ["baseline", "paystat", "paystat, os"] {
+            let out = dir
+                .path()
+                .join(format!("out-{round}-{}.jsonl", who.replace([',', ' '], "")));
+            let mut cmd = match who {
+                "baseline" => {
+                    let mut cmd = Command::new(std::env::current_exe().unwrap());
+                    cmd.args(["--baseline", &base, &concurrency.to_string()]);
+                    cmd
+                }
+                _ => {
+                    let mut cmd = paystat(dir.path(), &base, concurrency);
+                    if who == "paystat, os" {
+                        cmd.args(["--audit-sync", "os"]);
+                    }
+                    cmd
+                }
+            };
+            let run = run_child(&mut cmd, &ids, &out, None);
+            assert_eq!(run.lines, count as u64, "{who}: every id has its line");
+            let entry = figures.entry(who).or_default();
+            entry.0.push(count as f64 / run.wall.as_secs_f64());
+            entry.1.push(run.cpu.as_secs_f64() * 1e6 / count as f64);
+        }
+    }
+    let median = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "ids per run:        {count}, concurrency {concurrency}, {ROUNDS} interleaved rounds, medians"
+    );
+    for (who, (rates, cpu)) in &figures {
+        println!(
+            "{who:<19} {:>7.0} checks/s, {:>5.1} µs client CPU per check",
+            median(rates),
+            median(cpu)
+        );
+    }
+    let (base_rate, base_cpu) = (
+        median(&figures["baseline"].0),
+        median(&figures["baseline"].1),
+    );
+    let (disk_rate, disk_cpu) = (median(&figures["paystat"].0), median(&figures["paystat"].1));
+    let os_rate = median(&figures["paystat, os"].0);
+    println!(
+        "paystat / baseline: {:.2} of the throughput, {:.2}x the CPU per check",
+        disk_rate / base_rate,
+        disk_cpu / base_cpu
+    );
+    println!(
+        "audit disk / os:    {:.2} of the throughput",
+        disk_rate / os_rate
+    );
+    let audit_bytes: u64 = walk(&dir.path().join("state"))
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let audited = (ROUNDS * 2 * count) as f64;
+    println!(
+        "audit line:         {:.0} bytes",
+        audit_bytes as f64 / audited
+    );
+
+    if memory_ids > 0 {
+        let ids: String = (0..memory_ids).map(|i| format!("txn_{i:07}\n")).collect();
+        let out = dir.path().join("memory.jsonl");
+        server.first_answer.store(0, Ordering::SeqCst);
+        let run = run_child(
+            &mut paystat(dir.path(), &base, concurrency),
+            &ids,
+            &out,
+            Some(&server),
+        );
+        assert_eq!(run.lines, memory_ids as u64);
+        println!(
+            "{memory_ids} ids:       peak RSS {:.1} MiB, {:.0} checks/s, first line {:.1} ms after the first answer",
+            run.peak_rss_kib as f64 / 1024.0,
+            memory_ids as f64 / run.wall.as_secs_f64(),
+            run.first_line_after_answer
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+        );
+    }
+}
+
+/// `paystat check` reading ids from standard input, JSON lines out, the trail under `dir`.
+fn paystat(dir: &std::path::Path, base: &str, concurrency: usize) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystat"));
+    cmd.args(["check", "--quiet", "--format", "jsonl", "--base-url", base])
+        .args(["--concurrency", &concurrency.to_string(), "-"])
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("RUST_LOG")
+        .env_remove("PAYSTAT_AUDIT_DIR");
+    cmd
+}
+
+/// What one child run measured.
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+    lines: u64,
+    first_line_after_answer: Option<Duration>,
+}
+
+/// Runs `cmd` with `ids` on its standard input and its standard output copied to `out`.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also reports its resources"
+)]
+fn run_child(cmd: &mut Command, ids: &str, out: &std::path::Path, server: Option<&Server>) -> Run {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the client starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let ids = ids.to_owned();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(ids.as_bytes());
+    });
+    let stdout = child.stdout.take().unwrap();
+    let out = out.to_owned();
+    let first_answer = server.map(|s| Arc::clone(&s.first_answer));
+    let epoch = server.map(|s| s.epoch);
+    let reader = std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, stdout);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
+        let mut line = Vec::new();
+        let mut lines = 0u64;
+        let mut first = None;
+        while reader.read_until(b'\n', &mut line).unwrap() > 0 {
+            if lines == 0 {
+                first = epoch.map(|e: Instant| e.elapsed());
+            }
+            file.write_all(&line).unwrap();
+            line.clear();
+            lines += 1;
+        }
+        let answered = first_answer.map(|a| Duration::from_nanos(a.load(Ordering::SeqCst)));
+        let after = first.zip(answered).map(|(f, a)| f.saturating_sub(a));
+        (lines, after)
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers to locals.
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert!(waited > 0, "wait4 failed");
+    feeder.join().unwrap();
+    let (lines, first_line_after_answer) = reader.join().unwrap();
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        peak_rss_kib: usage.ru_maxrss,
+        lines,
+        first_line_after_answer,
+    }
+}
+
+/// The baseline client: ids from standard input, one pooled reqwest client, `concurrency`
+/// requests in flight, each body parsed, one JSON line per result written out (to standard
+/// output, which the harness copies to a file, as it does paystat's).
+fn baseline(args: &[String]) {
+    use futures_util::StreamExt;
+    let (base, concurrency) = (&args[0], args[1].parse::<usize>().unwrap());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let scenarios = ScenarioSet::embedded();
-        let mock = EmbeddedMock::start(scenarios.scenarios()).await;
-        // Configured the way `paystat check` is, with the mock's URLs and stand-in credentials
-        // as its environment, and pacing off (the mock has no rate limit).
-        let env = |name: &str| match GatewayKind::ALL
-            .into_iter()
-            .find(|kind| paystat::profile(*kind).url_env == name)
-        {
-            Some(kind) => Some(mock.base_url(kind)),
-            None => Some("bench-not-a-secret".to_owned()),
-        };
-        let overrides = Overrides {
-            requests_per_second: Some(0.0),
-            ..Overrides::default()
-        };
-        let config = ConfigFile::parse(Path::new("bench.toml"), "").unwrap();
-        let gateways = GatewayKind::ALL
-            .map(|kind| config.gateway(kind, &env, &overrides).unwrap())
-            .to_vec();
-        let mix = paystat::contract::DEMO_IDS;
-        let ids: Vec<String> = (0..count).map(|i| mix[i % mix.len()].to_owned()).collect();
-        // The trail on the machine's disk (the target folder), not a tmpfs: what is measured
-        // is the cost of syncing. Both settings in one run, interleaved, medians of five.
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let mut rates = std::collections::BTreeMap::<&str, Vec<f64>>::new();
-        let mut syncs = 0;
-        let mut bytes_per_line = 0.0;
-        for round in 0..ROUNDS {
-            for (name, durability) in [("disk", Durability::Disk), ("os", Durability::Os)] {
-                let audit_path = dir.path().join(format!("audit-{name}-{round}.jsonl"));
-                let audit = Arc::new(
-                    AuditTrail::open_with(&audit_path, "bench".into(), durability).unwrap(),
-                );
-                let options = CheckerOptions {
-                    concurrency,
-                    ..CheckerOptions::new(Routing::Auto)
-                };
-                let checker = Checker::new(gateways.clone(), Arc::clone(&audit), options);
-                let started = Instant::now();
-                let results = checker.check_all(&ids).await;
-                let elapsed = started.elapsed();
-                let audited = results.iter().filter(|r| r.is_ok()).count();
-                assert_eq!(audited, count, "every check must be audited");
-                rates
-                    .entry(name)
-                    .or_default()
-                    .push(count as f64 / elapsed.as_secs_f64());
-                if durability == Durability::Disk {
-                    syncs = audit.syncs();
+        let client = reqwest::Client::new();
+        let ids: Vec<String> = std::io::stdin()
+            .lock()
+            .lines()
+            .map(Result::unwrap)
+            .collect();
+        let mut file = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut results = futures_util::stream::iter(ids)
+            .map(|id| {
+                let client = client.clone();
+                let url = format!("{base}/payments/{id}");
+                async move {
+                    let reply = client.get(url).send().await.unwrap();
+                    let status = reply.status().as_u16();
+                    let body = reply.bytes().await.unwrap();
+                    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    serde_json::json!({ "payment_id": id, "http_status": status, "body": value })
                 }
-                let bytes = std::fs::metadata(&audit_path).map(|m| m.len()).unwrap_or(0);
-                bytes_per_line = bytes as f64 / audited.max(1) as f64;
-            }
+            })
+            .buffer_unordered(concurrency);
+        while let Some(line) = results.next().await {
+            serde_json::to_writer(&mut file, &line).unwrap();
+            file.write_all(b"\n").unwrap();
         }
-        let median = |name: &str| {
-            let mut r = rates[name].clone();
-            r.sort_by(f64::total_cmp);
-            r[r.len() / 2]
-        };
-        let (disk, os) = (median("disk"), median("os"));
-        println!("checks:             {count} per run, concurrency {concurrency}, {ROUNDS} rounds each");
-        println!("throughput (disk):  {disk:.0} checks/s, lines synced before answers ({syncs} syncs for {count} lines in the last round)");
-        println!("throughput (os):    {os:.0} checks/s, lines handed to the OS only");
-        println!("ratio disk / os:    {:.2}", disk / os);
-        println!("audit log:          {bytes_per_line:.0} bytes per line");
-        if let Some(peak) = peak_memory_kib() {
-            println!("peak memory (RSS):  {:.1} MiB", peak as f64 / 1024.0);
-        }
+        file.flush().unwrap();
     });
 }
 
-/// The process's peak resident set size, from /proc (Linux only).
-fn peak_memory_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// A minimal ledger: `GET /v1/payments/{id}` answers a completed payment with that id.
+struct Server {
+    port: u16,
+    epoch: Instant,
+    /// Nanoseconds after `epoch` of the first answer since it was reset to 0.
+    first_answer: Arc<AtomicU64>,
+    _stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let epoch = Instant::now();
+        let first_answer = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let first = Arc::clone(&first_answer);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let first = Arc::clone(&first);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            let first = Arc::clone(&first);
+                            async move { answer(&request, &first, epoch) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Server {
+            port,
+            epoch,
+            first_answer,
+            _stop: stop,
+        }
+    }
+}
+
+fn answer(
+    request: &hyper::Request<hyper::body::Incoming>,
+    first: &AtomicU64,
+    epoch: Instant,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    let id = request.uri().path().rsplit('/').next().unwrap_or("");
+    let body = format!(
+        r#"{{"id": "{id}", "status": "completed", "amount": 150.00, "currency": "USD", "created_at": "2025-01-06T10:30:00Z"}}"#
+    );
+    let now = u64::try_from(epoch.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let _ = first.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+    Ok(hyper::Response::builder()
+        .header("content-type", "application/json")
+        .header("x-request-id", "req_bench")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(|e| Some(e.ok()?.path())));
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
