@@ -664,3 +664,170 @@ async fn the_audit_key_seals_the_lines_and_never_shows() {
     );
     assert!(!everything.contains(KEY), "the audit key leaked");
 }
+
+#[test]
+fn a_range_judges_only_its_own_lines_since_inclusive_until_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    day_files(&trail, &["2026-10-01", "2026-10-02", "2026-10-03"]);
+    // The line of 3 October is edited.
+    let third = trail.join("2026-10-03.jsonl");
+    let text = std::fs::read_to_string(&third).unwrap();
+    std::fs::write(&third, text.replace("txn_2", "txn_X")).unwrap();
+    let location = Location::Days(trail.clone());
+    let at = |text: &str| {
+        Some(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        )
+    };
+    let ranged = |since: Option<&str>, until: Option<&str>| {
+        verify::verify(
+            &location,
+            &VerifyOptions {
+                since: since.and_then(at),
+                until: until.and_then(at),
+                ..plain()
+            },
+        )
+        .unwrap()
+    };
+    // Up to the edited line's own time (exclusive): intact, and its day's file not judged.
+    let before = ranged(None, Some("2026-10-03T12:00:00Z"));
+    assert_eq!(before.broken, None, "{before:?}");
+    assert_eq!(before.lines, 2);
+    // One millisecond later it is in the range, and found.
+    let through = ranged(None, Some("2026-10-03T12:00:00.001Z"));
+    assert_eq!(through.broken.map(|b| b.kind), Some(BreakKind::Edited));
+    // From its time (inclusive): the range's first line, still judged by its own hash.
+    let from = ranged(Some("2026-10-03T12:00:00Z"), None);
+    assert_eq!(from.broken.map(|b| b.kind), Some(BreakKind::Edited));
+    assert_eq!(
+        from.files, 1,
+        "only the day file the range can hold is read"
+    );
+    // A range of the first two days reads their two files only.
+    let early = ranged(Some("2026-10-01T00:00:00Z"), Some("2026-10-02T23:00:00Z"));
+    assert_eq!((early.lines, early.files, early.broken), (2, 2, None));
+    let middle = ranged(Some("2026-10-02T00:00:00Z"), Some("2026-10-03T00:00:00Z"));
+    assert_eq!((middle.lines, middle.broken), (1, None));
+    assert_eq!(
+        middle.files, 2,
+        "2 October, and 3 October which may hold midnight"
+    );
+}
+
+#[test]
+fn the_kind_of_break_is_told_apart_where_neighbours_look_alike() {
+    // Two lines deleted: the gap is named with both numbers.
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    lines.drain(3..5);
+    write_lines(&path, &lines);
+    let report = verify_file(&path, &plain());
+    assert_eq!(first_break(&report), Some((BreakKind::Deleted, Some(4))));
+    assert!(
+        report
+            .broken
+            .unwrap()
+            .detail
+            .starts_with("2 lines are missing before this one (seq 4 to 5)")
+    );
+
+    // A forged line claiming the next-but-one seq, re-hashed but chained to nothing: inserted,
+    // not a swap of neighbours.
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    let forged = lines[4].replace(
+        &lines[4][lines[4].find("\"prev\":\"").unwrap() + 8..][..64],
+        &"f".repeat(64),
+    );
+    let (body, _) = paystat::audit_trail::chain::unseal(forged.as_bytes()).unwrap();
+    let (resealed, _) = Sealer::plain().seal(body);
+    lines.insert(3, String::from_utf8(resealed).unwrap());
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Inserted, Some(4)))
+    );
+
+    // A line of the current format with its chain fields taken out is not a legacy line.
+    let (_dir, path, _) = ten_lines();
+    let mut lines = lines_of(&path);
+    let mut value: serde_json::Value = serde_json::from_str(&lines[6]).unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("seq");
+    object.remove("prev");
+    assert_eq!(object["v"], 2);
+    lines[6] = value.to_string();
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Edited, Some(7)))
+    );
+}
+
+#[test]
+fn retention_boundaries_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    // Today 2026-11-27: 400 days keep 2025-10-23 on; 30 days of compression start before
+    // 2026-10-28.
+    day_files(
+        &trail,
+        &[
+            "2025-10-21",
+            "2025-10-22",
+            "2025-10-23",
+            "2026-10-27",
+            "2026-10-28",
+        ],
+    );
+    let location = Location::Days(trail.clone());
+    let today = time::macros::date!(2026 - 11 - 27);
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(
+        prune::prune(&Location::Days(empty), today, 365, None, false).is_ok(),
+        "exactly 12 months is enough"
+    );
+    let pruned = prune::prune(&location, today, 400, Some(30), false).unwrap();
+    let names = |paths: &[PathBuf]| -> Vec<String> {
+        paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&pruned.removed),
+        ["2025-10-21.jsonl", "2025-10-22.jsonl"]
+    );
+    assert_eq!(
+        names(&pruned.compressed),
+        ["2025-10-23.jsonl.gz", "2026-10-27.jsonl.gz"]
+    );
+    let checkpoint = pruned.checkpoint.unwrap();
+    assert_eq!(
+        (
+            checkpoint.seq,
+            checkpoint.files_pruned,
+            checkpoint.through.as_str()
+        ),
+        (2, 2, "2025-10-22")
+    );
+    assert_eq!(verify::verify(&location, &plain()).unwrap().broken, None);
+}
+
+#[test]
+fn places_and_sealers_describe_themselves() {
+    let place = verify::Place {
+        file: PathBuf::from("2026-11-27.jsonl"),
+        line: 42,
+    };
+    assert_eq!(place.to_string(), "2026-11-27.jsonl line 42");
+    assert_eq!(
+        format!("{:?}", Sealer::keyed(SecretString::from("k"))),
+        "Sealer { keyed: true }"
+    );
+    assert_eq!(format!("{:?}", Sealer::plain()), "Sealer { keyed: false }");
+}
