@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    version();
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("fixtures");
     println!("cargo::rerun-if-changed={}", root.display());
@@ -35,6 +36,31 @@ fn main() {
         scenario_tests(&root, &files),
     )
     .unwrap();
+}
+
+/// `paystat --version`: the package version, and the git commit when built from a checkout.
+fn version() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let git = manifest.join(".git");
+    if git.exists() {
+        println!("cargo::rerun-if-changed={}", git.join("HEAD").display());
+        println!("cargo::rerun-if-changed={}", git.join("refs").display());
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(&manifest)
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && git.exists())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    let version = std::env::var("CARGO_PKG_VERSION").unwrap();
+    let long = match commit {
+        Some(commit) => format!("{version} (git {commit})"),
+        None => version,
+    };
+    println!("cargo::rustc-env=PAYSTAT_VERSION={long}");
 }
 
 /// One contract test per scenario file, named after it (`ledger::status_completed`), for

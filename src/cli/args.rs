@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// What is the status of this payment, whatever system it went through?
 #[derive(Debug, Parser)]
-#[command(name = "paystat", version, about, long_about = None, after_help = super::exit::EXIT_CODES_HELP)]
+#[command(name = "paystat", version = env!("PAYSTAT_VERSION"), about, long_about = None, after_help = super::exit::EXIT_CODES_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -36,6 +36,14 @@ pub enum Command {
     /// Replay the scenarios a real provider can answer against it, and report broken promises.
     #[cfg(feature = "contract")]
     Verify(VerifyArgs),
+    /// Print a shell completion script (`paystat completions bash > /etc/bash_completion.d/paystat`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`paystat man > paystat.1; man ./paystat.1`).
+    Man,
     /// Verify, anchor, export and question the audit trail, and prune it past retention.
     Audit {
         /// What to do with the trail.

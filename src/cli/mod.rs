@@ -127,7 +127,11 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org).
+        .with_ansi(
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_target(false)
         .init();
 }
@@ -136,6 +140,21 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check::run(args).await,
         Command::Audit { command } => audit::run(command),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command, "paystat", &mut out);
+            print(format_args!("{}", String::from_utf8_lossy(&out)))?;
+            Ok(Exit::Done)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+                .map_err(|e| CliError::usage(format!("cannot write the manual page: {e}")))?;
+            print(format_args!("{}", String::from_utf8_lossy(&out)))?;
+            Ok(Exit::Done)
+        }
         #[cfg(feature = "contract")]
         Command::Demo(args) => demo::run(args).await,
         #[cfg(feature = "contract")]

@@ -236,3 +236,46 @@ fn help_names_examples_credentials_and_base_urls() {
         );
     });
 }
+
+#[test]
+fn completions_a_manual_page_and_a_version_with_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "completions_bash",
+            "paystat completions bash",
+            paystat(dir.path()).args(["completions", "bash"]),
+        );
+    });
+    for shell in ["zsh", "fish"] {
+        let output = paystat(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("audit"),
+            "{shell}"
+        );
+    }
+    let man = paystat(dir.path()).arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH paystat 1") && page.contains(".SH NAME"),
+        "{page}"
+    );
+    assert!(
+        page.contains("completions") && page.contains("audit"),
+        "{page}"
+    );
+    let version = paystat(dir.path()).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.starts_with(&format!("paystat {}", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    // Built from a checkout, it names its commit.
+    if Path::new(env!("CARGO_MANIFEST_DIR")).join(".git").exists() {
+        assert!(version.contains("(git "), "{version}");
+    }
+}
