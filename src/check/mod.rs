@@ -110,11 +110,23 @@ impl Checker {
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
-        let concurrency = self.options.concurrency.max(1);
-        let syncing = concurrency.saturating_mul(8).max(256);
         let asked = ids
             .take_while(|_| std::future::ready(self.stop.taking()))
             .map(move |id| async move { self.ask_and_write(&id, false).await });
+        self.pipeline(asked, ordered)
+    }
+
+    /// Checks asked (at most `concurrency` at once), then awaited durable (outside that limit).
+    fn pipeline<'a, F>(
+        &'a self,
+        asked: impl Stream<Item = F> + 'a,
+        ordered: bool,
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
+    where
+        F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
+    {
+        let concurrency = self.options.concurrency.max(1);
+        let syncing = concurrency.saturating_mul(8).max(256);
         let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(c, _)| c);
         if ordered {
             asked
