@@ -149,6 +149,7 @@ impl Presentation {
     }
 
     /// The defaults of `paystat demo`: everything, in input order.
+    #[cfg(feature = "contract")]
     pub fn all(format: Format) -> Presentation {
         Presentation {
             format,
