@@ -720,6 +720,18 @@ impl AuditTrail {
             .filter(|p| p.as_path() != path && files::day_of(p) < files::day_of(path))
             .collect();
         for earlier in before.iter().rev() {
+            // An uncompressed day file: its last line is at its end.
+            if earlier.extension().is_some_and(|e| e == "jsonl") {
+                let file = File::open(earlier)?;
+                let length = file.metadata()?.len();
+                if let Some(head) = files::tail(&file, length)?
+                    .last
+                    .as_deref()
+                    .and_then(chained)
+                {
+                    return Ok(head);
+                }
+            }
             let mut reader = files::open_reader(earlier)?;
             let mut line = files::RawLine {
                 bytes: Vec::new(),
