@@ -56,9 +56,9 @@ mod retry;
 pub mod contract;
 
 pub use audit::{
-    Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, DEFAULT_PATH as DEFAULT_AUDIT_PATH,
-    Durability, EVENT_REPAIR, EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer,
-    Target, TrailOptions, default_actor,
+    Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, Durability, EVENT_REPAIR,
+    EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer, Target, TrailOptions,
+    default_actor,
 };
 /// The audit trail's chain, retention and queries.
 pub mod audit_trail {

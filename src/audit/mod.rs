@@ -46,10 +46,6 @@ pub use files::{Checkpoint, Location};
 pub use sync::Durability;
 use sync::Syncer;
 
-/// The audit file of the single-file layout when `--audit-log` names none (kept for the
-/// commands and tests that ask for a file in the working directory).
-pub const DEFAULT_PATH: &str = "payment_audit.jsonl";
-
 /// The event name of a status check.
 pub const EVENT_STATUS_CHECK: &str = "payment.status_check";
 
