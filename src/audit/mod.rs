@@ -728,20 +728,8 @@ impl AuditTrail {
                     return Ok(head);
                 }
             }
-            let mut reader = files::open_reader(earlier)?;
-            let mut line = files::RawLine {
-                bytes: Vec::new(),
-                number: 0,
-                ended: false,
-            };
-            let mut last = None;
-            while files::next_line(&mut *reader, &mut line)? {
-                if let Some(head) = chained(&line.bytes) {
-                    last = Some(head);
-                }
-            }
-            if let Some(head) = last {
-                return Ok(head);
+            if let Some((seq, hash, _)) = last_chained(earlier)? {
+                return Ok((seq, hash));
             }
         }
         Ok(match self.location.checkpoint()? {
@@ -749,6 +737,24 @@ impl AuditTrail {
             None => (0, GENESIS.to_owned()),
         })
     }
+}
+
+/// The last chained line of the trail file `path` (compressed or not): its sequence number,
+/// hash and line number; `None` when the file holds no chained line.
+fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, u64)>> {
+    let mut reader = files::open_reader(path)?;
+    let mut raw = files::RawLine {
+        bytes: Vec::new(),
+        number: 0,
+        ended: false,
+    };
+    let mut last = None;
+    while files::next_line(&mut *reader, &mut raw)? {
+        if let Some((seq, hash)) = chained(&raw.bytes) {
+            last = Some((seq, hash, raw.number));
+        }
+    }
+    Ok(last)
 }
 
 /// The sequence number and hash of a sealed, chained line.

@@ -85,21 +85,13 @@ pub fn prune(
         };
         if day < keep_from {
             // The chain continues from this file's last line.
-            let mut reader = files::open_reader(&path).map_err(io(&path))?;
-            let mut raw = files::RawLine {
-                bytes: Vec::new(),
-                number: 0,
-                ended: false,
-            };
-            while files::next_line(&mut *reader, &mut raw).map_err(io(&path))? {
-                if let Some((seq, hash)) = super::chained(&raw.bytes) {
-                    checkpoint = Some(Checkpoint {
-                        seq,
-                        hash,
-                        through: day.to_string(),
-                        files_pruned: checkpoint.as_ref().map_or(0, |c| c.files_pruned),
-                    });
-                }
+            if let Some((seq, hash, _)) = super::last_chained(&path).map_err(io(&path))? {
+                checkpoint = Some(Checkpoint {
+                    seq,
+                    hash,
+                    through: day.to_string(),
+                    files_pruned: checkpoint.as_ref().map_or(0, |c| c.files_pruned),
+                });
             }
             if let Some(c) = &mut checkpoint {
                 c.files_pruned += 1;

@@ -496,27 +496,14 @@ pub fn head(location: &Location) -> Result<Option<(u64, String, Place)>, VerifyE
         .files()
         .map_err(|e| read_error(location.path(), e))?;
     for path in files.iter().rev() {
-        let mut reader = files::open_reader(path).map_err(|e| read_error(path, e))?;
-        let mut raw = RawLine {
-            bytes: Vec::new(),
-            number: 0,
-            ended: false,
-        };
-        let mut found = None;
-        while files::next_line(&mut *reader, &mut raw).map_err(|e| read_error(path, e))? {
-            if let Some((seq, hash)) = super::chained(&raw.bytes) {
-                found = Some((
-                    seq,
-                    hash,
-                    Place {
-                        file: path.clone(),
-                        line: raw.number,
-                    },
-                ));
-            }
-        }
-        if found.is_some() {
-            return Ok(found);
+        if let Some((seq, hash, line)) =
+            super::last_chained(path).map_err(|e| read_error(path, e))?
+        {
+            let place = Place {
+                file: path.clone(),
+                line,
+            };
+            return Ok(Some((seq, hash, place)));
         }
     }
     Ok(None)
