@@ -14,7 +14,7 @@
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The `prev` of a trail's first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -65,7 +65,7 @@ impl Sealer {
     /// The hash of `body`, a line's canonical bytes, in lower-case hex.
     pub fn hash(&self, body: &[u8]) -> String {
         match &self.key {
-            None => hex(&Sha256::digest(body)),
+            None => sha256_hex(body),
             Some(key) => {
                 let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes())
                     .expect("HMAC takes a key of any length");
@@ -105,20 +105,8 @@ pub fn unseal(line: &[u8]) -> Option<(Vec<u8>, &str)> {
     Some((body, hash))
 }
 
-/// The SHA-256 of `bytes` in lower-case hex (also used for over-long ids).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    text
-}
+use crate::result::hex;
+pub use crate::result::sha256_hex;
 
 #[cfg(test)]
 mod tests {

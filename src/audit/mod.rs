@@ -510,17 +510,11 @@ impl AuditTrail {
     /// paystat stopped sending requests there (event `audit.halted`). On a full disk or a
     /// replaced file this line cannot be written either; the CLI's error sentence then carries it.
     pub fn record_failure(&self, payment_id: &str, error: &AuditError) {
-        let mut id = payment_id.to_owned();
-        if id.len() > 64 {
-            let mut cut = 64;
-            while !id.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            id.truncate(cut);
-            id.push('…');
-        }
         let mut fields = serde_json::Map::new();
-        fields.insert("payment_id".into(), id.into());
+        fields.insert(
+            "payment_id".into(),
+            crate::result::kept_id(payment_id).into_owned().into(),
+        );
         fields.insert("error".into(), error.to_string().into());
         fields.insert(
             "detail".into(),

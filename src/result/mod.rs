@@ -156,6 +156,36 @@ pub const MAX_KEPT_ID_BYTES: usize = 255;
 /// How many bytes of an over-long id are kept.
 const ID_PREFIX_BYTES: usize = 64;
 
+/// An id as results and audit lines keep it: whole up to [`MAX_KEPT_ID_BYTES`], else its first
+/// bytes followed by `…`.
+pub fn kept_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.len() <= MAX_KEPT_ID_BYTES {
+        return std::borrow::Cow::Borrowed(id);
+    }
+    let mut cut = ID_PREFIX_BYTES;
+    while !id.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &id[..cut]))
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    text
+}
+
 /// Cuts `text` to [`MAX_TEXT_CHARS`] characters, saying how long it was.
 fn bound_text(text: &mut String) {
     if let Some((cut, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
@@ -284,17 +314,9 @@ impl CheckResult {
     /// it is audited or shown, so a 900 KB status word or a 30 MB id costs a line of normal size.
     pub fn bound(&mut self) {
         if self.payment_id.len() > MAX_KEPT_ID_BYTES {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(self.payment_id.as_bytes());
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            let mut cut = ID_PREFIX_BYTES;
-            while !self.payment_id.is_char_boundary(cut) {
-                cut -= 1;
-            }
             self.payment_id_bytes = Some(self.payment_id.len());
-            self.payment_id_sha256 = Some(hex);
-            self.payment_id.truncate(cut);
-            self.payment_id.push('…');
+            self.payment_id_sha256 = Some(sha256_hex(self.payment_id.as_bytes()));
+            self.payment_id = kept_id(&self.payment_id).into_owned();
         }
         for text in [
             &mut self.gateway_status,
