@@ -8,6 +8,7 @@
 //! [`RetryPolicy::next`]: crate::retry::RetryPolicy::next
 
 mod answer;
+mod bulk;
 mod exchange;
 mod options;
 mod route;
@@ -16,8 +17,6 @@ mod stop;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 
 use crate::audit::{AuditError, AuditTrail, RequestLine, Written};
 use crate::config::Configured;
@@ -93,56 +92,6 @@ impl Checker {
     /// The audit trail this checker writes to.
     pub fn audit_trail(&self) -> &AuditTrail {
         &self.audit
-    }
-
-    /// Checks `ids` concurrently; results come back in the order of `ids`.
-    pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
-        let ids = futures_util::stream::iter(ids.iter().cloned());
-        self.check_stream(ids, true).collect().await
-    }
-
-    /// Checks ids as `ids` yields them. At most `concurrency` checks ask at once; a written line
-    /// awaits its sync outside that limit, so one sync covers many lines while the next requests
-    /// go out. Results come as checks complete, or with `ordered` in input order (a slow check
-    /// holds back at most `concurrency` others). No result comes before its line is durable.
-    pub fn check_stream<'a>(
-        &'a self,
-        ids: impl Stream<Item = String> + 'a,
-        ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
-        let asked = ids
-            .take_while(|_| std::future::ready(self.stop.taking()))
-            .map(move |id| async move { self.ask_and_write(&id, false).await });
-        self.pipeline(asked, ordered)
-    }
-
-    /// Checks asked (at most `concurrency` at once), then awaited durable (outside that limit).
-    fn pipeline<'a, F>(
-        &'a self,
-        asked: impl Stream<Item = F> + 'a,
-        ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
-    where
-        F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
-    {
-        let concurrency = self.options.concurrency.max(1);
-        let syncing = concurrency.saturating_mul(8).max(256);
-        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(c, _)| c);
-        if ordered {
-            asked
-                .buffered(concurrency)
-                .map(|written| self.when_durable(written))
-                .buffered(syncing)
-                .map(shown)
-                .boxed_local()
-        } else {
-            asked
-                .buffer_unordered(concurrency)
-                .map(|written| self.when_durable(written))
-                .buffer_unordered(syncing)
-                .map(shown)
-                .boxed_local()
-        }
     }
 
     /// Starts no new check: `check_all` returns once the checks in flight are done, with results
@@ -228,6 +177,12 @@ impl Checker {
         }
     }
 
+    /// Sleeps `wait` on the checker's clock; false when [`Checker::interrupt`] cut it short.
+    async fn wait(&self, wait: Duration) -> bool {
+        let sleep = self.options.clock.sleep(wait);
+        self.stop.unless_interrupted(sleep).await.is_some()
+    }
+
     /// Asks the gateway about a valid id, retrying as the policy decides.
     async fn ask(&self, endpoint: &Endpoint, id: &str, capture: bool) -> Answer {
         let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
@@ -240,12 +195,7 @@ impl Checker {
             let wait = pacer.reserve(clock.now());
             if !wait.is_zero() {
                 tracing::debug!(gateway = %kind, payment_id = %display_safe(id), wait_ms = millis(wait), "pacing");
-                if self
-                    .stop
-                    .unless_interrupted(clock.sleep(wait))
-                    .await
-                    .is_none()
-                {
+                if !self.wait(wait).await {
                     return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
                 }
             }
@@ -326,12 +276,7 @@ impl Checker {
             };
             answer.waits(millis(wait), reason);
             tracing::info!(gateway = %kind, payment_id = %display_safe(id), attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
-            if self
-                .stop
-                .unless_interrupted(clock.sleep(wait))
-                .await
-                .is_none()
-            {
+            if !self.wait(wait).await {
                 return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
             }
         }
