@@ -366,14 +366,7 @@ fn every_single_byte_edit_deletion_and_swap_is_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_writing_one_trail_verify_clean() {
-    let mock = paystat::contract::EmbeddedMock::start(
-        paystat::contract::ScenarioSet::from_dir(&crate::helpers::fixtures_dir())
-            .unwrap()
-            .scenarios()
-            .iter()
-            .filter(|s| s.gateway == GatewayKind::Ledger),
-    )
-    .await;
+    let mock = crate::helpers::ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("trail");
     let ids: String = (0..2000).map(|i| format!("txn_{i:04}\n")).collect();
@@ -612,14 +605,7 @@ fn an_empty_actor_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_key_seals_the_lines_and_never_shows() {
     const KEY: &str = "audit-key-canary-7d2e";
-    let mock = paystat::contract::EmbeddedMock::start(
-        paystat::contract::ScenarioSet::from_dir(&crate::helpers::fixtures_dir())
-            .unwrap()
-            .scenarios()
-            .iter()
-            .filter(|s| s.gateway == GatewayKind::Ledger),
-    )
-    .await;
+    let mock = crate::helpers::ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let check = paystat(dir.path())
         .env("PAYSTAT_AUDIT_KEY", KEY)

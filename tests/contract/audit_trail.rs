@@ -3,15 +3,34 @@
 
 use std::collections::BTreeSet;
 
-use paystat::contract::EmbeddedMock;
-use paystat::contract::ScenarioSet;
 use paystat::{AuditTrail, GatewayKind, Outcome};
 
-use crate::helpers::{FullDisk, audit_lines, checker_for, fixtures_dir, spawn};
+use crate::helpers::{FullDisk, audit_lines, checker_for, ledger_mock, spawn};
 
-async fn ledger_mock() -> EmbeddedMock {
-    let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    EmbeddedMock::start(scenarios.scenarios()).await
+/// Checks txn_001 with its audit file on a full disk that already holds `earlier`; returns the
+/// file as it is afterwards, or `None` (said on stderr) where no small filesystem can be mounted.
+async fn withheld_on_a_full_disk(earlier: &str, test: &str) -> Option<Vec<u8>> {
+    let disk = match FullDisk::mount_with(Some(("audit.jsonl", earlier.as_bytes()))) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped {test}: {why}");
+            return None;
+        }
+    };
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .audit_path(&disk.path("audit.jsonl"))
+    .build();
+    checker
+        .check("txn_001")
+        .await
+        .expect_err("the line did not fit, so the result is withheld");
+    Some(std::fs::read(disk.path("audit.jsonl")).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,27 +131,11 @@ async fn a_write_that_fails_half_way_leaves_no_torn_line() {
     // 3,990 bytes of earlier lines: the next line fits only partly into the last block of a
     // full disk, so the write fails half way through.
     let earlier = "{\"earlier\":\"line\"}\n".repeat(210);
-    let disk = match FullDisk::mount_with(Some(("audit.jsonl", earlier.as_bytes()))) {
-        Ok(disk) => disk,
-        Err(why) => {
-            eprintln!("skipped a_write_that_fails_half_way_leaves_no_torn_line: {why}");
-            return;
-        }
+    let Some(after) =
+        withheld_on_a_full_disk(&earlier, "a_write_that_fails_half_way_leaves_no_torn_line").await
+    else {
+        return;
     };
-    let mock = ledger_mock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let checker = spawn(
-        dir.path(),
-        GatewayKind::Ledger,
-        &mock.base_url(GatewayKind::Ledger),
-    )
-    .audit_path(&disk.path("audit.jsonl"))
-    .build();
-    checker
-        .check("txn_001")
-        .await
-        .expect_err("the line did not fit, so the result is withheld");
-    let after = std::fs::read(disk.path("audit.jsonl")).unwrap();
     assert_eq!(
         after.len(),
         earlier.len(),
@@ -482,29 +485,11 @@ async fn an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits() {
     // About 700 bytes left in the file's last block of a full disk: the check's line (over a
     // kilobyte) does not fit, the shorter line recording the failure does.
     let earlier = "{\"earlier\":\"line\"}\n".repeat(179);
-    let disk = match FullDisk::mount_with(Some(("audit.jsonl", earlier.as_bytes()))) {
-        Ok(disk) => disk,
-        Err(why) => {
-            eprintln!(
-                "skipped an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits: {why}"
-            );
-            return;
-        }
+    let test = "an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits";
+    let Some(after) = withheld_on_a_full_disk(&earlier, test).await else {
+        return;
     };
-    let mock = ledger_mock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let checker = spawn(
-        dir.path(),
-        GatewayKind::Ledger,
-        &mock.base_url(GatewayKind::Ledger),
-    )
-    .audit_path(&disk.path("audit.jsonl"))
-    .build();
-    checker
-        .check("txn_001")
-        .await
-        .expect_err("the line did not fit, so the result is withheld");
-    let after = std::fs::read_to_string(disk.path("audit.jsonl")).unwrap();
+    let after = String::from_utf8(after).unwrap();
     let last = after.strip_prefix(&earlier).unwrap();
     assert!(last.ends_with('\n') && last.lines().count() == 1, "{last}");
     let note: serde_json::Value = serde_json::from_str(last.trim_end()).unwrap();

@@ -6,21 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 use paystat::GatewayKind;
-use paystat::contract::{EmbeddedMock, ScenarioSet};
+use paystat::contract::EmbeddedMock;
 
 use crate::cli::{assert_run, settings};
-use crate::helpers::{fixtures_dir, paystat};
-
-async fn ledger() -> EmbeddedMock {
-    let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    EmbeddedMock::start(
-        scenarios
-            .scenarios()
-            .iter()
-            .filter(|s| s.gateway == GatewayKind::Ledger),
-    )
-    .await
-}
+use crate::helpers::{ledger_mock, paystat};
 
 /// `paystat check` against the mock's ledger, reading `input` from a file given as stdin.
 fn check(dir: &Path, mock: &EmbeddedMock, input: &str, args: &[&str]) -> Command {
@@ -56,7 +45,7 @@ const CSV: &str = "created,payment_id,amount\n2025-01-06,txn_001,150.00\n\n# a n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_in_with_a_header_and_csv_out() {
-    let mock = ledger().await;
+    let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     bulk_settings(dir.path()).bind(|| {
         assert_run(
@@ -69,7 +58,7 @@ async fn csv_in_with_a_header_and_csv_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonl_in_input_order_and_a_summary_file() {
-    let mock = ledger().await;
+    let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
     let output = check(
@@ -120,7 +109,7 @@ async fn jsonl_in_input_order_and_a_summary_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_payments_are_marked_and_only_shows_what_is_asked() {
-    let mock = ledger().await;
+    let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let ids = "txn_001\ntxn_002\ntxn_003\ntxn_999\n";
     aged_settings(dir.path()).bind(|| {
@@ -169,7 +158,7 @@ async fn stale_payments_are_marked_and_only_shows_what_is_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_input_is_an_error_and_a_narrow_terminal_gets_a_narrow_table() {
-    let mock = ledger().await;
+    let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     settings(dir.path()).bind(|| {
         assert_run(
@@ -199,7 +188,7 @@ async fn empty_input_is_an_error_and_a_narrow_terminal_gets_a_narrow_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_bulk_recipe_works_as_written() {
-    let mock = ledger().await;
+    let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ids.csv"),

@@ -214,6 +214,18 @@ pub fn load_scenario(path: &Path) -> Scenario {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An embedded mock playing the ledger's scenarios.
+pub async fn ledger_mock() -> EmbeddedMock {
+    let scenarios = paystat::contract::ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    EmbeddedMock::start(
+        scenarios
+            .scenarios()
+            .iter()
+            .filter(|s| s.gateway == GatewayKind::Ledger),
+    )
+    .await
+}
+
 /// A server address where nothing listens: a port that was free a moment ago.
 pub fn refused_server() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
