@@ -4,14 +4,13 @@
 //! trail verify clean; a keyed trail cannot be re-hashed without the key; legacy lines are read,
 //! not judged; pruning leaves a trail that still verifies.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use paystat::audit_trail::prune;
 use paystat::audit_trail::verify::{self, BreakKind, Report, VerifyOptions};
 use paystat::{
-    Asked, AuditRecord, AuditTrail, CheckResult, GENESIS, GatewayKind, Location, Origin, Outcome,
-    RequestLine, Sealer, TrailOptions,
+    Asked, AuditRecord, AuditTrail, CheckResult, GENESIS, GatewayKind, Location, Outcome, Sealer,
+    TrailOptions,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -421,40 +420,6 @@ async fn three_processes_writing_one_trail_verify_clean() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("intact"));
 }
 
-/// A line as the writer makes it, dated `timestamp`, for trails with fixed days.
-pub(crate) fn sealed(
-    prev: &str,
-    seq: u64,
-    timestamp: &str,
-    result: &CheckResult,
-) -> (String, String) {
-    let record = AuditRecord {
-        v: 2,
-        seq,
-        prev: prev.to_owned(),
-        chain: "sha256".into(),
-        timestamp: timestamp.into(),
-        event: paystat::EVENT_STATUS_CHECK.into(),
-        actor: "alice".into(),
-        os_user: "alice".into(),
-        origin: Origin {
-            host: "ops-1".into(),
-            pid: 4242,
-        },
-        target: None,
-        environment: Some(paystat::Environment::Live),
-        request: Some(RequestLine {
-            method: "GET".into(),
-            path: format!("/v1/payments/{}", result.payment_id),
-        }),
-        sync: paystat::Durability::Disk,
-        check: Cow::Borrowed(result),
-        hash: String::new(),
-    };
-    let (line, hash) = Sealer::plain().seal(serde_json::to_vec(&record).unwrap());
-    (String::from_utf8(line).unwrap(), hash)
-}
-
 /// Writes day files for `days` (one line each) into `dir`, chained; returns the head.
 fn day_files(dir: &Path, days: &[&str]) -> String {
     std::fs::create_dir_all(dir).unwrap();
@@ -465,7 +430,7 @@ fn day_files(dir: &Path, days: &[&str]) -> String {
             Some(GatewayKind::Ledger),
             Outcome::NotFound,
         );
-        let (line, hash) = sealed(
+        let (line, hash) = crate::helpers::sealed_line(
             &prev,
             i as u64 + 1,
             &format!("{day}T12:00:00.000Z"),

@@ -2,16 +2,15 @@
 //! (one of them legacy lines from before the chain), built here byte for byte the same on every
 //! run, so the commands' output is pinned by snapshots under `snapshots/cli/`.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use paystat::{
-    AttemptRecord, AuditRecord, CheckResult, Environment, GENESIS, GatewayKind, Money, Origin,
-    Outcome, PaymentStatus, RequestLine, Sealer, Target,
+    AttemptRecord, AuditRecord, CheckResult, GENESIS, GatewayKind, Money, Outcome, PaymentStatus,
+    RequestLine, Target,
 };
 
 use crate::cli::assert_run;
-use crate::helpers::paystat;
+use crate::helpers::{fixed_record, paystat, seal};
 
 /// One check of the fixed trail.
 struct Check {
@@ -175,36 +174,23 @@ pub fn fixed_trail(dir: &Path) -> PathBuf {
             GatewayKind::Plaid => "production.plaid.com",
         };
         let record = AuditRecord {
-            v: 2,
-            seq: i as u64 + 1,
-            prev: prev.clone(),
-            chain: "sha256".into(),
-            timestamp: check.at.into(),
-            event: paystat::EVENT_STATUS_CHECK.into(),
             actor: check.actor.into(),
             os_user: format!("{}-os", check.actor),
-            origin: Origin {
-                host: "ops-1".into(),
-                pid: 4242,
-            },
             target: Some(Target {
                 scheme: "https".into(),
                 host: host.into(),
                 port: Some(443),
             }),
-            environment: Some(Environment::Live),
             request: Some(RequestLine {
                 method: "GET".into(),
                 path: format!("/v1/x/{}", check.id),
             }),
-            sync: paystat::Durability::Disk,
-            check: Cow::Owned(result),
-            hash: String::new(),
+            ..fixed_record(&prev, i as u64 + 1, check.at, &result)
         };
-        let (line, hash) = Sealer::plain().seal(serde_json::to_vec(&record).unwrap());
+        let (line, hash) = seal(&record);
         let file = trail.join(format!("{}.jsonl", &check.at[..10]));
         let mut text = std::fs::read(&file).unwrap_or_default();
-        text.extend_from_slice(&line);
+        text.extend_from_slice(line.as_bytes());
         text.push(b'\n');
         std::fs::write(&file, text).unwrap();
         prev = hash;

@@ -214,6 +214,55 @@ pub fn load_scenario(path: &Path) -> Scenario {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An audit line of `result` as the writer makes it — by alice on ops-1, live, `GET
+/// /v1/payments/{id}` — with a fixed `timestamp`, for trails whose days and bytes a test fixes.
+pub fn fixed_record<'a>(
+    prev: &str,
+    seq: u64,
+    timestamp: &str,
+    result: &'a CheckResult,
+) -> AuditRecord<'a> {
+    AuditRecord {
+        v: 2,
+        seq,
+        prev: prev.to_owned(),
+        chain: "sha256".into(),
+        timestamp: timestamp.into(),
+        event: paystat::EVENT_STATUS_CHECK.into(),
+        actor: "alice".into(),
+        os_user: "alice".into(),
+        origin: paystat::Origin {
+            host: "ops-1".into(),
+            pid: 4242,
+        },
+        target: None,
+        environment: Some(paystat::Environment::Live),
+        request: Some(paystat::RequestLine {
+            method: "GET".into(),
+            path: format!("/v1/payments/{}", result.payment_id),
+        }),
+        sync: paystat::Durability::Disk,
+        check: std::borrow::Cow::Borrowed(result),
+        hash: String::new(),
+    }
+}
+
+/// `record` sealed with plain SHA-256: the line (no newline) and its hash.
+pub fn seal(record: &AuditRecord<'_>) -> (String, String) {
+    let (line, hash) = paystat::Sealer::plain().seal(serde_json::to_vec(record).unwrap());
+    (String::from_utf8(line).unwrap(), hash)
+}
+
+/// [`fixed_record`] sealed.
+pub fn sealed_line(
+    prev: &str,
+    seq: u64,
+    timestamp: &str,
+    result: &CheckResult,
+) -> (String, String) {
+    seal(&fixed_record(prev, seq, timestamp, result))
+}
+
 /// An embedded mock playing the ledger's scenarios.
 pub async fn ledger_mock() -> EmbeddedMock {
     let scenarios = paystat::contract::ScenarioSet::from_dir(&fixtures_dir()).unwrap();
