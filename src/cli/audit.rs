@@ -197,16 +197,13 @@ fn filter(
         .outcome
         .as_deref()
         .map(|text| {
-            Outcome::ALL
-                .into_iter()
-                .find(|o| o.as_str() == text)
-                .ok_or_else(|| {
-                    CliError::usage(format!(
-                        "--outcome `{}` is not an outcome; use one of {}",
-                        display_safe(text),
-                        Outcome::ALL.map(Outcome::as_str).join(", ")
-                    ))
-                })
+            Outcome::from_word(text).ok_or_else(|| {
+                CliError::usage(format!(
+                    "--outcome `{}` is not an outcome; use one of {}",
+                    display_safe(text),
+                    Outcome::ALL.map(Outcome::as_str).join(", ")
+                ))
+            })
         })
         .transpose()?;
     Ok(Filter {

@@ -207,21 +207,13 @@ fn parse_only(text: &str, stale_after: bool) -> Result<Only, CliError> {
         "status" => values
             .iter()
             .map(|v| {
-                PaymentStatus::ALL
-                    .into_iter()
-                    .find(|s| s.as_str() == *v)
-                    .ok_or_else(|| bad(format!("names no status `{v}`")))
+                PaymentStatus::from_word(v).ok_or_else(|| bad(format!("names no status `{v}`")))
             })
             .collect::<Result<_, _>>()
             .map(Only::Status),
         "outcome" => values
             .iter()
-            .map(|v| {
-                Outcome::ALL
-                    .into_iter()
-                    .find(|o| o.as_str() == *v)
-                    .ok_or_else(|| bad(format!("names no outcome `{v}`")))
-            })
+            .map(|v| Outcome::from_word(v).ok_or_else(|| bad(format!("names no outcome `{v}`"))))
             .collect::<Result<_, _>>()
             .map(Only::Outcome),
         _ => Err(bad("is not `stale`, `status=…` or `outcome=…`".into())),
@@ -332,6 +324,7 @@ pub async fn report(
     let progress = Progress::new(run.quiet, run.known, checker);
     let mut summary = Summary::default();
     let mut withheld = Vec::new();
+    let mut worst = Checked::AllFound;
     let mut stopped = None;
     loop {
         let signal = tokio::select! {
@@ -343,6 +336,7 @@ pub async fn report(
                             Ok(result) => {
                                 let age = presentation.age(&result, now);
                                 summary.add(&result, age.is_some_and(|a| a.stale));
+                                worst = worst.max(checked(result.outcome));
                                 progress.tick(&result);
                                 if output_error.is_none() && presentation.shows(&result, age) {
                                     output_error = output.push(Shown { result: &result, age }).err();
@@ -462,13 +456,6 @@ pub async fn report(
             },
         });
     }
-    let worst = summary
-        .by_outcome
-        .keys()
-        .filter_map(|word| Outcome::ALL.into_iter().find(|o| o.as_str() == word))
-        .map(checked)
-        .max()
-        .unwrap_or(Checked::AllFound);
     Ok(Exit::Checked(worst))
 }
 

@@ -52,6 +52,11 @@ impl Outcome {
         Outcome::Interrupted,
     ];
 
+    /// The outcome a word names (`not_found`), if any.
+    pub fn from_word(word: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == word)
+    }
+
     /// The word used in output, audit lines and fixtures.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -170,6 +175,11 @@ impl PaymentStatus {
         PaymentStatus::Disputed,
         PaymentStatus::Unknown,
     ];
+
+    /// The status a word names (`pending`), if any.
+    pub fn from_word(word: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
 
     /// The word used in output, audit lines and fixtures.
     pub fn as_str(self) -> &'static str {
