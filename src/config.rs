@@ -125,6 +125,11 @@ pub fn state_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     std::env::temp_dir().join("paystat-state")
 }
 
+/// The status cache's file: `cache.sqlite3` in the [`state_dir`].
+pub fn cache_path(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    state_dir(env).join(crate::cache::FILE_NAME)
+}
+
 impl ConfigFile {
     /// Where the audit trail is: the single file `file` (`--audit-log`), else the directory
     /// `dir` (`--audit-dir`), `PAYSTAT_AUDIT_DIR`, the config's `audit.dir`, or the state

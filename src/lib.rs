@@ -43,6 +43,7 @@
 
 mod audit;
 mod bounds;
+mod cache;
 mod check;
 mod clock;
 mod config;
@@ -65,25 +66,29 @@ pub mod audit_trail {
     pub use crate::audit::{chain, prune, query, verify};
 }
 pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrency};
+pub use cache::{
+    Cache, CacheError, Cursor, Entry as CacheEntry, Feed, GatewayStats, Key as CacheKey,
+};
 pub use check::{
-    Checker, CheckerOptions, DEFAULT_CONCURRENCY, MAX_BODY_BYTES, Routing, UnauditedCheck,
+    CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES, Routing,
+    UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, human as human_duration, parse_duration};
 pub use config::{
     AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, ConfigError, ConfigFile, Configured, Overrides,
-    ProxyUrl, STATE_DIR_ENV, Trust, parse_base_url, state_dir,
+    ProxyUrl, STATE_DIR_ENV, Trust, cache_path, parse_base_url, state_dir,
 };
 pub use credential::{
     Credential, CredentialError, IncompleteCredential, REDACTED, looks_like_secret, redact,
     redact_url,
 };
 pub use gateway::{
-    Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply, Stripe, Verdict, profile,
-    route, routing_rules, status_mapping, status_mapping_table,
+    Changes, FeedRules, Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply,
+    Stripe, Verdict, profile, route, routing_rules, status_mapping, status_mapping_table,
 };
 pub use payment_id::{InvalidId, MAX_ID_BYTES, display_safe, validate as validate_id};
 pub use result::{
-    AttemptRecord, CheckResult, Environment, GatewayError, GatewayKind, MAX_TEXT_CHARS, Money,
-    MoneyError, Outcome, PaymentStatus, RetryStop, WaitReason, currency, flat,
+    AttemptRecord, CheckResult, Environment, Finality, GatewayError, GatewayKind, MAX_TEXT_CHARS,
+    Money, MoneyError, Outcome, PaymentStatus, RetryStop, Source, WaitReason, currency, flat,
 };
 pub use retry::{Decision, Facts, Jitter, Pacer, RetryBudget, RetryPolicy, RetrySettings};

@@ -211,6 +211,7 @@ impl Answer {
                 result.refund_pending = payment.refund_pending;
                 result.dispute_status = payment.dispute_status;
                 result.final_after = payment.final_after;
+                result.finality = Some(payment.finality);
                 result.created_at = payment.created_at;
                 result.failure_code = payment.failure_code;
                 result.status_reason = payment.status_reason;

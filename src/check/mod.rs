@@ -10,6 +10,7 @@
 mod answer;
 mod bulk;
 mod exchange;
+mod feed;
 mod options;
 mod route;
 mod stop;
@@ -18,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::audit::{AuditError, AuditTrail, RequestLine, Written};
+use crate::audit::{Asked, AuditError, AuditTrail, RequestLine, Target, Written};
 use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
-use crate::result::{CheckResult, GatewayKind, Outcome, RetryStop};
+use crate::result::{CheckResult, Environment, GatewayKind, Outcome, RetryStop, Source};
 use crate::retry::{Decision, Facts, retry_after};
 
 pub use answer::UnauditedCheck;
@@ -30,8 +31,14 @@ use answer::{Answer, log, log_stop, millis};
 use route::Endpoint;
 
 pub use exchange::MAX_BODY_BYTES;
-pub use options::{CheckerOptions, DEFAULT_CONCURRENCY};
+pub use feed::FeedSync;
+pub use options::{CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
+
+/// `time` as unix milliseconds (the status cache's clock).
+fn unix_ms(time: time::OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
 
 /// The detail of a check cut short by [`Checker::interrupt`].
 const INTERRUPTED: &str = "the run was interrupted before the gateway answered";
@@ -50,6 +57,8 @@ pub struct Checker {
     halted: AtomicBool,
     /// Whether the run still takes ids, or is cutting its checks short.
     stop: stop::Stop,
+    /// Set at the first error of the status cache: from then on every id asks its gateway.
+    cache_failed: AtomicBool,
 }
 
 impl Checker {
@@ -72,6 +81,7 @@ impl Checker {
             options,
             halted: AtomicBool::new(false),
             stop: stop::Stop::new(),
+            cache_failed: AtomicBool::new(false),
         }
     }
 
@@ -140,11 +150,25 @@ impl Checker {
         }
         let clock = &self.options.clock;
         let started = clock.now();
-        let answer = match route::endpoint_for(&self.endpoints, self.options.routing, id) {
-            Err((gateway, detail)) => Answer::refused(gateway, Outcome::InvalidId, detail),
-            Ok(endpoint) => self.ask(endpoint, id, capture).await,
-        };
-        let (result, asked, reply) = answer.into_result(id, clock.now().saturating_sub(started));
+        let took = || clock.now().saturating_sub(started);
+        let (result, asked, reply) =
+            match route::endpoint_for(&self.endpoints, self.options.routing, id) {
+                Err((gateway, detail)) => {
+                    Answer::refused(gateway, Outcome::InvalidId, detail).into_result(id, took())
+                }
+                Ok(endpoint) => match self.cached(endpoint, id) {
+                    Some((mut result, asked)) => {
+                        result.duration_ms = millis(took());
+                        (result, asked, None)
+                    }
+                    None => {
+                        let asked = self.ask(endpoint, id, capture).await;
+                        let (result, asked, reply) = asked.into_result(id, took());
+                        self.remember(endpoint, id, &result, &asked);
+                        (result, asked, reply)
+                    }
+                },
+            };
         log(&result);
         match self.audit.write(&result, &asked) {
             Ok(written) => Ok((result, reply, written)),
@@ -161,6 +185,65 @@ impl Checker {
         match written.durable().await {
             Ok(()) => Ok((result, reply)),
             Err(source) => Err(self.unaudited(&result.payment_id, source)),
+        }
+    }
+
+    /// The cached answer for `id` at `endpoint`, when the cache is used and holds one that may
+    /// be shown today: final, or younger than `--max-age`. It is audited like an asked answer,
+    /// with `source: cache`, its age, and no request.
+    fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
+        let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
+        if self.cache_failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let entry = match using.cache.get(&endpoint.cache_key(id)) {
+            Ok(entry) => entry?,
+            Err(e) => {
+                self.cache_failure(&e);
+                return None;
+            }
+        };
+        let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
+        let age = entry.age(unix_ms(wall));
+        if !crate::cache::reusable(&entry.result, wall.date(), age, using.max_age) {
+            return None;
+        }
+        let mut result = entry.result;
+        result.source = Source::Cache;
+        result.cache_age_s = Some(age.as_secs());
+        result.attempts = 0;
+        result.attempt_log.clear();
+        result.retry_stop = None;
+        let asked = Asked {
+            request: None,
+            target: Some(Target::of(endpoint.gateway.base_url())),
+            environment: Some(entry.environment),
+        };
+        Some((result, asked))
+    }
+
+    /// Keeps a found payment's answer in the cache, when it is used.
+    fn remember(&self, endpoint: &Endpoint, id: &str, result: &CheckResult, asked: &Asked) {
+        let Some(using) = &self.options.cache else {
+            return;
+        };
+        if result.outcome != Outcome::Found || self.cache_failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
+        let environment = asked.environment.unwrap_or(Environment::Live);
+        if let Err(e) = using
+            .cache
+            .put(&endpoint.cache_key(id), result, environment, now)
+        {
+            self.cache_failure(&e);
+        }
+    }
+
+    /// Stops using the cache for the rest of the run, and says so once.
+    fn cache_failure(&self, error: &crate::cache::CacheError) {
+        if !self.cache_failed.swap(true, Ordering::SeqCst) {
+            tracing::error!("{error}; the rest of this run asks every gateway");
         }
     }
 

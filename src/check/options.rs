@@ -2,8 +2,10 @@
 //! the injected clock and jitter, and the certificate authorities it trusts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::route::Routing;
+use crate::cache::Cache;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Trust;
 use crate::retry::Jitter;
@@ -24,6 +26,20 @@ pub struct CheckerOptions {
     pub jitter: Arc<Jitter>,
     /// Certificate authorities trusted besides the system's and the bundled ones.
     pub trust: Trust,
+    /// The status cache, when used (`--no-cache`: none).
+    pub cache: Option<CacheUse>,
+}
+
+/// How a checker uses the status cache.
+#[derive(Debug, Clone)]
+pub struct CacheUse {
+    /// The cache.
+    pub cache: Arc<Cache>,
+    /// Answers that can still change are reused too while younger than this (`--max-age`;
+    /// zero: only answers that can no longer change).
+    pub max_age: Duration,
+    /// Ask every gateway and overwrite the entries (`--refresh`).
+    pub refresh: bool,
 }
 
 impl CheckerOptions {
@@ -35,6 +51,7 @@ impl CheckerOptions {
             clock: Arc::new(SystemClock::default()),
             jitter: Arc::new(Jitter::random()),
             trust: Trust::default(),
+            cache: None,
         }
     }
 }

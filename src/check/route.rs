@@ -29,11 +29,50 @@ pub(crate) struct Endpoint {
     /// The pacing rate, requests per second, when paced.
     pub rate: Option<f64>,
     pub proxy: Option<crate::config::ProxyUrl>,
+    /// The gateway's base URL as the status cache keys it: `scheme://host:port`.
+    pub cache_host: String,
+    /// The environment and account as the status cache keys them (`live`, `test:acct_…`).
+    pub cache_scope: String,
+}
+
+impl Endpoint {
+    /// The status cache's key for `id` at this endpoint.
+    pub fn cache_key<'a>(&'a self, id: &'a str) -> crate::cache::Key<'a> {
+        crate::cache::Key {
+            gateway: self.gateway.kind(),
+            host: &self.cache_host,
+            scope: &self.cache_scope,
+            payment_id: id,
+        }
+    }
+
+    /// The status cache's place of this endpoint's change feed.
+    pub fn feed(&self) -> crate::cache::Feed<'_> {
+        crate::cache::Feed {
+            gateway: self.gateway.kind(),
+            host: &self.cache_host,
+            scope: &self.cache_scope,
+        }
+    }
 }
 
 impl From<Configured> for Endpoint {
     fn from(c: Configured) -> Endpoint {
+        let url = c.gateway.base_url();
+        let cache_host = format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or_default()
+        );
+        let environment = c.gateway.environment().as_str();
+        let cache_scope = match c.gateway.account() {
+            Some(account) => format!("{environment}:{account}"),
+            None => environment.to_owned(),
+        };
         Endpoint {
+            cache_host,
+            cache_scope,
             gateway: c.gateway,
             policy: c.policy,
             budget: RetryBudget::new(c.retry_budget),

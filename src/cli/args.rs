@@ -44,6 +44,12 @@ pub enum Command {
     },
     /// Print the manual page (`paystat man > paystat.1; man ./paystat.1`).
     Man,
+    /// Show, clear, or sync the status cache with the gateways' change feeds.
+    Cache {
+        /// What to do with the cache.
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Verify, anchor, export and question the audit trail, and prune it past retention.
     Audit {
         /// What to do with the trail.
@@ -198,6 +204,16 @@ pub struct CheckArgs {
     /// `outcome=timeout`; commas are OR, repeated flags are AND.
     #[arg(long, value_name = "WHAT")]
     pub only: Vec<String>,
+    /// Also reuse cached answers that can still change while younger than this (`10m`). By
+    /// default only answers that can no longer change (final) are reused.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["no_cache", "refresh"])]
+    pub max_age: Option<Duration>,
+    /// Ask every gateway; neither read nor write the status cache.
+    #[arg(long, conflicts_with = "refresh")]
+    pub no_cache: bool,
+    /// Ask every gateway and overwrite the cached answers.
+    #[arg(long)]
+    pub refresh: bool,
     /// Also write the run's summary as one JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -340,6 +356,61 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub audit: AuditArgs,
 }
+
+/// The cache subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries per gateway and finality, their ages, and the change feeds' cursors.
+    #[command(after_help = "Example:\n  paystat cache stats")]
+    Stats,
+    /// Drop every entry (or one gateway's) and the feeds' cursors.
+    #[command(
+        after_help = "Examples:\n  paystat cache clear --all\n  paystat cache clear --gateway stripe"
+    )]
+    Clear(CacheClearArgs),
+    /// Read what changed since the last sync from Stripe's events and Plaid's transfer event
+    /// sync, and drop those payments' entries. Exit 0 synced, 1 a feed could not be read, 2
+    /// usage.
+    #[command(after_help = CACHE_SYNC_HELP)]
+    Sync(CacheSyncArgs),
+}
+
+/// `paystat cache clear`.
+#[derive(Debug, Args)]
+pub struct CacheClearArgs {
+    /// Only this gateway's entries.
+    #[arg(
+        long,
+        value_enum,
+        conflicts_with = "all",
+        required_unless_present = "all"
+    )]
+    pub gateway: Option<OneGateway>,
+    /// Every entry.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `paystat cache sync`.
+#[derive(Debug, Args)]
+pub struct CacheSyncArgs {
+    /// Only this gateway's feed (default: every gateway that has one and is configured).
+    #[arg(long, value_enum)]
+    pub gateway: Option<OneGateway>,
+    /// The configuration file (default: ./paystat.toml, if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+const CACHE_SYNC_HELP: &str = "Examples:
+  paystat cache sync
+  paystat cache sync --gateway plaid
+
+Stripe keeps events for 30 days: when the last sync is older than that (or there was none),
+every Stripe entry that can still change is dropped, and the sync says so. The ledger has no
+change feed: its entries that can still change are reused only within --max-age.
+Credentials and base URLs as for `paystat check` (PAYSTAT_STRIPE_KEY, PAYSTAT_PLAID_CLIENT_ID +
+PAYSTAT_PLAID_SECRET, PAYSTAT_STRIPE_URL, PAYSTAT_PLAID_URL, the config file).";
 
 /// The audit subcommands.
 #[derive(Debug, Subcommand)]
@@ -497,6 +568,10 @@ Credentials (read from the environment only, never from flags):
   PAYSTAT_AUDIT_KEY                                                        seals the audit trail
 Base URLs: --base-url, else PAYSTAT_LEDGER_URL / PAYSTAT_STRIPE_URL / PAYSTAT_PLAID_URL, else the
 config file, else http://127.0.0.1:5000/v1, https://api.stripe.com, https://sandbox.plaid.com.
+
+The status cache ($PAYSTAT_STATE_DIR/cache.sqlite3): answers that can no longer change are
+reused and marked `cache` with their age, and still audited; --max-age also reuses younger
+answers that can change, --refresh asks again and overwrites, --no-cache leaves it alone.
 
 Ctrl-C or SIGTERM: no new ids are taken, the checks in flight finish and are printed and
 audited, exit 130 / 143; a second signal cuts them short.";

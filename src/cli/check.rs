@@ -88,8 +88,19 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     };
     let concurrency = paystat::validate_concurrency("--concurrency", args.concurrency)
         .map_err(|e| CliError::usage(sentence(&e)))?;
+    // The status cache, unless left alone: answers that cannot change are reused (and
+    // audited as such); --max-age reuses younger ones too; --refresh only writes.
+    let cache = match args.no_cache {
+        true => None,
+        false => Some(paystat::CacheUse {
+            cache: std::sync::Arc::new(super::cache::open()?),
+            max_age: args.max_age.unwrap_or_default(),
+            refresh: args.refresh,
+        }),
+    };
     let options = CheckerOptions {
         concurrency: within_open_files_limit(concurrency),
+        cache,
         ..CheckerOptions::new(routing)
     };
     let (checker, unconfigured) = configured_checker(

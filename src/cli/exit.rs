@@ -12,7 +12,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   4  the audit trail could not be written; those results are withheld
   5  the results could not be written to standard output (a closed pipe is not an error)
   130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: the checks sent are shown and audited
-`paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.";
+`paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.
+`paystat cache sync`: 0 every change feed was read, 1 one could not be read, 2 usage (also a
+damaged or newer status cache, for every command).";
 
 /// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +52,11 @@ pub enum Exit {
         /// 128 + the signal's number.
         code: u8,
     },
+    /// `cache sync`: 0 when every feed was read to its end, 1 when one could not be.
+    Synced {
+        /// Whether some feed could not be read.
+        failed: bool,
+    },
     /// `mock serve`, `fixtures report`, `record`, `audit head|history|stats|prune`: 0, the job is done.
     Done,
 }
@@ -77,6 +84,7 @@ impl From<Exit> for ExitCode {
             Exit::Checked(Checked::SomeFailed) => 3,
             Exit::Fixtures { problems } => u8::from(problems),
             Exit::Verified { broken } | Exit::Audited { broken } => u8::from(broken),
+            Exit::Synced { failed } => u8::from(failed),
             Exit::Stopped { code } => code,
         };
         ExitCode::from(code)

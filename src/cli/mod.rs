@@ -3,6 +3,7 @@
 
 mod args;
 mod audit;
+mod cache;
 mod check;
 #[cfg(feature = "contract")]
 mod contract;
@@ -143,6 +144,7 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check::run(args).await,
         Command::Audit { command } => audit::run(command),
+        Command::Cache { command } => cache::run(command).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -33,13 +33,14 @@ pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<
         "payment",
         "gateway",
         "outcome",
+        "source",
         "status",
         "amount",
         "gateway status",
         "detail",
     ];
     if aged {
-        header.insert(4, "age");
+        header.insert(5, "age");
     }
     table.set_header(header);
     for (r, age) in rows {
@@ -61,10 +62,19 @@ pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<
             .or_else(|| r.status_reason.clone())
             .or_else(|| r.detail.clone())
             .unwrap_or_default();
+        // Where the answer came from: asked now, or the cache and how old its answer is.
+        let source = match r.cache_age_s {
+            Some(age) if r.source == paystat::Source::Cache => format!(
+                "cache, {} old",
+                paystat::human_duration(std::time::Duration::from_secs(age))
+            ),
+            _ => r.source.as_str().to_owned(),
+        };
         let mut row = vec![
             cell(&r.payment_id),
             r.gateway.map(|g| g.to_string()).unwrap_or_default(),
             r.outcome.to_string(),
+            source,
             status,
             amount,
             r.gateway_status.as_deref().map(cell).unwrap_or_default(),
@@ -79,7 +89,7 @@ pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<
                     text
                 }
             });
-            row.insert(4, age);
+            row.insert(5, age);
         }
         table.add_row(row);
     }

@@ -17,6 +17,9 @@ const SLOWEST: usize = 5;
 #[derive(Debug, Serialize)]
 pub struct GatewaySummary {
     pub checks: u64,
+    /// Checks answered from the status cache (each saved at least one request); the
+    /// latency figures are those of the others.
+    pub from_cache: u64,
     pub p50_ms: u64,
     pub p95_ms: u64,
     pub p99_ms: u64,
@@ -42,6 +45,8 @@ pub struct Summary {
     pub withheld: u64,
     pub never_sent: Option<u64>,
     pub stale: u64,
+    /// Answers from the status cache: requests not sent.
+    pub from_cache: u64,
     pub elapsed_ms: u64,
     pub by_outcome: BTreeMap<String, u64>,
     pub by_status: BTreeMap<String, u64>,
@@ -72,6 +77,7 @@ impl Summary {
             .entry(gateway.to_owned())
             .or_insert_with(|| GatewaySummary {
                 checks: 0,
+                from_cache: 0,
                 p50_ms: 0,
                 p95_ms: 0,
                 p99_ms: 0,
@@ -81,6 +87,12 @@ impl Summary {
                 latency: Histogram::new_with_bounds(1, 86_400_000, 3).ok(),
             });
         figures.checks += 1;
+        if result.source == paystat::Source::Cache {
+            // Not a gateway's latency: counted apart, and out of the percentiles.
+            figures.from_cache += 1;
+            self.from_cache += 1;
+            return;
+        }
         figures.retries += u64::from(result.attempts.saturating_sub(1));
         figures.retry_wait_ms += result
             .attempt_log
@@ -145,6 +157,14 @@ impl Summary {
         if self.stale > 0 {
             text.push_str(&format!("; {} stale", self.stale));
         }
+        if self.from_cache > 0 {
+            text.push_str(&format!(
+                "; {} from the cache ({} request{} saved)",
+                self.from_cache,
+                self.from_cache,
+                if self.from_cache == 1 { "" } else { "s" }
+            ));
+        }
         text.push('\n');
         for (gateway, g) in &self.by_gateway {
             let retries = match g.retries {
@@ -155,14 +175,25 @@ impl Summary {
                     ms(g.retry_wait_ms)
                 ),
             };
+            let asked = g.checks - g.from_cache;
+            let cached = match g.from_cache {
+                0 => String::new(),
+                n => format!(" ({n} from the cache)"),
+            };
+            let latency = match asked {
+                0 => String::new(),
+                _ => format!(
+                    ", p50 {}, p95 {}, p99 {}, max {}",
+                    ms(g.p50_ms),
+                    ms(g.p95_ms),
+                    ms(g.p99_ms),
+                    ms(g.max_ms)
+                ),
+            };
             text.push_str(&format!(
-                "paystat:   {gateway}: {} check{}, p50 {}, p95 {}, p99 {}, max {}{retries}\n",
+                "paystat:   {gateway}: {} check{}{cached}{latency}{retries}\n",
                 g.checks,
                 if g.checks == 1 { "" } else { "s" },
-                ms(g.p50_ms),
-                ms(g.p95_ms),
-                ms(g.p99_ms),
-                ms(g.max_ms),
             ));
         }
         if !self.slowest.is_empty() {

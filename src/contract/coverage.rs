@@ -34,7 +34,8 @@ impl std::fmt::Display for Problem {
 }
 
 /// The kinds of situation a scenario can claim (`kind` or `kind:detail`).
-const SITUATION_KINDS: [&str; 9] = [
+const SITUATION_KINDS: [&str; 10] = [
+    "change",
     "status",
     "http",
     "timeout",
@@ -83,6 +84,28 @@ pub fn check(set: &ScenarioSet, schemas: &ProviderSchemas) -> Vec<Problem> {
                     other.file.display()
                 ),
             );
+        }
+        // A change: its event and its later answer are held to the providers' shapes too.
+        if let Some(change) = &s.change {
+            if let Err(errors) = schemas.check_event(s.gateway, change.event.as_bytes()) {
+                problem(
+                    "change.event",
+                    format!(
+                        "does not match the provider's published event shape ({})",
+                        errors.join("; ")
+                    ),
+                );
+            }
+            let status = change.response.status.unwrap_or(200);
+            if let Err(errors) = schemas.check(s.gateway, status, &change.body_bytes) {
+                problem(
+                    "change.response.body",
+                    format!(
+                        "does not match the provider's published shape ({})",
+                        errors.join("; ")
+                    ),
+                );
+            }
         }
         // Drift: every realistic body has its provider's shape, every off-spec one does not.
         if let (Some(status), true) = (s.response.status, !s.body_bytes.is_empty()) {
@@ -165,7 +188,10 @@ fn check_situation(s: &Scenario) -> Result<(), String> {
                 s.response.transport
             ));
         }
-        ("status" | "http" | "fault" | "malformed_body" | "hostile_id" | "amount", None) => {
+        (
+            "status" | "http" | "fault" | "malformed_body" | "hostile_id" | "amount" | "change",
+            None,
+        ) => {
             return Err(format!("`{kind}` needs a detail, like `{kind}:…`"));
         }
         _ => {}
@@ -206,6 +232,11 @@ fn fault_is(s: &Scenario, fault: &str) -> bool {
 }
 
 const COVERAGE: &[Coverage] = &[
+    Coverage {
+        label: "a change reported by the gateway's change feed (the cache drops the answer)",
+        covers: |s| s.change.is_some(),
+        only: &[GatewayKind::Stripe, GatewayKind::Plaid],
+    },
     Coverage {
         label: "money moved back: a refund (full or partial)",
         covers: |s| s.situation.contains("+refunded") || s.situation.contains("+partial_refund"),
@@ -463,7 +494,7 @@ pub fn report(set: &ScenarioSet) -> String {
     // Status mapping.
     let _ = writeln!(
         out,
-        "## Status mapping\n\n| gateway | gateway word | paystat status | what Operations should do | scenario |\n|---|---|---|---|---|"
+        "## Status mapping\n\n| gateway | gateway word | paystat status | finality | what Operations should do | scenario |\n|---|---|---|---|---|---|"
     );
     for row in gateway::status_mapping() {
         let word = match row.when {
@@ -476,9 +507,10 @@ pub fn report(set: &ScenarioSet) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {word} | `{}` | {} | {} |",
+            "| {} | {word} | `{}` | {} | {} | {} |",
             row.gateway,
             row.status.as_str(),
+            row.finality,
             row.action,
             cell(found)
         );
@@ -491,10 +523,21 @@ pub fn report(set: &ScenarioSet) -> String {
             title_of(kind)
         );
         for s in scenarios.iter().filter(|s| s.gateway == kind) {
-            let concludes = match s.expect.status {
-                Some(status) => format!("`{}`, status `{}`", s.expect.outcome, status),
-                None => format!("`{}`", s.expect.outcome),
-            };
+            let mut concluded = concludes(&s.expect);
+            if let Some(change) = &s.change {
+                let event = serde_json::from_str::<serde_json::Value>(&change.event)
+                    .ok()
+                    .and_then(|e| {
+                        e.get("type")
+                            .or_else(|| e.get("event_type"))
+                            .and_then(|t| t.as_str().map(str::to_owned))
+                    })
+                    .unwrap_or_default();
+                concluded.push_str(&format!(
+                    "; after the change feed's `{event}`: {}",
+                    concludes(&change.expect)
+                ));
+            }
             let attempts = s
                 .expect
                 .attempts
@@ -510,7 +553,7 @@ pub fn report(set: &ScenarioSet) -> String {
             };
             let _ = writeln!(
                 out,
-                "| **{}**<br>`{}` | `{}` | {} | {concludes}{attempts} | {} |",
+                "| **{}**<br>`{}` | `{}` | {} | {concluded}{attempts} | {} |",
                 cell_text(&s.title),
                 stem(s),
                 s.situation,
@@ -520,6 +563,15 @@ pub fn report(set: &ScenarioSet) -> String {
         }
     }
     out
+}
+
+/// What paystat concludes, for the report: outcome, status and finality.
+fn concludes(e: &super::scenario::Expectation) -> String {
+    let finality = e.finality.map(|f| format!(", `{f}`")).unwrap_or_default();
+    match e.status {
+        Some(status) => format!("`{}`, status `{}`{finality}", e.outcome, status),
+        None => format!("`{}`", e.outcome),
+    }
 }
 
 fn title_of(kind: GatewayKind) -> &'static str {

@@ -51,6 +51,91 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
     if !scenario.is_http() {
         return false;
     }
+    register_answer(server, scenario, &scenario.response, &scenario.body_bytes).await;
+    true
+}
+
+/// Registers, on a `server` that holds nothing of the scenario yet (httpmock serves the first
+/// mock that matches: reset it first), the scenario's state after its change: the gateway's
+/// later answer, and its change feed listing the event. False when the scenario has no change.
+pub async fn register_after_change(server: &MockServer, scenario: &Scenario) -> bool {
+    let Some(change) = &scenario.change else {
+        return false;
+    };
+    register_answer(server, scenario, &change.response, &change.body_bytes).await;
+    register_feed(server, scenario.gateway, &[change.event.as_str()]).await;
+    true
+}
+
+/// A page of `gateway`'s change feed listing `events` (each an event as JSON), shaped as the
+/// gateway sends it: Stripe's list object, Plaid's `transfer_events`.
+pub fn feed_page(gateway: GatewayKind, events: &[&str]) -> String {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    let page = match gateway {
+        GatewayKind::Stripe => serde_json::json!({
+            "object": "list", "data": events, "has_more": false, "url": "/v1/events"
+        }),
+        GatewayKind::Plaid => serde_json::json!({
+            "transfer_events": events, "request_id": "MockEventSync01"
+        }),
+        GatewayKind::Ledger => serde_json::json!({}),
+    };
+    page.to_string()
+}
+
+/// Registers `gateway`'s change feed listing `events`: Stripe's `GET /v1/events` (every
+/// request), Plaid's `POST /transfer/event/sync` (from `after_id` 0; a later cursor gets an
+/// empty page, as Plaid gives nothing after its newest event).
+pub async fn register_feed(server: &MockServer, gateway: GatewayKind, events: &[&str]) {
+    let page = feed_page(gateway, events);
+    let reply = |then: httpmock::Then, body: String| {
+        let _ = then
+            .status(200)
+            .header(MOCK_HEADER, "1")
+            .header("content-type", "application/json")
+            .body(body);
+    };
+    match gateway {
+        GatewayKind::Ledger => {}
+        GatewayKind::Stripe => {
+            server
+                .mock_async(|when, then| {
+                    let _ = when.method(Method::GET).path("/v1/events");
+                    reply(then, page);
+                })
+                .await;
+        }
+        GatewayKind::Plaid => {
+            server
+                .mock_async(|when, then| {
+                    let _ = when
+                        .method(Method::POST)
+                        .path("/transfer/event/sync")
+                        .json_body_includes(r#"{"after_id": 0}"#);
+                    reply(then, page);
+                })
+                .await;
+            let empty = feed_page(gateway, &[]);
+            server
+                .mock_async(|when, then| {
+                    let _ = when.method(Method::POST).path("/transfer/event/sync");
+                    reply(then, empty);
+                })
+                .await;
+        }
+    }
+}
+
+/// Registers the answer `response` (with `body`) to the scenario's request.
+async fn register_answer(
+    server: &MockServer,
+    scenario: &Scenario,
+    response: &super::scenario::Response,
+    body: &[u8],
+) {
     let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
     let id = scenario.payment_id.as_str();
     // The same URLs the adapters send to, so a base URL pointed here looks like the real thing.
@@ -67,7 +152,6 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
             Some(plaid::transfer_selector(id)),
         ),
     };
-    let response = &scenario.response;
     let status = response.status.unwrap_or(200);
     let spec = scenario.request.as_ref();
     server
@@ -97,8 +181,8 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
             for (name, value) in &response.headers {
                 then = then.header(name, value);
             }
-            if !scenario.body_bytes.is_empty() {
-                then = then.body(&scenario.body_bytes);
+            if !body.is_empty() {
+                then = then.body(body);
             }
             if let Some(delay) = response.delay {
                 then.delay(delay);
@@ -122,7 +206,6 @@ pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
             })
             .await;
     }
-    true
 }
 
 /// How the real gateway answers an id it does not have: the status and body the mock sends for
@@ -203,8 +286,21 @@ impl EmbeddedMock {
     /// Starts a mock on a free loopback port and registers every HTTP scenario.
     pub async fn start<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> EmbeddedMock {
         let server = MockServer::start_async().await;
+        let mut events: Vec<(GatewayKind, &str)> = Vec::new();
         for scenario in scenarios {
             register(&server, scenario).await;
+            if let Some(change) = &scenario.change {
+                events.push((scenario.gateway, change.event.as_str()));
+            }
+        }
+        // The change feeds list every scenario's change (the answers stay those before it).
+        for gateway in [GatewayKind::Stripe, GatewayKind::Plaid] {
+            let listed: Vec<&str> = events
+                .iter()
+                .filter(|(g, _)| *g == gateway)
+                .map(|(_, e)| *e)
+                .collect();
+            register_feed(&server, gateway, &listed).await;
         }
         register_unknown_ids(&server).await;
         EmbeddedMock { server }

@@ -216,6 +216,7 @@ pub fn scenario_text(
         let _ = writeln!(out, "status = {}", q(status.as_str()));
     }
     let currency = result.currency_code().map(str::to_owned);
+    let finality = result.finality.map(|f| f.as_str().to_owned());
     let strings = [
         ("gateway_status", &result.gateway_status),
         ("currency", &currency),
@@ -223,6 +224,7 @@ pub fn scenario_text(
         ("gateway_request_id", &result.gateway_request_id),
         ("dispute_status", &result.dispute_status),
         ("final_after", &result.final_after),
+        ("finality", &finality),
     ];
     let numbers = [
         ("amount_minor", result.amount_minor()),

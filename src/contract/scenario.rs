@@ -42,10 +42,30 @@ pub struct Scenario {
     pub response: Response,
     /// What paystat must conclude.
     pub expect: Expectation,
+    /// A change the gateway reports later (Stripe and Plaid): the event its change feed lists,
+    /// and its answer from then on. The status cache must drop the first answer on that event.
+    #[serde(default)]
+    pub change: Option<Change>,
     /// The file, relative to the fixtures folder (`ledger/completed.toml`).
     #[serde(skip)]
     pub file: PathBuf,
     /// The body to send, resolved from `body`, `body_file` and `pad_body_to_bytes`.
+    #[serde(skip)]
+    pub body_bytes: Vec<u8>,
+}
+
+/// A payment that changes after the scenario's first answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// The event as the gateway's change feed lists it: a Stripe Event object (`evt_…`) or a
+    /// Plaid transfer event, as JSON.
+    pub event: String,
+    /// What the gateway answers once the payment changed.
+    pub response: Response,
+    /// What paystat must conclude then.
+    pub expect: Expectation,
+    /// The body to send after the change.
     #[serde(skip)]
     pub body_bytes: Vec<u8>,
 }
@@ -248,6 +268,8 @@ pub struct Expectation {
     pub dispute_status: Option<String>,
     /// The date after which the payment can no longer be pulled back.
     pub final_after: Option<String>,
+    /// Whether the answer can still change: `final`, `final_after` or `changing`.
+    pub finality: Option<crate::result::Finality>,
     /// The currency (only when found).
     pub currency: Option<String>,
     /// The failure code.
@@ -353,6 +375,11 @@ impl Expectation {
             result.final_after.clone(),
         );
         given(
+            "finality",
+            self.finality.map(|f| f.to_string()),
+            result.finality.map(|f| f.to_string()),
+        );
+        given(
             "currency",
             self.currency.clone(),
             result.currency_code().map(str::to_owned),
@@ -443,7 +470,10 @@ impl Scenario {
         })?;
         scenario.file = file.to_owned();
         scenario.check(file)?;
-        scenario.body_bytes = scenario.resolve_body(file, read)?;
+        scenario.body_bytes = resolve_body(&scenario.response, "response", file, &read)?;
+        if let Some(change) = &mut scenario.change {
+            change.body_bytes = resolve_body(&change.response, "change.response", file, &read)?;
+        }
         Ok(scenario)
     }
 
@@ -496,6 +526,23 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(change) = &self.change {
+            if self.gateway == GatewayKind::Ledger {
+                return err("change", "the ledger has no change feed");
+            }
+            match change.response.status {
+                Some(s) if (100..=599).contains(&s) && change.response.transport.is_none() => {}
+                _ => {
+                    return err(
+                        "change.response.status",
+                        "give the HTTP status the gateway answers after the change",
+                    );
+                }
+            }
+            if serde_json::from_str::<serde_json::Value>(&change.event).is_err() {
+                return err("change.event", "must be the event as JSON");
+            }
+        }
         let e = &self.expect;
         if e.outcome == Outcome::Found {
             if e.status.is_none() {
@@ -525,39 +572,6 @@ impl Scenario {
         Ok(())
     }
 
-    fn resolve_body(
-        &self,
-        file: &Path,
-        read: impl Fn(&Path) -> Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, ScenarioError> {
-        let r = &self.response;
-        let mut body = match (&r.body, &r.body_file) {
-            (Some(inline), _) => inline.trim().as_bytes().to_vec(),
-            (None, Some(name)) => {
-                let path = file.parent().unwrap_or(Path::new("")).join(name);
-                read(&path).ok_or_else(|| {
-                    ScenarioError::new(
-                        file,
-                        "response.body_file",
-                        format!("{} does not exist", path.display()),
-                    )
-                })?
-            }
-            (None, None) => Vec::new(),
-        };
-        if let Some(size) = r.pad_body_to_bytes {
-            if size < body.len() {
-                return Err(ScenarioError::new(
-                    file,
-                    "response.pad_body_to_bytes",
-                    format!("is smaller than the body ({} bytes)", body.len()),
-                ));
-            }
-            body.resize(size, b' ');
-        }
-        Ok(body)
-    }
-
     /// Whether a mock HTTP server can play this scenario (transport faults need other means).
     pub fn is_http(&self) -> bool {
         self.response.transport.is_none()
@@ -567,6 +581,40 @@ impl Scenario {
     pub fn name(&self) -> String {
         self.file.with_extension("").display().to_string()
     }
+}
+
+/// The body `r` sends (`at` names it in errors: `response`, `change.response`).
+fn resolve_body(
+    r: &Response,
+    at: &str,
+    file: &Path,
+    read: &impl Fn(&Path) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>, ScenarioError> {
+    let mut body = match (&r.body, &r.body_file) {
+        (Some(inline), _) => inline.trim().as_bytes().to_vec(),
+        (None, Some(name)) => {
+            let path = file.parent().unwrap_or(Path::new("")).join(name);
+            read(&path).ok_or_else(|| {
+                ScenarioError::new(
+                    file,
+                    &format!("{at}.body_file"),
+                    format!("{} does not exist", path.display()),
+                )
+            })?
+        }
+        (None, None) => Vec::new(),
+    };
+    if let Some(size) = r.pad_body_to_bytes {
+        if size < body.len() {
+            return Err(ScenarioError::new(
+                file,
+                &format!("{at}.pad_body_to_bytes"),
+                format!("is smaller than the body ({} bytes)", body.len()),
+            ));
+        }
+        body.resize(size, b' ');
+    }
+    Ok(body)
 }
 
 /// All scenarios of a fixtures folder.

@@ -22,8 +22,19 @@ pub fn schema_name(gateway: GatewayKind, http_status: u16) -> &'static str {
     }
 }
 
+/// The schema a change feed's event is held to (Stripe's Event object, Plaid's transfer event).
+pub fn event_schema_name(gateway: GatewayKind) -> Option<&'static str> {
+    match gateway {
+        GatewayKind::Ledger => None,
+        GatewayKind::Stripe => Some("stripe_event.json"),
+        GatewayKind::Plaid => Some("plaid_transfer_event.json"),
+    }
+}
+
 /// Every schema file name, for the checks that all are present.
-pub const SCHEMA_NAMES: [&str; 6] = [
+pub const SCHEMA_NAMES: [&str; 8] = [
+    "stripe_event.json",
+    "plaid_transfer_event.json",
     "ledger_payment.json",
     "ledger_error.json",
     "stripe_payment_intent.json",
@@ -101,6 +112,14 @@ impl ProviderSchemas {
             .expect("build.rs embeds the schemas the test suite has compiled")
     }
 
+    /// Checks a change-feed event against its provider's shape; the problems, if any.
+    pub fn check_event(&self, gateway: GatewayKind, event: &[u8]) -> Result<(), Vec<String>> {
+        match event_schema_name(gateway) {
+            Some(name) => self.check_with(name, event),
+            None => Err(vec![format!("{gateway} has no change feed")]),
+        }
+    }
+
     /// Checks a body against its provider's shape; the problems, one line each, if any.
     pub fn check(
         &self,
@@ -108,7 +127,10 @@ impl ProviderSchemas {
         http_status: u16,
         body: &[u8],
     ) -> Result<(), Vec<String>> {
-        let name = schema_name(gateway, http_status);
+        self.check_with(schema_name(gateway, http_status), body)
+    }
+
+    fn check_with(&self, name: &'static str, body: &[u8]) -> Result<(), Vec<String>> {
         let value: serde_json::Value = match serde_json::from_slice(body) {
             Ok(value) => value,
             Err(e) => return Err(vec![format!("{name}: the body is not JSON ({e})")]),

@@ -18,7 +18,7 @@ use super::{
     url_with_segments, utc_rfc3339,
 };
 use crate::credential::{self, Credential, CredentialError};
-use crate::result::{self, Money, Outcome, PaymentStatus};
+use crate::result::{self, Finality, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
 /// The default base URL: the original mock API on this machine.
@@ -163,6 +163,16 @@ impl LedgerStatus {
             LedgerStatus::Failed => PaymentStatus::Failed,
         }
     }
+
+    /// Whether the answer can still change. The ledger books an entry once: a completed or
+    /// failed entry is never changed in place (a correction is a new entry with its own id),
+    /// and the ledger documents no refund, return or reversal status.
+    fn finality(self) -> Finality {
+        match self {
+            LedgerStatus::Completed | LedgerStatus::Failed => Finality::Final,
+            LedgerStatus::Pending => Finality::Changing,
+        }
+    }
 }
 
 /// The ledger's rows of the status mapping.
@@ -175,6 +185,10 @@ pub fn status_mapping() -> Vec<MappingRow> {
             when: None,
             status: status.normalize(),
             action: status.normalize().action(),
+            finality: match status.finality() {
+                Finality::Final => "final (the ledger books an entry once)",
+                Finality::FinalAfter | Finality::Changing => "changing",
+            },
         })
         .collect()
 }
@@ -282,9 +296,10 @@ fn read_payment(id: &str, body: &[u8]) -> Verdict {
             );
         }
     };
+    let known = LedgerStatus::from_word(&wire.status);
     Verdict::Found(Payment {
-        status: LedgerStatus::from_word(&wire.status)
-            .map_or(PaymentStatus::Unknown, LedgerStatus::normalize),
+        status: known.map_or(PaymentStatus::Unknown, LedgerStatus::normalize),
+        finality: known.map_or(Finality::Changing, LedgerStatus::finality),
         gateway_status: wire.status,
         amount,
         amount_requested: None,

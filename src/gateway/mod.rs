@@ -22,7 +22,7 @@ use crate::credential::CredentialError;
 use crate::result::{Environment, Money};
 use crate::retry::RetrySettings;
 
-pub use crate::result::{GatewayError, GatewayKind, Outcome, PaymentStatus};
+pub use crate::result::{Finality, GatewayError, GatewayKind, Outcome, PaymentStatus};
 pub use ledger::Ledger;
 pub use plaid::Plaid;
 pub use stripe::Stripe;
@@ -111,6 +111,8 @@ pub struct MappingRow {
     /// What Operations should do: the status's own action, unless this gateway's word needs
     /// another (Stripe's `requires_confirmation` is the merchant's step, not the customer's).
     pub action: &'static str,
+    /// Whether the answer can still change, and until when: the rule the status cache follows.
+    pub finality: &'static str,
 }
 
 /// Every documented status word of every gateway and what paystat makes of it — the table
@@ -126,7 +128,7 @@ pub fn status_mapping() -> Vec<MappingRow> {
 /// [`status_mapping`] as a Markdown table (the fixtures README holds exactly this table).
 pub fn status_mapping_table() -> String {
     let mut table = String::from(
-        "| gateway | gateway word | paystat status | what Operations should do |\n|---|---|---|---|\n",
+        "| gateway | gateway word | paystat status | finality | what Operations should do |\n|---|---|---|---|---|\n",
     );
     for row in status_mapping() {
         let word = match row.when {
@@ -134,9 +136,10 @@ pub fn status_mapping_table() -> String {
             None => format!("`{}`", row.word),
         };
         table.push_str(&format!(
-            "| {} | {word} | `{}` | {} |\n",
+            "| {} | {word} | `{}` | {} | {} |\n",
             row.gateway,
             row.status.as_str(),
+            row.finality,
             row.action
         ));
     }
@@ -201,6 +204,8 @@ pub struct Payment {
     pub dispute_status: Option<String>,
     /// The date after which the payment can no longer be pulled back, when not yet final.
     pub final_after: Option<String>,
+    /// Whether this answer can still change (`FinalAfter` goes with `final_after`).
+    pub finality: Finality,
     /// When the gateway created the payment, RFC 3339 UTC.
     pub created_at: Option<String>,
     /// Why the payment failed or came back, in the gateway's code.
@@ -352,6 +357,54 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     fn environment(&self) -> Environment {
         Environment::Live
     }
+
+    /// This gateway's change feed, if it has one.
+    fn feed(&self) -> Option<FeedRules> {
+        None
+    }
+
+    /// The request for one page of the change feed: the changes after `position` (the
+    /// cursor; see [`FeedRules::start`]), continuing after `page` when the previous page said
+    /// there was more. Only called when [`Gateway::feed`] is some.
+    fn changes_request(
+        &self,
+        client: &reqwest::Client,
+        position: &str,
+        page: Option<&str>,
+    ) -> reqwest::Result<reqwest::Request> {
+        let _ = (position, page);
+        client.get(self.base_url().clone()).build()
+    }
+
+    /// Reads a reply to [`Gateway::changes_request`]: the payments that changed, or one
+    /// sentence on why the page cannot be read.
+    fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
+        let _ = reply;
+        Err(format!("{} has no change feed", self.kind()))
+    }
+}
+
+/// What a gateway's change feed promises.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedRules {
+    /// How long the gateway keeps its changes (Stripe: 30 days); a cursor older than that
+    /// cannot be trusted. `None`: the feed reads from its beginning.
+    pub keeps: Option<Duration>,
+    /// The position to read from when there is no cursor, or it cannot be trusted, given the
+    /// time now (unix seconds).
+    pub start: fn(i64) -> String,
+}
+
+/// One page of a change feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The payments that changed (a payment may appear more than once).
+    pub payment_ids: Vec<String>,
+    /// The newest position on this page, to keep as the cursor once the feed is read to its
+    /// end.
+    pub position: Option<String>,
+    /// Where the next page starts, when there is more.
+    pub next_page: Option<String>,
 }
 
 /// What Operations read when an HTTP 404 does not carry the gateway's own not-found error: a

@@ -14,12 +14,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, error_verdict, outcome_for_http_status, url_with_segments,
-    utc_rfc3339,
+    Changes, CommonSettings, FeedRules, Gateway, GatewayError, GatewayKind, MappingRow, Payment,
+    Profile, Reading, Reply, Section, Verdict, error_verdict, outcome_for_http_status,
+    url_with_segments, utc_rfc3339,
 };
 use crate::credential::{self, CredentialError};
-use crate::result::{self, Environment, Money, Outcome, PaymentStatus};
+use crate::result::{self, Environment, Finality, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
 /// Plaid's sandbox (production is `https://production.plaid.com`, set by config).
@@ -198,11 +198,38 @@ impl TransferStatus {
             TransferStatus::Returned => PaymentStatus::Returned,
         }
     }
+
+    /// Whether the answer can still change. Failed, cancelled and returned transfers are
+    /// done; a settled or available one can still be returned until its return window ends
+    /// (and not while a refund of it is under way); pending and posted ones are moving.
+    fn finality(self, window_known: bool, refund_pending: bool) -> Finality {
+        match self {
+            TransferStatus::Failed | TransferStatus::Cancelled | TransferStatus::Returned => {
+                Finality::Final
+            }
+            TransferStatus::Settled | TransferStatus::FundsAvailable
+                if window_known && !refund_pending =>
+            {
+                Finality::FinalAfter
+            }
+            TransferStatus::Settled
+            | TransferStatus::FundsAvailable
+            | TransferStatus::Pending
+            | TransferStatus::Posted => Finality::Changing,
+        }
+    }
 }
 
 /// Plaid's rows of the status mapping.
 pub fn status_mapping() -> Vec<MappingRow> {
-    let row = |status: TransferStatus, when, fully_refunded| MappingRow {
+    let row = |status: TransferStatus, when, fully_refunded: bool| MappingRow {
+        finality: match status.finality(!fully_refunded, false) {
+            Finality::Final => "final",
+            Finality::FinalAfter => {
+                "final after its return window (`final_after`), once no refund is under way"
+            }
+            Finality::Changing => "changing",
+        },
         gateway: GatewayKind::Plaid,
         word: status.word(),
         when,
@@ -235,6 +262,29 @@ pub fn status_mapping() -> Vec<MappingRow> {
 const REFUND_NOT_COUNTED: [&str; 3] = ["cancelled", "failed", "returned"];
 /// The one refund status that is done.
 const REFUND_DONE: &str = "settled";
+
+/// How many transfer events paystat asks for per page (Plaid's default is 25).
+const EVENTS_PER_PAGE: u32 = 25;
+
+/// The body of `/transfer/event/sync`. It borrows the secrets for the moment it is serialized.
+#[derive(Serialize)]
+struct WireEventSync<'a> {
+    client_id: &'a str,
+    secret: &'a str,
+    after_id: u64,
+    count: u32,
+}
+
+#[derive(Deserialize)]
+struct WireEventPage {
+    transfer_events: Vec<WireTransferEvent>,
+}
+
+#[derive(Deserialize)]
+struct WireTransferEvent {
+    event_id: u64,
+    transfer_id: String,
+}
 
 /// The request body. It borrows the secrets for the moment it is serialized.
 #[derive(Serialize)]
@@ -323,6 +373,69 @@ impl Gateway for Plaid {
 
     fn secrets(&self) -> Vec<&SecretString> {
         vec![&self.client_id, &self.secret]
+    }
+
+    fn feed(&self) -> Option<FeedRules> {
+        // Plaid keeps transfer events from the start: a first sync reads from event 0.
+        Some(FeedRules {
+            keeps: None,
+            start: |_| "0".to_owned(),
+        })
+    }
+
+    fn changes_request(
+        &self,
+        client: &reqwest::Client,
+        position: &str,
+        page: Option<&str>,
+    ) -> reqwest::Result<reqwest::Request> {
+        // The next page starts after the previous page's largest event id.
+        let after_id: u64 = page.unwrap_or(position).parse().unwrap_or(0);
+        let body = serde_json::to_vec(&WireEventSync {
+            client_id: self.client_id.expose_secret(),
+            secret: self.secret.expose_secret(),
+            after_id,
+            count: EVENTS_PER_PAGE,
+        })
+        .expect("strings and numbers always serialize");
+        client
+            .post(url_with_segments(
+                &self.base_url,
+                &["transfer", "event", "sync"],
+            ))
+            .header("Plaid-Version", PLAID_VERSION)
+            .header("content-type", "application/json")
+            .body(body)
+            .build()
+    }
+
+    fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
+        if reply.status != 200 {
+            let reading = read_error(reply.status, &reply.body);
+            return Err(match reading.verdict {
+                Verdict::NoPayment { detail, .. } => format!(
+                    "Plaid's transfer event sync answered HTTP {}: {detail}",
+                    reply.status
+                ),
+                Verdict::Found(_) => {
+                    format!("Plaid's transfer event sync answered HTTP {}", reply.status)
+                }
+            });
+        }
+        let page: WireEventPage = serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("Plaid's transfer event sync is not a list of events: {e}"))?;
+        let newest = page.transfer_events.iter().map(|e| e.event_id).max();
+        let full = page.transfer_events.len() >= EVENTS_PER_PAGE as usize;
+        Ok(Changes {
+            payment_ids: page
+                .transfer_events
+                .into_iter()
+                .map(|e| e.transfer_id)
+                .collect(),
+            position: newest.map(|n| n.to_string()),
+            // A full page may have more after it; a shorter one is the end.
+            next_page: newest.filter(|_| full).map(|n| n.to_string()),
+        })
     }
 
     fn api_version(&self) -> Option<&str> {
@@ -416,6 +529,9 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             request_id,
         );
     }
+    let finality = transfer_status.map_or(Finality::Changing, |s| {
+        s.finality(final_after.is_some(), refunded > 0 && refund_pending)
+    });
     let (failure_code, status_reason) = match t.failure_reason {
         Some(f) => (f.failure_code, f.description),
         None => (None, None),
@@ -430,6 +546,7 @@ fn read_transfer(id: &str, body: &[u8]) -> Reading {
             refund_pending: (refunded > 0).then_some(refund_pending),
             dispute_status: None,
             final_after,
+            finality,
             created_at: Some(created_at),
             failure_code,
             status_reason,

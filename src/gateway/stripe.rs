@@ -15,12 +15,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{
-    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
+    Changes, CommonSettings, FeedRules, Gateway, GatewayError, GatewayKind, MappingRow, Payment,
+    Profile, Reading, Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
     url_with_segments,
 };
 use crate::credential::{self, CredentialError};
-use crate::result::{self, Environment, Money, Outcome, PaymentStatus};
+use crate::result::{self, Environment, Finality, Money, Outcome, PaymentStatus};
 use crate::retry::RetrySettings;
 
 /// Stripe's API.
@@ -245,7 +245,74 @@ impl IntentStatus {
             IntentStatus::Canceled => PaymentStatus::Canceled,
         }
     }
+
+    /// Whether the answer can still change. A canceled intent is done. A succeeded one can
+    /// still be refunded or disputed: card networks take disputes for about 120 days, so it is
+    /// final only after [`DISPUTE_WINDOW_DAYS`] — and not while a dispute is open.
+    fn finality(self, aftermath: Aftermath) -> Finality {
+        match (self, aftermath) {
+            (IntentStatus::Canceled, _) => Finality::Final,
+            (IntentStatus::Succeeded, Aftermath::DisputeOpen) => Finality::Changing,
+            (IntentStatus::Succeeded, _) => Finality::FinalAfter,
+            (
+                IntentStatus::RequiresPaymentMethod
+                | IntentStatus::RequiresConfirmation
+                | IntentStatus::RequiresAction
+                | IntentStatus::Processing
+                | IntentStatus::RequiresCapture,
+                _,
+            ) => Finality::Changing,
+        }
+    }
 }
+
+/// How long Stripe keeps events (`GET /v1/events` lists the last 30 days).
+pub const EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The events that change what paystat says of a PaymentIntent (GATEWAYS.md).
+pub const EVENT_TYPES: [&str; 10] = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+    "charge.refunded",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+];
+
+#[derive(Deserialize)]
+struct WireEventList {
+    data: Vec<WireEvent>,
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct WireEvent {
+    id: String,
+    created: i64,
+    data: WireEventData,
+}
+
+#[derive(Deserialize)]
+struct WireEventData {
+    object: WireEventObject,
+}
+
+/// The changed object: a PaymentIntent, or a charge, refund or dispute naming one.
+#[derive(Deserialize)]
+struct WireEventObject {
+    id: String,
+    object: String,
+    #[serde(default)]
+    payment_intent: Option<String>,
+}
+
+/// How long after a card payment a dispute can still arrive, in days (card-network rules, as
+/// Stripe's dispute documentation gives them; see fixtures/GATEWAYS.md).
+pub const DISPUTE_WINDOW_DAYS: i64 = 120;
 
 /// What happened to a succeeded payment's money after it moved, read from its latest charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +336,13 @@ pub fn status_mapping() -> Vec<MappingRow> {
     let row = |status: IntentStatus, when: Option<&'static str>, declined, aftermath| {
         let normalized = status.normalize(declined, aftermath);
         MappingRow {
+            finality: match status.finality(aftermath) {
+                Finality::Final => "final",
+                Finality::FinalAfter => {
+                    "final 120 days after `created` (the card-dispute window), given as `final_after`"
+                }
+                Finality::Changing => "changing",
+            },
             gateway: GatewayKind::Stripe,
             word: status.word(),
             when,
@@ -441,6 +515,81 @@ impl Gateway for Stripe {
         self.account.as_deref()
     }
 
+    fn feed(&self) -> Option<FeedRules> {
+        Some(FeedRules {
+            keeps: Some(EVENTS_KEPT),
+            // From five minutes before now: clocks differ, and reading an event twice is
+            // harmless (it drops an entry already dropped).
+            start: |now| now.saturating_sub(300).to_string(),
+        })
+    }
+
+    fn changes_request(
+        &self,
+        client: &reqwest::Client,
+        position: &str,
+        page: Option<&str>,
+    ) -> reqwest::Result<reqwest::Request> {
+        let mut url = url_with_segments(&self.base_url, &["v1", "events"]);
+        {
+            let mut query = url.query_pairs_mut();
+            for kind in EVENT_TYPES {
+                query.append_pair("types[]", kind);
+            }
+            // `gte`, not `gt`: an event of the cursor's own second may have come after it.
+            query.append_pair("created[gte]", position);
+            query.append_pair("limit", "100");
+            if let Some(page) = page {
+                query.append_pair("starting_after", page);
+            }
+        }
+        let mut request = client
+            .get(url)
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", &self.version);
+        if let Some(account) = &self.account {
+            request = request.header("Stripe-Account", account);
+        }
+        request.build()
+    }
+
+    fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
+        if reply.status != 200 {
+            return Err(match read_error(reply.status, &reply.body) {
+                Verdict::NoPayment { detail, .. } => {
+                    format!(
+                        "Stripe's events list answered HTTP {}: {detail}",
+                        reply.status
+                    )
+                }
+                Verdict::Found(_) => format!("Stripe's events list answered HTTP {}", reply.status),
+            });
+        }
+        let list: WireEventList = serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("Stripe's events list is not a list of events: {e}"))?;
+        let mut changes = Changes::default();
+        let mut newest: Option<i64> = None;
+        for event in &list.data {
+            newest = Some(newest.map_or(event.created, |n| n.max(event.created)));
+            let object = &event.data.object;
+            let intent = match object.object.as_str() {
+                "payment_intent" => Some(object.id.clone()),
+                // Charges, refunds and disputes name their PaymentIntent.
+                _ => object.payment_intent.clone(),
+            };
+            changes.payment_ids.extend(intent);
+        }
+        changes.position = newest.map(|n| n.to_string());
+        if list.has_more {
+            let last = list
+                .data
+                .last()
+                .ok_or("Stripe said there were more events after an empty page")?;
+            changes.next_page = Some(last.id.clone());
+        }
+        Ok(changes)
+    }
+
     fn environment(&self) -> Environment {
         // Stripe's test-mode keys say so in their prefix (`sk_test_`, `rk_test_`).
         let key = self.key.expose_secret();
@@ -525,6 +674,19 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         Some(status) => status.normalize(declined, after),
         None => PaymentStatus::Unknown,
     };
+    let finality = intent_status.map_or(Finality::Changing, |s| s.finality(after));
+    let final_after = match finality {
+        Finality::FinalAfter => OffsetDateTime::from_unix_timestamp(wire.created)
+            .ok()
+            .and_then(|t| t.checked_add(time::Duration::days(DISPUTE_WINDOW_DAYS)))
+            .map(|t| t.date().to_string()),
+        Finality::Final | Finality::Changing => None,
+    };
+    // A date that cannot be computed (a `created` at the end of time) leaves it changing.
+    let finality = match (finality, &final_after) {
+        (Finality::FinalAfter, None) => Finality::Changing,
+        (finality, _) => finality,
+    };
     let amount_refunded = match refunded_minor {
         0 => None,
         minor => match money(minor) {
@@ -547,7 +709,8 @@ fn read_intent(id: &str, body: &[u8]) -> Verdict {
         amount_refunded,
         refund_pending: None,
         dispute_status: dispute.map(|d| d.status.clone()),
-        final_after: None,
+        final_after,
+        finality,
         created_at: Some(created_at),
         failure_code,
         status_reason: wire.cancellation_reason.or(decline_message),

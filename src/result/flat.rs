@@ -20,6 +20,7 @@ pub const RESULT_COLUMNS: &[&[&str]] = &[
     &["refund_pending"],
     &["dispute_status"],
     &["final_after"],
+    &["finality"],
     &["created_at"],
     &["failure_code"],
     &["status_reason"],
@@ -34,6 +35,8 @@ pub const RESULT_COLUMNS: &[&[&str]] = &[
     &["gateway_error", "type"],
     &["gateway_error", "code"],
     &["gateway_error", "message"],
+    &["source"],
+    &["cache_age_s"],
 ];
 
 /// The column names of `columns`: each path joined with `_`.
@@ -85,6 +88,9 @@ mod tests {
         result.refund_pending = Some(true);
         result.dispute_status = Some("won".into());
         result.final_after = Some("2026-01-01".into());
+        result.finality = Some(crate::result::Finality::FinalAfter);
+        result.source = crate::result::Source::Cache;
+        result.cache_age_s = Some(60);
         result.created_at = Some("2026-01-01T00:00:00Z".into());
         result.failure_code = Some("R01".into());
         result.status_reason = Some("why".into());
@@ -119,7 +125,10 @@ mod tests {
         let row = cells(&value, RESULT_COLUMNS);
         assert_eq!(row[4], "found");
         assert_eq!(row[7], "100");
-        assert_eq!(row[27], "m");
+        assert_eq!(row[14], "final_after");
+        assert_eq!(row[28], "m");
+        assert_eq!(row[29], "cache");
+        assert_eq!(row[30], "60");
         assert_eq!(row[1], "300");
     }
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use money::{Money, MoneyError, currency};
-pub use status::{Outcome, PaymentStatus};
+pub use status::{Finality, Outcome, PaymentStatus};
 
 /// The gateways paystat can ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -239,6 +239,10 @@ pub struct CheckResult {
     /// completed but not yet final (Plaid's unauthorized-return window for an ACH transfer).
     #[serde(default)]
     pub final_after: Option<String>,
+    /// Whether this answer can still change, as the gateway's adapter decides (when found):
+    /// `final`, `final_after` (not after the `final_after` date) or `changing`.
+    #[serde(default)]
+    pub finality: Option<Finality>,
     /// When the gateway created the payment (RFC 3339 UTC), if it says.
     pub created_at: Option<String>,
     /// The gateway's failure or return code, if it gives one.
@@ -268,6 +272,34 @@ pub struct CheckResult {
     pub detail: Option<String>,
     /// What the gateway's error body said (type, code, message), when it sent one.
     pub gateway_error: Option<GatewayError>,
+    /// Where this answer came from: `gateway` (asked now) or `cache` (an earlier answer of the
+    /// gateway, reused because it can no longer change, or because `--max-age` allowed it).
+    #[serde(default)]
+    pub source: Source,
+    /// How long ago the gateway gave a reused answer, in seconds (when `source` is `cache`).
+    #[serde(default)]
+    pub cache_age_s: Option<u64>,
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The gateway was asked during this check.
+    #[default]
+    Gateway,
+    /// The status cache: an answer the gateway gave earlier.
+    Cache,
+}
+
+impl Source {
+    /// The word used in output and audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Gateway => "gateway",
+            Source::Cache => "cache",
+        }
+    }
 }
 
 impl CheckResult {
@@ -292,6 +324,7 @@ impl CheckResult {
             refund_pending: None,
             dispute_status: None,
             final_after: None,
+            finality: None,
             created_at: None,
             failure_code: None,
             status_reason: None,
@@ -305,6 +338,8 @@ impl CheckResult {
             duration_ms: 0,
             detail: None,
             gateway_error: None,
+            source: Source::Gateway,
+            cache_age_s: None,
         }
     }
 
@@ -359,7 +394,26 @@ impl CheckResult {
     pub fn currency_code(&self) -> Option<&'static str> {
         self.amount.map(|m| m.currency_code())
     }
+
+    /// Whether this answer can no longer change on `today` (UTC): a found payment that is
+    /// `final`, or `final_after` a day before `today`. A `final_after` without a readable date
+    /// is still changing.
+    pub fn is_final_on(&self, today: time::Date) -> bool {
+        match self.finality {
+            Some(Finality::Final) => self.outcome == Outcome::Found,
+            Some(Finality::FinalAfter) => self
+                .final_after
+                .as_deref()
+                .and_then(|d| time::Date::parse(d, DATE).ok())
+                .is_some_and(|d| d < today),
+            Some(Finality::Changing) | None => false,
+        }
+    }
 }
+
+/// The calendar dates of `final_after`: YYYY-MM-DD.
+const DATE: &[time::format_description::BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day]");
 
 /// `Option<Money>` as the two flat fields the result has always had: `amount_minor` and
 /// `currency`, both null when there is no payment.

@@ -277,6 +277,46 @@ impl PaymentStatus {
     }
 }
 
+/// Whether a found payment's answer can still change, as its gateway's adapter decides. The
+/// status cache reuses an answer only when it cannot: `final`, or `final_after` once the date in
+/// the result's `final_after` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finality {
+    /// Nothing the gateway documents can change this answer any more.
+    Final,
+    /// The answer can still change until the end of the day in `final_after` (a return or
+    /// dispute window), and not after it.
+    FinalAfter,
+    /// The payment is under way, or something about it is still open.
+    Changing,
+}
+
+impl Finality {
+    /// Every finality, in documentation order.
+    pub const ALL: [Finality; 3] = [Finality::Final, Finality::FinalAfter, Finality::Changing];
+
+    /// The word used in output, audit lines, the cache and fixtures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finality::Final => "final",
+            Finality::FinalAfter => "final_after",
+            Finality::Changing => "changing",
+        }
+    }
+
+    /// The finality named `word`, if any.
+    pub fn from_word(word: &str) -> Option<Finality> {
+        Finality::ALL.into_iter().find(|f| f.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for Finality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for PaymentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -296,6 +336,11 @@ mod tests {
         for status in PaymentStatus::ALL {
             let json = serde_json::to_string(&status).unwrap();
             assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        for finality in Finality::ALL {
+            let json = serde_json::to_string(&finality).unwrap();
+            assert_eq!(json, format!("\"{}\"", finality.as_str()));
+            assert_eq!(Finality::from_word(finality.as_str()), Some(finality));
         }
     }
 }

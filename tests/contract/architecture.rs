@@ -11,7 +11,7 @@ const LAYERS: [&[&str]; 8] = [
     &["bounds", "payment_id", "clock", "credential"],
     &["retry"],
     &["gateway"],
-    &["audit"],
+    &["audit", "cache"],
     &["config"],
     &["check"],
     &["contract"],

@@ -386,6 +386,7 @@ async fn three_processes_writing_one_trail_verify_clean() {
                 .arg("-")
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
             let mut stdin = child.stdin.take().unwrap();
@@ -397,10 +398,12 @@ async fn three_processes_writing_one_trail_verify_clean() {
             child
         })
         .collect();
-    for mut run in runs {
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
         assert!(
-            matches!(run.wait().unwrap().code(), Some(0 | 1)),
-            "every check was answered"
+            matches!(output.status.code(), Some(0 | 1)),
+            "every check was answered: {}",
+            String::from_utf8_lossy(&output.stderr)
         );
     }
     let report = verify::verify(&Location::Days(trail.clone()), &plain()).unwrap();

@@ -7,6 +7,7 @@ mod audit_chain;
 mod audit_queries;
 mod audit_trail;
 mod bulk_cli;
+mod cache;
 mod cli;
 mod contract_tools;
 mod docs;

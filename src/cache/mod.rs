@@ -1,0 +1,675 @@
+//! The status cache: answers the gateways gave earlier, in a SQLite database of paystat's state
+//! directory (`cache.sqlite3`), so that a re-run does not ask again what can no longer change.
+//!
+//! What may be reused is decided elsewhere: each adapter says how final an answer is
+//! ([`Finality`]) and the checker reuses an entry only when it is final on the day of the check,
+//! or younger than `--max-age`. This module keeps entries whole and answers honestly: a database
+//! it cannot read, of a newer schema, or holding an entry that does not read back as the answer
+//! it stored, is an error — never a wrong status. Several paystat processes share one database
+//! (write-ahead log; every write is one transaction, so a reader sees an entry whole or not at
+//! all).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::result::{CheckResult, Environment, GatewayKind, Outcome};
+
+/// The schema this paystat writes (SQLite's `user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The file name of the cache in the state directory.
+pub const FILE_NAME: &str = "cache.sqlite3";
+
+const SCHEMA: &str = "
+CREATE TABLE answers (
+    gateway     TEXT    NOT NULL,
+    host        TEXT    NOT NULL,
+    scope       TEXT    NOT NULL,
+    payment_id  TEXT    NOT NULL,
+    result      TEXT    NOT NULL,
+    environment TEXT    NOT NULL,
+    fetched_ms  INTEGER NOT NULL,
+    finality    TEXT    NOT NULL,
+    final_after TEXT,
+    PRIMARY KEY (gateway, host, scope, payment_id)
+) WITHOUT ROWID;
+CREATE TABLE cursors (
+    gateway   TEXT    NOT NULL,
+    host      TEXT    NOT NULL,
+    scope     TEXT    NOT NULL,
+    position  TEXT    NOT NULL,
+    synced_at INTEGER NOT NULL,
+    PRIMARY KEY (gateway, host, scope)
+) WITHOUT ROWID;
+";
+
+/// Why the cache could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The file could not be opened or created.
+    #[error("cannot open the status cache {}: {detail}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The file is not a paystat cache, or is damaged.
+    #[error(
+        "the status cache {} is damaged or not a paystat cache ({detail}); move it away or run `paystat cache clear --all`",
+        path.display()
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or paystat found.
+        detail: String,
+    },
+    /// A newer paystat wrote it.
+    #[error(
+        "the status cache {} has schema version {found}, newer than this paystat reads ({SCHEMA_VERSION}); upgrade paystat or use --no-cache",
+        path.display()
+    )]
+    Newer {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+    },
+}
+
+/// Which answer an entry holds: the gateway, where it lives, the account or environment asked
+/// on behalf of, and the payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key<'a> {
+    /// The gateway.
+    pub gateway: GatewayKind,
+    /// The gateway's base URL as `scheme://host:port`.
+    pub host: &'a str,
+    /// The environment and account asked on behalf of (`live`, `test:acct_…`).
+    pub scope: &'a str,
+    /// The payment.
+    pub payment_id: &'a str,
+}
+
+/// A feed's place: which gateway at which host and scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed<'a> {
+    /// The gateway.
+    pub gateway: GatewayKind,
+    /// The gateway's base URL as `scheme://host:port`.
+    pub host: &'a str,
+    /// The environment and account.
+    pub scope: &'a str,
+}
+
+/// An answer read back from the cache.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The result as the gateway's answer made it.
+    pub result: CheckResult,
+    /// The kind of system that gave it.
+    pub environment: Environment,
+    /// When it was fetched, unix milliseconds.
+    pub fetched_ms: i64,
+}
+
+impl Entry {
+    /// How old the entry is at `now_ms` (unix milliseconds); zero if the clock went back.
+    pub fn age(&self, now_ms: i64) -> Duration {
+        Duration::from_millis(u64::try_from(now_ms.saturating_sub(self.fetched_ms)).unwrap_or(0))
+    }
+}
+
+/// A feed's cursor and when it was last synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The gateway's own position (Plaid's largest `event_id`, Stripe's newest `created`).
+    pub position: String,
+    /// When the feed was last read to its end, unix seconds.
+    pub synced_at: i64,
+}
+
+/// Counts of one gateway's entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GatewayStats {
+    /// Entries in all.
+    pub entries: u64,
+    /// `final` entries.
+    pub final_: u64,
+    /// `final_after` entries.
+    pub final_after: u64,
+    /// `changing` entries.
+    pub changing: u64,
+    /// The oldest fetch, unix seconds.
+    pub oldest: Option<i64>,
+    /// The newest fetch, unix seconds.
+    pub newest: Option<i64>,
+}
+
+/// The status cache.
+pub struct Cache {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache").field("path", &self.path).finish()
+    }
+}
+
+impl Cache {
+    /// Opens the cache at `path`, creating it (mode 0600, its directory 0700) when absent.
+    pub fn open(path: &Path) -> Result<Cache, CacheError> {
+        let open_error = |detail: String| CacheError::Open {
+            path: path.to_owned(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| open_error(e.to_string()))?;
+        }
+        // Created here, owner-only, before SQLite opens it: SQLite gives its journal files the
+        // mode of the database.
+        create_private_file(path).map_err(|e| open_error(e.to_string()))?;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.to_string()))?;
+        let cache = Cache {
+            path: path.to_owned(),
+            connection: Mutex::new(connection),
+        };
+        cache.prepare()?;
+        Ok(cache)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, e: impl fmt::Display) -> CacheError {
+        CacheError::Corrupt {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the connection up and creates or checks the schema.
+    fn prepare(&self) -> Result<(), CacheError> {
+        let mut connection = self.connection();
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| self.corrupt(e))?;
+        // The first statement reads the header: a file that is not SQLite fails here.
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.corrupt(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(CacheError::Newer {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| self.corrupt(e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(self.corrupt(format!("journal mode {mode}, not wal")));
+        }
+        // A cache entry lost to a power cut is asked again: no sync per commit.
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(|e| self.corrupt(e))?;
+        if version == 0 {
+            let tx = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| self.corrupt(e))?;
+            // Another process may have created it meanwhile.
+            let version: i64 = tx
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(|e| self.corrupt(e))?;
+            if version == 0 {
+                tx.execute_batch(SCHEMA).map_err(|e| self.corrupt(e))?;
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                    .map_err(|e| self.corrupt(e))?;
+            }
+            tx.commit().map_err(|e| self.corrupt(e))?;
+        }
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.corrupt(e))?;
+        if tables != 2 {
+            return Err(self.corrupt("its tables are missing"));
+        }
+        Ok(())
+    }
+
+    /// The entry for `key`, if any.
+    pub fn get(&self, key: &Key<'_>) -> Result<Option<Entry>, CacheError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT result, environment, fetched_ms, finality, final_after FROM answers
+                 WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
+            )
+            .map_err(|e| self.corrupt(e))?;
+        let row = statement
+            .query_row(
+                params![key.gateway.as_str(), key.host, key.scope, key.payment_id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.corrupt(e))?;
+        let Some((text, environment, fetched_ms, finality, final_after)) = row else {
+            return Ok(None);
+        };
+        // The entry must read back as the answer it was stored as, for the payment asked.
+        let result: CheckResult = serde_json::from_str(&text)
+            .map_err(|e| self.corrupt(format!("an entry is not a result: {e}")))?;
+        let environment = match environment.as_str() {
+            "mock" => Environment::Mock,
+            "test" => Environment::Test,
+            "live" => Environment::Live,
+            other => return Err(self.corrupt(format!("an entry's environment is `{other}`"))),
+        };
+        let consistent = result.payment_id == key.payment_id
+            && result.gateway == Some(key.gateway)
+            && result.outcome == Outcome::Found
+            && result.finality.map(|f| f.as_str()) == Some(finality.as_str())
+            && result.final_after == final_after;
+        if !consistent {
+            return Err(self.corrupt(format!(
+                "the entry of payment {:?} does not match its key",
+                crate::result::kept_id(key.payment_id)
+            )));
+        }
+        Ok(Some(Entry {
+            result,
+            environment,
+            fetched_ms,
+        }))
+    }
+
+    /// Stores `result` (a found payment, as the gateway's answer made it) for `key`, replacing
+    /// any entry, fetched at `fetched_ms` (unix milliseconds) from a system of `environment`.
+    pub fn put(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Result<(), CacheError> {
+        let Some(finality) = result.finality.filter(|_| result.outcome == Outcome::Found) else {
+            return Ok(());
+        };
+        let text = serde_json::to_string(result).map_err(|e| self.corrupt(e))?;
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare_cached(
+                "INSERT OR REPLACE INTO answers
+                 (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(|e| self.corrupt(e))?;
+        statement
+            .execute(params![
+                key.gateway.as_str(),
+                key.host,
+                key.scope,
+                key.payment_id,
+                text,
+                environment.as_str(),
+                fetched_ms,
+                finality.as_str(),
+                result.final_after,
+            ])
+            .map_err(|e| self.corrupt(e))?;
+        Ok(())
+    }
+
+    /// Drops the entries of `payment_ids` under `feed`; returns how many there were.
+    pub fn forget(&self, feed: &Feed<'_>, payment_ids: &[String]) -> Result<u64, CacheError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(|e| self.corrupt(e))?;
+        let mut dropped = 0;
+        {
+            let mut statement = tx
+                .prepare_cached(
+                    "DELETE FROM answers WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
+                )
+                .map_err(|e| self.corrupt(e))?;
+            for id in payment_ids {
+                dropped += statement
+                    .execute(params![feed.gateway.as_str(), feed.host, feed.scope, id])
+                    .map_err(|e| self.corrupt(e))? as u64;
+            }
+        }
+        tx.commit().map_err(|e| self.corrupt(e))?;
+        Ok(dropped)
+    }
+
+    /// Drops every entry under `feed` that can still change on `today` (YYYY-MM-DD): all but
+    /// `final` ones and `final_after` ones whose date has passed.
+    pub fn forget_unsettled(&self, feed: &Feed<'_>, today: &str) -> Result<u64, CacheError> {
+        let connection = self.connection();
+        let dropped = connection
+            .execute(
+                "DELETE FROM answers WHERE gateway = ?1 AND host = ?2 AND scope = ?3
+                 AND NOT (finality = 'final' OR (finality = 'final_after' AND final_after < ?4))",
+                params![feed.gateway.as_str(), feed.host, feed.scope, today],
+            )
+            .map_err(|e| self.corrupt(e))?;
+        Ok(dropped as u64)
+    }
+
+    /// Drops every entry (of `gateway` only, when given) and, with them, the feeds' cursors.
+    pub fn clear(&self, gateway: Option<GatewayKind>) -> Result<u64, CacheError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(|e| self.corrupt(e))?;
+        let dropped = match gateway {
+            Some(g) => {
+                tx.execute("DELETE FROM cursors WHERE gateway = ?1", [g.as_str()])
+                    .map_err(|e| self.corrupt(e))?;
+                tx.execute("DELETE FROM answers WHERE gateway = ?1", [g.as_str()])
+                    .map_err(|e| self.corrupt(e))?
+            }
+            None => {
+                tx.execute("DELETE FROM cursors", [])
+                    .map_err(|e| self.corrupt(e))?;
+                tx.execute("DELETE FROM answers", [])
+                    .map_err(|e| self.corrupt(e))?
+            }
+        };
+        tx.commit().map_err(|e| self.corrupt(e))?;
+        Ok(dropped as u64)
+    }
+
+    /// The cursor of `feed`, if it was ever synced.
+    pub fn cursor(&self, feed: &Feed<'_>) -> Result<Option<Cursor>, CacheError> {
+        self.connection()
+            .query_row(
+                "SELECT position, synced_at FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3",
+                params![feed.gateway.as_str(), feed.host, feed.scope],
+                |row| {
+                    Ok(Cursor {
+                        position: row.get(0)?,
+                        synced_at: row.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.corrupt(e))
+    }
+
+    /// Sets the cursor of `feed`.
+    pub fn set_cursor(&self, feed: &Feed<'_>, cursor: &Cursor) -> Result<(), CacheError> {
+        self.connection()
+            .execute(
+                "INSERT OR REPLACE INTO cursors (gateway, host, scope, position, synced_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    feed.gateway.as_str(),
+                    feed.host,
+                    feed.scope,
+                    cursor.position,
+                    cursor.synced_at
+                ],
+            )
+            .map_err(|e| self.corrupt(e))?;
+        Ok(())
+    }
+
+    /// Counts by gateway.
+    pub fn stats(&self) -> Result<Vec<(GatewayKind, GatewayStats)>, CacheError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare(
+                "SELECT gateway, count(*),
+                        sum(finality = 'final'), sum(finality = 'final_after'), sum(finality = 'changing'),
+                        min(fetched_ms) / 1000, max(fetched_ms) / 1000
+                 FROM answers GROUP BY gateway ORDER BY gateway",
+            )
+            .map_err(|e| self.corrupt(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    GatewayStats {
+                        entries: row.get::<_, i64>(1)? as u64,
+                        final_: row.get::<_, i64>(2)? as u64,
+                        final_after: row.get::<_, i64>(3)? as u64,
+                        changing: row.get::<_, i64>(4)? as u64,
+                        oldest: row.get(5)?,
+                        newest: row.get(6)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.corrupt(e))?;
+        let mut stats = Vec::new();
+        for row in rows {
+            let (gateway, counts) = row.map_err(|e| self.corrupt(e))?;
+            let Some(kind) = GatewayKind::ALL.into_iter().find(|k| k.as_str() == gateway) else {
+                return Err(self.corrupt(format!("an entry names the gateway `{gateway}`")));
+            };
+            stats.push((kind, counts));
+        }
+        Ok(stats)
+    }
+
+    /// The feeds' cursors.
+    pub fn cursors(&self) -> Result<Vec<(String, String, String, Cursor)>, CacheError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare(
+                "SELECT gateway, host, scope, position, synced_at FROM cursors ORDER BY gateway, host, scope",
+            )
+            .map_err(|e| self.corrupt(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    Cursor {
+                        position: row.get(3)?,
+                        synced_at: row.get(4)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.corrupt(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.corrupt(e))
+    }
+}
+
+/// Whether `result`, fetched `age` ago, may be shown on `today` instead of asking: final on
+/// that day, or younger than `max_age`.
+pub fn reusable(result: &CheckResult, today: time::Date, age: Duration, max_age: Duration) -> bool {
+    result.is_final_on(today) || age < max_age
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::{Finality, Money, PaymentStatus, currency};
+
+    fn found(id: &str, finality: Finality, final_after: Option<&str>) -> CheckResult {
+        let mut result = CheckResult::new(id, Some(GatewayKind::Plaid), Outcome::Found);
+        result.status = Some(PaymentStatus::Completed);
+        result.amount = Some(Money::from_minor(1234, currency("USD").unwrap()));
+        result.finality = Some(finality);
+        result.final_after = final_after.map(str::to_owned);
+        result
+    }
+
+    fn key(id: &str) -> Key<'_> {
+        Key {
+            gateway: GatewayKind::Plaid,
+            host: "https://sandbox.plaid.com:443",
+            scope: "test",
+            payment_id: id,
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_as_stored_and_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/cache.sqlite3");
+        let cache = Cache::open(&path).unwrap();
+        let result = found("t1", Finality::Final, None);
+        cache
+            .put(&key("t1"), &result, Environment::Test, 100)
+            .unwrap();
+        let entry = cache.get(&key("t1")).unwrap().unwrap();
+        assert_eq!(entry.result, result);
+        assert_eq!(entry.environment, Environment::Test);
+        assert_eq!(entry.age(160), Duration::from_millis(60));
+        assert!(cache.get(&key("t2")).unwrap().is_none());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Reopening keeps it; a not-found answer is never stored.
+        drop(cache);
+        let cache = Cache::open(&path).unwrap();
+        assert!(cache.get(&key("t1")).unwrap().is_some());
+        let missing = CheckResult::new("t3", Some(GatewayKind::Plaid), Outcome::NotFound);
+        cache
+            .put(&key("t3"), &missing, Environment::Test, 1)
+            .unwrap();
+        assert!(cache.get(&key("t3")).unwrap().is_none());
+    }
+
+    #[test]
+    fn forgetting_unsettled_keeps_only_what_cannot_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
+        let entries = [
+            ("final", found("a", Finality::Final, None)),
+            ("past", found("b", Finality::FinalAfter, Some("2026-01-01"))),
+            (
+                "today",
+                found("c", Finality::FinalAfter, Some("2026-02-01")),
+            ),
+            ("changing", found("d", Finality::Changing, None)),
+        ];
+        for (_, result) in &entries {
+            cache
+                .put(&key(&result.payment_id), result, Environment::Test, 1)
+                .unwrap();
+        }
+        let feed = Feed {
+            gateway: GatewayKind::Plaid,
+            host: "https://sandbox.plaid.com:443",
+            scope: "test",
+        };
+        assert_eq!(cache.forget_unsettled(&feed, "2026-02-01").unwrap(), 2);
+        let kept: Vec<bool> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| cache.get(&key(id)).unwrap().is_some())
+            .collect();
+        assert_eq!(kept, [true, true, false, false]);
+        assert_eq!(cache.forget(&feed, &["a".into(), "z".into()]).unwrap(), 1);
+        assert_eq!(cache.clear(None).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_cache_or_is_newer_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.sqlite3");
+        std::fs::write(&garbage, vec![b'x'; 8192]).unwrap();
+        let error = Cache::open(&garbage).unwrap_err();
+        assert!(matches!(error, CacheError::Corrupt { .. }), "{error}");
+        let newer = dir.path().join("newer.sqlite3");
+        let connection = Connection::open(&newer).unwrap();
+        connection.execute_batch("PRAGMA user_version = 7").unwrap();
+        drop(connection);
+        let error = Cache::open(&newer).unwrap_err();
+        assert!(
+            matches!(error, CacheError::Newer { found: 7, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_entry_that_does_not_match_its_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
+        let result = found("t1", Finality::Final, None);
+        cache
+            .put(&key("t2"), &result, Environment::Test, 1)
+            .unwrap();
+        assert!(matches!(
+            cache.get(&key("t2")),
+            Err(CacheError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn reusable_means_final_on_the_day_or_young_enough() {
+        let today = time::macros::date!(2026 - 02 - 01);
+        let minute = Duration::from_secs(60);
+        let changing = found("d", Finality::Changing, None);
+        assert!(!reusable(&changing, today, minute, Duration::ZERO));
+        assert!(reusable(&changing, today, minute, 2 * minute));
+        assert!(!reusable(&changing, today, minute, minute));
+        let until_today = found("c", Finality::FinalAfter, Some("2026-02-01"));
+        assert!(!reusable(&until_today, today, minute, Duration::ZERO));
+        let past = found("b", Finality::FinalAfter, Some("2026-01-31"));
+        assert!(reusable(&past, today, minute, Duration::ZERO));
+        assert!(reusable(
+            &found("a", Finality::Final, None),
+            today,
+            minute,
+            Duration::ZERO
+        ));
+    }
+}

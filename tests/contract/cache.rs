@@ -1,0 +1,498 @@
+//! The status cache: a final answer is reused (and audited as such) even when the gateway no
+//! longer answers for it; a changing one only within `--max-age`; `--no-cache` and `--refresh` ask; every change
+//! scenario's event drops its answer so the next check asks again; processes share the store;
+//! a damaged store is an error, never an answer.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use httpmock::MockServer;
+use paystat::contract::{Scenario, ScenarioSet};
+use paystat::{Cache, CacheKey, CheckResult, Environment, GatewayKind, Outcome, Source};
+
+use crate::cli::{assert_run, settings};
+use crate::helpers::{fixtures_dir, ledger_mock, live_trail, paystat};
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("paystat runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The results of a `--format json` run.
+fn results(output: &Output) -> Vec<CheckResult> {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not a JSON array ({e}): {}", stdout(output)))
+}
+
+/// `paystat check --format json` of `ids` on the ledger at `base`, with `flags`.
+fn check_ledger(dir: &Path, base: &str, flags: &[&str], ids: &[&str]) -> Output {
+    run(paystat(dir)
+        .args(["check", "--format", "json", "--base-url", base])
+        .args(flags)
+        .args(ids))
+}
+
+/// Every audit line of the live trail, parsed.
+fn trail(dir: &Path) -> Vec<serde_json::Value> {
+    live_trail(dir)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_answer_is_served_from_the_cache_without_asking_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    // txn_001 completed and txn_003 failed are final; txn_002 pending can still change.
+    let first = check_ledger(dir.path(), &base, &[], &["txn_001", "txn_002", "txn_003"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
+    assert!(results(&first).iter().all(|r| r.source == Source::Gateway));
+    // The gateway forgets everything (its route answers a bare 404): only what the cache may
+    // answer is answered.
+    mock.server().reset_async().await;
+    let second = check_ledger(dir.path(), &base, &[], &["txn_001", "txn_002", "txn_003"]);
+    let second_results = results(&second);
+    let by_id = |id: &str| second_results.iter().find(|r| r.payment_id == id).unwrap();
+    for id in ["txn_001", "txn_003"] {
+        let r = by_id(id);
+        assert_eq!(
+            (r.outcome, r.source),
+            (Outcome::Found, Source::Cache),
+            "{r:?}"
+        );
+        assert_eq!((r.attempts, r.attempt_log.len()), (0, 0));
+        assert!(r.cache_age_s.is_some_and(|age| age < 600), "{r:?}");
+    }
+    let pending = by_id("txn_002");
+    assert_eq!(pending.outcome, Outcome::BadResponse, "{pending:?}");
+    assert_eq!(pending.source, Source::Gateway);
+    assert_eq!(second.status.code(), Some(3));
+
+    // Each cached answer is audited: source, age, no request, where it came from.
+    let lines = trail(dir.path());
+    assert_eq!(lines.len(), 6, "one line per check, cached ones included");
+    let cached: Vec<&serde_json::Value> = lines.iter().filter(|l| l["source"] == "cache").collect();
+    assert_eq!(cached.len(), 2);
+    for line in cached {
+        assert!(line["request"].is_null(), "{line}");
+        assert!(line["cache_age_s"].is_u64(), "{line}");
+        assert_eq!(line["environment"], "mock", "{line}");
+        assert_eq!(line["target"]["host"], "127.0.0.1", "{line}");
+        assert_eq!(line["finality"], "final", "{line}");
+    }
+
+    // The table says where each answer came from, the summary what the cache saved.
+    settings(dir.path()).bind(|| {
+        assert_run(
+            "cache_served_table",
+            "paystat check --base-url [MOCK] txn_001 txn_002 txn_003   # after a first run; the mock no longer knows them",
+            paystat(dir.path()).args([
+                "check",
+                "--base-url",
+                &base,
+                "--max-attempts",
+                "1",
+                "txn_001",
+                "txn_002",
+                "txn_003",
+            ]),
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changing_answer_is_reused_only_within_max_age_and_never_with_no_cache_or_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    let first = check_ledger(dir.path(), &base, &[], &["txn_001", "txn_002"]);
+    assert_eq!(first.status.code(), Some(0));
+    mock.server().reset_async().await;
+    let quick = ["--max-attempts", "1"];
+
+    let within = check_ledger(dir.path(), &base, &["--max-age", "10m"], &["txn_002"]);
+    let r = &results(&within)[0];
+    assert_eq!(
+        (r.outcome, r.source),
+        (Outcome::Found, Source::Cache),
+        "{r:?}"
+    );
+    assert_eq!(r.finality, Some(paystat::Finality::Changing));
+
+    // Younger than nothing: a changing answer is asked again.
+    let past = check_ledger(
+        dir.path(),
+        &base,
+        &["--max-age", "1ms", quick[0], quick[1]],
+        &["txn_002"],
+    );
+    assert_eq!(results(&past)[0].outcome, Outcome::BadResponse);
+
+    // --no-cache and --refresh ask even for a final answer.
+    for flag in ["--no-cache", "--refresh"] {
+        let asked = check_ledger(dir.path(), &base, &[flag, quick[0], quick[1]], &["txn_001"]);
+        let r = &results(&asked)[0];
+        assert_eq!(
+            (r.outcome, r.source),
+            (Outcome::BadResponse, Source::Gateway),
+            "{flag}"
+        );
+    }
+    let conflict = check_ledger(
+        dir.path(),
+        &base,
+        &["--no-cache", "--max-age", "1m"],
+        &["x"],
+    );
+    assert_eq!(conflict.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cache_leaves_the_store_alone_and_refresh_overwrites_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = change_scenario("stripe/change_succeeded_then_disputed.toml");
+    let server = MockServer::start_async().await;
+    let url = server.base_url();
+    paystat::contract::register(&server, &scenario).await;
+    let check = |flags: &[&str]| {
+        run(gateway_cmd(dir.path(), &scenario, &url)
+            .args([
+                "check",
+                "--gateway",
+                "stripe",
+                "--format",
+                "json",
+                "--max-attempts",
+                "1",
+            ])
+            .args(flags)
+            .arg(&scenario.payment_id))
+    };
+    let not_kept = check(&["--no-cache"]);
+    assert_eq!(results(&not_kept)[0].outcome, Outcome::Found);
+    let cache = Cache::open(&dir.path().join("state/paystat/cache.sqlite3")).unwrap();
+    assert_eq!(cache.stats().unwrap(), vec![], "--no-cache wrote nothing");
+
+    let kept = check(&[]);
+    assert_eq!(
+        results(&kept)[0].status,
+        Some(paystat::PaymentStatus::Completed)
+    );
+    // The payment changes; a plain check still shows the cached (final-by-date) answer...
+    server.reset_async().await;
+    paystat::contract::register_after_change(&server, &scenario).await;
+    let cached = &results(&check(&[]))[0];
+    assert_eq!(
+        (cached.source, cached.status),
+        (Source::Cache, Some(paystat::PaymentStatus::Completed))
+    );
+    // ...--refresh asks and overwrites, so the next plain check shows the new answer.
+    let refreshed = &results(&check(&["--refresh"]))[0];
+    assert_eq!(
+        (refreshed.source, refreshed.status),
+        (Source::Gateway, Some(paystat::PaymentStatus::Disputed))
+    );
+    server.reset_async().await;
+    let after = &results(&check(&["--max-age", "1h"]))[0];
+    assert_eq!(
+        (after.source, after.status),
+        (Source::Cache, Some(paystat::PaymentStatus::Disputed))
+    );
+}
+
+fn change_scenario(file: &str) -> Scenario {
+    ScenarioSet::from_dir(&fixtures_dir())
+        .unwrap()
+        .get(Path::new(file))
+        .unwrap_or_else(|| panic!("no scenario {file}"))
+        .clone()
+}
+
+/// `paystat` pointed at `server` for the scenario's gateway, with mock credentials.
+fn gateway_cmd(dir: &Path, scenario: &Scenario, server_url: &str) -> Command {
+    let mut cmd = paystat(dir);
+    let base = paystat::contract::base_url(server_url, scenario.gateway);
+    cmd.env("PAYSTAT_STRIPE_URL", &base)
+        .env("PAYSTAT_PLAID_URL", &base)
+        .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+        .env("PAYSTAT_PLAID_CLIENT_ID", "mock-client")
+        .env("PAYSTAT_PLAID_SECRET", "mock-secret");
+    cmd
+}
+
+/// Every scenario with a change: its first answer is cached, the gateway's change feed lists
+/// the event, `cache sync` drops the entry, and the next check asks again and meets the
+/// scenario's `[change.expect]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_scenario_invalidates_its_cached_answer() {
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let changing: Vec<&Scenario> = set
+        .scenarios()
+        .iter()
+        .filter(|s| s.change.is_some())
+        .collect();
+    assert!(changing.len() >= 3, "the change scenarios are there");
+    for scenario in changing {
+        let name = scenario.name();
+        let dir = tempfile::tempdir().unwrap();
+        let server = MockServer::start_async().await;
+        let url = server.base_url();
+        paystat::contract::register(&server, scenario).await;
+        paystat::contract::register_feed(&server, scenario.gateway, &[]).await;
+        let gateway = scenario.gateway.as_str();
+        let sync = || {
+            run(gateway_cmd(dir.path(), scenario, &url).args([
+                "cache",
+                "sync",
+                "--gateway",
+                gateway,
+            ]))
+        };
+        let check = || {
+            let output = run(gateway_cmd(dir.path(), scenario, &url)
+                .args([
+                    "check",
+                    "--gateway",
+                    gateway,
+                    "--format",
+                    "json",
+                    "--max-age",
+                    "1h",
+                ])
+                .arg(&scenario.payment_id));
+            results(&output).remove(0)
+        };
+        // A first sync sets the cursor (nothing has changed yet).
+        let first_sync = sync();
+        assert_eq!(
+            first_sync.status.code(),
+            Some(0),
+            "{name}: {}",
+            stdout(&first_sync)
+        );
+        let before = check();
+        assert_eq!(scenario.expect.mismatches(&before), vec![], "{name}");
+        assert_eq!(before.source, Source::Gateway);
+        assert_eq!(
+            check().source,
+            Source::Cache,
+            "{name}: the answer is cached"
+        );
+
+        server.reset_async().await;
+        paystat::contract::register_after_change(&server, scenario).await;
+        // Without a sync the cache cannot know: the cached answer stands (within --max-age).
+        assert_eq!(check().source, Source::Cache, "{name}");
+        let synced = sync();
+        let said = stdout(&synced);
+        assert_eq!(synced.status.code(), Some(0), "{name}: {said}");
+        assert!(said.contains("1 cached entry dropped"), "{name}: {said}");
+        let after = check();
+        let change = scenario.change.as_ref().unwrap();
+        assert_eq!(change.expect.mismatches(&after), vec![], "{name}");
+        assert_eq!(after.source, Source::Gateway, "{name}: asked again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripe_cursor_older_than_thirty_days_drops_every_entry_that_can_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = change_scenario("stripe/change_processing_then_succeeded.toml");
+    let server = MockServer::start_async().await;
+    let url = server.base_url();
+    paystat::contract::register(&server, &scenario).await;
+    paystat::contract::register_feed(&server, GatewayKind::Stripe, &[]).await;
+    let first = run(gateway_cmd(dir.path(), &scenario, &url).args([
+        "cache",
+        "sync",
+        "--gateway",
+        "stripe",
+    ]));
+    assert!(
+        stdout(&first).contains("there was no earlier sync"),
+        "{}",
+        stdout(&first)
+    );
+    let cached = run(gateway_cmd(dir.path(), &scenario, &url)
+        .args([
+            "check",
+            "--gateway",
+            "stripe",
+            "--max-age",
+            "1h",
+            "--format",
+            "json",
+        ])
+        .arg(&scenario.payment_id));
+    assert_eq!(results(&cached)[0].outcome, Outcome::Found);
+
+    // The last sync, moved 31 days back.
+    let cache = Cache::open(&dir.path().join("state/paystat/cache.sqlite3")).unwrap();
+    let (gateway, host, scope, cursor) = cache.cursors().unwrap().remove(0);
+    assert_eq!(gateway, "stripe");
+    let feed = paystat::Feed {
+        gateway: GatewayKind::Stripe,
+        host: &host,
+        scope: &scope,
+    };
+    let old = paystat::Cursor {
+        synced_at: cursor.synced_at - 31 * 24 * 3600,
+        ..cursor
+    };
+    cache.set_cursor(&feed, &old).unwrap();
+    drop(cache);
+    let mut settings = settings(dir.path());
+    settings.add_filter(r"was \d+ d ago", "was [31] d ago");
+    settings.bind(|| {
+        assert_run(
+            "cache_sync_stale_cursor",
+            "paystat cache sync --gateway stripe   # the last sync was 31 days ago",
+            gateway_cmd(dir.path(), &scenario, &url).args(["cache", "sync", "--gateway", "stripe"]),
+        );
+    });
+    let cache = Cache::open(&dir.path().join("state/paystat/cache.sqlite3")).unwrap();
+    assert_eq!(cache.stats().unwrap(), vec![], "the changing entry is gone");
+}
+
+#[test]
+fn a_damaged_or_newer_store_is_a_clear_error_not_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state/paystat");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("cache.sqlite3"),
+        b"not a database at all, but some bytes".repeat(200),
+    )
+    .unwrap();
+    let settings = settings(dir.path());
+    settings.bind(|| {
+        assert_run(
+            "cache_damaged",
+            "paystat check txn_001   # the status cache file is damaged",
+            paystat(dir.path()).args(["check", "--base-url", "http://127.0.0.1:9/v1", "txn_001"]),
+        );
+    });
+    // --no-cache does not open it: the check goes on (and fails on the missing gateway).
+    let output = run(paystat(dir.path()).args([
+        "check",
+        "--no-cache",
+        "--max-attempts",
+        "1",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "txn_001",
+    ]));
+    assert_eq!(output.status.code(), Some(3));
+
+    std::fs::remove_file(state.join("cache.sqlite3")).unwrap();
+    stamp_version(&state.join("cache.sqlite3"), 9);
+    let output = run(paystat(dir.path()).args(["cache", "stats"]));
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("schema version 9, newer than this paystat reads (1)"),
+        "{said}"
+    );
+}
+
+/// A SQLite file whose schema version is `version`.
+fn stamp_version(path: &Path, version: i64) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(&format!("PRAGMA user_version = {version}"))
+        .unwrap();
+}
+
+/// Writers and readers in several threads and processes: every entry read back is whole.
+#[test]
+fn concurrent_writers_and_readers_never_see_a_torn_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite3");
+    Cache::open(&path).unwrap();
+    let key = |id: &'static str| CacheKey {
+        gateway: GatewayKind::Ledger,
+        host: "http://ledger:80",
+        scope: "live",
+        payment_id: id,
+    };
+    let entry = |round: i64| {
+        let mut result = CheckResult::new("txn_shared", Some(GatewayKind::Ledger), Outcome::Found);
+        result.status = Some(paystat::PaymentStatus::Completed);
+        result.finality = Some(paystat::Finality::Final);
+        // A long, round-specific text: a torn write would mix two rounds.
+        result.status_reason = Some(format!("round {round} ").repeat(20));
+        result
+    };
+    std::thread::scope(|scope| {
+        for writer in 0..2 {
+            let path = path.clone();
+            scope.spawn(move || {
+                let cache = Cache::open(&path).unwrap();
+                for round in 0..300 {
+                    let n = writer * 1000 + round;
+                    cache
+                        .put(&key("txn_shared"), &entry(n), Environment::Live, n)
+                        .unwrap();
+                }
+            });
+        }
+        for _ in 0..2 {
+            let path = path.clone();
+            scope.spawn(move || {
+                let cache = Cache::open(&path).unwrap();
+                let mut seen = 0;
+                while seen < 300 {
+                    if let Some(read) = cache.get(&key("txn_shared")).unwrap() {
+                        let reason = read.result.status_reason.unwrap();
+                        let round = format!("round {} ", read.fetched_ms);
+                        assert_eq!(reason, round.repeat(20), "an entry is whole");
+                        seen += 1;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_share_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    let ids: Vec<String> = (0..4)
+        .flat_map(|_| ["txn_001", "txn_003"])
+        .map(String::from)
+        .collect();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            paystat(dir.path())
+                .args(["check", "--format", "jsonl", "--base-url", &base])
+                .args(&ids)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let result: CheckResult = serde_json::from_str(line).unwrap();
+            assert_eq!(result.outcome, Outcome::Found, "{line}");
+        }
+    }
+    let stats = run(paystat(dir.path()).args(["cache", "stats"]));
+    let said = stdout(&stats);
+    assert!(said.contains(": 2 entries"), "{said}");
+}
