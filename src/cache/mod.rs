@@ -34,9 +34,9 @@ CREATE TABLE answers (
     environment TEXT    NOT NULL,
     fetched_ms  INTEGER NOT NULL,
     finality    TEXT    NOT NULL,
-    final_after TEXT,
-    PRIMARY KEY (gateway, host, scope, payment_id)
-) WITHOUT ROWID;
+    final_after TEXT
+);
+CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
 CREATE TABLE cursors (
     gateway   TEXT    NOT NULL,
     host      TEXT    NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE cursors (
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// The file could not be opened or created.
-    #[error("cannot open the status cache {}: {detail}", path.display())]
+    #[error("cannot open the status cache {}: {detail} (--no-cache runs without it)", path.display())]
     Open {
         /// The database file.
         path: PathBuf,
@@ -155,7 +155,42 @@ pub struct GatewayStats {
 pub struct Cache {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// The writer thread of [`Cache::put_later`], started at its first use.
+    writer: Mutex<Option<Writer>>,
 }
+
+/// An answer to store, owned, on its way to the writer thread.
+struct Pending {
+    gateway: GatewayKind,
+    host: String,
+    scope: String,
+    payment_id: String,
+    result: CheckResult,
+    environment: Environment,
+    fetched_ms: i64,
+}
+
+enum Message {
+    Put(Box<Pending>),
+    /// Answered once every message before it is committed.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// A thread with its own connection that writes queued answers in batches, one transaction
+/// each: a bulk run's writes cost its checks a channel send, not a commit.
+struct Writer {
+    sender: std::sync::mpsc::Sender<Message>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The first error the thread met (later answers are then dropped).
+    failed: std::sync::Arc<Mutex<Option<CacheError>>>,
+}
+
+/// The most answers one transaction of the writer thread commits.
+const BATCH: usize = 4096;
+
+/// How long the writer thread lets answers gather after the first one of a batch: a bulk run
+/// sends thousands a second, and waking the thread for each cost more than writing them.
+const GATHER: Duration = Duration::from_millis(20);
 
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -186,6 +221,7 @@ impl Cache {
         let cache = Cache {
             path: path.to_owned(),
             connection: Mutex::new(connection),
+            writer: Mutex::new(None),
         };
         cache.prepare()?;
         Ok(cache)
@@ -330,11 +366,7 @@ impl Cache {
         let text = serde_json::to_string(result).map_err(|e| self.corrupt(e))?;
         let connection = self.connection();
         let mut statement = connection
-            .prepare_cached(
-                "INSERT OR REPLACE INTO answers
-                 (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
+            .prepare_cached(INSERT)
             .map_err(|e| self.corrupt(e))?;
         statement
             .execute(params![
@@ -350,6 +382,96 @@ impl Cache {
             ])
             .map_err(|e| self.corrupt(e))?;
         Ok(())
+    }
+
+    /// Queues `result` to be stored like [`Cache::put`] does, by a writer thread that commits
+    /// queued answers in batches. [`Cache::flush`] waits for them (dropping the cache does too);
+    /// until then a lookup may not see them yet.
+    pub fn put_later(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Result<(), CacheError> {
+        if result.outcome != Outcome::Found || result.finality.is_none() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.is_none() {
+            *writer = Some(self.start_writer()?);
+        }
+        let writer = writer.as_ref().expect("started above");
+        if let Some(error) = writer
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(error);
+        }
+        let pending = Pending {
+            gateway: key.gateway,
+            host: key.host.to_owned(),
+            scope: key.scope.to_owned(),
+            payment_id: key.payment_id.to_owned(),
+            result: result.clone(),
+            environment,
+            fetched_ms,
+        };
+        writer
+            .sender
+            .send(Message::Put(Box::new(pending)))
+            .map_err(|_| self.corrupt("the cache's writer thread stopped"))
+    }
+
+    /// Waits until every answer queued by [`Cache::put_later`] is committed; the writer
+    /// thread's error, if it met one.
+    pub fn flush(&self) -> Result<(), CacheError> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(writer) = writer.as_ref() else {
+            return Ok(());
+        };
+        let (ack, done) = std::sync::mpsc::channel();
+        if writer.sender.send(Message::Flush(ack)).is_ok() {
+            let _ = done.recv();
+        }
+        match writer
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn start_writer(&self) -> Result<Writer, CacheError> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| self.corrupt(e))?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| self.corrupt(e))?;
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(|e| self.corrupt(e))?;
+        let (sender, receiver) = std::sync::mpsc::channel::<Message>();
+        let failed = std::sync::Arc::new(Mutex::new(None));
+        let failure = std::sync::Arc::clone(&failed);
+        let path = self.path.clone();
+        let thread = std::thread::Builder::new()
+            .name("paystat-cache".into())
+            .spawn(move || write_batches(&connection, &receiver, &path, &failure))
+            .map_err(|e| self.corrupt(e))?;
+        Ok(Writer {
+            sender,
+            thread: Some(thread),
+            failed,
+        })
     }
 
     /// Drops the entries of `payment_ids` under `feed`; returns how many there were.
@@ -506,6 +628,106 @@ impl Cache {
     }
 }
 
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Every queued answer is committed before the cache goes.
+        let writer = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut writer) = writer.take() {
+            drop(writer.sender);
+            if let Some(thread) = writer.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The writer thread: takes every queued message, commits the answers among them in one
+/// transaction, then answers the flushes among them; until the channel closes.
+fn write_batches(
+    connection: &Connection,
+    receiver: &std::sync::mpsc::Receiver<Message>,
+    path: &Path,
+    failed: &Mutex<Option<CacheError>>,
+) {
+    let corrupt = |e: &dyn fmt::Display| CacheError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let mut broken = false;
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        // Not blocked on the channel while it sleeps, so the senders wake nothing.
+        if !matches!(batch[0], Message::Flush(_)) {
+            std::thread::sleep(GATHER);
+        }
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        let mut puts = Vec::new();
+        for message in batch {
+            match message {
+                Message::Put(pending) => puts.push(pending),
+                Message::Flush(ack) => acks.push(ack),
+            }
+        }
+        if !broken
+            && !puts.is_empty()
+            && let Err(e) = write_batch(connection, &puts)
+        {
+            broken = true;
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(corrupt(&e));
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Result<()> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let written = (|| {
+        let mut statement = connection.prepare_cached(INSERT)?;
+        for p in puts {
+            let finality = p.result.finality.map_or("changing", |f| f.as_str());
+            // How the gateway was asked is not part of the answer: a reused answer has no
+            // attempts of its own.
+            let answer = CheckResult {
+                attempt_log: Vec::new(),
+                ..p.result.clone()
+            };
+            let text = serde_json::to_string(&answer)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            statement.execute(params![
+                p.gateway.as_str(),
+                p.host,
+                p.scope,
+                p.payment_id,
+                text,
+                p.environment.as_str(),
+                p.fetched_ms,
+                finality,
+                p.result.final_after,
+            ])?;
+        }
+        Ok(())
+    })();
+    match written {
+        Ok(()) => connection.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+const INSERT: &str = "INSERT OR REPLACE INTO answers
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
 /// Whether `result`, fetched `age` ago, may be shown on `today` instead of asking: final on
 /// that day, or younger than `max_age`.
 pub fn reusable(result: &CheckResult, today: time::Date, age: Duration, max_age: Duration) -> bool {
@@ -586,6 +808,40 @@ mod tests {
             .put(&key("t3"), &missing, Environment::Test, 1)
             .unwrap();
         assert!(cache.get(&key("t3")).unwrap().is_none());
+    }
+
+    #[test]
+    fn queued_answers_are_committed_by_a_flush_or_a_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite3");
+        let cache = Cache::open(&path).unwrap();
+        for id in ["a", "b"] {
+            let result = found(id, Finality::Final, None);
+            cache
+                .put_later(&key(id), &result, Environment::Live, 5)
+                .unwrap();
+        }
+        cache.flush().unwrap();
+        assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 5);
+        let result = found("c", Finality::Final, None);
+        cache
+            .put_later(&key("c"), &result, Environment::Live, 6)
+            .unwrap();
+        drop(cache);
+        let cache = Cache::open(&path).unwrap();
+        assert!(
+            cache.get(&key("c")).unwrap().is_some(),
+            "the drop waited for it"
+        );
+        let missing = CheckResult::new("d", Some(GatewayKind::Plaid), Outcome::NotFound);
+        cache
+            .put_later(&key("d"), &missing, Environment::Live, 7)
+            .unwrap();
+        cache.flush().unwrap();
+        assert!(
+            cache.get(&key("d")).unwrap().is_none(),
+            "only found answers are kept"
+        );
     }
 
     #[test]

@@ -232,9 +232,10 @@ impl Checker {
         }
         let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
         let environment = asked.environment.unwrap_or(Environment::Live);
+        // Written in batches by the cache's own thread: a bulk run does not wait on commits.
         if let Err(e) = using
             .cache
-            .put(&endpoint.cache_key(id), result, environment, now)
+            .put_later(&endpoint.cache_key(id), result, environment, now)
         {
             self.cache_failure(&e);
         }

@@ -90,14 +90,15 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         .map_err(|e| CliError::usage(sentence(&e)))?;
     // The status cache, unless left alone: answers that cannot change are reused (and
     // audited as such); --max-age reuses younger ones too; --refresh only writes.
-    let cache = match args.no_cache {
+    let store = match args.no_cache {
         true => None,
-        false => Some(paystat::CacheUse {
-            cache: std::sync::Arc::new(super::cache::open()?),
-            max_age: args.max_age.unwrap_or_default(),
-            refresh: args.refresh,
-        }),
+        false => Some(std::sync::Arc::new(super::cache::open()?)),
     };
+    let cache = store.as_ref().map(|cache| paystat::CacheUse {
+        cache: std::sync::Arc::clone(cache),
+        max_age: args.max_age.unwrap_or_default(),
+        refresh: args.refresh,
+    });
     let options = CheckerOptions {
         concurrency: within_open_files_limit(concurrency),
         cache,
@@ -120,7 +121,16 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         quiet: args.quiet,
         summary_json: args.summary_json,
     };
-    report(&checker, ids, run).await
+    let exit = report(&checker, ids, run).await;
+    // The answers are shown and audited; keeping them is what is left. A failure here costs
+    // later runs requests, never a wrong answer: said, and the exit code is the run's.
+    if let Some(Err(e)) = store.map(|cache| cache.flush()) {
+        eprintln!(
+            "paystat: {}; those answers will be asked again next time",
+            sentence(&e)
+        );
+    }
+    exit
 }
 
 /// What a run prints, and which results.

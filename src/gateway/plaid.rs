@@ -413,10 +413,7 @@ impl Gateway for Plaid {
         if reply.status != 200 {
             let reading = read_error(reply.status, &reply.body);
             return Err(match reading.verdict {
-                Verdict::NoPayment { detail, .. } => format!(
-                    "Plaid's transfer event sync answered HTTP {}: {detail}",
-                    reply.status
-                ),
+                Verdict::NoPayment { detail, .. } => format!("the transfer event sync: {detail}"),
                 Verdict::Found(_) => {
                     format!("Plaid's transfer event sync answered HTTP {}", reply.status)
                 }

@@ -229,7 +229,7 @@ impl PaymentStatus {
     pub fn action(self) -> &'static str {
         match self {
             PaymentStatus::Completed => {
-                "Nothing; when `final_after` is set (ACH), a return can still come until that date."
+                "Nothing; until the `final_after` date, when there is one, an ACH return or a card dispute can still pull it back."
             }
             PaymentStatus::Pending => "Wait and check again later; do not ship or refund yet.",
             PaymentStatus::Authorized => {

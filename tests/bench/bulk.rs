@@ -9,7 +9,9 @@
 //!   same concurrency, each body parsed and one JSON line written per result to a file;
 //! - **paystat**: `paystat check --format jsonl --concurrency N -` reading the ids from a pipe,
 //!   its default audit settings (lines synced to disk, group commit) on the machine's disk;
-//! - **paystat, os**: the same with `--audit-sync os`.
+//! - **paystat, os**: the same with `--audit-sync os`;
+//! - **paystat, cache**: the first with the status cache on, cold (a fresh state directory per
+//!   round: every answer is looked up, missed and written). The others run with `--no-cache`.
 //!
 //! For each it measures checks per second and client CPU per check (the child's own user +
 //! system time, from `wait4`, divided by its checks), and prints medians and the ratios
@@ -56,7 +58,7 @@ fn main() {
 
     let mut figures: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
     for round in 0..ROUNDS {
-        for who in ["baseline", "paystat", "paystat, os"] {
+        for who in ["baseline", "paystat", "paystat, os", "paystat, cache"] {
             let out = dir
                 .path()
                 .join(format!("out-{round}-{}.jsonl", who.replace([',', ' '], "")));
@@ -66,8 +68,13 @@ fn main() {
                     cmd.args(["--baseline", &base, &concurrency.to_string()]);
                     cmd
                 }
+                "paystat, cache" => {
+                    let state = dir.path().join(format!("cold-{round}"));
+                    paystat(&state, &base, concurrency)
+                }
                 _ => {
                     let mut cmd = paystat(dir.path(), &base, concurrency);
+                    cmd.arg("--no-cache");
                     if who == "paystat, os" {
                         cmd.args(["--audit-sync", "os"]);
                     }
@@ -102,6 +109,10 @@ fn main() {
     );
     let (disk_rate, disk_cpu) = (median(&figures["paystat"].0), median(&figures["paystat"].1));
     let os_rate = median(&figures["paystat, os"].0);
+    let (cache_rate, cache_cpu) = (
+        median(&figures["paystat, cache"].0),
+        median(&figures["paystat, cache"].1),
+    );
     println!(
         "paystat / baseline: {:.2} of the throughput, {:.2}x the CPU per check",
         disk_rate / base_rate,
@@ -110,6 +121,16 @@ fn main() {
     println!(
         "audit disk / os:    {:.2} of the throughput",
         disk_rate / os_rate
+    );
+    println!(
+        "cache on / off:     {:.2} of the throughput, {:.2}x the CPU per check (cold cache: every answer written)",
+        cache_rate / disk_rate,
+        cache_cpu / disk_cpu
+    );
+    println!(
+        "cache on / baseline: {:.2} of the throughput, {:.2}x the CPU per check",
+        cache_rate / base_rate,
+        cache_cpu / base_cpu
     );
     let audit_bytes: u64 = walk(&dir.path().join("state"))
         .iter()
@@ -126,7 +147,7 @@ fn main() {
         let out = dir.path().join("memory.jsonl");
         server.first_answer.store(0, Ordering::SeqCst);
         let run = run_child(
-            &mut paystat(dir.path(), &base, concurrency),
+            paystat(dir.path(), &base, concurrency).arg("--no-cache"),
             &ids,
             &out,
             Some(&server),
@@ -149,7 +170,8 @@ fn paystat(dir: &std::path::Path, base: &str, concurrency: usize) -> Command {
         .args(["--concurrency", &concurrency.to_string(), "-"])
         .env("XDG_STATE_HOME", dir.join("state"))
         .env_remove("RUST_LOG")
-        .env_remove("PAYSTAT_AUDIT_DIR");
+        .env_remove("PAYSTAT_AUDIT_DIR")
+        .env_remove("PAYSTAT_STATE_DIR");
     cmd
 }
 

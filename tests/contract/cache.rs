@@ -86,6 +86,23 @@ async fn a_final_answer_is_served_from_the_cache_without_asking_the_gateway() {
         assert_eq!(line["finality"], "final", "{line}");
     }
 
+    // `audit stats` counts the cached answers apart from the gateway's latency.
+    let stats = stdout(&run(
+        paystat(dir.path()).args(["audit", "stats", "--by", "gateway"])
+    ));
+    let row: Vec<&str> = stats
+        .lines()
+        .find(|l| l.starts_with("| ledger"))
+        .unwrap_or_else(|| panic!("{stats}"))
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        (row[2], row[7]),
+        ("6", "2"),
+        "6 checks, 2 from the cache: {stats}"
+    );
+
     // The table says where each answer came from, the summary what the cache saved.
     settings(dir.path()).bind(|| {
         assert_run(
@@ -495,4 +512,125 @@ async fn processes_share_one_store() {
     let stats = run(paystat(dir.path()).args(["cache", "stats"]));
     let said = stdout(&stats);
     assert!(said.contains(": 2 entries"), "{said}");
+}
+
+/// A Stripe event naming `intent` through an object of kind `object`.
+fn stripe_event(n: u32, kind: &str, object: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("evt_{n:04}"), "object": "event", "api_version": "2024-06-20",
+        "created": 1_700_000_000 + i64::from(n), "livemode": false, "pending_webhooks": 0,
+        "request": {"id": null, "idempotency_key": null}, "type": kind,
+        "data": {"object": object}
+    })
+}
+
+/// Feeds longer than a page are read to their end: Stripe's `has_more` with `starting_after`,
+/// Plaid's full pages with the next `after_id`; the cursor is the newest position seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_are_read_page_by_page_to_their_end() {
+    let server = MockServer::start_async().await;
+    let schemas = paystat::contract::ProviderSchemas::embedded();
+    // Stripe: newest first; the first page ends with evt_0002 and says there is more.
+    let first = [
+        stripe_event(
+            3,
+            "charge.refunded",
+            serde_json::json!({"id": "ch_3", "object": "charge", "payment_intent": "pi_three"}),
+        ),
+        stripe_event(
+            2,
+            "payment_intent.succeeded",
+            serde_json::json!({"id": "pi_two", "object": "payment_intent"}),
+        ),
+    ];
+    let second = [stripe_event(
+        1,
+        "charge.dispute.closed",
+        serde_json::json!({"id": "dp_1", "object": "dispute", "payment_intent": "pi_one"}),
+    )];
+    for event in first.iter().chain(&second) {
+        assert_eq!(
+            schemas.check_event(GatewayKind::Stripe, event.to_string().as_bytes()),
+            Ok(())
+        );
+    }
+    let page = |events: &[serde_json::Value], more: bool| {
+        serde_json::json!({"object": "list", "data": events, "has_more": more, "url": "/v1/events"})
+            .to_string()
+    };
+    let later = server
+        .mock_async(|when, then| {
+            when.path("/v1/events")
+                .query_param("starting_after", "evt_0002");
+            then.status(200).body(page(&second, false));
+        })
+        .await;
+    let newest = server
+        .mock_async(|when, then| {
+            when.path("/v1/events")
+                .query_param("types[]", "charge.dispute.created")
+                .query_param_exists("created[gte]");
+            then.status(200).body(page(&first, true));
+        })
+        .await;
+    // Plaid: a full page of 25 events, then 3 more, then nothing after event 28.
+    let plaid_event = |n: u64| {
+        serde_json::json!({
+            "event_id": n, "event_type": "posted", "transfer_id": format!("tr-{n}"),
+            "timestamp": "2024-08-21T14:02:11Z", "account_id": "acc", "transfer_type": "debit",
+            "transfer_amount": "1.00"
+        })
+    };
+    let plaid_page = |ids: Vec<u64>| {
+        let events: Vec<_> = ids.into_iter().map(plaid_event).collect();
+        serde_json::json!({"transfer_events": events, "request_id": "req"}).to_string()
+    };
+    for (after, body) in [
+        (0, plaid_page((1..=25).collect())),
+        (25, plaid_page((26..=28).collect())),
+        (28, plaid_page(Vec::new())),
+    ] {
+        server
+            .mock_async(|when, then| {
+                when.path("/transfer/event/sync")
+                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 25}}"#));
+                then.status(200).body(body);
+            })
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sync = || {
+        run(paystat(dir.path())
+            .env("PAYSTAT_STRIPE_URL", server.base_url())
+            .env("PAYSTAT_PLAID_URL", server.base_url())
+            .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+            .env("PAYSTAT_PLAID_CLIENT_ID", "mock-client")
+            .env("PAYSTAT_PLAID_SECRET", "mock-secret")
+            .args(["cache", "sync"]))
+    };
+    let first_sync = sync();
+    let said = stdout(&first_sync);
+    assert_eq!(first_sync.status.code(), Some(0), "{said}");
+    assert!(said.contains("stripe: 3 changes in 2 pages"), "{said}");
+    assert!(said.contains("plaid: 28 changes in 2 pages"), "{said}");
+    assert_eq!(
+        (newest.calls_async().await, later.calls_async().await),
+        (1, 1)
+    );
+    let cache = Cache::open(&dir.path().join("state/paystat/cache.sqlite3")).unwrap();
+    let positions: Vec<(String, String)> = cache
+        .cursors()
+        .unwrap()
+        .into_iter()
+        .map(|(gateway, _, _, cursor)| (gateway, cursor.position))
+        .collect();
+    // Plaid's cursor is its newest event; Stripe's first sync starts five minutes before now
+    // (events older than that were covered by dropping every entry that could change).
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert_eq!(positions[0], ("plaid".into(), "28".into()));
+    let stripe: i64 = positions[1].1.parse().unwrap();
+    assert!((now - 400..=now).contains(&stripe), "{positions:?}");
+    // The next Plaid sync starts after event 28 and finds nothing new.
+    let again = stdout(&sync());
+    assert!(again.contains("plaid: 0 changes in 1 page"), "{again}");
 }

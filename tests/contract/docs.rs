@@ -34,6 +34,8 @@ fn the_readme_vocabulary_matches_the_code() {
     let readme = read("README.md");
     assert_table(&readme, "README.md", &Outcome::markdown_table());
     assert_table(&readme, "README.md", &PaymentStatus::markdown_table());
+    // The status cache's rules: what each gateway word means, and whether it can still change.
+    assert_table(&readme, "README.md", &status_mapping_table());
 }
 
 #[test]

@@ -296,13 +296,18 @@ fn no_snapshot_or_fixture_holds_a_test_credential() {
     assert!(scanned > 100, "only {scanned} files scanned");
 }
 
-/// Everything a run of the binary left behind: stdout, stderr and the audit file.
+/// Everything a run of the binary left behind: stdout, stderr, and every file of its state
+/// directory (the audit trail, the status cache and its journal).
 fn everything_from(output: &std::process::Output, dir: &std::path::Path) -> String {
+    let state: String = walk(&dir.join("state"))
+        .iter()
+        .map(|file| String::from_utf8_lossy(&std::fs::read(file).unwrap_or_default()).into_owned())
+        .collect();
     format!(
         "{}\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-        crate::helpers::live_trail(dir)
+        state
     )
 }
 
@@ -428,4 +433,60 @@ async fn a_gateway_that_echoes_the_key_leaves_no_trace_of_it() {
         &produced,
         "the result, the audit line or a recorded fixture",
     );
+}
+
+/// A Stripe that quotes the key back in a found payment's text and in its events feed's error:
+/// neither the cache, nor `cache sync`'s report, nor anything else in the state directory holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_cache_and_cache_sync_never_keep_a_key() {
+    let server = MockServer::start_async().await;
+    let id = sample_id(GatewayKind::Stripe);
+    let intent = serde_json::json!({
+        "id": id, "object": "payment_intent", "amount": 1000, "currency": "usd",
+        "status": "canceled", "created": 1_680_800_504, "livemode": false,
+        "cancellation_reason": format!("requested_by_customer {STRIPE_KEY}"),
+    });
+    server
+        .mock_async(|when, then| {
+            when.method(Method::GET)
+                .path(format!("/v1/payment_intents/{id}"));
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(intent.to_string());
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(Method::GET).path("/v1/events");
+            then.status(401)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"error": {{"type": "invalid_request_error", "message": "Invalid API Key provided: {STRIPE_KEY}"}}}}"#
+                ));
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        paystat_in(dir.path())
+            .env("PAYSTAT_STRIPE_URL", server.base_url())
+            .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let checked = run(&["check", "--gateway", "stripe", "--format", "json", id]);
+    assert_eq!(checked.status.code(), Some(0));
+    let cached = run(&["check", "--gateway", "stripe", "--format", "json", id]);
+    assert!(String::from_utf8_lossy(&cached.stdout).contains(r#""source": "cache""#));
+    let synced = run(&["cache", "sync", "--gateway", "stripe"]);
+    assert_eq!(synced.status.code(), Some(1), "the feed refused the key");
+    assert!(
+        String::from_utf8_lossy(&synced.stdout).contains("Invalid API Key provided: [REDACTED]"),
+        "{}",
+        String::from_utf8_lossy(&synced.stdout)
+    );
+    for output in [&checked, &cached, &synced] {
+        assert_no_canary(&everything_from(output, dir.path()), "a run with the cache");
+    }
+    assert!(dir.path().join("state/paystat/cache.sqlite3").is_file());
 }
