@@ -430,51 +430,67 @@ impl AuditTrail {
     /// only after [`Written::durable`]. A bulk run writes the next checks' lines meanwhile, so
     /// one sync covers many lines without holding up the requests.
     pub fn write(&self, result: &CheckResult, asked: &Asked) -> Result<Written, AuditError> {
+        // The same fields as [`AuditRecord`], in the same order, borrowed: a bulk run writes
+        // thousands of lines a second. What does not depend on the chain's head is serialized
+        // before the lock is taken, so concurrent checks wait on each other only for the
+        // envelope, the hash and the write.
+        #[derive(Serialize)]
+        struct Rest<'l> {
+            event: &'l str,
+            actor: &'l str,
+            os_user: &'l str,
+            origin: &'l Origin,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            target: Option<&'l Target>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            environment: Option<Environment>,
+            request: Option<&'l RequestLine>,
+            #[serde(skip_serializing_if = "Durability::is_disk")]
+            sync: Durability,
+            #[serde(flatten)]
+            check: &'l CheckResult,
+        }
+        #[derive(Serialize)]
+        struct Envelope<'l> {
+            v: u32,
+            seq: u64,
+            prev: &'l str,
+            chain: &'l str,
+            timestamp: &'l str,
+        }
+        let mut rest = Vec::with_capacity(1536);
+        serde_json::to_writer(
+            &mut rest,
+            &Rest {
+                event: EVENT_STATUS_CHECK,
+                actor: &self.actor,
+                os_user: &self.os_user,
+                origin: &self.origin,
+                target: asked.target.as_ref(),
+                environment: asked.environment,
+                request: asked.request.as_ref(),
+                sync: self.durability,
+                check: result,
+            },
+        )
+        .expect("an audit line always serializes");
         let (syncer, seq) = self.append(|head, timestamp| {
-            // The same fields as [`AuditRecord`], in the same order, borrowed: a bulk run
-            // writes thousands of lines a second.
-            #[derive(Serialize)]
-            struct Line<'l> {
-                v: u32,
-                seq: u64,
-                prev: &'l str,
-                chain: &'l str,
-                timestamp: &'l str,
-                event: &'l str,
-                actor: &'l str,
-                os_user: &'l str,
-                origin: &'l Origin,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                target: Option<&'l Target>,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                environment: Option<Environment>,
-                request: Option<&'l RequestLine>,
-                #[serde(skip_serializing_if = "Durability::is_disk")]
-                sync: Durability,
-                #[serde(flatten)]
-                check: &'l CheckResult,
-            }
-            let mut line = Vec::with_capacity(1536);
+            let mut line = Vec::with_capacity(rest.len() + 192);
             serde_json::to_writer(
                 &mut line,
-                &Line {
+                &Envelope {
                     v: chain::FORMAT_VERSION,
                     seq: head.seq + 1,
                     prev: &head.hash,
                     chain: self.sealer.name(),
                     timestamp: &timestamp,
-                    event: EVENT_STATUS_CHECK,
-                    actor: &self.actor,
-                    os_user: &self.os_user,
-                    origin: &self.origin,
-                    target: asked.target.as_ref(),
-                    environment: asked.environment,
-                    request: asked.request.as_ref(),
-                    sync: self.durability,
-                    check: result,
                 },
             )
-            .expect("an audit line always serializes");
+            .expect("an envelope always serializes");
+            // `{envelope}` and `{rest}` joined into one object: `{envelope,rest}`.
+            line.pop();
+            line.push(b',');
+            line.extend_from_slice(&rest[1..]);
             line
         })?;
         Ok(Written {

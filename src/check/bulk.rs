@@ -1,7 +1,10 @@
 //! Many checks at once: ids from a stream, at most `concurrency` asking, each result returned
 //! once its audit line is durable — in input order or as checks complete.
 
+use std::sync::Arc;
+
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::{Checked, Checker, UnauditedCheck};
 use crate::gateway::Reply;
@@ -25,7 +28,7 @@ impl Checker {
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let asked = ids
             .take_while(|_| std::future::ready(self.stop.taking()))
-            .map(move |id| async move { self.ask_and_write(&id, false).await });
+            .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await });
         self.pipeline(asked, ordered)
     }
 
@@ -57,4 +60,172 @@ impl Checker {
                 .boxed_local()
         }
     }
+}
+
+/// A result with the place of its id in the input.
+type Numbered = (usize, Result<CheckResult, UnauditedCheck>);
+
+impl Checker {
+    /// Checks ids like [`Checker::check_stream`], on two threads when the run is big enough to
+    /// gain from it: this one and a helper with its own runtime and its own connections, each
+    /// running half of `--concurrency`. A check's request, answer and audit line stay on the
+    /// thread that started it (no hand-off per request between threads); only ids go to the
+    /// helper and its results come back. The helper takes ids whenever it has room, so a slow
+    /// half does not hold back the other. Ordering, stopping and interrupting behave as in
+    /// [`Checker::check_stream`].
+    pub fn check_stream_parallel<'a>(
+        self: &'a Arc<Self>,
+        ids: impl Stream<Item = String> + 'a,
+        ordered: bool,
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+        let concurrency = self.options.concurrency.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if concurrency < 2 || cores < 2 {
+            return self.check_stream(ids, ordered);
+        }
+        let helper_share = concurrency / 2;
+        let (to_helper, helper_ids) = tokio::sync::mpsc::channel::<(usize, String)>(helper_share);
+        let (helper_results, from_helper) = tokio::sync::mpsc::unbounded_channel::<Numbered>();
+        let helper = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name("paystat-checks".into())
+            .spawn(move || helper.run_helper(helper_ids, helper_results, helper_share));
+        if started.is_err() {
+            return self.check_stream(ids, ordered);
+        }
+        // The ids this thread checks itself: every id the helper has no room for. Each time
+        // this thread takes an id, it first hands the helper as many as it takes.
+        let mine = futures_util::stream::unfold(
+            (ids.boxed_local(), 0usize, Some(to_helper)),
+            move |(mut ids, mut next, mut helper)| async move {
+                loop {
+                    if !self.stop.taking() {
+                        return None;
+                    }
+                    let id = ids.next().await?;
+                    let at = next;
+                    next += 1;
+                    let id = match &helper {
+                        None => id,
+                        Some(to) => match to.try_send((at, id)) {
+                            Ok(()) => continue,
+                            Err(TrySendError::Full((_, id))) => id,
+                            Err(TrySendError::Closed((_, id))) => {
+                                helper = None;
+                                id
+                            }
+                        },
+                    };
+                    return Some(((at, id), (ids, next, helper)));
+                }
+            },
+        );
+        let local = concurrency - helper_share;
+        let syncing = local.saturating_mul(8).max(256);
+        let here = mine
+            .map(move |(at, id)| async move {
+                (at, self.ask_and_write(&self.client, &id, false).await)
+            })
+            .buffer_unordered(local)
+            .map(move |(at, written)| async move {
+                let shown = self.when_durable(written).await.map(|(c, _)| c);
+                (at, shown)
+            })
+            .buffer_unordered(syncing);
+        let there = tokio_stream_of(from_helper);
+        let merged = futures_util::stream::select(here, there);
+        if ordered {
+            in_input_order(merged).boxed_local()
+        } else {
+            merged.map(|(_, result)| result).boxed_local()
+        }
+    }
+
+    /// The helper thread: checks the ids it is handed on a runtime of its own, with a client
+    /// of its own, at most `concurrency` at once, and sends each result back with its place.
+    fn run_helper(
+        self: Arc<Self>,
+        ids: tokio::sync::mpsc::Receiver<(usize, String)>,
+        results: tokio::sync::mpsc::UnboundedSender<Numbered>,
+        concurrency: usize,
+    ) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            // No runtime: the ids handed over are never checked; they count as never sent.
+            return;
+        };
+        let client = self.another_client();
+        let checker = &self;
+        let client = &client;
+        runtime.block_on(async move {
+            let syncing = concurrency.saturating_mul(8).max(256);
+            let mut done = tokio_stream_of(ids)
+                .take_while(|_| std::future::ready(checker.stop.taking()))
+                .map(|(at, id)| async move {
+                    (at, checker.ask_and_write(client, &id, false).await)
+                })
+                .buffer_unordered(concurrency)
+                .map(|(at, written)| async move {
+                    (at, checker.when_durable(written).await.map(|(c, _)| c))
+                })
+                .buffer_unordered(syncing);
+            while let Some(result) = done.next().await {
+                if results.send(result).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// A tokio receiver as a stream.
+fn tokio_stream_of<T: 'static>(
+    mut receiver: impl Receive<T> + 'static,
+) -> impl Stream<Item = T> + 'static {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_receive(cx))
+}
+
+/// The two kinds of tokio receiver, polled alike.
+trait Receive<T> {
+    fn poll_receive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>>;
+}
+
+impl<T> Receive<T> for tokio::sync::mpsc::Receiver<T> {
+    fn poll_receive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.poll_recv(cx)
+    }
+}
+
+impl<T> Receive<T> for tokio::sync::mpsc::UnboundedReceiver<T> {
+    fn poll_receive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.poll_recv(cx)
+    }
+}
+
+/// Results numbered by their place in the input, put back in that order (a result waits for
+/// the ones before it; at most the checks in flight wait).
+fn in_input_order<'a>(
+    numbered: impl Stream<Item = Numbered> + 'a,
+) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a {
+    let state = (numbered.boxed_local(), std::collections::BTreeMap::new(), 0usize);
+    futures_util::stream::unfold(state, |(mut numbered, mut waiting, next)| async move {
+        loop {
+            if let Some(result) = waiting.remove(&next) {
+                return Some((result, (numbered, waiting, next + 1)));
+            }
+            match numbered.next().await {
+                Some((at, result)) => {
+                    waiting.insert(at, result);
+                }
+                // Ids taken but never checked (a stop): what is left comes in order.
+                None => {
+                    let first = *waiting.keys().next()?;
+                    let result = waiting.remove(&first)?;
+                    return Some((result, (numbered, waiting, first + 1)));
+                }
+            }
+        }
+    })
 }

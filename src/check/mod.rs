@@ -50,6 +50,8 @@ type Checked = (CheckResult, Option<Reply>, Written);
 #[derive(Debug)]
 pub struct Checker {
     client: reqwest::Client,
+    /// The gateways' proxies, to build another client like `client` (for a thread of checks).
+    proxies: Vec<(reqwest::Url, reqwest::Url)>,
     endpoints: Vec<Endpoint>,
     audit: Arc<AuditTrail>,
     options: CheckerOptions,
@@ -70,12 +72,13 @@ impl Checker {
         options: CheckerOptions,
     ) -> Checker {
         let endpoints: Vec<Endpoint> = gateways.into_iter().map(Endpoint::from).collect();
-        let proxies = endpoints
+        let proxies: Vec<(reqwest::Url, reqwest::Url)> = endpoints
             .iter()
             .filter_map(|e| Some((e.gateway.base_url().clone(), e.proxy.clone()?.0)))
             .collect();
         Checker {
-            client: exchange::client(proxies, &options.trust),
+            client: exchange::client(proxies.clone(), &options.trust),
+            proxies,
             endpoints,
             audit,
             options,
@@ -134,12 +137,23 @@ impl Checker {
         id: &str,
         capture: bool,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
-        let written = self.ask_and_write(id, capture).await;
+        let written = self.ask_and_write(&self.client, id, capture).await;
         self.when_durable(written).await
     }
 
-    /// Asks about `id` and writes its audit line; the line may not be on disk yet.
-    async fn ask_and_write(&self, id: &str, capture: bool) -> Result<Checked, UnauditedCheck> {
+    /// A client like the checker's own, with its own connections (for another thread).
+    fn another_client(&self) -> reqwest::Client {
+        exchange::client(self.proxies.clone(), &self.options.trust)
+    }
+
+    /// Asks about `id` through `client` and writes its audit line; the line may not be on
+    /// disk yet.
+    async fn ask_and_write(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        capture: bool,
+    ) -> Result<Checked, UnauditedCheck> {
         // An answer that cannot be audited is never shown, and after the first one nothing more
         // is asked: the gateway is not sent requests whose answers would be thrown away.
         if self.halted.load(Ordering::SeqCst) {
@@ -162,7 +176,7 @@ impl Checker {
                         (result, asked, None)
                     }
                     None => {
-                        let asked = self.ask(endpoint, id, capture).await;
+                        let asked = self.ask(client, endpoint, id, capture).await;
                         let (result, asked, reply) = asked.into_result(id, took());
                         self.remember(endpoint, id, &result, &asked);
                         (result, asked, reply)
@@ -268,7 +282,13 @@ impl Checker {
     }
 
     /// Asks the gateway about a valid id, retrying as the policy decides.
-    async fn ask(&self, endpoint: &Endpoint, id: &str, capture: bool) -> Answer {
+    async fn ask(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Endpoint,
+        id: &str,
+        capture: bool,
+    ) -> Answer {
         let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
         let kind = gateway.kind();
         let mut answer = Answer::asking(gateway.as_ref());
@@ -286,7 +306,7 @@ impl Checker {
         }
         let deadline = clock.now() + policy.deadline;
         loop {
-            let request = match gateway.request(&self.client, id) {
+            let request = match gateway.request(client, id) {
                 Ok(request) => request,
                 Err(e) => {
                     let detail = format!(
@@ -310,7 +330,7 @@ impl Checker {
             let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
             let exchange = self
                 .stop
-                .unless_interrupted(exchange::send(&self.client, request, timeout, proxy))
+                .unless_interrupted(exchange::send(client, request, timeout, proxy))
                 .await
                 .unwrap_or_else(|| exchange::Exchange::Failed {
                     outcome: Outcome::Interrupted,

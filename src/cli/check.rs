@@ -121,7 +121,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         quiet: args.quiet,
         summary_json: args.summary_json,
     };
-    let exit = report(&checker, ids, run).await;
+    let exit = report(&std::sync::Arc::new(checker), ids, run).await;
     // The answers are shown and audited; keeping them is what is left. A failure here costs
     // later runs requests, never a wrong answer: said, and the exit code is the run's.
     if let Some(Err(e)) = store.map(|cache| cache.flush()) {
@@ -299,7 +299,7 @@ impl Stopped {
 /// and are printed and audited, stderr says how many ids were never sent, and the run exits
 /// 130 or 143. A second signal cuts the checks in flight short as `interrupted` (audited too).
 pub async fn report(
-    checker: &Checker,
+    checker: &std::sync::Arc<Checker>,
     ids: impl futures_util::Stream<Item = ids::Item>,
     run: Run,
 ) -> Result<Exit, CliError> {
@@ -338,7 +338,7 @@ pub async fn report(
         .filter_map(|item| std::future::ready(item.ok()));
     let presentation = &run.presentation;
     let mut results = checker
-        .check_stream(ids, presentation.ordered)
+        .check_stream_parallel(ids, presentation.ordered)
         .ready_chunks(256);
     let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
     let mut output_error: Option<std::io::Error> = output.begin().err();

@@ -58,6 +58,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
         quiet: false,
         summary_json: None,
     };
+    let checker = std::sync::Arc::new(checker);
     let exit = report(&checker, ids::stream(Source::Args(ids.clone()), None), run).await?;
     eprintln!(
         "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines (environment: mock) appended to {}",
