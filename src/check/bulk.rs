@@ -122,8 +122,8 @@ impl Checker {
         );
         let local = concurrency - helper_share;
         let syncing = local.saturating_mul(8).max(256);
-        let here = mine
-            .map(move |(at, id)| async move {
+        let here =
+            mine.map(move |(at, id)| async move {
                 (at, self.ask_and_write(&self.client, &id, false).await)
             })
             .buffer_unordered(local)
@@ -163,9 +163,9 @@ impl Checker {
             let syncing = concurrency.saturating_mul(8).max(256);
             let mut done = tokio_stream_of(ids)
                 .take_while(|_| std::future::ready(checker.stop.taking()))
-                .map(|(at, id)| async move {
-                    (at, checker.ask_and_write(client, &id, false).await)
-                })
+                .map(
+                    |(at, id)| async move { (at, checker.ask_and_write(client, &id, false).await) },
+                )
                 .buffer_unordered(concurrency)
                 .map(|(at, written)| async move {
                     (at, checker.when_durable(written).await.map(|(c, _)| c))
@@ -209,7 +209,11 @@ impl<T> Receive<T> for tokio::sync::mpsc::UnboundedReceiver<T> {
 fn in_input_order<'a>(
     numbered: impl Stream<Item = Numbered> + 'a,
 ) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a {
-    let state = (numbered.boxed_local(), std::collections::BTreeMap::new(), 0usize);
+    let state = (
+        numbered.boxed_local(),
+        std::collections::BTreeMap::new(),
+        0usize,
+    );
     futures_util::stream::unfold(state, |(mut numbered, mut waiting, next)| async move {
         loop {
             if let Some(result) = waiting.remove(&next) {

@@ -15,6 +15,9 @@
 //!
 //! After the re-run it prints `paystat audit stats --by gateway` over that trail: the latency
 //! percentiles of the asked checks, and how many answers came from the cache.
+//!
+//! After the re-run it prints `paystat audit stats --by gateway` over that trail: the latency
+//! percentiles of the asked checks, and how many answers came from the cache.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -54,6 +57,15 @@ fn main() {
             wall.as_secs_f64()
         );
     }
+
+    // What the trail says of the two runs: the gateway's latency, and the answers from the cache.
+    let stats = Command::new(env!("CARGO_BIN_EXE_paystat"))
+        .args(["audit", "stats", "--by", "gateway"])
+        .env("PAYSTAT_STATE_DIR", &state)
+        .env_remove("PAYSTAT_AUDIT_DIR")
+        .output()
+        .expect("paystat runs");
+    print!("{}", String::from_utf8_lossy(&stats.stdout));
 
     let ids: String = (0..stripe_ids)
         .map(|i| format!("pi_bench{i:06}\n"))
