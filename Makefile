@@ -30,3 +30,5 @@ mutants:
 		-f src/payment_id.rs -f src/retry.rs --jobs 2 --timeout 120
 	cargo mutants -f src/audit/chain.rs -f src/audit/verify.rs -f src/audit/prune.rs \
 		--jobs 2 --timeout 120 -o mutants-audit -- --lib --test contract -- audit
+	cargo mutants -f src/cache/mod.rs -f src/check/feed.rs \
+		--jobs 2 --timeout 120 -o mutants-cache -- --lib --test contract -- cache feed

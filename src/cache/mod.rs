@@ -211,13 +211,9 @@ impl Cache {
         // Created here, owner-only, before SQLite opens it: SQLite gives its journal files the
         // mode of the database.
         create_private_file(path).map_err(|e| open_error(e.to_string()))?;
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| open_error(e.to_string()))?;
+        // Read-write (the file exists now), each connection used by one thread at a time.
+        let connection = Connection::open_with_flags(path, OpenFlags::default())
+            .map_err(|e| open_error(e.to_string()))?;
         let cache = Cache {
             path: path.to_owned(),
             connection: Mutex::new(connection),
@@ -448,11 +444,8 @@ impl Cache {
     }
 
     fn start_writer(&self) -> Result<Writer, CacheError> {
-        let connection = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| self.corrupt(e))?;
+        let connection = Connection::open_with_flags(&self.path, OpenFlags::default())
+            .map_err(|e| self.corrupt(e))?;
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(|e| self.corrupt(e))?;
@@ -734,17 +727,13 @@ pub fn reusable(result: &CheckResult, today: time::Date, age: Duration, max_age:
     result.is_final_on(today) || age < max_age
 }
 
+/// Creates `dir` and its parents, owner-only (an existing directory is left as it is).
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
+    std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 fn create_private_file(path: &Path) -> std::io::Result<()> {
@@ -842,6 +831,75 @@ mod tests {
             cache.get(&key("d")).unwrap().is_none(),
             "only found answers are kept"
         );
+        let mut unjudged = found("e", Finality::Final, None);
+        unjudged.finality = None;
+        cache
+            .put_later(&key("e"), &unjudged, Environment::Live, 7)
+            .unwrap();
+        cache.flush().unwrap();
+        assert!(
+            cache.get(&key("e")).unwrap().is_none(),
+            "and only judged ones"
+        );
+        // How the gateway was asked is not kept: a reused answer has no attempts of its own.
+        let mut asked = found("f", Finality::Final, None);
+        asked.attempts = 1;
+        asked.attempt_log.push(crate::result::AttemptRecord {
+            attempt: 1,
+            http_status: Some(200),
+            outcome: Outcome::Found,
+            error: None,
+            duration_ms: 3,
+            wait_ms: None,
+            wait_reason: None,
+        });
+        cache
+            .put_later(&key("f"), &asked, Environment::Live, 8)
+            .unwrap();
+        cache.flush().unwrap();
+        assert_eq!(
+            cache.get(&key("f")).unwrap().unwrap().result.attempt_log,
+            []
+        );
+    }
+
+    #[test]
+    fn stats_count_each_gateway_and_finality_and_clear_empties_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
+        let entries = [
+            found("a", Finality::Final, None),
+            found("b", Finality::FinalAfter, Some("2026-01-01")),
+            found("c", Finality::Changing, None),
+        ];
+        for (at, result) in entries.iter().enumerate() {
+            let fetched = 1_000 * (at as i64 + 1);
+            cache
+                .put(&key(&result.payment_id), result, Environment::Test, fetched)
+                .unwrap();
+        }
+        let stats = cache.stats().unwrap();
+        let expected = GatewayStats {
+            entries: 3,
+            final_: 1,
+            final_after: 1,
+            changing: 1,
+            oldest: Some(1),
+            newest: Some(3),
+        };
+        assert_eq!(stats, vec![(GatewayKind::Plaid, expected)]);
+        assert_eq!(cache.clear(Some(GatewayKind::Stripe)).unwrap(), 0);
+        assert_eq!(cache.clear(Some(GatewayKind::Plaid)).unwrap(), 3);
+        assert_eq!(cache.stats().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn debug_names_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
+        let shown = format!("{cache:?}");
+        assert!(shown.starts_with("Cache { path: "), "{shown}");
+        assert!(shown.contains("c.sqlite3"), "{shown}");
     }
 
     #[test]

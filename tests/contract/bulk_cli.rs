@@ -268,3 +268,49 @@ fn completions_a_manual_page_and_a_version_with_its_commit() {
         assert!(version.contains("(git "), "{version}");
     }
 }
+
+/// A bulk run on two threads: every id gets exactly one result, in input order with
+/// `ordered`, each audited once — with answers that come back out of order (random delays).
+#[tokio::test(flavor = "current_thread")]
+async fn two_threads_answer_every_id_once_and_in_order_when_asked() {
+    use futures_util::StreamExt;
+    let server = httpmock::MockServer::start_async().await;
+    for digit in 0..10u64 {
+        server
+            .mock_async(|when, then| {
+                when.path_suffix(format!("{digit}"));
+                then.status(200)
+                    .body(r#"{"id": "x", "status": "completed", "amount": 1, "currency": "USD"}"#)
+                    .delay(std::time::Duration::from_millis(digit * 3));
+            })
+            .await;
+    }
+    for ordered in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let checker = std::sync::Arc::new(
+            crate::helpers::spawn(dir.path(), GatewayKind::Ledger, &server.url("/v1"))
+                .concurrency(16)
+                .build(),
+        );
+        let ids: Vec<String> = (0..400).map(|i| format!("txn_{i:04}")).collect();
+        let stream = futures_util::stream::iter(ids.clone());
+        let results: Vec<_> = checker
+            .check_stream_parallel(stream, ordered)
+            .collect()
+            .await;
+        let shown: Vec<String> = results
+            .iter()
+            .map(|r| r.as_ref().expect("audited").payment_id.clone())
+            .collect();
+        if ordered {
+            assert_eq!(shown, ids, "input order");
+        } else {
+            let mut sorted = shown.clone();
+            sorted.sort();
+            assert_eq!(sorted, ids, "every id once");
+            assert_ne!(shown, ids, "answers came as they completed");
+        }
+        let lines = crate::helpers::audit_lines(dir.path());
+        assert_eq!(lines.len(), 400, "one audit line each");
+    }
+}

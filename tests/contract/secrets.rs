@@ -490,3 +490,35 @@ async fn the_status_cache_and_cache_sync_never_keep_a_key() {
     }
     assert!(dir.path().join("state/paystat/cache.sqlite3").is_file());
 }
+
+/// Plaid's credentials are not shaped like keys (no `sk_` prefix): a transfer event sync that
+/// quotes the secret back has it replaced by name, not by shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_sync_never_repeats_a_plaid_secret() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(Method::POST).path("/transfer/event/sync");
+            then.status(400)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"error_type": "INVALID_INPUT", "error_code": "INVALID_API_KEYS", "error_message": "invalid client_id or secret provided: {PLAID_SECRET} for {PLAID_CLIENT_ID}", "display_message": null, "request_id": "r1"}}"#
+                ));
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let synced = paystat_in(dir.path())
+        .env("PAYSTAT_PLAID_URL", server.base_url())
+        .env("PAYSTAT_PLAID_CLIENT_ID", PLAID_CLIENT_ID)
+        .env("PAYSTAT_PLAID_SECRET", PLAID_SECRET)
+        .args(["cache", "sync", "--gateway", "plaid"])
+        .output()
+        .unwrap();
+    assert_eq!(synced.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&synced.stdout);
+    assert!(
+        said.contains("invalid client_id or secret provided: [REDACTED] for [REDACTED]"),
+        "{said}"
+    );
+    assert_no_canary(&everything_from(&synced, dir.path()), "cache sync's report");
+}
