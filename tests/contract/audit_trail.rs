@@ -326,15 +326,18 @@ async fn three_processes_share_one_trail_line_by_line() {
                 .arg(&audit)
                 .args(&ids)
                 .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for mut run in runs {
+    for run in runs {
+        let output = run.wait_with_output().unwrap();
         assert_eq!(
-            run.wait().unwrap().code(),
+            output.status.code(),
             Some(1),
-            "txn_missing_… are not found"
+            "txn_missing_… are not found: {}",
+            String::from_utf8_lossy(&output.stderr)
         );
     }
     let text = std::fs::read_to_string(&audit).unwrap();
