@@ -84,7 +84,8 @@ pub use credential::{
 };
 pub use gateway::{
     Changes, FeedRules, Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply,
-    Stripe, Verdict, profile, route, routing_rules, status_mapping, status_mapping_table,
+    Stripe, Verdict, answer_rules, profile, route, routing_rules, status_mapping,
+    status_mapping_table,
 };
 pub use payment_id::{InvalidId, MAX_ID_BYTES, display_safe, validate as validate_id};
 pub use result::{

@@ -34,7 +34,8 @@ CREATE TABLE answers (
     environment TEXT    NOT NULL,
     fetched_ms  INTEGER NOT NULL,
     finality    TEXT    NOT NULL,
-    final_after TEXT
+    final_after TEXT,
+    rules       TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
 CREATE TABLE cursors (
@@ -154,6 +155,9 @@ pub struct GatewayStats {
 /// The status cache.
 pub struct Cache {
     path: PathBuf,
+    /// The rules the answers are read by (see [`Cache::with_rules`]); an entry stored under
+    /// other rules is not reused.
+    rules: String,
     connection: Mutex<Connection>,
     /// The writer thread of [`Cache::put_later`], started at its first use.
     writer: Mutex<Option<Writer>>,
@@ -161,6 +165,7 @@ pub struct Cache {
 
 /// An answer to store, owned, on its way to the writer thread.
 struct Pending {
+    rules: String,
     gateway: GatewayKind,
     host: String,
     scope: String,
@@ -216,11 +221,20 @@ impl Cache {
             .map_err(|e| open_error(e.to_string()))?;
         let cache = Cache {
             path: path.to_owned(),
+            rules: env!("CARGO_PKG_VERSION").to_owned(),
             connection: Mutex::new(connection),
             writer: Mutex::new(None),
         };
         cache.prepare()?;
         Ok(cache)
+    }
+
+    /// Reuses only entries stored under `rules`: the paystat version and the status mapping
+    /// (with its finality rules) that judged them. An answer judged by other rules — before a
+    /// mapping was fixed, say — is asked again, never served.
+    pub fn with_rules(mut self, rules: impl Into<String>) -> Cache {
+        self.rules = rules.into();
+        self
     }
 
     /// The database file.
@@ -298,7 +312,7 @@ impl Cache {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT result, environment, fetched_ms, finality, final_after FROM answers
+                "SELECT result, environment, fetched_ms, finality, final_after, rules FROM answers
                  WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
             )
             .map_err(|e| self.corrupt(e))?;
@@ -312,14 +326,18 @@ impl Cache {
                         row.get::<_, i64>(2)?,
                         row.get::<_, String>(3)?,
                         row.get::<_, Option<String>>(4)?,
+                        row.get::<_, String>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.corrupt(e))?;
-        let Some((text, environment, fetched_ms, finality, final_after)) = row else {
+        let Some((text, environment, fetched_ms, finality, final_after, rules)) = row else {
             return Ok(None);
         };
+        if rules != self.rules {
+            return Ok(None);
+        }
         // The entry must read back as the answer it was stored as, for the payment asked.
         let result: CheckResult = serde_json::from_str(&text)
             .map_err(|e| self.corrupt(format!("an entry is not a result: {e}")))?;
@@ -375,6 +393,7 @@ impl Cache {
                 fetched_ms,
                 finality.as_str(),
                 result.final_after,
+                self.rules,
             ])
             .map_err(|e| self.corrupt(e))?;
         Ok(())
@@ -407,6 +426,7 @@ impl Cache {
             return Err(error);
         }
         let pending = Pending {
+            rules: self.rules.clone(),
             gateway: key.gateway,
             host: key.host.to_owned(),
             scope: key.scope.to_owned(),
@@ -704,6 +724,7 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
                 p.fetched_ms,
                 finality,
                 p.result.final_after,
+                p.rules,
             ])?;
         }
         Ok(())
@@ -718,8 +739,8 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
 }
 
 const INSERT: &str = "INSERT OR REPLACE INTO answers
-     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// Whether `result`, fetched `age` ago, may be shown on `today` instead of asking: final on
 /// that day, or younger than `max_age`.
@@ -891,6 +912,21 @@ mod tests {
         assert_eq!(cache.clear(Some(GatewayKind::Stripe)).unwrap(), 0);
         assert_eq!(cache.clear(Some(GatewayKind::Plaid)).unwrap(), 3);
         assert_eq!(cache.stats().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn an_answer_judged_by_other_rules_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite3");
+        let cache = Cache::open(&path).unwrap().with_rules("0.1.0+old");
+        let result = found("a", Finality::Final, None);
+        cache.put(&key("a"), &result, Environment::Live, 1).unwrap();
+        assert!(cache.get(&key("a")).unwrap().is_some());
+        drop(cache);
+        let cache = Cache::open(&path).unwrap().with_rules("0.1.0+new");
+        assert!(cache.get(&key("a")).unwrap().is_none(), "asked again");
+        cache.put(&key("a"), &result, Environment::Live, 2).unwrap();
+        assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 2);
     }
 
     #[test]

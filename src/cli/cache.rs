@@ -23,7 +23,9 @@ pub async fn run(command: CacheCommand) -> Result<Exit, CliError> {
 
 /// Opens the status cache of the state directory; an unusable one is a usage error (exit 2).
 pub fn open() -> Result<Cache, CliError> {
-    Cache::open(&paystat::cache_path(&process_env)).map_err(|e| CliError::usage(sentence(&e)))
+    Cache::open(&paystat::cache_path(&process_env))
+        .map(|cache| cache.with_rules(paystat::answer_rules()))
+        .map_err(|e| CliError::usage(sentence(&e)))
 }
 
 fn kind(gateway: OneGateway) -> GatewayKind {

@@ -407,6 +407,14 @@ pub struct Changes {
     pub next_page: Option<String>,
 }
 
+/// The rules that judge answers, as the status cache records them: this paystat's version and a
+/// digest of the status mapping with its finality column. A cached answer judged under other
+/// rules is asked again.
+pub fn answer_rules() -> String {
+    let digest = crate::result::sha256_hex(status_mapping_table().as_bytes());
+    format!("{}+{}", env!("CARGO_PKG_VERSION"), &digest[..16])
+}
+
 /// What Operations read when an HTTP 404 does not carry the gateway's own not-found error: a
 /// web server, a proxy or a router answered, not the gateway, so nothing is known about the
 /// payment. (Telling a customer their payment does not exist on that evidence is the most

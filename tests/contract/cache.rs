@@ -634,3 +634,39 @@ async fn feeds_are_read_page_by_page_to_their_end() {
     let again = stdout(&sync());
     assert!(again.contains("plaid: 0 changes in 1 page"), "{again}");
 }
+
+/// An answer judged under other rules (another paystat, another status mapping) is asked again
+/// and overwritten, never served: the CLI reads the cache under the current rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_judged_by_other_rules_is_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    let first = check_ledger(dir.path(), &base, &[], &["txn_001"]);
+    assert_eq!(results(&first)[0].source, Source::Gateway);
+    let path = dir.path().join("state/paystat/cache.sqlite3");
+    let port = reqwest::Url::parse(&base).unwrap().port().unwrap();
+    let host = format!("http://127.0.0.1:{port}");
+    let key = CacheKey {
+        gateway: GatewayKind::Ledger,
+        host: &host,
+        scope: "live",
+        payment_id: "txn_001",
+    };
+    {
+        let current = Cache::open(&path)
+            .unwrap()
+            .with_rules(paystat::answer_rules());
+        let stored = current.get(&key).unwrap().expect("the CLI's key");
+        let other = Cache::open(&path)
+            .unwrap()
+            .with_rules("0.0.1+another-mapping");
+        other
+            .put(&key, &stored.result, Environment::Mock, stored.fetched_ms)
+            .unwrap();
+    }
+    let again = check_ledger(dir.path(), &base, &[], &["txn_001"]);
+    assert_eq!(results(&again)[0].source, Source::Gateway, "asked again");
+    let third = check_ledger(dir.path(), &base, &[], &["txn_001"]);
+    assert_eq!(results(&third)[0].source, Source::Cache, "and overwritten");
+}
