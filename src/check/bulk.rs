@@ -66,13 +66,15 @@ impl Checker {
 type Numbered = (usize, Result<CheckResult, UnauditedCheck>);
 
 impl Checker {
-    /// Checks ids like [`Checker::check_stream`], on two threads when the run is big enough to
-    /// gain from it: this one and a helper with its own runtime and its own connections, each
-    /// running half of `--concurrency`. A check's request, answer and audit line stay on the
-    /// thread that started it (no hand-off per request between threads); only ids go to the
-    /// helper and its results come back. The helper takes ids whenever it has room, so a slow
-    /// half does not hold back the other. Ordering, stopping and interrupting behave as in
-    /// [`Checker::check_stream`].
+    /// Checks ids like [`Checker::check_stream`], on two threads when the machine has two cores
+    /// and the run may have two checks at once: this one and a helper with its own runtime and
+    /// its own connections, each running half of `--concurrency`. A check's request, answer
+    /// and audit line stay on the thread that started it (no hand-off per request between
+    /// threads); only ids go to the helper and its results come back. The helper takes ids
+    /// whenever it has room, so a slow half does not hold back the other. Stopping and
+    /// interrupting behave as in [`Checker::check_stream`]. In input order (`ordered`) the
+    /// checks stay on this thread: there, a slow check must hold back new ones, or the results
+    /// waiting behind it would grow without bound.
     pub fn check_stream_parallel<'a>(
         self: &'a Arc<Self>,
         ids: impl Stream<Item = String> + 'a,
@@ -80,7 +82,7 @@ impl Checker {
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if concurrency < 2 || cores < 2 {
+        if ordered || concurrency < 2 || cores < 2 {
             return self.check_stream(ids, ordered);
         }
         let helper_share = concurrency / 2;
@@ -133,12 +135,9 @@ impl Checker {
             })
             .buffer_unordered(syncing);
         let there = tokio_stream_of(from_helper);
-        let merged = futures_util::stream::select(here, there);
-        if ordered {
-            in_input_order(merged).boxed_local()
-        } else {
-            merged.map(|(_, result)| result).boxed_local()
-        }
+        futures_util::stream::select(here, there)
+            .map(|(_, result)| result)
+            .boxed_local()
     }
 
     /// The helper thread: checks the ids it is handed on a runtime of its own, with a client
@@ -202,34 +201,4 @@ impl<T> Receive<T> for tokio::sync::mpsc::UnboundedReceiver<T> {
     fn poll_receive(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
         self.poll_recv(cx)
     }
-}
-
-/// Results numbered by their place in the input, put back in that order (a result waits for
-/// the ones before it; at most the checks in flight wait).
-fn in_input_order<'a>(
-    numbered: impl Stream<Item = Numbered> + 'a,
-) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a {
-    let state = (
-        numbered.boxed_local(),
-        std::collections::BTreeMap::new(),
-        0usize,
-    );
-    futures_util::stream::unfold(state, |(mut numbered, mut waiting, next)| async move {
-        loop {
-            if let Some(result) = waiting.remove(&next) {
-                return Some((result, (numbered, waiting, next + 1)));
-            }
-            match numbered.next().await {
-                Some((at, result)) => {
-                    waiting.insert(at, result);
-                }
-                // Ids taken but never checked (a stop): what is left comes in order.
-                None => {
-                    let first = *waiting.keys().next()?;
-                    let result = waiting.remove(&first)?;
-                    return Some((result, (numbered, waiting, first + 1)));
-                }
-            }
-        }
-    })
 }

@@ -269,8 +269,9 @@ fn completions_a_manual_page_and_a_version_with_its_commit() {
     }
 }
 
-/// A bulk run on two threads: every id gets exactly one result, in input order with
-/// `ordered`, each audited once — with answers that come back out of order (random delays).
+/// A bulk run on two threads gives every id exactly one result, each audited once, with answers
+/// that come back out of order (delays by id); `ordered` stays on one thread and keeps input
+/// order.
 #[tokio::test(flavor = "current_thread")]
 async fn two_threads_answer_every_id_once_and_in_order_when_asked() {
     use futures_util::StreamExt;
