@@ -62,8 +62,8 @@ impl Checker {
     }
 }
 
-/// A result with the place of its id in the input.
-type Numbered = (usize, Result<CheckResult, UnauditedCheck>);
+/// A check's result, as the helper thread sends it back.
+type Shown = Result<CheckResult, UnauditedCheck>;
 
 impl Checker {
     /// Checks ids like [`Checker::check_stream`], on two threads when the machine has two cores
@@ -86,8 +86,8 @@ impl Checker {
             return self.check_stream(ids, ordered);
         }
         let helper_share = concurrency / 2;
-        let (to_helper, helper_ids) = tokio::sync::mpsc::channel::<(usize, String)>(helper_share);
-        let (helper_results, from_helper) = tokio::sync::mpsc::unbounded_channel::<Numbered>();
+        let (to_helper, helper_ids) = tokio::sync::mpsc::channel::<String>(helper_share);
+        let (helper_results, from_helper) = tokio::sync::mpsc::unbounded_channel::<Shown>();
         let helper = Arc::clone(self);
         let started = std::thread::Builder::new()
             .name("paystat-checks".into())
@@ -98,54 +98,44 @@ impl Checker {
         // The ids this thread checks itself: every id the helper has no room for. Each time
         // this thread takes an id, it first hands the helper as many as it takes.
         let mine = futures_util::stream::unfold(
-            (ids.boxed_local(), 0usize, Some(to_helper)),
-            move |(mut ids, mut next, mut helper)| async move {
+            (ids.boxed_local(), Some(to_helper)),
+            move |(mut ids, mut helper)| async move {
                 loop {
                     if !self.stop.taking() {
                         return None;
                     }
                     let id = ids.next().await?;
-                    let at = next;
-                    next += 1;
                     let id = match &helper {
                         None => id,
-                        Some(to) => match to.try_send((at, id)) {
+                        Some(to) => match to.try_send(id) {
                             Ok(()) => continue,
-                            Err(TrySendError::Full((_, id))) => id,
-                            Err(TrySendError::Closed((_, id))) => {
+                            Err(TrySendError::Full(id)) => id,
+                            Err(TrySendError::Closed(id)) => {
                                 helper = None;
                                 id
                             }
                         },
                     };
-                    return Some(((at, id), (ids, next, helper)));
+                    return Some((id, (ids, helper)));
                 }
             },
         );
         let local = concurrency - helper_share;
         let syncing = local.saturating_mul(8).max(256);
-        let here =
-            mine.map(move |(at, id)| async move {
-                (at, self.ask_and_write(&self.client, &id, false).await)
-            })
+        let here = mine
+            .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await })
             .buffer_unordered(local)
-            .map(move |(at, written)| async move {
-                let shown = self.when_durable(written).await.map(|(c, _)| c);
-                (at, shown)
-            })
+            .map(move |written| async move { self.when_durable(written).await.map(|(c, _)| c) })
             .buffer_unordered(syncing);
-        let there = tokio_stream_of(from_helper);
-        futures_util::stream::select(here, there)
-            .map(|(_, result)| result)
-            .boxed_local()
+        futures_util::stream::select(here, tokio_stream_of(from_helper)).boxed_local()
     }
 
     /// The helper thread: checks the ids it is handed on a runtime of its own, with a client
-    /// of its own, at most `concurrency` at once, and sends each result back with its place.
+    /// of its own, at most `concurrency` at once, and sends each result back.
     fn run_helper(
         self: Arc<Self>,
-        ids: tokio::sync::mpsc::Receiver<(usize, String)>,
-        results: tokio::sync::mpsc::UnboundedSender<Numbered>,
+        ids: tokio::sync::mpsc::Receiver<String>,
+        results: tokio::sync::mpsc::UnboundedSender<Shown>,
         concurrency: usize,
     ) {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -162,13 +152,9 @@ impl Checker {
             let syncing = concurrency.saturating_mul(8).max(256);
             let mut done = tokio_stream_of(ids)
                 .take_while(|_| std::future::ready(checker.stop.taking()))
-                .map(
-                    |(at, id)| async move { (at, checker.ask_and_write(client, &id, false).await) },
-                )
+                .map(|id| async move { checker.ask_and_write(client, &id, false).await })
                 .buffer_unordered(concurrency)
-                .map(|(at, written)| async move {
-                    (at, checker.when_durable(written).await.map(|(c, _)| c))
-                })
+                .map(|written| async move { checker.when_durable(written).await.map(|(c, _)| c) })
                 .buffer_unordered(syncing);
             while let Some(result) = done.next().await {
                 if results.send(result).is_err() {
