@@ -18,6 +18,17 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::result::{CheckResult, Environment, GatewayKind, Outcome};
 
+/// How many times opening the cache is tried while other processes hold it (about 2 s).
+const OPEN_TRIES: u32 = 60;
+
+/// Why one attempt to set the cache up did not finish.
+enum Prepare {
+    /// Another process holds the database for a moment: try again.
+    Busy(String),
+    /// It cannot be used.
+    Failed(CacheError),
+}
+
 /// The schema this paystat writes (SQLite's `user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -68,6 +79,17 @@ pub enum CacheError {
         /// The database file.
         path: PathBuf,
         /// What SQLite or paystat found.
+        detail: String,
+    },
+    /// Other processes kept it locked while it was being opened.
+    #[error(
+        "the status cache {} stayed locked by other paystat processes ({detail}); try again, or run with --no-cache",
+        path.display()
+    )]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said last.
         detail: String,
     },
     /// A newer paystat wrote it.
@@ -259,40 +281,75 @@ impl Cache {
         connection
             .busy_timeout(Duration::from_secs(10))
             .map_err(|e| self.corrupt(e))?;
+        // Several paystat processes opening a new cache at once contend for it while one of
+        // them switches it to write-ahead logging and creates the schema; SQLite then says
+        // "locked" to the others at once rather than waiting. They try again.
+        let mut tries = 0;
+        loop {
+            match self.prepare_once(&mut connection) {
+                Ok(()) => return Ok(()),
+                Err(Prepare::Busy(detail)) if tries < OPEN_TRIES => {
+                    tracing::debug!(%detail, "the status cache is busy; trying again");
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10 + fastrand::u64(0..40)));
+                }
+                Err(Prepare::Busy(detail)) => {
+                    return Err(CacheError::Busy {
+                        path: self.path.clone(),
+                        detail,
+                    });
+                }
+                Err(Prepare::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn prepare_once(&self, connection: &mut Connection) -> Result<(), Prepare> {
+        let fail = |e: rusqlite::Error| {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                Prepare::Busy(e.to_string())
+            } else {
+                Prepare::Failed(self.corrupt(e))
+            }
+        };
         // The first statement reads the header: a file that is not SQLite fails here.
         let version: i64 = connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(|e| self.corrupt(e))?;
+            .map_err(fail)?;
         if version > SCHEMA_VERSION {
-            return Err(CacheError::Newer {
+            return Err(Prepare::Failed(CacheError::Newer {
                 path: self.path.clone(),
                 found: version,
-            });
+            }));
         }
         let mode: String = connection
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|e| self.corrupt(e))?;
+            .map_err(fail)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(self.corrupt(format!("journal mode {mode}, not wal")));
+            // Another process holds it while it changes its mode.
+            return Err(Prepare::Busy(format!("journal mode {mode}, not wal yet")));
         }
         // A cache entry lost to a power cut is asked again: no sync per commit.
         connection
             .execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(|e| self.corrupt(e))?;
+            .map_err(fail)?;
         if version == 0 {
             let tx = connection
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(|e| self.corrupt(e))?;
+                .map_err(fail)?;
             // Another process may have created it meanwhile.
             let version: i64 = tx
                 .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .map_err(|e| self.corrupt(e))?;
+                .map_err(fail)?;
             if version == 0 {
-                tx.execute_batch(SCHEMA).map_err(|e| self.corrupt(e))?;
+                tx.execute_batch(SCHEMA).map_err(fail)?;
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                    .map_err(|e| self.corrupt(e))?;
+                    .map_err(fail)?;
             }
-            tx.commit().map_err(|e| self.corrupt(e))?;
+            tx.commit().map_err(fail)?;
         }
         let tables: i64 = connection
             .query_row(
@@ -300,9 +357,9 @@ impl Cache {
                 [],
                 |row| row.get(0),
             )
-            .map_err(|e| self.corrupt(e))?;
+            .map_err(fail)?;
         if tables != 2 {
-            return Err(self.corrupt("its tables are missing"));
+            return Err(Prepare::Failed(self.corrupt("its tables are missing")));
         }
         Ok(())
     }

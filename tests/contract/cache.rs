@@ -670,3 +670,33 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
     let third = check_ledger(dir.path(), &base, &[], &["txn_001"]);
     assert_eq!(results(&third)[0].source, Source::Cache, "and overwritten");
 }
+
+/// Many processes opening a new cache at once: one of them sets it up, the others wait their
+/// turn instead of calling it damaged (each round starts from no file at all). The race it
+/// guards is timing-dependent: before the retry, 2 of 480 release-build opens failed this way
+/// (`database is locked`), so one run of this test may pass without it; it must never fail.
+#[test]
+fn processes_opening_a_new_cache_at_once_all_get_it() {
+    for round in 0..15 {
+        let dir = tempfile::tempdir().unwrap();
+        let children: Vec<_> = (0..12)
+            .map(|_| {
+                paystat(dir.path())
+                    .args(["cache", "stats"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "round {round}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
