@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::result::{CheckResult, Environment, GatewayKind, Outcome};
+use crate::result::{CheckResult, Environment, Finality, GatewayKind, Outcome};
 
 /// How many times opening the cache is tried while other processes hold it (about 2 s).
 const OPEN_TRIES: u32 = 60;
@@ -431,29 +431,34 @@ impl Cache {
         environment: Environment,
         fetched_ms: i64,
     ) -> Result<(), CacheError> {
-        let Some(finality) = result.finality.filter(|_| result.outcome == Outcome::Found) else {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
             return Ok(());
         };
-        let text = serde_json::to_string(result).map_err(|e| self.corrupt(e))?;
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare_cached(INSERT)
-            .map_err(|e| self.corrupt(e))?;
-        statement
-            .execute(params![
-                key.gateway.as_str(),
-                key.host,
-                key.scope,
-                key.payment_id,
-                text,
-                environment.as_str(),
-                fetched_ms,
-                finality.as_str(),
-                result.final_after,
-                self.rules,
-            ])
-            .map_err(|e| self.corrupt(e))?;
-        Ok(())
+        write_batch(&self.connection(), &[pending]).map_err(|e| self.corrupt(e))
+    }
+
+    /// What storing `result` means, owned; none for an answer that is not kept (no payment, or
+    /// no finality judged).
+    fn pending(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Option<Box<Pending>> {
+        if result.outcome != Outcome::Found || result.finality.is_none() {
+            return None;
+        }
+        Some(Box::new(Pending {
+            rules: self.rules.clone(),
+            gateway: key.gateway,
+            host: key.host.to_owned(),
+            scope: key.scope.to_owned(),
+            payment_id: key.payment_id.to_owned(),
+            result: result.clone(),
+            environment,
+            fetched_ms,
+        }))
     }
 
     /// Queues `result` to be stored like [`Cache::put`] does, by a writer thread that commits
@@ -466,9 +471,9 @@ impl Cache {
         environment: Environment,
         fetched_ms: i64,
     ) -> Result<(), CacheError> {
-        if result.outcome != Outcome::Found || result.finality.is_none() {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
             return Ok(());
-        }
+        };
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if writer.is_none() {
             *writer = Some(self.start_writer()?);
@@ -482,19 +487,9 @@ impl Cache {
         {
             return Err(error);
         }
-        let pending = Pending {
-            rules: self.rules.clone(),
-            gateway: key.gateway,
-            host: key.host.to_owned(),
-            scope: key.scope.to_owned(),
-            payment_id: key.payment_id.to_owned(),
-            result: result.clone(),
-            environment,
-            fetched_ms,
-        };
         writer
             .sender
-            .send(Message::Put(Box::new(pending)))
+            .send(Message::Put(pending))
             .map_err(|_| self.corrupt("the cache's writer thread stopped"))
     }
 
@@ -762,7 +757,7 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
     let written = (|| {
         let mut statement = connection.prepare_cached(INSERT)?;
         for p in puts {
-            let finality = p.result.finality.map_or("changing", |f| f.as_str());
+            let finality = p.result.finality.map_or("changing", Finality::as_str);
             // How the gateway was asked is not part of the answer: a reused answer has no
             // attempts of its own.
             let answer = CheckResult {
@@ -829,7 +824,7 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::result::{Finality, Money, PaymentStatus, currency};
+    use crate::result::{Money, PaymentStatus, currency};
 
     fn found(id: &str, finality: Finality, final_after: Option<&str>) -> CheckResult {
         let mut result = CheckResult::new(id, Some(GatewayKind::Plaid), Outcome::Found);

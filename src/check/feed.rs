@@ -96,11 +96,12 @@ impl Checker {
                     break;
                 }
                 let read = match gateway.changes_request(&self.client, &position, page.as_deref()) {
-                    Err(e) => Err(format!(
+                    None => Err(format!("{} has no change feed", gateway.kind())),
+                    Some(Err(e)) => Err(format!(
                         "the feed request cannot be built: {}",
                         e.without_url()
                     )),
-                    Ok(request) => {
+                    Some(Ok(request)) => {
                         let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
                         let timeout = endpoint.policy.attempt_timeout;
                         match exchange::send(&self.client, request, timeout, proxy).await {
@@ -114,12 +115,7 @@ impl Checker {
                     Err(e) => {
                         // A gateway may echo a credential in its error text.
                         let mut e = crate::credential::redact(&e);
-                        for secret in gateway.secrets() {
-                            let secret = secrecy::ExposeSecret::expose_secret(secret);
-                            if !secret.is_empty() {
-                                e = e.replace(secret, crate::credential::REDACTED);
-                            }
-                        }
+                        crate::gateway::scrub(&mut e, &gateway.secrets());
                         sync.error = Some(e);
                         break;
                     }

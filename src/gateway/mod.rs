@@ -277,21 +277,10 @@ pub struct Reading {
 impl Reading {
     /// Replaces every occurrence of `secrets` in the gateway's text with `[REDACTED]`.
     pub fn redact(&mut self, secrets: &[&SecretString]) {
-        let values: Vec<&str> = secrets
-            .iter()
-            .map(|s| s.expose_secret())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if values.is_empty() {
+        if secrets.iter().all(|s| s.expose_secret().is_empty()) {
             return;
         }
-        let scrub = |text: &mut String| {
-            for value in &values {
-                if text.contains(value) {
-                    *text = text.replace(value, crate::credential::REDACTED);
-                }
-            }
-        };
+        let scrub = |text: &mut String| scrub(text, secrets);
         let scrub_all = |texts: &mut [&mut Option<String>]| {
             for text in texts.iter_mut().filter_map(|t| t.as_mut()) {
                 scrub(text);
@@ -318,6 +307,16 @@ impl Reading {
             verdict,
             request_id: None,
             retry_advice: None,
+        }
+    }
+}
+
+/// Replaces every occurrence of `secrets` in `text` with `[REDACTED]`: a gateway may quote a
+/// credential back in any text it sends.
+pub fn scrub(text: &mut String, secrets: &[&SecretString]) {
+    for secret in secrets.iter().map(|s| s.expose_secret()) {
+        if !secret.is_empty() && text.contains(secret) {
+            *text = text.replace(secret, crate::credential::REDACTED);
         }
     }
 }
@@ -365,15 +364,15 @@ pub trait Gateway: Send + Sync + fmt::Debug {
 
     /// The request for one page of the change feed: the changes after `position` (the
     /// cursor; see [`FeedRules::start`]), continuing after `page` when the previous page said
-    /// there was more. Only called when [`Gateway::feed`] is some.
+    /// there was more. `None` for a gateway without a feed.
     fn changes_request(
         &self,
         client: &reqwest::Client,
         position: &str,
         page: Option<&str>,
-    ) -> reqwest::Result<reqwest::Request> {
-        let _ = (position, page);
-        client.get(self.base_url().clone()).build()
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        let _ = (client, position, page);
+        None
     }
 
     /// Reads a reply to [`Gateway::changes_request`]: the payments that changed, or one

@@ -263,6 +263,16 @@ const REFUND_NOT_COUNTED: [&str; 3] = ["cancelled", "failed", "returned"];
 /// The one refund status that is done.
 const REFUND_DONE: &str = "settled";
 
+/// A POST of a JSON `body` to `url` as Plaid wants every request (its credentials ride in the
+/// body).
+fn post(client: &reqwest::Client, url: reqwest::Url, body: Vec<u8>) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("Plaid-Version", PLAID_VERSION)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
 /// How many transfer events paystat asks for per page (Plaid's default is 25).
 const EVENTS_PER_PAGE: u32 = 25;
 
@@ -363,12 +373,7 @@ impl Gateway for Plaid {
             transfer_id: id,
         })
         .expect("three strings always serialize");
-        client
-            .post(url)
-            .header("Plaid-Version", PLAID_VERSION)
-            .header("content-type", "application/json")
-            .body(body)
-            .build()
+        post(client, url, body).build()
     }
 
     fn secrets(&self) -> Vec<&SecretString> {
@@ -388,7 +393,7 @@ impl Gateway for Plaid {
         client: &reqwest::Client,
         position: &str,
         page: Option<&str>,
-    ) -> reqwest::Result<reqwest::Request> {
+    ) -> Option<reqwest::Result<reqwest::Request>> {
         // The next page starts after the previous page's largest event id.
         let after_id: u64 = page.unwrap_or(position).parse().unwrap_or(0);
         let body = serde_json::to_vec(&WireEventSync {
@@ -398,15 +403,8 @@ impl Gateway for Plaid {
             count: EVENTS_PER_PAGE,
         })
         .expect("strings and numbers always serialize");
-        client
-            .post(url_with_segments(
-                &self.base_url,
-                &["transfer", "event", "sync"],
-            ))
-            .header("Plaid-Version", PLAID_VERSION)
-            .header("content-type", "application/json")
-            .body(body)
-            .build()
+        let url = url_with_segments(&self.base_url, &["transfer", "event", "sync"]);
+        Some(post(client, url, body).build())
     }
 
     fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {

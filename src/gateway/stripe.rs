@@ -477,6 +477,21 @@ struct WireErrorBody {
     error: WireError,
 }
 
+impl Stripe {
+    /// A GET of `url` as Stripe wants every request: the key, the pinned version, and the
+    /// connected account when there is one.
+    fn get(&self, client: &reqwest::Client, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let request = client
+            .get(url)
+            .bearer_auth(self.key.expose_secret())
+            .header("Stripe-Version", &self.version);
+        match &self.account {
+            Some(account) => request.header("Stripe-Account", account),
+            None => request,
+        }
+    }
+}
+
 impl Gateway for Stripe {
     fn kind(&self) -> GatewayKind {
         GatewayKind::Stripe
@@ -493,14 +508,7 @@ impl Gateway for Stripe {
         url.query_pairs_mut()
             .append_pair("expand[]", "latest_charge")
             .append_pair("expand[]", "latest_charge.dispute");
-        let mut request = client
-            .get(url)
-            .bearer_auth(self.key.expose_secret())
-            .header("Stripe-Version", &self.version);
-        if let Some(account) = &self.account {
-            request = request.header("Stripe-Account", account);
-        }
-        request.build()
+        self.get(client, url).build()
     }
 
     fn secrets(&self) -> Vec<&SecretString> {
@@ -529,7 +537,7 @@ impl Gateway for Stripe {
         client: &reqwest::Client,
         position: &str,
         page: Option<&str>,
-    ) -> reqwest::Result<reqwest::Request> {
+    ) -> Option<reqwest::Result<reqwest::Request>> {
         let mut url = url_with_segments(&self.base_url, &["v1", "events"]);
         {
             let mut query = url.query_pairs_mut();
@@ -543,14 +551,7 @@ impl Gateway for Stripe {
                 query.append_pair("starting_after", page);
             }
         }
-        let mut request = client
-            .get(url)
-            .bearer_auth(self.key.expose_secret())
-            .header("Stripe-Version", &self.version);
-        if let Some(account) = &self.account {
-            request = request.header("Stripe-Account", account);
-        }
-        request.build()
+        Some(self.get(client, url).build())
     }
 
     fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
