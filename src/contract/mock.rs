@@ -90,6 +90,7 @@ pub fn feed_page(gateway: GatewayKind, events: &[&str]) -> String {
 /// request), Plaid's `POST /transfer/event/sync` (from `after_id` 0; a later cursor gets an
 /// empty page, as Plaid gives nothing after its newest event).
 pub async fn register_feed(server: &MockServer, gateway: GatewayKind, events: &[&str]) {
+    let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
     let page = feed_page(gateway, events);
     let reply = |then: httpmock::Then, body: String| {
         let _ = then
@@ -103,7 +104,9 @@ pub async fn register_feed(server: &MockServer, gateway: GatewayKind, events: &[
         GatewayKind::Stripe => {
             server
                 .mock_async(|when, then| {
-                    let _ = when.method(Method::GET).path("/v1/events");
+                    let _ = when
+                        .method(Method::GET)
+                        .path(stripe::events_url(&root).path());
                     reply(then, page);
                 })
                 .await;
@@ -113,7 +116,7 @@ pub async fn register_feed(server: &MockServer, gateway: GatewayKind, events: &[
                 .mock_async(|when, then| {
                     let _ = when
                         .method(Method::POST)
-                        .path("/transfer/event/sync")
+                        .path(plaid::event_sync_url(&root).path())
                         .json_body_includes(r#"{"after_id": 0}"#);
                     reply(then, page);
                 })
@@ -121,7 +124,9 @@ pub async fn register_feed(server: &MockServer, gateway: GatewayKind, events: &[
             let empty = feed_page(gateway, &[]);
             server
                 .mock_async(|when, then| {
-                    let _ = when.method(Method::POST).path("/transfer/event/sync");
+                    let _ = when
+                        .method(Method::POST)
+                        .path(plaid::event_sync_url(&root).path());
                     reply(then, empty);
                 })
                 .await;

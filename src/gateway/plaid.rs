@@ -138,6 +138,11 @@ pub fn status_url(base: &reqwest::Url) -> reqwest::Url {
     url_with_segments(base, &["transfer", "get"])
 }
 
+/// The transfer event sync (the change feed) under `base`.
+pub fn event_sync_url(base: &reqwest::Url) -> reqwest::Url {
+    url_with_segments(base, &["transfer", "event", "sync"])
+}
+
 /// The part of the request body that names the transfer (the rest is credentials), which the
 /// embedded mock matches on.
 #[cfg(feature = "contract")]
@@ -403,7 +408,7 @@ impl Gateway for Plaid {
             count: EVENTS_PER_PAGE,
         })
         .expect("strings and numbers always serialize");
-        let url = url_with_segments(&self.base_url, &["transfer", "event", "sync"]);
+        let url = event_sync_url(&self.base_url);
         Some(post(client, url, body).build())
     }
 

@@ -155,6 +155,11 @@ pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
     url_with_segments(base, &["v1", "payment_intents", id])
 }
 
+/// The events list (the change feed) under `base`.
+pub fn events_url(base: &reqwest::Url) -> reqwest::Url {
+    url_with_segments(base, &["v1", "events"])
+}
+
 /// Currencies Stripe sends in whole units, whatever ISO 4217 says (its "Supported currencies"
 /// page; MGA, for one, has two ISO decimals).
 const ZERO_DECIMAL: [&str; 16] = [
@@ -538,7 +543,7 @@ impl Gateway for Stripe {
         position: &str,
         page: Option<&str>,
     ) -> Option<reqwest::Result<reqwest::Request>> {
-        let mut url = url_with_segments(&self.base_url, &["v1", "events"]);
+        let mut url = events_url(&self.base_url);
         {
             let mut query = url.query_pairs_mut();
             for kind in EVENT_TYPES {

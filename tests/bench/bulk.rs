@@ -25,8 +25,10 @@
 use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod server;
 
 const ROUNDS: usize = 5;
 
@@ -282,74 +284,35 @@ fn baseline(args: &[String]) {
     });
 }
 
-/// A minimal ledger: `GET /v1/payments/{id}` answers a completed payment with that id.
+/// The bench's ledger: `GET /v1/payments/{id}` answers a completed payment with that id.
 struct Server {
     port: u16,
     epoch: Instant,
     /// Nanoseconds after `epoch` of the first answer since it was reset to 0.
     first_answer: Arc<AtomicU64>,
-    _stop: Arc<AtomicBool>,
 }
 
 impl Server {
     fn start() -> Server {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let epoch = Instant::now();
         let first_answer = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
         let first = Arc::clone(&first_answer);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let (stream, _) = listener.accept().await.unwrap();
-                    let first = Arc::clone(&first);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            let first = Arc::clone(&first);
-                            async move { answer(&request, &first, epoch) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
+        let port = server::serve(Arc::new(move |request| {
+            let now = u64::try_from(epoch.elapsed().as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let _ = first.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+            let id = request.uri().path().rsplit('/').next().unwrap_or("");
+            format!(
+                r#"{{"id": "{id}", "status": "completed", "amount": 150.00, "currency": "USD", "created_at": "2025-01-06T10:30:00Z"}}"#
+            )
+        }));
         Server {
             port,
             epoch,
             first_answer,
-            _stop: stop,
         }
     }
-}
-
-fn answer(
-    request: &hyper::Request<hyper::body::Incoming>,
-    first: &AtomicU64,
-    epoch: Instant,
-) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
-    let id = request.uri().path().rsplit('/').next().unwrap_or("");
-    let body = format!(
-        r#"{{"id": "{id}", "status": "completed", "amount": 150.00, "currency": "USD", "created_at": "2025-01-06T10:30:00Z"}}"#
-    );
-    let now = u64::try_from(epoch.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let _ = first.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
-    Ok(hyper::Response::builder()
-        .header("content-type", "application/json")
-        .header("x-request-id", "req_bench")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .unwrap())
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

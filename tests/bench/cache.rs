@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod server;
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -140,42 +142,16 @@ fn run_child(cmd: &mut Command, ids: &str) -> (Duration, usize) {
 /// failed or pending by N's last digit; `GET /v1/payment_intents/pi_benchN` is canceled or
 /// succeeded in 2023.
 fn serve(requests: Arc<AtomicU64>) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let requests = Arc::clone(&requests);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        requests.fetch_add(1, Ordering::SeqCst);
-                        async move { answer(&request) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    port
+    server::serve(Arc::new(move |request| {
+        requests.fetch_add(1, Ordering::SeqCst);
+        answer(request.uri().path())
+    }))
 }
 
-fn answer(
-    request: &hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
-    let path = request.uri().path();
+fn answer(path: &str) -> String {
     let id = path.rsplit('/').next().unwrap_or("");
     let digit = id.bytes().last().map_or(0, |b| b.wrapping_sub(b'0'));
-    let body = if path.starts_with("/v1/payment_intents/") {
+    if path.starts_with("/v1/payment_intents/") {
         let status = if digit.is_multiple_of(2) {
             "canceled"
         } else {
@@ -193,9 +169,5 @@ fn answer(
         format!(
             r#"{{"id": "{id}", "status": "{status}", "amount": 150.00, "currency": "USD", "created_at": "2025-01-06T10:30:00Z"}}"#
         )
-    };
-    Ok(hyper::Response::builder()
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .unwrap())
+    }
 }

@@ -13,6 +13,23 @@ use paystat::{Cache, CacheKey, CheckResult, Environment, GatewayKind, Outcome, S
 use crate::cli::{assert_run, settings};
 use crate::helpers::{fixtures_dir, ledger_mock, live_trail, paystat};
 
+/// `n` commands made by `make`, started at once; their outputs once all have ended.
+fn together(n: usize, make: impl Fn() -> Command) -> Vec<Output> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            make()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect()
+}
+
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("paystat runs")
 }
@@ -485,19 +502,13 @@ async fn processes_share_one_store() {
         .flat_map(|_| ["txn_001", "txn_003"])
         .map(String::from)
         .collect();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            paystat(dir.path())
-                .args(["check", "--format", "jsonl", "--base-url", &base])
-                .args(&ids)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
+    let outputs = together(4, || {
+        let mut cmd = paystat(dir.path());
+        cmd.args(["check", "--format", "jsonl", "--base-url", &base])
+            .args(&ids);
+        cmd
+    });
+    for output in outputs {
         assert_eq!(
             output.status.code(),
             Some(0),
@@ -679,18 +690,12 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
 fn processes_opening_a_new_cache_at_once_all_get_it() {
     for round in 0..15 {
         let dir = tempfile::tempdir().unwrap();
-        let children: Vec<_> = (0..12)
-            .map(|_| {
-                paystat(dir.path())
-                    .args(["cache", "stats"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let output = child.wait_with_output().unwrap();
+        let outputs = together(12, || {
+            let mut cmd = paystat(dir.path());
+            cmd.args(["cache", "stats"]);
+            cmd
+        });
+        for output in outputs {
             assert_eq!(
                 output.status.code(),
                 Some(0),
