@@ -59,7 +59,7 @@ pub mod contract;
 pub use audit::{
     Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, Durability, EVENT_REPAIR,
     EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer, Target, TrailOptions,
-    default_actor,
+    Written, default_actor,
 };
 /// The audit trail's chain, retention and queries.
 pub mod audit_trail {

@@ -14,10 +14,12 @@
 //! are the format version `v`, its sequence number `seq` and the previous line's hash `prev`;
 //! its last is its own `hash` ([`chain`]).
 //!
-//! Appending: under an exclusive advisory lock shared by every paystat process (the file itself,
-//! or the directory's `.lock`), the writer finds the chain's head (cached while nobody else
-//! wrote), writes the sealed line with one `write_all`, and cuts the file back to its old
-//! length if the write fails — never a torn line. A file that does not end in a newline when
+//! Appending: a check hands its line in and lets the other checks ready at that moment hand in
+//! theirs; the first of them to resume appends them all. Under an exclusive advisory lock
+//! shared by every paystat process (the file itself, or the directory's `.lock`), it finds the
+//! chain's head (cached while nobody else wrote), seals the lines in order, writes them with
+//! one `write`, and if the write fails part way cuts the file back to the last whole line —
+//! never a torn line; the lines cut off are reported unwritten to their checks. A file that does not end in a newline when
 //! paystat first writes to it (a crash mid-write) keeps its fragment, and a chained
 //! `audit.repair` line records it.
 
@@ -209,6 +211,35 @@ pub enum AuditError {
     },
 }
 
+impl AuditError {
+    /// The same error again, for each of the lines one failed append held (an operating
+    /// system error keeps its kind and its message).
+    fn again(&self) -> AuditError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            AuditError::Open { path, source } => AuditError::Open {
+                path: path.clone(),
+                source: io(source),
+            },
+            AuditError::NotAFile { path, kind } => AuditError::NotAFile {
+                path: path.clone(),
+                kind,
+            },
+            AuditError::NoActor => AuditError::NoActor,
+            AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
+            AuditError::Halted => AuditError::Halted,
+            AuditError::Sync { path, reason } => AuditError::Sync {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            AuditError::Write { path, source } => AuditError::Write {
+                path: path.clone(),
+                source: io(source),
+            },
+        }
+    }
+}
+
 /// A line written but perhaps not yet on disk: await [`Written::durable`] before showing its answer.
 #[derive(Debug)]
 #[must_use = "a line is durable only once `durable` has returned"]
@@ -281,6 +312,75 @@ struct Writer {
     head: Option<Head>,
 }
 
+/// Lines handed to [`AuditTrail::write`] and not yet appended, and how the appended ones
+/// ended until each check takes its own outcome.
+#[derive(Debug, Default)]
+struct Queue {
+    /// The last ticket given to a line.
+    issued: u64,
+    /// The ticket of `waiting[0]`.
+    first_waiting: u64,
+    /// What each waiting line adds after its envelope ([`AuditTrail::rest`]).
+    waiting: Vec<Vec<u8>>,
+    /// Appended lines by ticket: their append, and their place in it.
+    done: std::collections::HashMap<u64, (Arc<Batch>, u64)>,
+}
+
+/// How one append of one or more lines ended.
+#[derive(Debug)]
+struct Batch {
+    /// The file's syncer, when lines are synced to disk.
+    syncer: Option<Arc<Syncer>>,
+    /// The syncer's number for the first line kept.
+    first_seq: Option<u64>,
+    /// How many of the lines, from the first, are whole in the file.
+    kept: u64,
+    /// Why the others are not.
+    error: Option<AuditError>,
+}
+
+impl Batch {
+    /// An append that kept no line.
+    fn failed(error: AuditError) -> Batch {
+        Batch {
+            syncer: None,
+            first_seq: None,
+            kept: 0,
+            error: Some(error),
+        }
+    }
+}
+
+/// A check's line: the envelope for place `seq` after `prev` at `timestamp`, and `rest` (a JSON
+/// object from [`AuditTrail::rest`]) joined into one object, not yet sealed.
+fn envelope_and(rest: &[u8], seq: u64, prev: &str, chain: &str, timestamp: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Envelope<'l> {
+        v: u32,
+        seq: u64,
+        prev: &'l str,
+        chain: &'l str,
+        timestamp: &'l str,
+    }
+    let mut line = Vec::with_capacity(rest.len() + 256);
+    serde_json::to_writer(
+        &mut line,
+        &Envelope {
+            v: chain::FORMAT_VERSION,
+            seq,
+            prev,
+            chain,
+            timestamp,
+        },
+    )
+    .expect("an envelope always serializes");
+    // `{envelope}` and `{rest}` joined into one object: `{envelope,rest}`.
+    line.pop();
+    line.push(b',');
+    line.extend_from_slice(&rest[1..]);
+    line
+}
+
 /// An append-only, chained audit trail shared by all checks of one run (and by other paystat
 /// processes writing to the same place).
 #[derive(Debug)]
@@ -291,6 +391,8 @@ pub struct AuditTrail {
     /// The path given, when it was a symbolic link to the file written.
     link: Option<PathBuf>,
     writer: Mutex<Writer>,
+    /// Lines handed in by checks, appended together by whichever of them comes first.
+    queue: Mutex<Queue>,
     /// The file whose `flock` serializes appends across processes.
     lock: File,
     actor: String,
@@ -368,6 +470,7 @@ impl AuditTrail {
             location,
             link,
             writer: Mutex::new(Writer { open, head: None }),
+            queue: Mutex::default(),
             lock,
             actor,
             os_user,
@@ -423,17 +526,37 @@ impl AuditTrail {
     /// the line is as durable as the trail promises: on disk by default, sharing one sync with
     /// the lines of concurrent checks.
     pub async fn record(&self, result: &CheckResult, asked: &Asked) -> Result<(), AuditError> {
-        self.write(result, asked)?.durable().await
+        self.write(result, asked).await?.durable().await
     }
 
-    /// Appends one line for the check `result` and returns at once; the answer may be shown
-    /// only after [`Written::durable`]. A bulk run writes the next checks' lines meanwhile, so
-    /// one sync covers many lines without holding up the requests.
-    pub fn write(&self, result: &CheckResult, asked: &Asked) -> Result<Written, AuditError> {
-        // The same fields as [`AuditRecord`], in the same order, borrowed: a bulk run writes
-        // thousands of lines a second. What does not depend on the chain's head is serialized
-        // before the lock is taken, so concurrent checks wait on each other only for the
-        // envelope, the hash and the write.
+    /// Appends one line for the check `result`; the answer may be shown only after
+    /// [`Written::durable`]. A bulk run writes the next checks' lines meanwhile, so one sync
+    /// covers many lines without holding up the requests.
+    ///
+    /// The line is handed in, then this check lets the other checks that are ready at this
+    /// moment (on this thread's runtime) hand in theirs: the first of them to resume appends
+    /// every line handed in, under one lock, in one `write`. Returns once this check's line is
+    /// in the file, or with the reason it is not (then none of the lines after it are either).
+    pub async fn write(&self, result: &CheckResult, asked: &Asked) -> Result<Written, AuditError> {
+        let rest = self.rest(result, asked);
+        let ticket = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if queue.waiting.is_empty() {
+                queue.first_waiting = queue.issued + 1;
+            }
+            queue.issued += 1;
+            queue.waiting.push(rest);
+            queue.issued
+        };
+        tokio::task::yield_now().await;
+        self.appended(ticket)
+    }
+
+    /// What `result` adds to a line after the envelope (`v`, `seq`, `prev`, `chain`,
+    /// `timestamp`): the same fields as [`AuditRecord`], in the same order, borrowed (a bulk run
+    /// writes thousands of lines a second), as a JSON object. It does not depend on the chain's
+    /// head, so it is made before any lock is taken.
+    fn rest(&self, result: &CheckResult, asked: &Asked) -> Vec<u8> {
         #[derive(Serialize)]
         struct Rest<'l> {
             event: &'l str,
@@ -447,16 +570,6 @@ impl AuditTrail {
             request: Option<&'l RequestLine>,
             #[serde(skip_serializing_if = "Durability::is_disk")]
             sync: Durability,
-            #[serde(flatten)]
-            check: &'l CheckResult,
-        }
-        #[derive(Serialize)]
-        struct Envelope<'l> {
-            v: u32,
-            seq: u64,
-            prev: &'l str,
-            chain: &'l str,
-            timestamp: &'l str,
         }
         let mut rest = Vec::with_capacity(1536);
         serde_json::to_writer(
@@ -470,33 +583,77 @@ impl AuditTrail {
                 environment: asked.environment,
                 request: asked.request.as_ref(),
                 sync: self.durability,
-                check: result,
             },
         )
         .expect("an audit line always serializes");
-        let (syncer, seq) = self.append(|head, timestamp| {
-            let mut line = Vec::with_capacity(rest.len() + 192);
-            serde_json::to_writer(
-                &mut line,
-                &Envelope {
-                    v: chain::FORMAT_VERSION,
-                    seq: head.seq + 1,
-                    prev: &head.hash,
-                    chain: self.sealer.name(),
-                    timestamp: &timestamp,
-                },
-            )
-            .expect("an envelope always serializes");
-            // `{envelope}` and `{rest}` joined into one object: `{envelope,rest}`.
-            line.pop();
-            line.push(b',');
-            line.extend_from_slice(&rest[1..]);
-            line
-        })?;
-        Ok(Written {
-            wait: syncer.zip(seq),
-            path: Arc::clone(&self.shown_path),
-        })
+        // The result's fields follow at the top level, as `#[serde(flatten)]` in
+        // [`AuditRecord`] reads them: `{rest}` and `{result}` joined into `{rest,result}`
+        // (serialized on their own, which is quicker than through `flatten`).
+        rest.pop();
+        rest.push(b',');
+        let joined = rest.len();
+        serde_json::to_writer(&mut rest, result).expect("a result always serializes");
+        rest.remove(joined);
+        rest
+    }
+
+    /// The outcome of the line with `ticket`: taken from the append that wrote it, or, when it
+    /// still waits, by appending it with every other line waiting.
+    fn appended(&self, ticket: u64) -> Result<Written, AuditError> {
+        let queue = || self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((batch, index)) = queue().done.remove(&ticket) {
+            return self.written(&batch, index);
+        }
+        // A poisoned lock only means another check panicked mid-write; the file is still usable.
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have appended it while this one waited for the writer.
+        let (first, lines) = {
+            let mut queue = queue();
+            if let Some((batch, index)) = queue.done.remove(&ticket) {
+                drop(queue);
+                drop(writer);
+                return self.written(&batch, index);
+            }
+            (queue.first_waiting, std::mem::take(&mut queue.waiting))
+        };
+        let Some(index) = ticket
+            .checked_sub(first)
+            .filter(|&i| i < lines.len() as u64)
+        else {
+            // Every ticket is either waiting or done; this cannot happen, and is not shown.
+            return Err(AuditError::Halted);
+        };
+        let batch = Arc::new(
+            self.append(&mut writer, lines.len(), |i, seq, prev, timestamp| {
+                envelope_and(&lines[i], seq, prev, self.sealer.name(), timestamp)
+            }),
+        );
+        // The other checks find their outcome before the writer is free again.
+        {
+            let mut queue = queue();
+            for i in (0..lines.len() as u64).filter(|&i| i != index) {
+                queue.done.insert(first + i, (Arc::clone(&batch), i));
+            }
+        }
+        drop(writer);
+        self.written(&batch, index)
+    }
+
+    /// The line `index` of `batch` as written, or why it is not.
+    fn written(&self, batch: &Batch, index: u64) -> Result<Written, AuditError> {
+        if index < batch.kept {
+            return Ok(Written {
+                wait: batch
+                    .syncer
+                    .clone()
+                    .zip(batch.first_seq.map(|first| first + index)),
+                path: Arc::clone(&self.shown_path),
+            });
+        }
+        Err(batch
+            .error
+            .as_ref()
+            .map_or(AuditError::Halted, AuditError::again))
     }
 
     /// Appends a line of another event (a repair, an interruption), chained like the others:
@@ -506,10 +663,14 @@ impl AuditTrail {
         event: &str,
         fields: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), AuditError> {
-        let (syncer, _) =
-            self.append(|head, timestamp| self.note_line(head, timestamp, event, &fields))?;
-        if syncer.is_some() {
-            let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp| {
+            self.note_line(seq, prev, timestamp, event, &fields)
+        });
+        if let Some(error) = batch.error {
+            return Err(error);
+        }
+        if batch.syncer.is_some() {
             writer
                 .open
                 .file
@@ -542,8 +703,9 @@ impl AuditTrail {
 
     fn note_line(
         &self,
-        head: &Head,
-        timestamp: String,
+        seq: u64,
+        prev: &str,
+        timestamp: &str,
         event: &str,
         fields: &serde_json::Map<String, serde_json::Value>,
     ) -> Vec<u8> {
@@ -553,7 +715,7 @@ impl AuditTrail {
             seq: u64,
             prev: &'n str,
             chain: &'n str,
-            timestamp: String,
+            timestamp: &'n str,
             event: &'n str,
             actor: &'n str,
             os_user: &'n str,
@@ -563,8 +725,8 @@ impl AuditTrail {
         }
         serde_json::to_vec(&Note {
             v: chain::FORMAT_VERSION,
-            seq: head.seq + 1,
-            prev: &head.hash,
+            seq,
+            prev,
             chain: self.sealer.name(),
             timestamp,
             event,
@@ -583,55 +745,95 @@ impl AuditTrail {
         }
     }
 
-    /// Writes one line made by `make` from the chain's head and the time; returns the syncer
-    /// and the line's number for it, when lines are synced.
+    /// Appends `count` lines with `writer` held, the `i`th made by `make(i, seq, prev,
+    /// timestamp)` and chained after the one before, in one `write`. A write that fails part
+    /// way keeps the lines that are whole in the file and cuts the rest off — never a torn
+    /// line; the batch says how many were kept and why the others were not.
     fn append(
         &self,
-        make: impl FnOnce(&Head, String) -> Vec<u8>,
-    ) -> Result<(Option<Arc<Syncer>>, Option<u64>), AuditError> {
-        // A poisoned lock only means another check panicked mid-write; the file is still usable.
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer: &mut Writer,
+        count: usize,
+        mut make: impl FnMut(usize, u64, &str, &str) -> Vec<u8>,
+    ) -> Batch {
         // One writer at a time, across paystat processes sharing the trail (an advisory lock
         // for the append, released when `_lock` drops), so the head read here is the last line.
-        let _lock = AppendLock::take(&self.lock).map_err(|e| self.write_error(e))?;
+        let _lock = match AppendLock::take(&self.lock) {
+            Ok(lock) => lock,
+            Err(e) => return Batch::failed(self.write_error(e)),
+        };
         // The time is taken under the lock, so lines are in time order across processes too.
         let now = OffsetDateTime::now_utc();
         if let Location::Days(_) = self.location
             && writer.open.day.is_some_and(|day| day < now.date())
         {
-            let next = open_file(&self.location, now.date(), self.durability)?;
+            let next = match open_file(&self.location, now.date(), self.durability) {
+                Ok(next) => next,
+                Err(e) => return Batch::failed(e),
+            };
             if let Some(old) = &writer.open.syncer {
                 self.syncs
                     .fetch_add(old.syncs(), std::sync::atomic::Ordering::SeqCst);
             }
             writer.open = next;
         }
-        let head = self.head(&mut writer)?;
-        let body = make(&head, timestamp_of(now));
-        let (mut line, hash) = self.sealer.seal(body);
-        line.push(b'\n');
-        let open = &mut writer.open;
-        let write_error = |source| AuditError::Write {
-            path: open.path.clone(),
-            source,
+        let head = match self.head(writer) {
+            Ok(head) => head,
+            Err(e) => return Batch::failed(e),
         };
+        let timestamp = timestamp_of(now);
+        let mut bytes = Vec::with_capacity(count * 1280);
+        // Where each line ends in `bytes`, and its hash.
+        let mut ends: Vec<(usize, String)> = Vec::with_capacity(count);
+        for i in 0..count {
+            let prev = ends.last().map_or(head.hash.as_str(), |(_, hash)| hash);
+            let body = make(i, head.seq + 1 + i as u64, prev, &timestamp);
+            let (line, hash) = self.sealer.seal(body);
+            bytes.extend_from_slice(&line);
+            bytes.push(b'\n');
+            ends.push((bytes.len(), hash));
+        }
+        let open = &mut writer.open;
         let mut file = &open.file;
-        if let Err(source) = file.write_all(&line).and_then(|()| file.flush()) {
-            // Never a torn line: a write that failed half way (a full disk) is cut back off,
-            // so the next line does not glue onto the fragment.
-            let _ = open.file.set_len(head.length);
-            return Err(write_error(source));
+        let mut done = 0;
+        let failure = loop {
+            if done == bytes.len() {
+                break None;
+            }
+            match file.write(&bytes[done..]) {
+                Ok(0) => break Some(std::io::Error::from(std::io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
+            }
+        };
+        let kept = ends.iter().take_while(|(end, _)| *end <= done).count();
+        let kept_bytes = kept.checked_sub(1).map_or(0, |last| ends[last].0);
+        if done != kept_bytes {
+            // A line written half way (a full disk) is cut back off, so the next line does
+            // not glue onto the fragment.
+            let _ = open.file.set_len(head.length + kept_bytes as u64);
         }
         let syncer = open.syncer.clone();
         // Numbered while the file is still locked, so the numbers follow the file's order.
-        let seq = syncer.as_ref().map(|s| s.written());
-        writer.head = Some(Head {
-            file: writer.open.path.clone(),
-            length: head.length + line.len() as u64,
-            seq: head.seq + 1,
-            hash,
+        let first_seq = syncer.as_ref().map(|s| s.written(kept as u64));
+        let error = failure.map(|source| AuditError::Write {
+            path: open.path.clone(),
+            source,
         });
-        Ok((syncer, seq))
+        if let Some((_, hash)) = kept.checked_sub(1).map(|last| ends.swap_remove(last)) {
+            writer.head = Some(Head {
+                file: writer.open.path.clone(),
+                length: head.length + kept_bytes as u64,
+                seq: head.seq + kept as u64,
+                hash,
+            });
+        }
+        Batch {
+            syncer,
+            first_seq,
+            kept: kept as u64,
+            error,
+        }
     }
 
     /// The chain's head for the next line, with the lock held: the cached one while the file
@@ -697,7 +899,13 @@ impl AuditTrail {
                 "the trail ended in the middle of a line; the fragment above is kept as it was"
                     .into(),
             );
-            let body = self.note_line(&head, now_millis(), EVENT_REPAIR, &fields);
+            let body = self.note_line(
+                head.seq + 1,
+                &head.hash,
+                &now_millis(),
+                EVENT_REPAIR,
+                &fields,
+            );
             let (mut line, hash) = self.sealer.seal(body);
             line.push(b'\n');
             file.write_all(&line).map_err(write_error)?;
@@ -746,6 +954,26 @@ impl AuditTrail {
             Some(checkpoint) => (checkpoint.seq, checkpoint.hash),
             None => (0, GENESIS.to_owned()),
         })
+    }
+}
+
+impl Drop for AuditTrail {
+    fn drop(&mut self) {
+        // A line handed in by a check that stopped waiting for it (its future dropped) is
+        // still written: the request it records was sent.
+        let waiting = std::mem::take(
+            &mut self
+                .queue
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .waiting,
+        );
+        if !waiting.is_empty() {
+            let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = self.append(&mut writer, waiting.len(), |i, seq, prev, timestamp| {
+                envelope_and(&waiting[i], seq, prev, self.sealer.name(), timestamp)
+            });
+        }
     }
 }
 

@@ -72,16 +72,18 @@ impl Syncer {
         })
     }
 
-    /// Notes one more line written; returns its sequence number. Call in write order.
-    pub fn written(&self) -> u64 {
+    /// Notes `lines` more lines written; returns the sequence number of the first. Call in
+    /// write order.
+    pub fn written(&self, lines: u64) -> u64 {
         let (lock, wake) = &*self.written;
         let mut written = lock.lock().unwrap_or_else(|p| p.into_inner());
-        written.lines += 1;
-        if written.idle {
+        let first = written.lines + 1;
+        written.lines += lines;
+        if lines > 0 && written.idle {
             written.idle = false;
             wake.notify_one();
         }
-        written.lines
+        first
     }
 
     /// Waits until line `seq` is on disk.

@@ -184,7 +184,7 @@ impl Checker {
                 },
             };
         log(&result);
-        match self.audit.write(&result, &asked) {
+        match self.audit.write(&result, &asked).await {
             Ok(written) => Ok((result, reply, written)),
             Err(source) => Err(self.unaudited(id, source)),
         }

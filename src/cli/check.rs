@@ -347,8 +347,21 @@ pub async fn report(
     let mut withheld = Vec::new();
     let mut worst = Checked::AllFound;
     let mut stopped = None;
+    // Lines are flushed when a result is ready and nothing was flushed for FLUSH_EVERY, else
+    // FLUSH_EVERY after the last flush: a line shows within that, and a fast run writes its
+    // output in large pieces rather than one small write per result.
+    let mut last_flush: Option<tokio::time::Instant> = None;
+    let mut flush_due: Option<tokio::time::Instant> = None;
     loop {
         let signal = tokio::select! {
+            () = sleep_until(flush_due) => {
+                flush_due = None;
+                last_flush = Some(tokio::time::Instant::now());
+                if output_error.is_none() {
+                    output_error = output.flush().err();
+                }
+                continue;
+            }
             chunk = results.next() => match chunk {
                 Some(chunk) => {
                     let now = time::OffsetDateTime::now_utc();
@@ -369,8 +382,18 @@ pub async fn report(
                             }
                         }
                     }
-                    if output_error.is_none() {
-                        output_error = output.flush().err();
+                    let now = tokio::time::Instant::now();
+                    match last_flush {
+                        Some(last) if now < last + FLUSH_EVERY => {
+                            flush_due.get_or_insert(last + FLUSH_EVERY);
+                        }
+                        _ => {
+                            last_flush = Some(now);
+                            flush_due = None;
+                            if output_error.is_none() {
+                                output_error = output.flush().err();
+                            }
+                        }
                     }
                     if output_error.is_some() {
                         // Nobody reads the results any more: ask no more gateways.
@@ -563,5 +586,16 @@ fn checked(outcome: Outcome) -> Checked {
         | Outcome::ConnectionError
         | Outcome::BadResponse
         | Outcome::Interrupted => Checked::SomeFailed,
+    }
+}
+
+/// How long a written result may wait in the output buffer.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Sleeps until `due`, or forever when nothing is due.
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }

@@ -506,3 +506,119 @@ async fn an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits() {
         "{note}"
     );
 }
+
+/// `n` lines handed to `trail` together, as the checks that are ready at one moment hand
+/// theirs in: one append writes them all. Returns each line's outcome, in order.
+fn written_together(
+    trail: &AuditTrail,
+    n: usize,
+) -> Vec<Result<paystat::Written, paystat::AuditError>> {
+    let results: Vec<paystat::CheckResult> = (0..n)
+        .map(|i| {
+            paystat::CheckResult::new(
+                format!("txn_{i:03}"),
+                Some(GatewayKind::Ledger),
+                Outcome::NotFound,
+            )
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let asked = paystat::Asked::default();
+    runtime.block_on(futures_util::future::join_all(
+        results.iter().map(|r| trail.write(r, &asked)),
+    ))
+}
+
+#[test]
+fn lines_handed_in_together_are_appended_in_order_and_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let trail = AuditTrail::open(&path, "ops".into()).unwrap();
+    let written = written_together(&trail, 20);
+    assert!(written.iter().all(Result::is_ok));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for line in written {
+        runtime.block_on(line.unwrap().durable()).unwrap();
+    }
+    let lines = audit_lines(dir.path());
+    let ids: Vec<&str> = lines.iter().map(|l| l.check.payment_id.as_str()).collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("txn_{i:03}")).collect();
+    assert_eq!(ids, expected, "in the order they were handed in");
+    let report = paystat::audit_trail::verify::verify(
+        &paystat::Location::File(path.clone()),
+        &paystat::audit_trail::verify::VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+    assert_eq!(report.lines, 20);
+}
+
+#[test]
+fn an_append_that_fills_the_disk_keeps_the_whole_lines_and_withholds_the_rest() {
+    // One byte in the file's block: about three lines fit in the rest of it, the fourth is torn.
+    let disk = match FullDisk::mount_with(Some(("audit.jsonl", b"\n"))) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!(
+                "skipped an_append_that_fills_the_disk_keeps_the_whole_lines_and_withholds_the_rest: {why}"
+            );
+            return;
+        }
+    };
+    let path = disk.path("audit.jsonl");
+    let trail =
+        paystat::AuditTrail::open_with(&path, "ops".into(), paystat::Durability::Os).unwrap();
+    let written = written_together(&trail, 10);
+    let kept = written.iter().take_while(|w| w.is_ok()).count();
+    assert!(kept > 0 && kept < 10, "some lines fit, not all: {kept}");
+    for failed in &written[kept..] {
+        let error = failed.as_ref().unwrap_err();
+        assert!(
+            matches!(error, paystat::AuditError::Write { source, .. } if source.to_string().contains("No space left")),
+            "{error:?}"
+        );
+    }
+    let raw = std::fs::read_to_string(&path).unwrap();
+    assert!(raw.ends_with('\n'), "no torn line");
+    let lines: Vec<&str> = raw.lines().skip(1).collect();
+    assert_eq!(
+        lines.len(),
+        kept,
+        "exactly the lines reported written are in the file"
+    );
+    for (i, line) in lines.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["payment_id"], format!("txn_{i:03}"));
+    }
+}
+
+#[test]
+fn a_line_whose_check_stopped_waiting_is_still_written() {
+    use futures_util::FutureExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let trail = AuditTrail::open(&path, "ops".into()).unwrap();
+    let result = paystat::CheckResult::new(
+        "txn_001".to_owned(),
+        Some(GatewayKind::Ledger),
+        Outcome::NotFound,
+    );
+    let asked = paystat::Asked::default();
+    // Handed in, then dropped before it was appended (a run torn down mid-check).
+    assert!(trail.write(&result, &asked).now_or_never().is_none());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "",
+        "not appended yet"
+    );
+    drop(trail);
+    let lines = audit_lines(dir.path());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].check.payment_id, "txn_001");
+}
