@@ -78,13 +78,20 @@ impl Sealer {
     /// Seals a serialized line `body` (a JSON object, no newline): appends its hash as the last
     /// field. Returns the sealed line (no newline) and the hash.
     pub fn seal(&self, mut body: Vec<u8>) -> (Vec<u8>, String) {
-        let hash = self.hash(&body);
-        debug_assert_eq!(body.last(), Some(&b'}'));
-        body.pop();
-        body.extend_from_slice(b",\"hash\":\"");
-        body.extend_from_slice(hash.as_bytes());
-        body.extend_from_slice(b"\"}");
+        let hash = self.seal_at(&mut body, 0);
         (body, hash)
+    }
+
+    /// Seals the line that starts at `start` of `buffer` and runs to its end (a JSON object,
+    /// no newline), where it is: appends its hash as the last field, and returns the hash.
+    pub fn seal_at(&self, buffer: &mut Vec<u8>, start: usize) -> String {
+        let hash = self.hash(&buffer[start..]);
+        debug_assert_eq!(buffer.last(), Some(&b'}'));
+        buffer.pop();
+        buffer.extend_from_slice(b",\"hash\":\"");
+        buffer.extend_from_slice(hash.as_bytes());
+        buffer.extend_from_slice(b"\"}");
+        hash
     }
 }
 

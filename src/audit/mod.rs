@@ -321,7 +321,7 @@ struct Queue {
     /// The ticket of `waiting[0]`.
     first_waiting: u64,
     /// What each waiting line adds after its envelope ([`AuditTrail::rest`]).
-    waiting: Vec<Vec<u8>>,
+    waiting: Vec<Rest>,
     /// Appended lines by ticket: their append, and their place in it.
     done: std::collections::HashMap<u64, (Arc<Batch>, u64)>,
 }
@@ -351,34 +351,46 @@ impl Batch {
     }
 }
 
-/// A check's line: the envelope for place `seq` after `prev` at `timestamp`, and `rest` (a JSON
-/// object from [`AuditTrail::rest`]) joined into one object, not yet sealed.
-fn envelope_and(rest: &[u8], seq: u64, prev: &str, chain: &str, timestamp: &str) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct Envelope<'l> {
-        v: u32,
-        seq: u64,
-        prev: &'l str,
-        chain: &'l str,
-        timestamp: &'l str,
+/// What a check's line holds after its envelope: who asked, from where, which request (a JSON
+/// object), then the result (a JSON object), serialized before any lock is taken.
+#[derive(Debug)]
+struct Rest {
+    asked: Vec<u8>,
+    result: Vec<u8>,
+}
+
+impl Rest {
+    /// Writes the check's line to `out`: the envelope for place `seq` after `prev` at
+    /// `timestamp`, then the fields of `asked` and of `result`, as one object, not yet sealed.
+    fn line(&self, seq: u64, prev: &str, chain: &str, timestamp: &str, out: &mut Vec<u8>) {
+        #[derive(Serialize)]
+        struct Envelope<'l> {
+            v: u32,
+            seq: u64,
+            prev: &'l str,
+            chain: &'l str,
+            timestamp: &'l str,
+        }
+        serde_json::to_writer(
+            &mut *out,
+            &Envelope {
+                v: chain::FORMAT_VERSION,
+                seq,
+                prev,
+                chain,
+                timestamp,
+            },
+        )
+        .expect("an envelope always serializes");
+        // `{envelope}`, `{asked}` and `{result}` joined into `{envelope,asked,result}`, the
+        // order of [`AuditRecord`]'s fields (the result's at the top level, as its
+        // `#[serde(flatten)]` reads them).
+        out.pop();
+        out.push(b',');
+        out.extend_from_slice(&self.asked[1..self.asked.len() - 1]);
+        out.push(b',');
+        out.extend_from_slice(&self.result[1..]);
     }
-    let mut line = Vec::with_capacity(rest.len() + 256);
-    serde_json::to_writer(
-        &mut line,
-        &Envelope {
-            v: chain::FORMAT_VERSION,
-            seq,
-            prev,
-            chain,
-            timestamp,
-        },
-    )
-    .expect("an envelope always serializes");
-    // `{envelope}` and `{rest}` joined into one object: `{envelope,rest}`.
-    line.pop();
-    line.push(b',');
-    line.extend_from_slice(&rest[1..]);
-    line
 }
 
 /// An append-only, chained audit trail shared by all checks of one run (and by other paystat
@@ -556,9 +568,9 @@ impl AuditTrail {
     /// `timestamp`): the same fields as [`AuditRecord`], in the same order, borrowed (a bulk run
     /// writes thousands of lines a second), as a JSON object. It does not depend on the chain's
     /// head, so it is made before any lock is taken.
-    fn rest(&self, result: &CheckResult, asked: &Asked) -> Vec<u8> {
+    fn rest(&self, result: &CheckResult, asked: &Asked) -> Rest {
         #[derive(Serialize)]
-        struct Rest<'l> {
+        struct Asking<'l> {
             event: &'l str,
             actor: &'l str,
             os_user: &'l str,
@@ -571,30 +583,22 @@ impl AuditTrail {
             #[serde(skip_serializing_if = "Durability::is_disk")]
             sync: Durability,
         }
-        let mut rest = Vec::with_capacity(1536);
-        serde_json::to_writer(
-            &mut rest,
-            &Rest {
-                event: EVENT_STATUS_CHECK,
-                actor: &self.actor,
-                os_user: &self.os_user,
-                origin: &self.origin,
-                target: asked.target.as_ref(),
-                environment: asked.environment,
-                request: asked.request.as_ref(),
-                sync: self.durability,
-            },
-        )
-        .expect("an audit line always serializes");
-        // The result's fields follow at the top level, as `#[serde(flatten)]` in
-        // [`AuditRecord`] reads them: `{rest}` and `{result}` joined into `{rest,result}`
-        // (serialized on their own, which is quicker than through `flatten`).
-        rest.pop();
-        rest.push(b',');
-        let joined = rest.len();
-        serde_json::to_writer(&mut rest, result).expect("a result always serializes");
-        rest.remove(joined);
-        rest
+        let asking = serde_json::to_vec(&Asking {
+            event: EVENT_STATUS_CHECK,
+            actor: &self.actor,
+            os_user: &self.os_user,
+            origin: &self.origin,
+            target: asked.target.as_ref(),
+            environment: asked.environment,
+            request: asked.request.as_ref(),
+            sync: self.durability,
+        });
+        let mut json = Vec::with_capacity(1024);
+        let result = serde_json::to_writer(&mut json, result).map(|()| json);
+        Rest {
+            asked: asking.expect("an audit line always serializes"),
+            result: result.expect("a result always serializes"),
+        }
     }
 
     /// The outcome of the line with `ticket`: taken from the append that wrote it, or, when it
@@ -623,11 +627,12 @@ impl AuditTrail {
             // Every ticket is either waiting or done; this cannot happen, and is not shown.
             return Err(AuditError::Halted);
         };
-        let batch = Arc::new(
-            self.append(&mut writer, lines.len(), |i, seq, prev, timestamp| {
-                envelope_and(&lines[i], seq, prev, self.sealer.name(), timestamp)
-            }),
-        );
+        let batch =
+            Arc::new(
+                self.append(&mut writer, lines.len(), |i, seq, prev, timestamp, out| {
+                    lines[i].line(seq, prev, self.sealer.name(), timestamp, out);
+                }),
+            );
         // The other checks find their outcome before the writer is free again.
         {
             let mut queue = queue();
@@ -664,8 +669,8 @@ impl AuditTrail {
         fields: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), AuditError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp| {
-            self.note_line(seq, prev, timestamp, event, &fields)
+        let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp, out| {
+            out.extend_from_slice(&self.note_line(seq, prev, timestamp, event, &fields));
         });
         if let Some(error) = batch.error {
             return Err(error);
@@ -746,14 +751,14 @@ impl AuditTrail {
     }
 
     /// Appends `count` lines with `writer` held, the `i`th made by `make(i, seq, prev,
-    /// timestamp)` and chained after the one before, in one `write`. A write that fails part
+    /// timestamp, out)` at the end of `out` and chained after the one before, in one `write`. A write that fails part
     /// way keeps the lines that are whole in the file and cuts the rest off — never a torn
     /// line; the batch says how many were kept and why the others were not.
     fn append(
         &self,
         writer: &mut Writer,
         count: usize,
-        mut make: impl FnMut(usize, u64, &str, &str) -> Vec<u8>,
+        mut make: impl FnMut(usize, u64, &str, &str, &mut Vec<u8>),
     ) -> Batch {
         // One writer at a time, across paystat processes sharing the trail (an advisory lock
         // for the append, released when `_lock` drops), so the head read here is the last line.
@@ -786,9 +791,9 @@ impl AuditTrail {
         let mut ends: Vec<(usize, String)> = Vec::with_capacity(count);
         for i in 0..count {
             let prev = ends.last().map_or(head.hash.as_str(), |(_, hash)| hash);
-            let body = make(i, head.seq + 1 + i as u64, prev, &timestamp);
-            let (line, hash) = self.sealer.seal(body);
-            bytes.extend_from_slice(&line);
+            let start = bytes.len();
+            make(i, head.seq + 1 + i as u64, prev, &timestamp, &mut bytes);
+            let hash = self.sealer.seal_at(&mut bytes, start);
             bytes.push(b'\n');
             ends.push((bytes.len(), hash));
         }
@@ -970,9 +975,13 @@ impl Drop for AuditTrail {
         );
         if !waiting.is_empty() {
             let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = self.append(&mut writer, waiting.len(), |i, seq, prev, timestamp| {
-                envelope_and(&waiting[i], seq, prev, self.sealer.name(), timestamp)
-            });
+            let _ = self.append(
+                &mut writer,
+                waiting.len(),
+                |i, seq, prev, timestamp, out| {
+                    waiting[i].line(seq, prev, self.sealer.name(), timestamp, out);
+                },
+            );
         }
     }
 }
