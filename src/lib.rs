@@ -70,8 +70,8 @@ pub use cache::{
     Cache, CacheError, Cursor, Entry as CacheEntry, Feed, GatewayStats, Key as CacheKey,
 };
 pub use check::{
-    CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES, Routing,
-    UnauditedCheck,
+    Audited, CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES,
+    Routing, UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, human as human_duration, parse_duration};
 pub use config::{

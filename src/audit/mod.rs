@@ -246,9 +246,16 @@ impl AuditError {
 pub struct Written {
     wait: Option<(Arc<Syncer>, u64)>,
     path: Arc<Path>,
+    result: Arc<Vec<u8>>,
 }
 
 impl Written {
+    /// The result as the line holds it: its JSON object, as `serde_json` writes a
+    /// [`CheckResult`] (a JSON-lines output can show these very bytes).
+    pub fn result_json(&self) -> &Arc<Vec<u8>> {
+        &self.result
+    }
+
     /// Returns once the line is as durable as the trail promises (at once for `sync = "os"`).
     pub async fn durable(self) -> Result<(), AuditError> {
         match self.wait {
@@ -356,7 +363,7 @@ impl Batch {
 #[derive(Debug)]
 struct Rest {
     asked: Vec<u8>,
-    result: Vec<u8>,
+    result: Arc<Vec<u8>>,
 }
 
 impl Rest {
@@ -551,6 +558,7 @@ impl AuditTrail {
     /// in the file, or with the reason it is not (then none of the lines after it are either).
     pub async fn write(&self, result: &CheckResult, asked: &Asked) -> Result<Written, AuditError> {
         let rest = self.rest(result, asked);
+        let json = Arc::clone(&rest.result);
         let ticket = {
             let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             if queue.waiting.is_empty() {
@@ -561,7 +569,10 @@ impl AuditTrail {
             queue.issued
         };
         tokio::task::yield_now().await;
-        self.appended(ticket)
+        self.appended(ticket).map(|written| Written {
+            result: json,
+            ..written
+        })
     }
 
     /// What `result` adds to a line after the envelope (`v`, `seq`, `prev`, `chain`,
@@ -597,7 +608,7 @@ impl AuditTrail {
         let result = serde_json::to_writer(&mut json, result).map(|()| json);
         Rest {
             asked: asking.expect("an audit line always serializes"),
-            result: result.expect("a result always serializes"),
+            result: Arc::new(result.expect("a result always serializes")),
         }
     }
 
@@ -653,6 +664,7 @@ impl AuditTrail {
                     .clone()
                     .zip(batch.first_seq.map(|first| first + index)),
                 path: Arc::clone(&self.shown_path),
+                result: Arc::default(),
             });
         }
         Err(batch

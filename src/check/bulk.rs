@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{Checked, Checker, UnauditedCheck};
+use super::{Audited, Checked, Checker, UnauditedCheck};
 use crate::gateway::Reply;
 use crate::result::CheckResult;
 
@@ -14,7 +14,8 @@ impl Checker {
     /// Checks `ids` concurrently; results come back in the order of `ids`.
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
         let ids = futures_util::stream::iter(ids.iter().cloned());
-        self.check_stream(ids, true).collect().await
+        let checked = self.check_stream(ids, true);
+        checked.map(|r| r.map(|a| a.result)).collect().await
     }
 
     /// Checks ids as `ids` yields them. At most `concurrency` checks ask at once; a written line
@@ -25,7 +26,7 @@ impl Checker {
         &'a self,
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>> {
         let asked = ids
             .take_while(|_| std::future::ready(self.stop.taking()))
             .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await });
@@ -37,13 +38,13 @@ impl Checker {
         &'a self,
         asked: impl Stream<Item = F> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
+    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>>
     where
         F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
     {
         let concurrency = self.options.concurrency.max(1);
         let syncing = concurrency.saturating_mul(8).max(256);
-        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(c, _)| c);
+        let shown = |r: Result<(Audited, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
         if ordered {
             asked
                 .buffered(concurrency)
@@ -63,7 +64,7 @@ impl Checker {
 }
 
 /// A check's result, as the helper thread sends it back.
-type Shown = Result<CheckResult, UnauditedCheck>;
+type Shown = Result<Audited, UnauditedCheck>;
 
 impl Checker {
     /// Checks ids like [`Checker::check_stream`], on two threads when the machine has two cores
@@ -79,7 +80,7 @@ impl Checker {
         self: &'a Arc<Self>,
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if ordered || concurrency < 2 || cores < 2 {

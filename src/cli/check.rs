@@ -367,13 +367,15 @@ pub async fn report(
                     let now = time::OffsetDateTime::now_utc();
                     for result in chunk {
                         match result {
-                            Ok(result) => {
-                                let age = presentation.age(&result, now);
-                                summary.add(&result, age.is_some_and(|a| a.stale));
+                            Ok(audited) => {
+                                let result = &audited.result;
+                                let age = presentation.age(result, now);
+                                summary.add(result, age.is_some_and(|a| a.stale));
                                 worst = worst.max(checked(result.outcome));
-                                progress.tick(&result);
-                                if output_error.is_none() && presentation.shows(&result, age) {
-                                    output_error = output.push(Shown { result: &result, age }).err();
+                                progress.tick(result);
+                                if output_error.is_none() && presentation.shows(result, age) {
+                                    let json = Some(audited.json());
+                                    output_error = output.push(Shown { result, age, json }).err();
                                 }
                             }
                             Err(unaudited) => {
