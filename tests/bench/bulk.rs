@@ -13,6 +13,10 @@
 //! - **paystat, cache**: the first with the status cache on, cold (a fresh state directory per
 //!   round: every answer is looked up, missed and written). The others run with `--no-cache`.
 //!
+//! - **paystat, before** (only when `PAYSTAT_BENCH_BEFORE` names another paystat binary, say
+//!   one built from an earlier commit): that binary run like **paystat**, for a before/after
+//!   comparison within the same rounds.
+//!
 //! For each it measures checks per second and client CPU per check (the child's own user +
 //! system time, from `wait4`, divided by its checks), and prints medians and the ratios
 //! paystat/baseline and disk/os. Then one run over the memory run's ids reports paystat's peak
@@ -58,9 +62,14 @@ fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let ids: String = (0..count).map(|i| format!("txn_{i:07}\n")).collect();
 
+    let before = std::env::var_os("PAYSTAT_BENCH_BEFORE").map(std::path::PathBuf::from);
+    let mut contestants = vec!["baseline", "paystat", "paystat, os", "paystat, cache"];
+    if before.is_some() {
+        contestants.push("paystat, before");
+    }
     let mut figures: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
     for round in 0..ROUNDS {
-        for who in ["baseline", "paystat", "paystat, os", "paystat, cache"] {
+        for &who in &contestants {
             let out = dir
                 .path()
                 .join(format!("out-{round}-{}.jsonl", who.replace([',', ' '], "")));
@@ -73,6 +82,21 @@ fn main() {
                 "paystat, cache" => {
                     let state = dir.path().join(format!("cold-{round}"));
                     paystat(&state, &base, concurrency)
+                }
+                "paystat, before" => {
+                    let mut cmd = paystat(dir.path(), &base, concurrency);
+                    let binary = before.as_ref().expect("only with PAYSTAT_BENCH_BEFORE");
+                    let mut before_cmd = Command::new(binary);
+                    before_cmd.args(cmd.get_args());
+                    for (key, value) in cmd.get_envs() {
+                        match value {
+                            Some(value) => before_cmd.env(key, value),
+                            None => before_cmd.env_remove(key),
+                        };
+                    }
+                    cmd = before_cmd;
+                    cmd.arg("--no-cache");
+                    cmd
                 }
                 _ => {
                     let mut cmd = paystat(dir.path(), &base, concurrency);
@@ -124,6 +148,15 @@ fn main() {
         "audit disk / os:    {:.2} of the throughput",
         disk_rate / os_rate
     );
+    if let Some((rates, cpu)) = figures.get("paystat, before") {
+        println!(
+            "paystat / before:   {:.2} of the throughput, {:.2}x the CPU per check; before / baseline: {:.2} of the throughput, {:.2}x the CPU",
+            disk_rate / median(rates),
+            disk_cpu / median(cpu),
+            median(rates) / base_rate,
+            median(cpu) / base_cpu
+        );
+    }
     println!(
         "cache on / off:     {:.2} of the throughput, {:.2}x the CPU per check (cold cache: every answer written)",
         cache_rate / disk_rate,
@@ -138,7 +171,10 @@ fn main() {
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let audited = (ROUNDS * 2 * count) as f64;
+    // The trails of paystat, paystat os, and paystat before when it runs (the cache runs keep
+    // theirs in state directories of their own).
+    let trails = if before.is_some() { 3 } else { 2 };
+    let audited = (ROUNDS * trails * count) as f64;
     println!(
         "audit line:         {:.0} bytes",
         audit_bytes as f64 / audited
