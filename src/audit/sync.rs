@@ -30,9 +30,9 @@ impl Durability {
 }
 
 /// How long the syncer waits for another line before it syncs what it has.
-const QUIET: std::time::Duration = std::time::Duration::from_micros(200);
+const QUIET: std::time::Duration = std::time::Duration::from_millis(1);
 /// The longest it gathers lines before syncing, however fast they come.
-const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(5);
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How far the file is durable: the last line synced, or why syncing failed.
 type Synced = Result<u64, String>;

@@ -43,7 +43,7 @@ impl Checker {
         F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
     {
         let concurrency = self.options.concurrency.max(1);
-        let syncing = concurrency.saturating_mul(8).max(256);
+        let syncing = awaiting_sync(concurrency);
         let shown = |r: Result<(Audited, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
         if ordered {
             asked
@@ -61,6 +61,14 @@ impl Checker {
                 .boxed_local()
         }
     }
+}
+
+/// How many written lines may await their sync beside `concurrency` checks asking: enough for
+/// the lines of a sync interval (up to 10 ms of gathering plus the sync itself) at tens of
+/// thousands of checks a second, so a bulk run does not wait on the disk; bounded, so memory
+/// does not grow with the input.
+fn awaiting_sync(concurrency: usize) -> usize {
+    concurrency.saturating_mul(32).max(1024)
 }
 
 /// A check's result, as the helper thread sends it back.
@@ -122,7 +130,7 @@ impl Checker {
             },
         );
         let local = concurrency - helper_share;
-        let syncing = local.saturating_mul(8).max(256);
+        let syncing = awaiting_sync(local);
         let here = mine
             .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await })
             .buffer_unordered(local)
@@ -150,7 +158,7 @@ impl Checker {
         let checker = &self;
         let client = &client;
         runtime.block_on(async move {
-            let syncing = concurrency.saturating_mul(8).max(256);
+            let syncing = awaiting_sync(concurrency);
             let mut done = tokio_stream_of(ids)
                 .take_while(|_| std::future::ready(checker.stop.taking()))
                 .map(|id| async move { checker.ask_and_write(client, &id, false).await })
