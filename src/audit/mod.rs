@@ -317,7 +317,13 @@ struct OpenFile {
 struct Writer {
     open: OpenFile,
     head: Option<Head>,
+    /// The lines of an append, reused from one append to the next (a bulk run appends
+    /// thousands of times a second).
+    buffer: Vec<u8>,
 }
+
+/// The most a writer's buffer keeps between appends.
+const BUFFER_KEPT: usize = 1 << 20;
 
 /// Lines handed to [`AuditTrail::write`] and not yet appended, and how the appended ones
 /// ended until each check takes its own outcome.
@@ -488,7 +494,11 @@ impl AuditTrail {
             shown_path: Arc::from(location.path()),
             location,
             link,
-            writer: Mutex::new(Writer { open, head: None }),
+            writer: Mutex::new(Writer {
+                open,
+                head: None,
+                buffer: Vec::new(),
+            }),
             queue: Mutex::default(),
             lock,
             actor,
@@ -798,7 +808,8 @@ impl AuditTrail {
             Err(e) => return Batch::failed(e),
         };
         let timestamp = timestamp_of(now);
-        let mut bytes = Vec::with_capacity(count * 1280);
+        let mut bytes = std::mem::take(&mut writer.buffer);
+        bytes.clear();
         // Where each line ends in `bytes`, and its hash.
         let mut ends: Vec<(usize, String)> = Vec::with_capacity(count);
         for i in 0..count {
@@ -844,6 +855,9 @@ impl AuditTrail {
                 seq: head.seq + kept as u64,
                 hash,
             });
+        }
+        if bytes.capacity() <= BUFFER_KEPT {
+            writer.buffer = bytes;
         }
         Batch {
             syncer,

@@ -13,6 +13,9 @@
 //! - **paystat, cache**: the first with the status cache on, cold (a fresh state directory per
 //!   round: every answer is looked up, missed and written). The others run with `--no-cache`.
 //!
+//! - **baseline, mimalloc**: the same loop on mimalloc, the allocator paystat's binary uses
+//!   (the baseline keeps the system allocator; this one shows how much of paystat's
+//!   standing comes from the allocator alone);
 //! - **paystat, before** (only when `PAYSTAT_BENCH_BEFORE` names another paystat binary, say
 //!   one built from an earlier commit): that binary run like **paystat**, for a before/after
 //!   comparison within the same rounds.
@@ -33,6 +36,79 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod server;
+
+/// The bench binary's allocator: the system's, or mimalloc when `PAYSTAT_BENCH_MIMALLOC` is
+/// set (the "baseline, mimalloc" role). Chosen at the first allocation, before any memory
+/// exists, so every block is freed by the allocator that gave it.
+struct Chosen;
+
+/// 0: not chosen yet; 1: the system's; 2: mimalloc.
+static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+impl Chosen {
+    fn mimalloc() -> bool {
+        match CHOSEN.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => {
+                // SAFETY: getenv with a valid C string; nothing here allocates.
+                let on = !unsafe { libc::getenv(c"PAYSTAT_BENCH_MIMALLOC".as_ptr()) }.is_null();
+                CHOSEN.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+                on
+            }
+        }
+    }
+}
+
+// SAFETY: every call is passed on unchanged to one allocator, the same one for the whole run.
+unsafe impl std::alloc::GlobalAlloc for Chosen {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            if Chosen::mimalloc() {
+                mimalloc::MiMalloc.alloc(layout)
+            } else {
+                std::alloc::System.alloc(layout)
+            }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            if Chosen::mimalloc() {
+                mimalloc::MiMalloc.alloc_zeroed(layout)
+            } else {
+                std::alloc::System.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's contract, passed on to the allocator that gave `ptr`.
+        unsafe {
+            if Chosen::mimalloc() {
+                mimalloc::MiMalloc.dealloc(ptr, layout)
+            } else {
+                std::alloc::System.dealloc(ptr, layout)
+            }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on to the allocator that gave `ptr`.
+        unsafe {
+            if Chosen::mimalloc() {
+                mimalloc::MiMalloc.realloc(ptr, layout, size)
+            } else {
+                std::alloc::System.realloc(ptr, layout, size)
+            }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Chosen = Chosen;
 
 const ROUNDS: usize = 5;
 
@@ -63,7 +139,13 @@ fn main() {
     let ids: String = (0..count).map(|i| format!("txn_{i:07}\n")).collect();
 
     let before = std::env::var_os("PAYSTAT_BENCH_BEFORE").map(std::path::PathBuf::from);
-    let mut contestants = vec!["baseline", "paystat", "paystat, os", "paystat, cache"];
+    let mut contestants = vec![
+        "baseline",
+        "baseline, mimalloc",
+        "paystat",
+        "paystat, os",
+        "paystat, cache",
+    ];
     if before.is_some() {
         contestants.push("paystat, before");
     }
@@ -74,9 +156,14 @@ fn main() {
                 .path()
                 .join(format!("out-{round}-{}.jsonl", who.replace([',', ' '], "")));
             let mut cmd = match who {
-                "baseline" => {
+                "baseline" | "baseline, mimalloc" => {
                     let mut cmd = Command::new(std::env::current_exe().unwrap());
                     cmd.args(["--baseline", &base, &concurrency.to_string()]);
+                    if who == "baseline" {
+                        cmd.env_remove("PAYSTAT_BENCH_MIMALLOC");
+                    } else {
+                        cmd.env("PAYSTAT_BENCH_MIMALLOC", "1");
+                    }
                     cmd
                 }
                 "paystat, cache" => {
@@ -143,6 +230,15 @@ fn main() {
         "paystat / baseline: {:.2} of the throughput, {:.2}x the CPU per check",
         disk_rate / base_rate,
         disk_cpu / base_cpu
+    );
+    let (mi_rate, mi_cpu) = (
+        median(&figures["baseline, mimalloc"].0),
+        median(&figures["baseline, mimalloc"].1),
+    );
+    println!(
+        "paystat / baseline on mimalloc: {:.2} of the throughput, {:.2}x the CPU per check",
+        disk_rate / mi_rate,
+        disk_cpu / mi_cpu
     );
     println!(
         "audit disk / os:    {:.2} of the throughput",
