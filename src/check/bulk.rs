@@ -65,10 +65,10 @@ impl Checker {
 
 /// How many written lines may await their sync beside `concurrency` checks asking: enough for
 /// the lines of a sync interval (up to 10 ms of gathering plus the sync itself) at tens of
-/// thousands of checks a second, so a bulk run does not wait on the disk; bounded, so memory
-/// does not grow with the input.
+/// thousands of checks a second, so a bulk run does not wait on the disk; bounded (a few MB of
+/// results at most), so memory does not grow with the input or the concurrency.
 fn awaiting_sync(concurrency: usize) -> usize {
-    concurrency.saturating_mul(32).max(1024)
+    concurrency.saturating_mul(32).clamp(1024, 4096)
 }
 
 /// A check's result, as the helper thread sends it back.
