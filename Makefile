@@ -32,3 +32,6 @@ mutants:
 		--jobs 2 --timeout 120 -o mutants-audit -- --lib --test contract -- audit
 	cargo mutants -f src/cache/mod.rs -f src/check/feed.rs \
 		--jobs 2 --timeout 120 -o mutants-cache -- --lib --test contract -- cache feed
+	cargo mutants -f src/audit/mod.rs -f src/audit/sync.rs \
+		--re 'Rest::line|AuditTrail::rest|AuditTrail::write|AuditTrail::appended|AuditTrail::written|AuditTrail::append|AuditError::again|Drop for AuditTrail|Syncer::written' \
+		--jobs 2 --timeout 120 -o mutants-append -- --lib --test contract -- audit

@@ -595,6 +595,10 @@ fn an_append_that_fills_the_disk_keeps_the_whole_lines_and_withholds_the_rest() 
     for (i, line) in lines.iter().enumerate() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(value["payment_id"], format!("txn_{i:03}"));
+        assert_eq!(
+            value["sync"], "os",
+            "the trail was opened to hand lines to the OS only"
+        );
     }
 }
 
@@ -621,4 +625,31 @@ fn a_line_whose_check_stopped_waiting_is_still_written() {
     let lines = audit_lines(dir.path());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].check.payment_id, "txn_001");
+}
+
+#[test]
+fn each_answer_waits_for_the_sync_of_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = AuditTrail::open(&dir.path().join("audit.jsonl"), "ops".into()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for n in 1..=3 {
+        let result = paystat::CheckResult::new(
+            format!("txn_{n}"),
+            Some(GatewayKind::Ledger),
+            Outcome::NotFound,
+        );
+        runtime
+            .block_on(trail.record(&result, &paystat::Asked::default()))
+            .unwrap();
+        // One line at a time: each was written after the last sync, so only a sync of its own
+        // can have made it durable.
+        assert!(
+            trail.syncs() >= n,
+            "line {n} returned after {} syncs",
+            trail.syncs()
+        );
+    }
 }
