@@ -28,6 +28,7 @@ impl Checker {
         ordered: bool,
     ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>> {
         let asked = ids
+            .take_until(self.stop.stopped())
             .take_while(|_| std::future::ready(self.stop.taking()))
             .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await });
         self.pipeline(asked, ordered)
@@ -106,6 +107,9 @@ impl Checker {
         }
         // The ids this thread checks itself: every id the helper has no room for. Each time
         // this thread takes an id, it first hands the helper as many as it takes.
+        // Waiting for the next id ends when the run stops taking ids, even with the input
+        // still open.
+        let ids = ids.take_until(self.stop.stopped());
         let mine = futures_util::stream::unfold(
             (ids.boxed_local(), Some(to_helper)),
             move |(mut ids, mut helper)| async move {

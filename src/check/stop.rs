@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[derive(Debug)]
 pub(crate) struct Stop {
     stopping: AtomicBool,
+    /// Set with `stopping`, for a run waiting on its input to hear it.
+    stopped: tokio::sync::watch::Sender<bool>,
     interrupted: tokio::sync::watch::Sender<bool>,
 }
 
@@ -14,6 +16,7 @@ impl Stop {
     pub fn new() -> Stop {
         Stop {
             stopping: AtomicBool::new(false),
+            stopped: tokio::sync::watch::Sender::new(false),
             interrupted: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -26,6 +29,14 @@ impl Stop {
     /// Starts no new check.
     pub fn stop_taking(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.stopped.send_replace(true);
+    }
+
+    /// Returns once [`Stop::stop_taking`] was called: a run whose input is still open (a
+    /// producer that has not finished writing ids) stops waiting for the next id then.
+    pub async fn stopped(&self) {
+        let mut stopped = self.stopped.subscribe();
+        let _ = stopped.wait_for(|stop| *stop).await;
     }
 
     /// Starts no new check, and ends the ones in flight at their next wait.

@@ -706,3 +706,58 @@ async fn a_second_ctrl_c_cuts_the_checks_in_flight_short_and_audits_them_with_13
     assert_eq!(lines[1]["outcome"], "interrupted");
     assert_eq!(lines[1]["request"]["path"], "/v1/payments/txn_slow");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_run_whose_input_is_still_open() {
+    // A producer that has not finished writing ids (`tail -f … | paystat check -`): the run
+    // must stop on Ctrl-C, not wait for the producer to close its end.
+    let mock = mock().await;
+    // On two threads, and in input order (one thread).
+    for order in [None, Some("--ordered")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = paystat(dir.path())
+            .args(["check", "--format", "jsonl", "--base-url"])
+            .arg(mock.base_url(GatewayKind::Ledger))
+            .args(order)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, b"txn_001\n").unwrap();
+        let waited = std::time::Instant::now();
+        while audit_line_count(dir.path()) < 1 {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(20),
+                "no line was written"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        // `stdin` stays open until the run has ended (or this test gives up on it).
+        let ended = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if waited.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let status =
+            ended.unwrap_or_else(|| panic!("still waiting for input after Ctrl-C: {stderr}"));
+        assert_eq!(status.code(), Some(130), "{stderr}");
+        let shown = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(shown.lines().count(), 1, "{shown}");
+        assert!(shown.contains("\"payment_id\":\"txn_001\""), "{shown}");
+    }
+}
