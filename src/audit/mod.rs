@@ -641,13 +641,14 @@ impl AuditTrail {
             }
             (queue.first_waiting, std::mem::take(&mut queue.waiting))
         };
-        let Some(index) = ticket
+        // Every ticket is either waiting or done, so this line is among those taken; were it
+        // not, the others would still be written, and this check would not be shown.
+        let own = ticket
             .checked_sub(first)
-            .filter(|&i| i < lines.len() as u64)
-        else {
-            // Every ticket is either waiting or done; this cannot happen, and is not shown.
+            .filter(|&i| i < lines.len() as u64);
+        if lines.is_empty() {
             return Err(AuditError::Halted);
-        };
+        }
         let batch =
             Arc::new(
                 self.append(&mut writer, lines.len(), |i, seq, prev, timestamp, out| {
@@ -657,12 +658,15 @@ impl AuditTrail {
         // The other checks find their outcome before the writer is free again.
         {
             let mut queue = queue();
-            for i in (0..lines.len() as u64).filter(|&i| i != index) {
+            for i in (0..lines.len() as u64).filter(|&i| Some(i) != own) {
                 queue.done.insert(first + i, (Arc::clone(&batch), i));
             }
         }
         drop(writer);
-        self.written(&batch, index)
+        match own {
+            Some(index) => self.written(&batch, index),
+            None => Err(AuditError::Halted),
+        }
     }
 
     /// The line `index` of `batch` as written, or why it is not.
