@@ -8,6 +8,8 @@
 //! `wait4`), the RSS ratio big/small (bounded memory means about 1), and the export's speed
 //! against `cat` of the same files (the baseline: reading the bytes and nothing else).
 
+mod child;
+
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -103,17 +105,13 @@ fn run(cmd: &mut Command) -> (Duration, f64) {
         .stderr(Stdio::null())
         .spawn()
         .expect("the command starts");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers to locals.
-    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert!(waited > 0, "wait4 failed");
+    let used = child::reap(&child);
+    let status = used.status;
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed with {status}"
     );
-    (started.elapsed(), usage.ru_maxrss as f64 / 1024.0)
+    (started.elapsed(), used.peak_rss_kib as f64 / 1024.0)
 }
 
 /// Writes `lines` chained lines over [`DAYS`] day files in `dir`, the way paystat writes them.

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod child;
 mod server;
 
 /// The bench binary's allocator: the system's, or mimalloc when `PAYSTAT_BENCH_MIMALLOC` is
@@ -46,8 +47,9 @@ struct Chosen;
 static CHOSEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 impl Chosen {
-    fn mimalloc() -> bool {
-        match CHOSEN.load(Ordering::Relaxed) {
+    /// The allocator of this run.
+    fn allocator() -> &'static dyn std::alloc::GlobalAlloc {
+        let mimalloc = match CHOSEN.load(Ordering::Relaxed) {
             1 => false,
             2 => true,
             _ => {
@@ -56,6 +58,11 @@ impl Chosen {
                 CHOSEN.store(if on { 2 } else { 1 }, Ordering::Relaxed);
                 on
             }
+        };
+        if mimalloc {
+            &mimalloc::MiMalloc
+        } else {
+            &std::alloc::System
         }
     }
 }
@@ -64,46 +71,22 @@ impl Chosen {
 unsafe impl std::alloc::GlobalAlloc for Chosen {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if Chosen::mimalloc() {
-                mimalloc::MiMalloc.alloc(layout)
-            } else {
-                std::alloc::System.alloc(layout)
-            }
-        }
+        unsafe { Chosen::allocator().alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if Chosen::mimalloc() {
-                mimalloc::MiMalloc.alloc_zeroed(layout)
-            } else {
-                std::alloc::System.alloc_zeroed(layout)
-            }
-        }
+        unsafe { Chosen::allocator().alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         // SAFETY: the caller's contract, passed on to the allocator that gave `ptr`.
-        unsafe {
-            if Chosen::mimalloc() {
-                mimalloc::MiMalloc.dealloc(ptr, layout)
-            } else {
-                std::alloc::System.dealloc(ptr, layout)
-            }
-        }
+        unsafe { Chosen::allocator().dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
         // SAFETY: the caller's contract, passed on to the allocator that gave `ptr`.
-        unsafe {
-            if Chosen::mimalloc() {
-                mimalloc::MiMalloc.realloc(ptr, layout, size)
-            } else {
-                std::alloc::System.realloc(ptr, layout, size)
-            }
-        }
+        unsafe { Chosen::allocator().realloc(ptr, layout, size) }
     }
 }
 
@@ -331,11 +314,7 @@ fn run_child(cmd: &mut Command, ids: &str, out: &std::path::Path, server: Option
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the client starts");
-    let mut stdin = child.stdin.take().unwrap();
-    let ids = ids.to_owned();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(ids.as_bytes());
-    });
+    let feeder = child::feed(&mut child, ids);
     let stdout = child.stdout.take().unwrap();
     let out = out.to_owned();
     let first_answer = server.map(|s| Arc::clone(&s.first_answer));
@@ -358,20 +337,14 @@ fn run_child(cmd: &mut Command, ids: &str, out: &std::path::Path, server: Option
         let after = first.zip(answered).map(|(f, a)| f.saturating_sub(a));
         (lines, after)
     });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers to locals.
-    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let used = child::reap(&child);
     let wall = started.elapsed();
-    assert!(waited > 0, "wait4 failed");
     feeder.join().unwrap();
     let (lines, first_line_after_answer) = reader.join().unwrap();
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Run {
         wall,
-        cpu: time(usage.ru_utime) + time(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
+        cpu: used.cpu,
+        peak_rss_kib: used.peak_rss_kib,
         lines,
         first_line_after_answer,
     }

@@ -19,12 +19,12 @@
 //! After the re-run it prints `paystat audit stats --by gateway` over that trail: the latency
 //! percentiles of the asked checks, and how many answers came from the cache.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod child;
 mod server;
 
 fn main() {
@@ -123,11 +123,7 @@ fn run_child(cmd: &mut Command, ids: &str) -> (Duration, usize) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("paystat starts");
-    let mut stdin = child.stdin.take().unwrap();
-    let ids = ids.to_owned();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(ids.as_bytes());
-    });
+    let feeder = child::feed(&mut child, ids);
     let output = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     let lines = output
