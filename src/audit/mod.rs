@@ -579,10 +579,7 @@ impl AuditTrail {
             queue.issued
         };
         tokio::task::yield_now().await;
-        self.appended(ticket).map(|written| Written {
-            result: json,
-            ..written
-        })
+        self.appended(ticket, json)
     }
 
     /// What `result` adds to a line after the envelope (`v`, `seq`, `prev`, `chain`,
@@ -623,11 +620,11 @@ impl AuditTrail {
     }
 
     /// The outcome of the line with `ticket`: taken from the append that wrote it, or, when it
-    /// still waits, by appending it with every other line waiting.
-    fn appended(&self, ticket: u64) -> Result<Written, AuditError> {
+    /// still waits, by appending it with every other line waiting. `json` is its result.
+    fn appended(&self, ticket: u64, json: Arc<Vec<u8>>) -> Result<Written, AuditError> {
         let queue = || self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((batch, index)) = queue().done.remove(&ticket) {
-            return self.written(&batch, index);
+            return self.written(&batch, index, json);
         }
         // A poisoned lock only means another check panicked mid-write; the file is still usable.
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -637,7 +634,7 @@ impl AuditTrail {
             if let Some((batch, index)) = queue.done.remove(&ticket) {
                 drop(queue);
                 drop(writer);
-                return self.written(&batch, index);
+                return self.written(&batch, index, json);
             }
             (queue.first_waiting, std::mem::take(&mut queue.waiting))
         };
@@ -664,13 +661,18 @@ impl AuditTrail {
         }
         drop(writer);
         match own {
-            Some(index) => self.written(&batch, index),
+            Some(index) => self.written(&batch, index, json),
             None => Err(AuditError::Halted),
         }
     }
 
-    /// The line `index` of `batch` as written, or why it is not.
-    fn written(&self, batch: &Batch, index: u64) -> Result<Written, AuditError> {
+    /// The line `index` of `batch` as written (its result being `json`), or why it is not.
+    fn written(
+        &self,
+        batch: &Batch,
+        index: u64,
+        json: Arc<Vec<u8>>,
+    ) -> Result<Written, AuditError> {
         if index < batch.kept {
             return Ok(Written {
                 wait: batch
@@ -678,7 +680,7 @@ impl AuditTrail {
                     .clone()
                     .zip(batch.first_seq.map(|first| first + index)),
                 path: Arc::clone(&self.shown_path),
-                result: Arc::default(),
+                result: json,
             });
         }
         Err(batch
