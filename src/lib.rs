@@ -58,8 +58,8 @@ pub mod contract;
 
 pub use audit::{
     Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, Durability, EVENT_REPAIR,
-    EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer, Target, TrailOptions,
-    Written, default_actor,
+    EVENT_STATUS_CHECK, Envelope, GENESIS, Location, Origin, RequestLine, Sealer, Target,
+    TrailOptions, Written, default_actor,
 };
 /// The audit trail's chain, retention and queries.
 pub mod audit_trail {
@@ -70,8 +70,8 @@ pub use cache::{
     Cache, CacheError, Cursor, Entry as CacheEntry, Feed, GatewayStats, Key as CacheKey,
 };
 pub use check::{
-    Audited, CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES,
-    Routing, UnauditedCheck,
+    CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES, Routing,
+    UnauditedCheck,
 };
 pub use clock::{Clock, ManualClock, SystemClock, human as human_duration, parse_duration};
 pub use config::{

@@ -104,7 +104,7 @@ pub fn scan(
                     continue;
                 }
             };
-            if record.event != EVENT_STATUS_CHECK {
+            if record.envelope.event != EVENT_STATUS_CHECK {
                 scanned.skipped += 1;
                 continue;
             }
@@ -112,7 +112,7 @@ pub fn scan(
                 continue;
             }
             scanned.matched += 1;
-            if record.v == 0 {
+            if record.envelope.v == 0 {
                 scanned.legacy += 1;
             }
             let place = Place {
@@ -128,7 +128,7 @@ pub fn scan(
 fn passes(record: &AuditRecord<'_>, filter: &Filter) -> bool {
     if filter.since.is_some() || filter.until.is_some() {
         let Ok(at) = OffsetDateTime::parse(
-            &record.timestamp,
+            &record.envelope.timestamp,
             &time::format_description::well_known::Rfc3339,
         ) else {
             return false;
@@ -137,7 +137,10 @@ fn passes(record: &AuditRecord<'_>, filter: &Filter) -> bool {
             return false;
         }
     }
-    filter.actor.as_ref().is_none_or(|a| *a == record.actor)
+    filter
+        .actor
+        .as_ref()
+        .is_none_or(|a| *a == record.envelope.actor)
         && filter
             .payment_id
             .as_ref()
@@ -200,7 +203,7 @@ pub fn export(
                     .unwrap_or_else(|_| Value::Object(Default::default()));
                 let mut row = flat::cells(&value, ENVELOPE_COLUMNS);
                 row.extend(flat::cells(&value, RESULT_COLUMNS));
-                row.extend([record.prev.clone(), record.hash.clone()]);
+                row.extend([record.envelope.prev.to_string(), record.hash.clone()]);
                 writer.write_record(&row).map_err(csv_error)
             })?;
             writer.flush().map_err(QueryError::Write)?;
@@ -248,9 +251,9 @@ pub fn history(
     };
     scan(location, &filter, |_, _, record| {
         each(HistoryRow {
-            timestamp: record.timestamp.clone(),
-            actor: record.actor.clone(),
-            os_user: record.os_user.clone(),
+            timestamp: record.envelope.timestamp.to_string(),
+            actor: record.envelope.actor.to_string(),
+            os_user: record.envelope.os_user.to_string(),
             gateway: record.check.gateway,
             environment: record.environment.map(|e| e.as_str().to_owned()),
             outcome: record.check.outcome,
@@ -319,9 +322,14 @@ pub fn stats(
             GroupBy::Gateway => check
                 .gateway
                 .map_or("(none)".to_owned(), |g| g.as_str().to_owned()),
-            GroupBy::Actor => record.actor.clone(),
+            GroupBy::Actor => record.envelope.actor.to_string(),
             GroupBy::Outcome => check.outcome.as_str().to_owned(),
-            GroupBy::Day => record.timestamp.get(..10).unwrap_or("?").to_owned(),
+            GroupBy::Day => record
+                .envelope
+                .timestamp
+                .get(..10)
+                .unwrap_or("?")
+                .to_owned(),
         };
         let acc = groups.entry(key.clone()).or_insert_with(|| Acc {
             stats: GroupStats {

@@ -497,7 +497,7 @@ pub fn head(location: &Location) -> Result<Option<(u64, String, Place)>, VerifyE
         .map_err(|e| read_error(location.path(), e))?;
     for path in files.iter().rev() {
         if let Some((seq, hash, line)) =
-            super::last_chained(path).map_err(|e| read_error(path, e))?
+            super::head::last_chained(path).map_err(|e| read_error(path, e))?
         {
             let place = Place {
                 file: path.clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{Audited, Checked, Checker, UnauditedCheck};
+use super::{Checked, Checker, UnauditedCheck};
 use crate::gateway::Reply;
 use crate::result::CheckResult;
 
@@ -15,7 +15,7 @@ impl Checker {
     pub async fn check_all(&self, ids: &[String]) -> Vec<Result<CheckResult, UnauditedCheck>> {
         let ids = futures_util::stream::iter(ids.iter().cloned());
         let checked = self.check_stream(ids, true);
-        checked.map(|r| r.map(|a| a.result)).collect().await
+        checked.collect().await
     }
 
     /// Checks ids as `ids` yields them. At most `concurrency` checks ask at once; a written line
@@ -26,7 +26,7 @@ impl Checker {
         &'a self,
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>> {
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let asked = ids
             .take_until(self.stop.stopped())
             .take_while(|_| std::future::ready(self.stop.taking()))
@@ -39,13 +39,13 @@ impl Checker {
         &'a self,
         asked: impl Stream<Item = F> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>>
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
     where
         F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
     {
         let concurrency = self.options.concurrency.max(1);
         let syncing = awaiting_sync(concurrency);
-        let shown = |r: Result<(Audited, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
+        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
         if ordered {
             asked
                 .buffered(concurrency)
@@ -73,7 +73,7 @@ fn awaiting_sync(concurrency: usize) -> usize {
 }
 
 /// A check's result, as the helper thread sends it back.
-type Shown = Result<Audited, UnauditedCheck>;
+type Shown = Result<CheckResult, UnauditedCheck>;
 
 impl Checker {
     /// Checks ids like [`Checker::check_stream`], on two threads when the machine has two cores
@@ -89,7 +89,7 @@ impl Checker {
         self: &'a Arc<Self>,
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<Audited, UnauditedCheck>> {
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let concurrency = self.options.concurrency.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if ordered || concurrency < 2 || cores < 2 {

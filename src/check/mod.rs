@@ -46,23 +46,6 @@ const INTERRUPTED: &str = "the run was interrupted before the gateway answered";
 /// A check whose line is written, not yet known durable.
 type Checked = (CheckResult, Option<Reply>, Written);
 
-/// A check's result whose audit line is durable.
-#[derive(Debug, Clone)]
-pub struct Audited {
-    /// The result.
-    pub result: CheckResult,
-    /// The result as its audit line holds it.
-    json: Arc<Vec<u8>>,
-}
-
-impl Audited {
-    /// The result as its audit line holds it: its JSON object, exactly as `serde_json` writes
-    /// [`Audited::result`] (serialized once, for the line and for JSON-lines output).
-    pub fn json(&self) -> &[u8] {
-        &self.json
-    }
-}
-
 /// Checks payments and audits every check.
 #[derive(Debug)]
 pub struct Checker {
@@ -155,8 +138,7 @@ impl Checker {
         capture: bool,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
         let written = self.ask_and_write(&self.client, id, capture).await;
-        let (audited, reply) = self.when_durable(written).await?;
-        Ok((audited.result, reply))
+        self.when_durable(written).await
     }
 
     /// A client like the checker's own, with its own connections (for another thread).
@@ -212,11 +194,10 @@ impl Checker {
     async fn when_durable(
         &self,
         written: Result<Checked, UnauditedCheck>,
-    ) -> Result<(Audited, Option<Reply>), UnauditedCheck> {
+    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
         let (result, reply, written) = written?;
-        let json = Arc::clone(written.result_json());
         match written.durable().await {
-            Ok(()) => Ok((Audited { result, json }, reply)),
+            Ok(()) => Ok((result, reply)),
             Err(source) => Err(self.unaudited(&result.payment_id, source)),
         }
     }

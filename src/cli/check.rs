@@ -367,15 +367,14 @@ pub async fn report(
                     let now = time::OffsetDateTime::now_utc();
                     for result in chunk {
                         match result {
-                            Ok(audited) => {
-                                let result = &audited.result;
+                            Ok(result) => {
+                                let result = &result;
                                 let age = presentation.age(result, now);
                                 summary.add(result, age.is_some_and(|a| a.stale));
                                 worst = worst.max(checked(result.outcome));
                                 progress.tick(result);
                                 if output_error.is_none() && presentation.shows(result, age) {
-                                    let json = Some(audited.json());
-                                    output_error = output.push(Shown { result, age, json }).err();
+                                    output_error = output.push(Shown { result, age }).err();
                                 }
                             }
                             Err(unaudited) => {

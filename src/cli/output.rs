@@ -27,8 +27,6 @@ pub struct Age {
 pub struct Shown<'a> {
     pub result: &'a CheckResult,
     pub age: Option<Age>,
-    /// The result's JSON as its audit line holds it, when known: written as it is.
-    pub json: Option<&'a [u8]>,
 }
 
 /// A result with its age, in JSON: the result's fields, then `age_s` and `stale`.
@@ -149,9 +147,6 @@ impl Output {
     }
 
     fn write_json(&mut self, shown: Shown<'_>) -> std::io::Result<()> {
-        if let (None, Some(json)) = (shown.age, shown.json) {
-            return self.out.write_all(json);
-        }
         match shown.age {
             None => serde_json::to_writer(&mut self.out, shown.result),
             Some(age) => serde_json::to_writer(

@@ -163,28 +163,30 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
         result.attempts = 1;
         result.duration_ms = 20 + seq % 480;
         let record = AuditRecord {
-            v: 2,
-            seq,
-            prev: prev.clone(),
-            chain: sealer.name().into(),
-            timestamp,
-            event: paystat::EVENT_STATUS_CHECK.into(),
-            actor: ["alice", "bob", "carol"][(seq % 3) as usize].into(),
-            os_user: "ops".into(),
-            origin: Origin {
-                host: "ops-1".into(),
-                pid: 4242,
+            envelope: paystat::Envelope {
+                v: 2,
+                seq,
+                prev: Cow::Owned(prev.clone()),
+                chain: sealer.name().into(),
+                timestamp: timestamp.into(),
+                event: paystat::EVENT_STATUS_CHECK.into(),
+                actor: ["alice", "bob", "carol"][(seq % 3) as usize].into(),
+                os_user: "ops".into(),
+                origin: Cow::Owned(Origin {
+                    host: "ops-1".into(),
+                    pid: 4242,
+                }),
             },
-            target: Some(Target {
+            target: Some(Cow::Owned(Target {
                 scheme: "https".into(),
                 host: "ledger.internal".into(),
                 port: Some(443),
-            }),
+            })),
             environment: Some(Environment::Live),
-            request: Some(RequestLine {
+            request: Some(Cow::Owned(RequestLine {
                 method: "GET".into(),
                 path: format!("/v1/payments/txn_{:07}", seq % 200_000),
-            }),
+            })),
             sync: paystat::Durability::Disk,
             check: Cow::Owned(result),
             hash: String::new(),

@@ -93,9 +93,15 @@ fn an_untouched_trail_is_intact_and_its_head_is_the_last_line() {
     let lines = lines_of(&path);
     assert!(lines[9].ends_with(&format!(r#","hash":"{head}"}}"#)));
     let first: AuditRecord = serde_json::from_str(&lines[0]).unwrap();
-    assert_eq!((first.v, first.seq, first.prev.as_str()), (2, 1, GENESIS));
+    assert_eq!(
+        (first.envelope.v, first.envelope.seq, &*first.envelope.prev),
+        (2, 1, GENESIS)
+    );
     let second: AuditRecord = serde_json::from_str(&lines[1]).unwrap();
-    assert_eq!(second.prev, first.hash, "each line names the one before it");
+    assert_eq!(
+        second.envelope.prev, first.hash,
+        "each line names the one before it"
+    );
     let report = verify_file(
         &path,
         &VerifyOptions {

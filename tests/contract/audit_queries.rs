@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
 use paystat::{
     AttemptRecord, AuditRecord, CheckResult, GENESIS, GatewayKind, Money, Outcome, PaymentStatus,
     RequestLine, Target,
@@ -173,19 +175,23 @@ pub fn fixed_trail(dir: &Path) -> PathBuf {
             GatewayKind::Stripe => "api.stripe.com",
             GatewayKind::Plaid => "production.plaid.com",
         };
+        let fixed = fixed_record(&prev, i as u64 + 1, check.at, &result);
         let record = AuditRecord {
-            actor: check.actor.into(),
-            os_user: format!("{}-os", check.actor),
-            target: Some(Target {
+            envelope: paystat::Envelope {
+                actor: check.actor.into(),
+                os_user: format!("{}-os", check.actor).into(),
+                ..fixed.envelope
+            },
+            target: Some(Cow::Owned(Target {
                 scheme: "https".into(),
                 host: host.into(),
                 port: Some(443),
-            }),
-            request: Some(RequestLine {
+            })),
+            request: Some(Cow::Owned(RequestLine {
                 method: "GET".into(),
                 path: format!("/v1/x/{}", check.id),
-            }),
-            ..fixed_record(&prev, i as u64 + 1, check.at, &result)
+            })),
+            ..fixed
         };
         let (line, hash) = seal(&record);
         let file = trail.join(format!("{}.jsonl", &check.at[..10]));

@@ -301,15 +301,8 @@ async fn two_threads_answer_every_id_once_and_in_order_when_asked() {
             .await;
         let shown: Vec<String> = results
             .iter()
-            .map(|r| r.as_ref().expect("audited").result.payment_id.clone())
+            .map(|r| r.as_ref().expect("audited").payment_id.clone())
             .collect();
-        for audited in results.iter().flatten() {
-            assert_eq!(
-                audited.json(),
-                serde_json::to_vec(&audited.result).unwrap(),
-                "the bytes shown for a JSON line are the result as serde writes it"
-            );
-        }
         if ordered {
             assert_eq!(shown, ids, "input order");
         } else {

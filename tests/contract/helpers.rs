@@ -223,24 +223,26 @@ pub fn fixed_record<'a>(
     result: &'a CheckResult,
 ) -> AuditRecord<'a> {
     AuditRecord {
-        v: 2,
-        seq,
-        prev: prev.to_owned(),
-        chain: "sha256".into(),
-        timestamp: timestamp.into(),
-        event: paystat::EVENT_STATUS_CHECK.into(),
-        actor: "alice".into(),
-        os_user: "alice".into(),
-        origin: paystat::Origin {
-            host: "ops-1".into(),
-            pid: 4242,
+        envelope: paystat::Envelope {
+            v: 2,
+            seq,
+            prev: prev.to_owned().into(),
+            chain: "sha256".into(),
+            timestamp: timestamp.to_owned().into(),
+            event: paystat::EVENT_STATUS_CHECK.into(),
+            actor: "alice".into(),
+            os_user: "alice".into(),
+            origin: std::borrow::Cow::Owned(paystat::Origin {
+                host: "ops-1".into(),
+                pid: 4242,
+            }),
         },
         target: None,
         environment: Some(paystat::Environment::Live),
-        request: Some(paystat::RequestLine {
+        request: Some(std::borrow::Cow::Owned(paystat::RequestLine {
             method: "GET".into(),
             path: format!("/v1/payments/{}", result.payment_id),
-        }),
+        })),
         sync: paystat::Durability::Disk,
         check: std::borrow::Cow::Borrowed(result),
         hash: String::new(),

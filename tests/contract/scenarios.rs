@@ -63,10 +63,11 @@ async fn run(file: &str) {
                 audit.check
             ));
         }
-        if audit.event != "payment.status_check" || audit.actor != "contract-test" {
+        if audit.envelope.event != "payment.status_check" || audit.envelope.actor != "contract-test"
+        {
             problems.push(format!(
                 "the audit line says event {} by {}",
-                audit.event, audit.actor
+                audit.envelope.event, audit.envelope.actor
             ));
         }
     }
@@ -100,15 +101,15 @@ async fn run(file: &str) {
     // line adds: who, when, where from and which request.
     let envelope = audit.map(|a| {
         json!({
-            "v": a.v,
-            "seq": a.seq,
-            "prev": a.prev,
-            "chain": a.chain,
-            "timestamp": a.timestamp,
-            "event": a.event,
-            "actor": a.actor,
-            "os_user": a.os_user,
-            "origin": a.origin,
+            "v": a.envelope.v,
+            "seq": a.envelope.seq,
+            "prev": a.envelope.prev,
+            "chain": a.envelope.chain,
+            "timestamp": a.envelope.timestamp,
+            "event": a.envelope.event,
+            "actor": a.envelope.actor,
+            "os_user": a.envelope.os_user,
+            "origin": a.envelope.origin,
             "target": a.target,
             "environment": a.environment,
             "request": a.request,

@@ -1,0 +1,85 @@
+//! Why the audit trail could not take a line.
+
+use std::path::PathBuf;
+
+/// Why the audit trail could not take a line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The audit file could not be opened for appending.
+    #[error("cannot open the audit log {}", .path.display())]
+    Open {
+        /// The audit file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The audit path exists but is not a regular file (a FIFO would hang the run, a device
+    /// or directory cannot hold the trail).
+    #[error("cannot open the audit log {}: it is {kind}, not a regular file", .path.display())]
+    NotAFile {
+        /// The audit path.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a directory`, `a character device`, …).
+        kind: &'static str,
+    },
+    /// No actor: every line must say who asked.
+    #[error("the actor is empty; say who is checking with --actor NAME")]
+    NoActor,
+    /// The file paystat opened is no longer the one at the audit path: deleted, renamed or
+    /// replaced during the run, so later lines would be lost to the unlinked file.
+    #[error("the audit log {} was deleted or replaced during the run; its lines would be lost", .path.display())]
+    Replaced {
+        /// The audit path.
+        path: PathBuf,
+    },
+    /// An earlier line could not be written, so this check was not sent at all: after the
+    /// first audit failure no further request leaves paystat.
+    #[error("not sent: an earlier audit line could not be written")]
+    Halted,
+    /// Lines could not be synced to disk.
+    #[error("cannot sync the audit log {} to disk: {reason}", .path.display())]
+    Sync {
+        /// The audit file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// A line could not be written (full disk, revoked permission, I/O error).
+    #[error("cannot write to the audit log {}", .path.display())]
+    Write {
+        /// The audit file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+impl AuditError {
+    /// The same error again, for each of the lines one failed append held (an operating
+    /// system error keeps its kind and its message).
+    pub(super) fn again(&self) -> AuditError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            AuditError::Open { path, source } => AuditError::Open {
+                path: path.clone(),
+                source: io(source),
+            },
+            AuditError::NotAFile { path, kind } => AuditError::NotAFile {
+                path: path.clone(),
+                kind,
+            },
+            AuditError::NoActor => AuditError::NoActor,
+            AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
+            AuditError::Halted => AuditError::Halted,
+            AuditError::Sync { path, reason } => AuditError::Sync {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            AuditError::Write { path, source } => AuditError::Write {
+                path: path.clone(),
+                source: io(source),
+            },
+        }
+    }
+}

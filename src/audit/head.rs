@@ -1,0 +1,170 @@
+//! The chain's head: the last line written, found from the file's end (or the day before, or
+//! the checkpoint), and the repair of a fragment a crash left at the end.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::files::{self, Location};
+use super::line::{EVENT_REPAIR, now_millis};
+use super::open::Writer;
+use super::{AuditError, AuditTrail, GENESIS, chain};
+
+/// The head of the chain: the last line written, and where the file ended after it.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub(super) file: PathBuf,
+    pub(super) length: u64,
+    pub(super) seq: u64,
+    pub(super) hash: String,
+}
+
+impl AuditTrail {
+    /// The chain's head for the next line, with the lock held: the cached one while the file
+    /// has not grown behind paystat's back, else read from the file's end (or the day before,
+    /// the checkpoint, or [`GENESIS`]). A fragment at the end is kept and its repair recorded.
+    pub(super) fn head(&self, writer: &mut Writer) -> Result<Head, AuditError> {
+        let open = &writer.open;
+        // Still the file at the audit path? (Deleted or replaced, its lines would be lost.)
+        match std::fs::metadata(&open.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == open.identity => {}
+            _ => {
+                return Err(AuditError::Replaced {
+                    path: open.path.clone(),
+                });
+            }
+        }
+        let write_error = |source| AuditError::Write {
+            path: open.path.clone(),
+            source,
+        };
+        let length = open.file.metadata().map_err(write_error)?.len();
+        if let Some(head) = &writer.head
+            && head.file == open.path
+            && head.length == length
+        {
+            return Ok(head.clone());
+        }
+        let tail = files::tail(&open.file, length).map_err(write_error)?;
+        let mut head = match tail.last.as_deref().and_then(chained) {
+            Some((seq, hash)) => Head {
+                file: open.path.clone(),
+                length,
+                seq,
+                hash,
+            },
+            // An empty file continues the day before (or the checkpoint); a file of legacy
+            // lines starts a new chain after them.
+            None if tail.last.is_none() && tail.fragment == 0 => {
+                let (seq, hash) = self.head_before(&open.path).map_err(write_error)?;
+                Head {
+                    file: open.path.clone(),
+                    length,
+                    seq,
+                    hash,
+                }
+            }
+            None => Head {
+                file: open.path.clone(),
+                length,
+                seq: 0,
+                hash: GENESIS.to_owned(),
+            },
+        };
+        if tail.fragment > 0 {
+            // End the fragment's line, then record the repair, chained after the last whole line.
+            let mut file = &open.file;
+            file.write_all(b"\n").map_err(write_error)?;
+            head.length += 1;
+            let mut fields = serde_json::Map::new();
+            fields.insert("fragment_bytes".into(), tail.fragment.into());
+            fields.insert(
+                "detail".into(),
+                "the trail ended in the middle of a line; the fragment above is kept as it was"
+                    .into(),
+            );
+            let timestamp = now_millis();
+            let envelope = self.envelope(head.seq + 1, &head.hash, &timestamp, EVENT_REPAIR);
+            let body = self.note_line(envelope, &fields);
+            let (mut line, hash) = self.sealer.seal(body);
+            line.push(b'\n');
+            file.write_all(&line).map_err(write_error)?;
+            open.file.sync_data().map_err(write_error)?;
+            head = Head {
+                file: open.path.clone(),
+                length: head.length + line.len() as u64,
+                seq: head.seq + 1,
+                hash,
+            };
+        }
+        writer.head = Some(head.clone());
+        Ok(head)
+    }
+
+    /// The head a new day file continues from: the last line of the newest earlier day file,
+    /// else the checkpoint pruning left, else the start of a chain.
+    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String)> {
+        let Location::Days(_) = self.location else {
+            return Ok((0, GENESIS.to_owned()));
+        };
+        let before: Vec<PathBuf> = self
+            .location
+            .files()?
+            .into_iter()
+            .filter(|p| p.as_path() != path && files::day_of(p) < files::day_of(path))
+            .collect();
+        for earlier in before.iter().rev() {
+            // An uncompressed day file: its last line is at its end.
+            if earlier.extension().is_some_and(|e| e == "jsonl") {
+                let file = File::open(earlier)?;
+                let length = file.metadata()?.len();
+                if let Some(head) = files::tail(&file, length)?
+                    .last
+                    .as_deref()
+                    .and_then(chained)
+                {
+                    return Ok(head);
+                }
+            }
+            if let Some((seq, hash, _)) = last_chained(earlier)? {
+                return Ok((seq, hash));
+            }
+        }
+        Ok(match self.location.checkpoint()? {
+            Some(checkpoint) => (checkpoint.seq, checkpoint.hash),
+            None => (0, GENESIS.to_owned()),
+        })
+    }
+}
+
+/// The last chained line of the trail file `path` (compressed or not): its sequence number,
+/// hash and line number; `None` when the file holds no chained line.
+pub(super) fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, u64)>> {
+    let mut reader = files::open_reader(path)?;
+    let mut raw = files::RawLine {
+        bytes: Vec::new(),
+        number: 0,
+        ended: false,
+    };
+    let mut last = None;
+    while files::next_line(&mut *reader, &mut raw)? {
+        if let Some((seq, hash)) = chained(&raw.bytes) {
+            last = Some((seq, hash, raw.number));
+        }
+    }
+    Ok(last)
+}
+
+/// The sequence number and hash of a sealed, chained line.
+fn chained(line: &[u8]) -> Option<(u64, String)> {
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: Option<u64>,
+    }
+    let (_, hash) = chain::unseal(line)?;
+    let seq = serde_json::from_slice::<Seq>(line).ok()?.seq?;
+    Some((seq, hash.to_owned()))
+}
