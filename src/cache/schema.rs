@@ -1,0 +1,162 @@
+//! The cache's file and schema: created owner-only, set to write-ahead logging, its tables
+//! created or checked, its version compared with the one this paystat writes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Cache, CacheError};
+
+/// How many times opening the cache is tried while other processes hold it (about 2 s).
+const OPEN_TRIES: u32 = 60;
+
+/// Why one attempt to set the cache up did not finish.
+enum Prepare {
+    /// Another process holds the database for a moment: try again.
+    Busy(String),
+    /// It cannot be used.
+    Failed(CacheError),
+}
+
+/// The schema this paystat writes (SQLite's `user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The file name of the cache in the state directory.
+pub const FILE_NAME: &str = "cache.sqlite3";
+
+const SCHEMA: &str = "
+CREATE TABLE answers (
+    gateway     TEXT    NOT NULL,
+    host        TEXT    NOT NULL,
+    scope       TEXT    NOT NULL,
+    payment_id  TEXT    NOT NULL,
+    result      TEXT    NOT NULL,
+    environment TEXT    NOT NULL,
+    fetched_ms  INTEGER NOT NULL,
+    finality    TEXT    NOT NULL,
+    final_after TEXT,
+    rules       TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
+CREATE TABLE cursors (
+    gateway   TEXT    NOT NULL,
+    host      TEXT    NOT NULL,
+    scope     TEXT    NOT NULL,
+    position  TEXT    NOT NULL,
+    synced_at INTEGER NOT NULL,
+    PRIMARY KEY (gateway, host, scope)
+) WITHOUT ROWID;
+";
+
+impl Cache {
+    /// Sets the connection up and creates or checks the schema.
+    pub(super) fn prepare(&self) -> Result<(), CacheError> {
+        let mut connection = self.connection();
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| self.corrupt(e))?;
+        // Several paystat processes opening a new cache at once contend for it while one of
+        // them switches it to write-ahead logging and creates the schema; SQLite then says
+        // "locked" to the others at once rather than waiting. They try again.
+        let mut tries = 0;
+        loop {
+            match self.prepare_once(&mut connection) {
+                Ok(()) => return Ok(()),
+                Err(Prepare::Busy(detail)) if tries < OPEN_TRIES => {
+                    tracing::debug!(%detail, "the status cache is busy; trying again");
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10 + fastrand::u64(0..40)));
+                }
+                Err(Prepare::Busy(detail)) => {
+                    return Err(CacheError::Busy {
+                        path: self.path.clone(),
+                        detail,
+                    });
+                }
+                Err(Prepare::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn prepare_once(&self, connection: &mut Connection) -> Result<(), Prepare> {
+        let fail = |e: rusqlite::Error| {
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                Prepare::Busy(e.to_string())
+            } else {
+                Prepare::Failed(self.corrupt(e))
+            }
+        };
+        // The first statement reads the header: a file that is not SQLite fails here.
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(fail)?;
+        if version > SCHEMA_VERSION {
+            return Err(Prepare::Failed(CacheError::Newer {
+                path: self.path.clone(),
+                found: version,
+            }));
+        }
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Another process holds it while it changes its mode.
+            return Err(Prepare::Busy(format!("journal mode {mode}, not wal yet")));
+        }
+        // A cache entry lost to a power cut is asked again: no sync per commit.
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(fail)?;
+        if version == 0 {
+            let tx = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            // Another process may have created it meanwhile.
+            let version: i64 = tx
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(fail)?;
+            if version == 0 {
+                tx.execute_batch(SCHEMA).map_err(fail)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                    .map_err(fail)?;
+            }
+            tx.commit().map_err(fail)?;
+        }
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(fail)?;
+        if tables != 2 {
+            return Err(Prepare::Failed(self.corrupt("its tables are missing")));
+        }
+        Ok(())
+    }
+}
+
+/// Creates `dir` and its parents, owner-only (an existing directory is left as it is).
+pub(super) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+pub(super) fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}

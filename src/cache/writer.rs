@@ -1,0 +1,266 @@
+//! Storing answers: at once ([`Cache::put`]) or through a thread of its own that commits them
+//! in batches ([`Cache::put_later`]), one transaction each.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::{Cache, CacheError, Key};
+use crate::result::{CheckResult, Environment, Finality, GatewayKind, Outcome};
+
+/// An answer to store, owned, on its way to the writer thread.
+struct Pending {
+    rules: String,
+    gateway: GatewayKind,
+    host: String,
+    scope: String,
+    payment_id: String,
+    result: CheckResult,
+    environment: Environment,
+    fetched_ms: i64,
+}
+
+enum Message {
+    Put(Box<Pending>),
+    /// Answered once every message before it is committed.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// A thread with its own connection that writes queued answers in batches, one transaction
+/// each: a bulk run's writes cost its checks a channel send, not a commit.
+pub(super) struct Writer {
+    sender: std::sync::mpsc::Sender<Message>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The first error the thread met (later answers are then dropped).
+    failed: std::sync::Arc<Mutex<Option<CacheError>>>,
+}
+
+/// The most answers one transaction of the writer thread commits.
+const BATCH: usize = 4096;
+
+/// How long the writer thread lets answers gather after the first one of a batch: a bulk run
+/// sends thousands a second, and waking the thread for each cost more than writing them.
+const GATHER: Duration = Duration::from_millis(20);
+
+impl Cache {
+    /// Stores `result` (a found payment, as the gateway's answer made it) for `key`, replacing
+    /// any entry, fetched at `fetched_ms` (unix milliseconds) from a system of `environment`.
+    pub fn put(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Result<(), CacheError> {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
+            return Ok(());
+        };
+        write_batch(&self.connection(), &[pending]).map_err(|e| self.corrupt(e))
+    }
+
+    /// What storing `result` means, owned; none for an answer that is not kept (no payment, or
+    /// no finality judged).
+    fn pending(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Option<Box<Pending>> {
+        if result.outcome != Outcome::Found || result.finality.is_none() {
+            return None;
+        }
+        Some(Box::new(Pending {
+            rules: self.rules.clone(),
+            gateway: key.gateway,
+            host: key.host.to_owned(),
+            scope: key.scope.to_owned(),
+            payment_id: key.payment_id.to_owned(),
+            result: result.clone(),
+            environment,
+            fetched_ms,
+        }))
+    }
+
+    /// Queues `result` to be stored like [`Cache::put`] does, by a writer thread that commits
+    /// queued answers in batches. [`Cache::flush`] waits for them (dropping the cache does too);
+    /// until then a lookup may not see them yet.
+    pub fn put_later(
+        &self,
+        key: &Key<'_>,
+        result: &CheckResult,
+        environment: Environment,
+        fetched_ms: i64,
+    ) -> Result<(), CacheError> {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
+            return Ok(());
+        };
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.is_none() {
+            *writer = Some(self.start_writer()?);
+        }
+        let writer = writer.as_ref().expect("started above");
+        if let Some(error) = writer
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(error);
+        }
+        writer
+            .sender
+            .send(Message::Put(pending))
+            .map_err(|_| self.corrupt("the cache's writer thread stopped"))
+    }
+
+    /// Waits until every answer queued by [`Cache::put_later`] is committed; the writer
+    /// thread's error, if it met one.
+    pub fn flush(&self) -> Result<(), CacheError> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(writer) = writer.as_ref() else {
+            return Ok(());
+        };
+        let (ack, done) = std::sync::mpsc::channel();
+        if writer.sender.send(Message::Flush(ack)).is_ok() {
+            let _ = done.recv();
+        }
+        match writer
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn start_writer(&self) -> Result<Writer, CacheError> {
+        let connection = Connection::open_with_flags(&self.path, OpenFlags::default())
+            .map_err(|e| self.corrupt(e))?;
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(|e| self.corrupt(e))?;
+        connection
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(|e| self.corrupt(e))?;
+        let (sender, receiver) = std::sync::mpsc::channel::<Message>();
+        let failed = std::sync::Arc::new(Mutex::new(None));
+        let failure = std::sync::Arc::clone(&failed);
+        let path = self.path.clone();
+        let thread = std::thread::Builder::new()
+            .name("paystat-cache".into())
+            .spawn(move || write_batches(&connection, &receiver, &path, &failure))
+            .map_err(|e| self.corrupt(e))?;
+        Ok(Writer {
+            sender,
+            thread: Some(thread),
+            failed,
+        })
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Every queued answer is committed before the cache goes.
+        let writer = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut writer) = writer.take() {
+            drop(writer.sender);
+            if let Some(thread) = writer.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The writer thread: takes every queued message, commits the answers among them in one
+/// transaction, then answers the flushes among them; until the channel closes.
+fn write_batches(
+    connection: &Connection,
+    receiver: &std::sync::mpsc::Receiver<Message>,
+    path: &Path,
+    failed: &Mutex<Option<CacheError>>,
+) {
+    let corrupt = |e: &dyn fmt::Display| CacheError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    let mut broken = false;
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        // Not blocked on the channel while it sleeps, so the senders wake nothing.
+        if !matches!(batch[0], Message::Flush(_)) {
+            std::thread::sleep(GATHER);
+        }
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        let mut puts = Vec::new();
+        for message in batch {
+            match message {
+                Message::Put(pending) => puts.push(pending),
+                Message::Flush(ack) => acks.push(ack),
+            }
+        }
+        if !broken
+            && !puts.is_empty()
+            && let Err(e) = write_batch(connection, &puts)
+        {
+            broken = true;
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(corrupt(&e));
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Result<()> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let written = (|| {
+        let mut statement = connection.prepare_cached(INSERT)?;
+        for p in puts {
+            let finality = p.result.finality.map_or("changing", Finality::as_str);
+            // How the gateway was asked is not part of the answer: a reused answer has no
+            // attempts of its own.
+            let answer = CheckResult {
+                attempt_log: Vec::new(),
+                ..p.result.clone()
+            };
+            let text = serde_json::to_string(&answer)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            statement.execute(params![
+                p.gateway.as_str(),
+                p.host,
+                p.scope,
+                p.payment_id,
+                text,
+                p.environment.as_str(),
+                p.fetched_ms,
+                finality,
+                p.result.final_after,
+                p.rules,
+            ])?;
+        }
+        Ok(())
+    })();
+    match written {
+        Ok(()) => connection.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+const INSERT: &str = "INSERT OR REPLACE INTO answers
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
