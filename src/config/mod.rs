@@ -33,21 +33,36 @@
 //! client_id_env = "PAYSTAT_PLAID_CLIENT_ID"
 //! secret_env = "PAYSTAT_PLAID_SECRET"
 //! ```
+//!
+//! Its rooms: [`audit`] (where the trail and the state live, its key and retention),
+//! [`proxy`] (which proxy a gateway is reached through), [`trust`] (extra certificate
+//! authorities), [`gateways`] (a section, the environment and the flags made into a ready
+//! gateway).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::bounds::{self, OutOfRange};
+use crate::bounds::OutOfRange;
 use crate::credential::CredentialError;
 use crate::gateway::ledger::LedgerSection;
 use crate::gateway::plaid::PlaidSection;
 use crate::gateway::stripe::StripeSection;
-use crate::gateway::{self, Gateway, GatewayKind, Section};
-use crate::retry::{self, RetryPolicy};
+use crate::gateway::{GatewayKind, Section};
+use crate::retry::RetryPolicy;
+
+mod audit;
+mod gateways;
+mod proxy;
+mod trust;
+
+pub use audit::{
+    AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, STATE_DIR_ENV, cache_path, state_dir,
+};
+pub use gateways::{Configured, parse_base_url};
+pub use proxy::ProxyUrl;
+pub use trust::Trust;
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "paystat.toml";
@@ -75,149 +90,6 @@ pub struct ConfigFile {
     /// Plaid.
     #[serde(default)]
     pub plaid: PlaidSection,
-}
-
-/// `[audit]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    /// `sync = "os"` for throw-away runs; the default `"disk"` syncs each line (shared by
-    /// concurrent checks) before its answer is shown.
-    pub sync: Option<crate::audit::Durability>,
-    /// The trail's directory of day files (default: the state directory's `audit/`).
-    pub dir: Option<PathBuf>,
-    /// A file holding the audit key that seals the chain (HMAC-SHA-256);
-    /// `PAYSTAT_AUDIT_KEY` takes precedence.
-    pub key_file: Option<PathBuf>,
-    /// How long day files are kept, like `400d` (the default) or `13 months`.
-    pub retain: Option<String>,
-    /// Day files older than this are compressed by `audit prune`, like `30d`.
-    pub compress_after: Option<String>,
-    /// Allow a retention shorter than PCI DSS's 365 days.
-    #[serde(default)]
-    pub allow_short_retention: bool,
-}
-
-/// The variable holding the audit key.
-pub const AUDIT_KEY_ENV: &str = "PAYSTAT_AUDIT_KEY";
-/// The variable naming the trail's directory.
-pub const AUDIT_DIR_ENV: &str = "PAYSTAT_AUDIT_DIR";
-/// The variable naming paystat's state directory.
-pub const STATE_DIR_ENV: &str = "PAYSTAT_STATE_DIR";
-
-/// paystat's state directory: `PAYSTAT_STATE_DIR`, else `$XDG_STATE_HOME/paystat`, else
-/// `~/.local/state/paystat`, else the temporary directory's `paystat-state`.
-pub fn state_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    let set = |name: &str| {
-        env(name)
-            .filter(|v| !v.trim().is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = set(STATE_DIR_ENV) {
-        return dir;
-    }
-    if let Some(dir) = set("XDG_STATE_HOME").filter(|d| d.is_absolute()) {
-        return dir.join("paystat");
-    }
-    if let Some(home) = set("HOME").filter(|d| d.is_absolute()) {
-        return home.join(".local/state/paystat");
-    }
-    std::env::temp_dir().join("paystat-state")
-}
-
-/// The status cache's file: `cache.sqlite3` in the [`state_dir`].
-pub fn cache_path(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    state_dir(env).join(crate::cache::FILE_NAME)
-}
-
-impl ConfigFile {
-    /// Where the audit trail is: the single file `file` (`--audit-log`), else the directory
-    /// `dir` (`--audit-dir`), `PAYSTAT_AUDIT_DIR`, the config's `audit.dir`, or the state
-    /// directory's `audit/`.
-    pub fn audit_location(
-        &self,
-        file: Option<&Path>,
-        dir: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> crate::audit::Location {
-        use crate::audit::Location;
-        if let Some(file) = file {
-            return Location::File(file.to_owned());
-        }
-        let dir = dir
-            .map(Path::to_owned)
-            .or_else(|| {
-                env(AUDIT_DIR_ENV)
-                    .filter(|d| !d.trim().is_empty())
-                    .map(PathBuf::from)
-            })
-            .or_else(|| self.audit.dir.clone())
-            .unwrap_or_else(|| state_dir(env).join("audit"));
-        Location::Days(dir)
-    }
-
-    /// How the trail's lines are sealed: with `PAYSTAT_AUDIT_KEY`, else the config's key file,
-    /// else plain SHA-256.
-    pub fn audit_sealer(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<crate::audit::Sealer, ConfigError> {
-        use crate::audit::Sealer;
-        let key = match (env(AUDIT_KEY_ENV), &self.audit.key_file) {
-            (Some(key), _) => key,
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::Audit(format!(
-                    "cannot read the audit key file {}: {e}",
-                    path.display()
-                ))
-            })?,
-            (None, None) => return Ok(Sealer::plain()),
-        };
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(ConfigError::Audit(format!(
-                "the audit key is empty; set {AUDIT_KEY_ENV} to a secret, or unset it"
-            )));
-        }
-        Ok(Sealer::keyed(secrecy::SecretString::from(key.to_owned())))
-    }
-
-    /// The retention in days (`audit.retain`, default 400), refused under 365 unless
-    /// `allow_short_retention` (or `force`) says so; and the compression age, if set.
-    pub fn audit_retention(&self, force: bool) -> Result<(u32, Option<u32>), ConfigError> {
-        let days = |key: &str, text: &str| -> Result<u32, ConfigError> {
-            let duration = humantime::parse_duration(text).map_err(|e| {
-                ConfigError::Audit(format!(
-                    "audit.{key} `{text}` is not a duration like 400d: {e}"
-                ))
-            })?;
-            let days = duration.as_secs() / 86_400;
-            u32::try_from(days)
-                .ok()
-                .filter(|d| (1..=36_500).contains(d))
-                .ok_or_else(|| {
-                    ConfigError::Audit(format!("audit.{key} must be between 1 and 36500 days"))
-                })
-        };
-        let retain = match &self.audit.retain {
-            Some(text) => days("retain", text)?,
-            None => crate::audit::prune::DEFAULT_RETAIN_DAYS,
-        };
-        if retain < crate::audit::prune::MIN_RETAIN_DAYS
-            && !(force || self.audit.allow_short_retention)
-        {
-            return Err(ConfigError::Audit(format!(
-                "audit.retain is {retain} days, shorter than the 365 days PCI DSS 10.5.1 requires; set audit.allow_short_retention = true or pass --force"
-            )));
-        }
-        let compress = self
-            .audit
-            .compress_after
-            .as_deref()
-            .map(|text| days("compress_after", text))
-            .transpose()?;
-        Ok((retain, compress))
-    }
 }
 
 /// A configuration that cannot be used.
@@ -288,80 +160,6 @@ pub enum ConfigError {
     },
 }
 
-/// The variables a proxy for `https://` gateways is read from, strongest first (curl's and
-/// reqwest's names).
-const HTTPS_PROXY_VARS: [&str; 4] = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
-/// The same for plain `http://` gateways (only ever on this machine, and never proxied).
-const HTTP_PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
-
-/// The proxy to reach `base_url` through, if any: never for a loopback address, never with
-/// `no_proxy`, never for a host `NO_PROXY` lists; for `https://` the first proxy variable set
-/// (the usual CONNECT tunnel, through which the key travels inside TLS). A plain `http://`
-/// gateway elsewhere with a proxy set is refused: the proxy would read the credentials.
-fn proxy_for(
-    kind: GatewayKind,
-    url_text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    no_proxy: bool,
-) -> Result<Option<ProxyUrl>, ConfigError> {
-    let Ok(url) = reqwest::Url::parse(url_text) else {
-        return Ok(None);
-    };
-    if no_proxy || is_loopback(&url) {
-        return Ok(None);
-    }
-    let vars = if url.scheme() == "https" {
-        HTTPS_PROXY_VARS
-    } else {
-        HTTP_PROXY_VARS
-    };
-    let Some((var, value)) = vars
-        .iter()
-        .find_map(|var| env(var).filter(|v| !v.trim().is_empty()).map(|v| (*var, v)))
-    else {
-        return Ok(None);
-    };
-    let bypass = env("NO_PROXY")
-        .or_else(|| env("no_proxy"))
-        .unwrap_or_default();
-    if url.host_str().is_some_and(|host| bypassed(host, &bypass)) {
-        return Ok(None);
-    }
-    if url.scheme() != "https" {
-        return Err(ConfigError::ClearTextProxy { gateway: kind, var });
-    }
-    let value = value.trim();
-    let with_scheme = if value.contains("://") {
-        value.to_owned()
-    } else {
-        format!("http://{value}")
-    };
-    match reqwest::Url::parse(&with_scheme) {
-        Ok(proxy) if matches!(proxy.scheme(), "http" | "https" | "socks5" | "socks5h") => {
-            Ok(Some(ProxyUrl(proxy)))
-        }
-        _ => Err(ConfigError::BadProxy {
-            var,
-            value: crate::credential::redact_url(value),
-        }),
-    }
-}
-
-/// Whether `NO_PROXY` (comma-separated hosts, domains with or without a leading dot, or `*`)
-/// lists `host`.
-fn bypassed(host: &str, no_proxy: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    no_proxy.split(',').map(str::trim).any(|entry| {
-        let entry = entry.trim_start_matches('.');
-        !entry.is_empty()
-            && (entry == "*"
-                || host.eq_ignore_ascii_case(entry)
-                || host
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{}", entry.to_ascii_lowercase())))
-    })
-}
-
 impl ConfigFile {
     /// Reads `path`, or `./paystat.toml` when `path` is `None` and that file exists.
     pub fn load(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
@@ -428,47 +226,6 @@ pub struct Overrides {
     pub stripe_account: Option<String>,
 }
 
-/// The certificate authorities a checker trusts besides the operating system's store and the
-/// bundled Mozilla roots: a company CA, for the TLS-inspecting proxies common where Operations
-/// work.
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    pub(crate) certificates: Vec<reqwest::Certificate>,
-}
-
-impl Trust {
-    /// How many extra authorities are trusted.
-    pub fn len(&self) -> usize {
-        self.certificates.len()
-    }
-
-    /// Whether only the usual roots are trusted.
-    pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty()
-    }
-}
-
-impl ConfigFile {
-    /// The extra authorities of `--ca-cert`, else of the file's `ca_cert`: every PEM
-    /// certificate in that file. None when neither is given.
-    pub fn trust(&self, overrides: &Overrides) -> Result<Trust, ConfigError> {
-        let Some(path) = overrides.ca_cert.as_ref().or(self.ca_cert.as_ref()) else {
-            return Ok(Trust::default());
-        };
-        let fail = |reason: String| ConfigError::CaCert {
-            path: path.clone(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-        if certificates.is_empty() {
-            return Err(fail("it holds no PEM certificate".into()));
-        }
-        Ok(Trust { certificates })
-    }
-}
-
 impl Overrides {
     /// Overrides that set every part of `policy`.
     pub fn policy(policy: RetryPolicy) -> Overrides {
@@ -484,185 +241,9 @@ impl Overrides {
     }
 }
 
-/// A gateway ready to use, with its resilience settings.
-#[derive(Debug, Clone)]
-pub struct Configured {
-    /// The adapter, holding its credentials.
-    pub gateway: Arc<dyn Gateway>,
-    /// Retries, timeouts and deadline.
-    pub policy: RetryPolicy,
-    /// The retry budget's capacity.
-    pub retry_budget: u32,
-    /// Client-side pacing, requests per second; `None` is off.
-    pub requests_per_second: Option<f64>,
-    /// The proxy requests to this gateway go through (a CONNECT tunnel); `None` is direct.
-    pub proxy: Option<ProxyUrl>,
-}
-
-/// A proxy's URL. `Debug` shows it without the user name and password it may carry.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProxyUrl(pub reqwest::Url);
-
-impl std::fmt::Debug for ProxyUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::credential::redact_url(self.0.as_str()))
-    }
-}
-
-impl ConfigFile {
-    /// Configures the gateway `kind`: its base URL (flag, then environment, then file, then
-    /// the gateway's default), its adapter with credentials read through `env`, its retry
-    /// policy, budget and pacing.
-    pub fn gateway(
-        &self,
-        kind: GatewayKind,
-        env: &dyn Fn(&str) -> Option<String>,
-        overrides: &Overrides,
-    ) -> Result<Configured, ConfigError> {
-        let profile = gateway::profile(kind);
-        // `--stripe-account` is the one flag that reaches into a gateway's own section.
-        let with_account;
-        let section = match (kind, &overrides.stripe_account) {
-            (GatewayKind::Stripe, Some(account)) => {
-                with_account = StripeSection {
-                    stripe_account: Some(account.clone()),
-                    ..self.stripe.clone()
-                };
-                &with_account as &dyn Section
-            }
-            _ => self.section(kind),
-        };
-        let file = section.common();
-        let url_text = match &overrides.base_url {
-            Some((k, url)) if *k == kind => url.clone(),
-            _ => env(profile.url_env)
-                .filter(|u| !u.is_empty())
-                .or_else(|| file.base_url.map(str::to_owned))
-                .unwrap_or_else(|| profile.default_base_url.to_owned()),
-        };
-        let proxy = proxy_for(kind, &url_text, env, overrides.no_proxy || self.no_proxy)?;
-        let base_url = parse_base_url(&url_text, kind)?;
-        let gateway = section.adapter(base_url, env)?;
-        let defaults = RetryPolicy::default();
-        let (o, r) = (overrides, file.retry);
-        // A flag wins over the file; either is checked against its documented range and named
-        // in the error as the person wrote it.
-        let key = |name: &str| format!("[{kind}] {name}");
-        let retry_key = |name: &str| format!("[{kind}.retry] {name}");
-        let duration = |flag: Option<Duration>,
-                        flag_name: &str,
-                        file: Option<Duration>,
-                        key: String,
-                        default: Duration| {
-            match (flag, file) {
-                (Some(v), _) => bounds::duration(flag_name, v),
-                (None, Some(v)) => bounds::duration(&key, v),
-                (None, None) => Ok(default),
-            }
-        };
-        let policy = RetryPolicy {
-            max_attempts: match (o.max_attempts, r.max_attempts) {
-                (Some(v), _) => bounds::attempts("--max-attempts", v)?,
-                (None, Some(v)) => bounds::attempts(&retry_key("max_attempts"), v)?,
-                (None, None) => defaults.max_attempts,
-            },
-            backoff_base: duration(
-                o.backoff_base,
-                "--backoff-base",
-                r.backoff_base,
-                retry_key("backoff_base"),
-                defaults.backoff_base,
-            )?,
-            backoff_cap: duration(
-                o.backoff_cap,
-                "--backoff-cap",
-                r.backoff_cap,
-                retry_key("backoff_cap"),
-                defaults.backoff_cap,
-            )?,
-            retry_after_cap: duration(
-                o.retry_after_cap,
-                "--retry-after-cap",
-                r.retry_after_cap,
-                retry_key("retry_after_cap"),
-                defaults.retry_after_cap,
-            )?,
-            attempt_timeout: duration(
-                o.timeout,
-                "--timeout",
-                file.timeout,
-                key("timeout"),
-                defaults.attempt_timeout,
-            )?,
-            deadline: duration(
-                o.deadline,
-                "--deadline",
-                r.deadline,
-                retry_key("deadline"),
-                defaults.deadline,
-            )?,
-        };
-        let requests_per_second = match (o.requests_per_second, file.requests_per_second) {
-            (Some(v), _) => bounds::rate("--rate", v)?,
-            (None, Some(v)) => bounds::rate(&key("requests_per_second"), v)?,
-            (None, None) => profile.requests_per_second,
-        };
-        let retry_budget = match (o.retry_budget, r.budget) {
-            (Some(v), _) => bounds::budget("the retry budget", v)?,
-            (None, Some(v)) => bounds::budget(&retry_key("budget"), v)?,
-            (None, None) => retry::DEFAULT_BUDGET,
-        };
-        Ok(Configured {
-            gateway,
-            policy,
-            retry_budget,
-            requests_per_second,
-            proxy,
-        })
-    }
-}
-
-/// Checks a gateway's base URL: http(s) only, no credentials or query in it, and plain
-/// `http://` only to a loopback address.
-pub fn parse_base_url(text: &str, kind: GatewayKind) -> Result<reqwest::Url, ConfigError> {
-    // The URL is shown without what can carry a secret (user info, query string).
-    let err = |why: String| {
-        Err(ConfigError::BaseUrl {
-            gateway: kind,
-            url: crate::credential::redact_url(text),
-            why,
-        })
-    };
-    let url = match reqwest::Url::parse(text) {
-        Ok(url) => url,
-        Err(e) => return err(format!("is not a URL ({e})")),
-    };
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return err("must be an https:// URL".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return err("must not carry credentials; they are read from environment variables".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return err("must not have a query string or fragment".into());
-    }
-    if url.scheme() == "http" && !is_loopback(&url) {
-        return err("uses plain http:// to a host other than this machine; credentials would travel in clear, so use https://".into());
-    }
-    Ok(url)
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::proxy::proxy_for;
     use super::*;
 
     #[test]
