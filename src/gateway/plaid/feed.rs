@@ -1,0 +1,75 @@
+//! Plaid's change feed: `/transfer/event/sync`, after the last event id read.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::super::{Changes, Reply, Verdict};
+use super::wire::read_error;
+
+/// How many transfer events paystat asks for per page (Plaid's default is 25).
+const EVENTS_PER_PAGE: u32 = 25;
+
+/// The body of `/transfer/event/sync`. It borrows the secrets for the moment it is serialized.
+#[derive(Serialize)]
+struct WireEventSync<'a> {
+    client_id: &'a str,
+    secret: &'a str,
+    after_id: u64,
+    count: u32,
+}
+
+#[derive(Deserialize)]
+struct WireEventPage {
+    transfer_events: Vec<WireTransferEvent>,
+}
+
+#[derive(Deserialize)]
+struct WireTransferEvent {
+    event_id: u64,
+    transfer_id: String,
+}
+
+/// The body of the sync page after `page` (the previous page's largest event id), else after
+/// `position`.
+pub(super) fn sync_body(
+    client_id: &SecretString,
+    secret: &SecretString,
+    position: &str,
+    page: Option<&str>,
+) -> Vec<u8> {
+    let after_id: u64 = page.unwrap_or(position).parse().unwrap_or(0);
+    serde_json::to_vec(&WireEventSync {
+        client_id: client_id.expose_secret(),
+        secret: secret.expose_secret(),
+        after_id,
+        count: EVENTS_PER_PAGE,
+    })
+    .expect("strings and numbers always serialize")
+}
+
+/// The transfers a sync page names, the position it reached and the next page, if any.
+pub(super) fn read_changes(reply: &Reply) -> Result<Changes, String> {
+    if reply.status != 200 {
+        let reading = read_error(reply.status, &reply.body);
+        return Err(match reading.verdict {
+            Verdict::NoPayment { detail, .. } => format!("the transfer event sync: {detail}"),
+            Verdict::Found(_) => {
+                format!("Plaid's transfer event sync answered HTTP {}", reply.status)
+            }
+        });
+    }
+    let page: WireEventPage = serde_json::from_slice(&reply.body)
+        .map_err(|e| format!("Plaid's transfer event sync is not a list of events: {e}"))?;
+    let newest = page.transfer_events.iter().map(|e| e.event_id).max();
+    let full = page.transfer_events.len() >= EVENTS_PER_PAGE as usize;
+    Ok(Changes {
+        payment_ids: page
+            .transfer_events
+            .into_iter()
+            .map(|e| e.transfer_id)
+            .collect(),
+        position: newest.map(|n| n.to_string()),
+        // A full page may have more after it; a shorter one is the end.
+        next_page: newest.filter(|_| full).map(|n| n.to_string()),
+    })
+}
