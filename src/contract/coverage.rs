@@ -566,7 +566,7 @@ pub fn report(set: &ScenarioSet) -> String {
 }
 
 /// What paystat concludes, for the report: outcome, status and finality.
-fn concludes(e: &super::scenario::Expectation) -> String {
+fn concludes(e: &super::expectation::Expectation) -> String {
     let finality = e.finality.map(|f| format!(", `{f}`")).unwrap_or_default();
     match e.status {
         Some(status) => format!("`{}`, status `{}`{finality}", e.outcome, status),

@@ -8,6 +8,7 @@
 //! - `record` and `verify`: fixtures from reality, and reality held to the fixtures.
 
 mod coverage;
+mod expectation;
 mod mock;
 mod record;
 mod scenario;
@@ -15,14 +16,15 @@ mod schema;
 mod verify;
 
 pub use coverage::{PLACEHOLDERS, Problem, check, gaps, report};
+pub use expectation::{Expectation, Mismatch};
 pub use mock::{
     DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, base_url, feed_page, register,
     register_after_change, register_feed, serve, unknown_id_reply,
 };
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
 pub use scenario::{
-    Change, ClientSettings, Expectation, Mismatch, RequestSpec, Response, SECRET_FIELDS, Scenario,
-    ScenarioError, ScenarioSet, TransportFault,
+    Change, ClientSettings, RequestSpec, Response, SECRET_FIELDS, Scenario, ScenarioError,
+    ScenarioSet, TransportFault,
 };
 pub use schema::{ProviderSchemas, SCHEMA_NAMES, SchemaError, event_schema_name, schema_name};
 pub use verify::{ContractCheck, render, replayable, verify};

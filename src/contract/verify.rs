@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 
-use super::scenario::{Mismatch, Scenario, ScenarioSet};
+use super::expectation::Mismatch;
+use super::scenario::{Scenario, ScenarioSet};
 use super::schema::ProviderSchemas;
 use crate::check::{Checker, UnauditedCheck};
 use crate::result::{GatewayKind, Outcome};
