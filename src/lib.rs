@@ -6,22 +6,19 @@
 //! the exact [`Money`] and the gateway's own word — and writes an audit line for every check
 //! before anyone sees the answer.
 //!
-//! A checker is built one way: the configuration (file, environment, flags) configures each
-//! gateway — its adapter builds its own credentials from its section — and
-//! [`Checker::new`] takes the configured gateways, the audit trail and the run's options.
+//! A checker is built one way, by [`CheckerBuilder`]: the configuration (file, environment,
+//! flags) configures each gateway — its adapter builds its own credentials from its section —
+//! and the audit settings open the trail.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
-//! use paystat::{AuditTrail, Checker, CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
+//! use paystat::{CheckerBuilder, GatewayKind};
 //!
-//! let config = ConfigFile::load(None)?;
-//! let env = |name: &str| std::env::var(name).ok();
-//! let ledger = config.gateway(GatewayKind::Ledger, &env, &Overrides::default())?;
-//! let audit = AuditTrail::open("payment_audit.jsonl".as_ref(), "ops-oncall".into())?;
-//! let options = CheckerOptions::new(Routing::Fixed(GatewayKind::Ledger));
-//! let checker = Checker::new(vec![ledger], Arc::new(audit), options);
-//! let result = checker.check("txn_001").await?;
+//! let built = CheckerBuilder::load(None)?
+//!     .gateway(GatewayKind::Ledger)
+//!     .actor("ops-oncall".to_owned())
+//!     .build()?;
+//! let result = built.checker.check("txn_001").await?;
 //! println!("{} is {:?}", result.payment_id, result.status);
 //! # Ok(()) }
 //! ```
@@ -36,6 +33,8 @@
 //!   disk with group commit;
 //! - `config`: the file, the environment and the flags, turned into configured gateways;
 //! - `check`: the [`Checker`] — ask, decide, wait, audit, return;
+//! - `feed`, `build`: the gateways' change feeds read into the cache ([`FeedSync`]), and the
+//!   one [`CheckerBuilder`];
 //! - [`contract`] (feature `contract`, on by default): the scenario files, the embedded mock
 //!   gateway, coverage and the requirements report, provider schemas, record and verify.
 //!
@@ -43,53 +42,65 @@
 
 mod audit;
 mod bounds;
+mod build;
 mod cache;
 mod check;
-mod clock;
+pub mod clock;
 mod config;
 mod credential;
+mod feed;
 mod gateway;
-mod payment_id;
+pub mod payment_id;
 mod result;
-mod retry;
+pub mod retry;
 
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use audit::{
-    Asked, AuditError, AuditRecord, AuditTrail, Checkpoint, Durability, EVENT_REPAIR,
-    EVENT_STATUS_CHECK, Envelope, GENESIS, Location, Origin, RequestLine, Sealer, Target,
-    TrailOptions, Written, default_actor,
-};
-/// The audit trail's chain, retention and queries.
-pub mod audit_trail {
-    pub use crate::audit::{chain, prune, query, verify};
-}
-pub use bounds::{MAX_CONCURRENCY, OutOfRange, concurrency as validate_concurrency};
-pub use cache::{
-    Cache, CacheError, Cursor, Entry as CacheEntry, Feed, GatewayStats, Key as CacheKey,
-};
-pub use check::{
-    CacheUse, Checker, CheckerOptions, DEFAULT_CONCURRENCY, FeedSync, MAX_BODY_BYTES, Routing,
-    UnauditedCheck,
-};
-pub use clock::{Clock, ManualClock, SystemClock, human as human_duration, parse_duration};
-pub use config::{
-    AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, ConfigError, ConfigFile, Configured, Overrides,
-    ProxyUrl, STATE_DIR_ENV, Trust, cache_path, parse_base_url, state_dir,
-};
-pub use credential::{
-    Credential, CredentialError, IncompleteCredential, REDACTED, looks_like_secret, redact,
-    redact_url,
-};
-pub use gateway::{
-    Changes, FeedRules, Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply,
-    Stripe, Verdict, answer_rules, profile, route, routing_rules, status_mapping,
-    status_mapping_table,
-};
-pub use payment_id::{InvalidId, MAX_ID_BYTES, display_safe, validate as validate_id};
+// Building a checker.
+pub use build::{BuildError, Built, CheckerBuilder};
+pub use config::{ConfigError, ConfigFile, Overrides};
+
+// Checking.
+pub use check::{Checker, Routing, UnauditedCheck};
+
+// The result vocabulary.
 pub use result::{
-    AttemptRecord, CheckResult, Environment, Finality, GatewayError, GatewayKind, MAX_TEXT_CHARS,
-    Money, MoneyError, Outcome, PaymentStatus, RetryStop, Source, WaitReason, currency, flat,
+    AttemptRecord, CheckResult, Environment, Finality, GatewayError, GatewayKind, Money, Outcome,
+    PaymentStatus, RetryStop, Source, WaitReason, currency, flat,
 };
-pub use retry::{Decision, Facts, Jitter, Pacer, RetryBudget, RetryPolicy, RetrySettings};
+
+// The audit trail and its readers.
+pub use audit::{AuditError, AuditRecord, AuditTrail, Envelope};
+/// The audit trail's parts and readers: where it lives, how lines are sealed and synced, and
+/// [`verify`](audit_trail::verify), [`query`](audit_trail::query) (history, export, stats) and
+/// [`prune`](audit_trail::prune).
+pub mod audit_trail {
+    pub use crate::audit::{
+        Asked, Checkpoint, Durability, EVENT_REPAIR, EVENT_STATUS_CHECK, GENESIS, Location, Origin,
+        RequestLine, Sealer, Target, TrailOptions, Written, chain, default_actor, prune, query,
+        verify,
+    };
+}
+
+// The status cache and the change feeds.
+pub use cache::{Cache, CacheError};
+pub use feed::FeedSync;
+/// The status cache's keys, entries, feed cursors and counts.
+pub mod status_cache {
+    pub use crate::cache::{Cursor, Entry, Feed, GatewayStats, Key, reusable};
+}
+
+/// The gateways: the adapter trait and its replies, each gateway's profile, routing by an
+/// id's shape, and the status mapping the adapters implement.
+pub mod gateways {
+    pub use crate::config::Configured;
+    pub use crate::gateway::{
+        Gateway, Ledger, MappingRow, Payment, Plaid, Profile, Reading, Reply, Stripe, Verdict,
+        answer_rules, profile, route, status_mapping, status_mapping_table,
+    };
+}
+
+/// Redacts anything shaped like a credential in `text` (the last line of defence for a message
+/// that quotes what a person typed).
+pub use credential::redact;

@@ -104,10 +104,12 @@ pub struct Facts<'a> {
     pub jitter: &'a Jitter,
     /// The time left before the check's deadline.
     pub time_left: Duration,
-    /// How long until the gateway's next request slot is free (zero when it is not paced).
-    pub next_slot: Duration,
-    /// Tokens left in the gateway's retry budget.
-    pub budget_tokens: u32,
+    /// Now, on the checker's clock (the pacer's time).
+    pub now: Duration,
+    /// The gateway's pacing, when paced: a retry waits for a request slot and takes it.
+    pub pacer: Option<&'a Pacer>,
+    /// The gateway's retry budget: a retry takes its cost from it.
+    pub budget: &'a RetryBudget,
 }
 
 /// What to do after a failed attempt.
@@ -150,13 +152,18 @@ impl RetryPolicy {
             ),
         };
         // A retry also needs a request slot; its wait is the later of the two.
-        let wait = wait.max(facts.next_slot);
+        let next_slot = facts.pacer.map_or(Duration::ZERO, |p| p.free_in(facts.now));
+        let wait = wait.max(next_slot);
         if wait >= facts.time_left {
             return Decision::Stop(RetryStop::Deadline);
         }
-        if facts.budget_tokens < retry_cost(facts.outcome) {
+        if !facts.budget.try_spend(facts.outcome) {
             return Decision::Stop(RetryStop::RetryBudget);
         }
+        let wait = match facts.pacer {
+            Some(pacer) => wait + pacer.reserve(facts.now + wait),
+            None => wait,
+        };
         Decision::Wait(wait, reason)
     }
 }
@@ -421,9 +428,22 @@ mod tests {
             retry_after: None,
             jitter: &FULL,
             time_left: Duration::from_secs(15),
-            next_slot: Duration::ZERO,
-            budget_tokens: DEFAULT_BUDGET,
+            now: Duration::ZERO,
+            pacer: None,
+            budget: budget(DEFAULT_BUDGET),
         }
+    }
+
+    /// A retry budget of `tokens` for one case of a table (each case spends its own).
+    fn budget(tokens: u32) -> &'static RetryBudget {
+        Box::leak(Box::new(RetryBudget::new(tokens)))
+    }
+
+    /// A pacer whose next request slot is free `after` from time zero.
+    fn slot_in(after: Duration) -> Option<&'static Pacer> {
+        let pacer = Box::leak(Box::new(Pacer::new(1.0 / after.as_secs_f64())));
+        pacer.reserve(Duration::ZERO);
+        Some(pacer)
     }
 
     #[test]
@@ -567,7 +587,7 @@ mod tests {
             (
                 "a later pacing slot lengthens the wait",
                 Facts {
-                    next_slot: ms(800),
+                    pacer: slot_in(ms(800)),
                     ..f()
                 },
                 Wait(ms(800), WaitReason::Backoff),
@@ -575,7 +595,7 @@ mod tests {
             (
                 "an earlier pacing slot does not",
                 Facts {
-                    next_slot: ms(100),
+                    pacer: slot_in(ms(100)),
                     ..f()
                 },
                 Wait(ms(500), WaitReason::Backoff),
@@ -583,7 +603,7 @@ mod tests {
             (
                 "a pacing slot past the deadline stops",
                 Facts {
-                    next_slot: Duration::from_secs(16),
+                    pacer: slot_in(Duration::from_secs(16)),
                     ..f()
                 },
                 Stop(RetryStop::Deadline),
@@ -591,7 +611,7 @@ mod tests {
             (
                 "an empty budget stops",
                 Facts {
-                    budget_tokens: 4,
+                    budget: budget(4),
                     ..f()
                 },
                 Stop(RetryStop::RetryBudget),
@@ -599,7 +619,7 @@ mod tests {
             (
                 "exactly a retry's cost is enough",
                 Facts {
-                    budget_tokens: 5,
+                    budget: budget(5),
                     ..f()
                 },
                 Wait(ms(500), WaitReason::Backoff),
@@ -607,7 +627,7 @@ mod tests {
             (
                 "a timeout retry costs more",
                 Facts {
-                    budget_tokens: 9,
+                    budget: budget(9),
                     outcome: Outcome::Timeout,
                     http_status: None,
                     ..f()
@@ -617,7 +637,7 @@ mod tests {
             (
                 "the deadline is checked before the budget",
                 Facts {
-                    budget_tokens: 0,
+                    budget: budget(0),
                     time_left: ms(10),
                     ..f()
                 },
@@ -627,6 +647,40 @@ mod tests {
         for (case, facts, expected) in table {
             assert_eq!(p.next(&facts), expected, "{case}");
         }
+    }
+
+    #[test]
+    fn a_retry_decided_takes_its_cost_and_its_request_slot() {
+        let p = RetryPolicy::default();
+        let ms = Duration::from_millis;
+        let budget = RetryBudget::new(DEFAULT_BUDGET);
+        let pacer = Pacer::new(1.0);
+        let facts = Facts {
+            budget: &budget,
+            pacer: Some(&pacer),
+            ..failed_503()
+        };
+        assert_eq!(p.next(&facts), Decision::Wait(ms(500), WaitReason::Backoff));
+        assert_eq!(budget.remaining(), DEFAULT_BUDGET - RETRY_COST);
+        assert_eq!(
+            pacer.free_in(ms(500)),
+            ms(1000),
+            "the slot at 500 ms is taken"
+        );
+        // Another check decides from the same moment: the slot it would wait for is taken,
+        // so its wait grows to the next free one, and the decision says so.
+        assert_eq!(
+            p.next(&facts),
+            Decision::Wait(ms(1500), WaitReason::Backoff)
+        );
+        // A stop takes nothing.
+        let stopped = Facts {
+            advice: Some(false),
+            ..facts
+        };
+        let before = budget.remaining();
+        assert_eq!(p.next(&stopped), Decision::Stop(RetryStop::GatewayForbade));
+        assert_eq!(budget.remaining(), before);
     }
 
     #[test]

@@ -189,7 +189,6 @@ impl AuditTrail {
 
     /// Appends a line of another event (a repair, an interruption), chained like the others:
     /// `fields` are written after the envelope.
-
     pub fn note(
         &self,
         event: &str,

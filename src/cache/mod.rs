@@ -36,6 +36,7 @@ use writer::Writer;
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CacheError {
     /// The file could not be opened or created.
     #[error("cannot open the status cache {}: {detail} (--no-cache runs without it)", path.display())]

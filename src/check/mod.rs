@@ -8,37 +8,29 @@
 //! [`RetryPolicy::next`]: crate::retry::RetryPolicy::next
 
 mod answer;
+mod ask;
 mod bulk;
-mod exchange;
-mod feed;
+pub(crate) mod exchange;
 mod options;
+mod reuse;
 mod route;
 mod stop;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use crate::audit::{Asked, AuditError, AuditTrail, RequestLine, Target, Written};
+use crate::audit::{AuditError, AuditTrail, Written};
 use crate::config::Configured;
 use crate::gateway::Reply;
 use crate::payment_id::display_safe;
-use crate::result::{CheckResult, Environment, GatewayKind, Outcome, RetryStop, Source};
-use crate::retry::{Decision, Facts, retry_after};
+use crate::result::{CheckResult, GatewayKind, Outcome};
 
 pub use answer::UnauditedCheck;
-use answer::{Answer, log, log_stop, millis};
+use answer::{Answer, log, millis};
 use route::Endpoint;
 
-pub use exchange::MAX_BODY_BYTES;
-pub use feed::FeedSync;
 pub use options::{CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
-
-/// `time` as unix milliseconds (the status cache's clock).
-fn unix_ms(time: time::OffsetDateTime) -> i64 {
-    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
 
 /// The detail of a check cut short by [`Checker::interrupt`].
 const INTERRUPTED: &str = "the run was interrupted before the gateway answered";
@@ -66,7 +58,7 @@ pub struct Checker {
 impl Checker {
     /// A checker over configured gateways (see [`crate::config::ConfigFile::gateway`]), auditing into
     /// `audit`.
-    pub fn new(
+    pub(crate) fn new(
         gateways: Vec<Configured>,
         audit: Arc<AuditTrail>,
         options: CheckerOptions,
@@ -100,6 +92,29 @@ impl Checker {
             .iter()
             .filter_map(|e| Some((e.gateway.kind(), e.rate?)));
         paced.collect()
+    }
+
+    /// The configured gateways, with their settings (for reading their change feeds).
+    pub(crate) fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The checker's HTTP client.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The checker's clock.
+    pub(crate) fn clock(&self) -> &dyn crate::clock::Clock {
+        self.options.clock.as_ref()
+    }
+
+    /// The status cache this checker uses, when it uses one.
+    pub fn cache(&self) -> Option<&crate::cache::Cache> {
+        self.options
+            .cache
+            .as_ref()
+            .map(|using| using.cache.as_ref())
     }
 
     /// The audit trail this checker writes to.
@@ -202,66 +217,6 @@ impl Checker {
         }
     }
 
-    /// The cached answer for `id` at `endpoint`, when the cache is used and holds one that may
-    /// be shown today: final, or younger than `--max-age`. It is audited like an asked answer,
-    /// with `source: cache`, its age, and no request.
-    fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
-        let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
-        if self.cache_failed.load(Ordering::Relaxed) {
-            return None;
-        }
-        let entry = match using.cache.get(&endpoint.cache_key(id)) {
-            Ok(entry) => entry?,
-            Err(e) => {
-                self.cache_failure(&e);
-                return None;
-            }
-        };
-        let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
-        let age = entry.age(unix_ms(wall));
-        if !crate::cache::reusable(&entry.result, wall.date(), age, using.max_age) {
-            return None;
-        }
-        let mut result = entry.result;
-        result.source = Source::Cache;
-        result.cache_age_s = Some(age.as_secs());
-        result.attempts = 0;
-        result.attempt_log.clear();
-        result.retry_stop = None;
-        let asked = Asked {
-            request: None,
-            target: Some(Target::of(endpoint.gateway.base_url())),
-            environment: Some(entry.environment),
-        };
-        Some((result, asked))
-    }
-
-    /// Keeps a found payment's answer in the cache, when it is used.
-    fn remember(&self, endpoint: &Endpoint, id: &str, result: &CheckResult, asked: &Asked) {
-        let Some(using) = &self.options.cache else {
-            return;
-        };
-        if result.outcome != Outcome::Found || self.cache_failed.load(Ordering::Relaxed) {
-            return;
-        }
-        let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
-        let environment = asked.environment.unwrap_or(Environment::Live);
-        // Written in batches by the cache's own thread: a bulk run does not wait on commits.
-        if let Err(e) = using
-            .cache
-            .put_later(&endpoint.cache_key(id), result, environment, now)
-        {
-            self.cache_failure(&e);
-        }
-    }
-
-    /// Stops using the cache for the rest of the run, and says so once.
-    fn cache_failure(&self, error: &crate::cache::CacheError) {
-        if !self.cache_failed.swap(true, Ordering::SeqCst) {
-            tracing::error!("{error}; the rest of this run asks every gateway");
-        }
-    }
-
     /// Stops all further requests and withholds the check of `id`.
     fn unaudited(&self, id: &str, source: AuditError) -> UnauditedCheck {
         if !self.halted.swap(true, Ordering::SeqCst) {
@@ -272,117 +227,6 @@ impl Checker {
         UnauditedCheck {
             payment_id: id.to_owned(),
             source,
-        }
-    }
-
-    /// Sleeps `wait` on the checker's clock; false when [`Checker::interrupt`] cut it short.
-    async fn wait(&self, wait: Duration) -> bool {
-        let sleep = self.options.clock.sleep(wait);
-        self.stop.unless_interrupted(sleep).await.is_some()
-    }
-
-    /// Asks the gateway about a valid id, retrying as the policy decides.
-    async fn ask(
-        &self,
-        client: &reqwest::Client,
-        endpoint: &Endpoint,
-        id: &str,
-        capture: bool,
-    ) -> Answer {
-        let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
-        let kind = gateway.kind();
-        let mut answer = Answer::asking(gateway.as_ref());
-        // Waiting for the first request slot is queueing in a bulk run, not time spent at the
-        // gateway: the check's deadline starts when its first request may go. (Slots for
-        // retries are part of the retry's wait, and do count.)
-        if let Some(pacer) = &endpoint.pacer {
-            let wait = pacer.reserve(clock.now());
-            if !wait.is_zero() {
-                tracing::debug!(gateway = %kind, payment_id = %display_safe(id), wait_ms = millis(wait), "pacing");
-                if !self.wait(wait).await {
-                    return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
-                }
-            }
-        }
-        let deadline = clock.now() + policy.deadline;
-        loop {
-            let request = match gateway.request(client, id) {
-                Ok(request) => request,
-                Err(e) => {
-                    let detail = format!(
-                        "the payment id cannot be put in a request: {}",
-                        e.without_url()
-                    );
-                    return answer.refuse(Outcome::InvalidId, detail);
-                }
-            };
-            let line = RequestLine {
-                method: request.method().as_str().to_owned(),
-                path: request.url().path().to_owned(),
-            };
-            let attempt = answer.attempts() + 1;
-            tracing::debug!(gateway = %kind, payment_id = %display_safe(id), attempt, method = %line.method, path = %line.path, "sending status request");
-            answer.sent(line);
-            let attempt_started = clock.now();
-            let timeout = policy
-                .attempt_timeout
-                .min(deadline.saturating_sub(attempt_started));
-            let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
-            let exchange = self
-                .stop
-                .unless_interrupted(exchange::send(client, request, timeout, proxy))
-                .await
-                .unwrap_or_else(|| exchange::Exchange::Failed {
-                    outcome: Outcome::Interrupted,
-                    detail: INTERRUPTED.into(),
-                    http_status: None,
-                });
-            let took = clock.now().saturating_sub(attempt_started);
-            let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
-            let outcome = answer.outcome();
-            if matches!(outcome, Outcome::Found | Outcome::NotFound) {
-                endpoint.budget.refill();
-                return answer;
-            }
-            let now = clock.now();
-            let facts = Facts {
-                attempt,
-                outcome,
-                http_status: answer.http_status(),
-                advice: answer.retry_advice(),
-                retry_after: headers.and_then(|h| retry_after(&h, clock.wall_time())),
-                jitter: &self.options.jitter,
-                time_left: deadline.saturating_sub(now),
-                next_slot: endpoint
-                    .pacer
-                    .as_ref()
-                    .map_or(Duration::ZERO, |p| p.free_in(now)),
-                budget_tokens: endpoint.budget.remaining(),
-            };
-            let decision = match policy.next(&facts) {
-                Decision::Wait(..) if !endpoint.budget.try_spend(outcome) => {
-                    Decision::Stop(RetryStop::RetryBudget)
-                }
-                decision => decision,
-            };
-            let (wait, reason) = match decision {
-                Decision::Wait(wait, reason) => (wait, reason),
-                Decision::Stop(stop) => {
-                    log_stop(kind, id, attempt, stop);
-                    return answer.stop(stop);
-                }
-            };
-            // Take the request slot the decision counted on (a concurrent check may have taken
-            // it meanwhile; then the wait grows to the next one).
-            let wait = match &endpoint.pacer {
-                Some(pacer) => wait + pacer.reserve(now + wait),
-                None => wait,
-            };
-            answer.waits(millis(wait), reason);
-            tracing::info!(gateway = %kind, payment_id = %display_safe(id), attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
-            if !self.wait(wait).await {
-                return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
-            }
         }
     }
 }

@@ -256,7 +256,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
     /// How many checks run at once (1 to 1024).
-    #[arg(long, value_name = "N", default_value_t = paystat::DEFAULT_CONCURRENCY)]
+    #[arg(long, value_name = "N", default_value_t = paystat::CheckerBuilder::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// How paystat reaches the gateways.
     #[command(flatten)]
@@ -321,6 +321,16 @@ pub enum OneGateway {
     Stripe,
     /// Plaid Transfer.
     Plaid,
+}
+
+impl From<OneGateway> for paystat::GatewayKind {
+    fn from(gateway: OneGateway) -> paystat::GatewayKind {
+        match gateway {
+            OneGateway::Ledger => paystat::GatewayKind::Ledger,
+            OneGateway::Stripe => paystat::GatewayKind::Stripe,
+            OneGateway::Plaid => paystat::GatewayKind::Plaid,
+        }
+    }
 }
 
 /// `paystat record`.
@@ -577,5 +587,5 @@ Ctrl-C or SIGTERM: no new ids are taken, the checks in flight finish and are pri
 audited, exit 130 / 143; a second signal cuts them short.";
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    paystat::parse_duration(text)
+    paystat::clock::parse_duration(text)
 }

@@ -8,17 +8,19 @@ use std::path::Path;
 use comfy_table::{Table, presets};
 use time::OffsetDateTime;
 
+use paystat::audit_trail::Location;
 use paystat::audit_trail::prune;
 use paystat::audit_trail::query::{self, Filter};
 use paystat::audit_trail::verify::{self, Place, Report, VerifyOptions};
-use paystat::{ConfigFile, GatewayKind, Location, Outcome, display_safe};
+use paystat::payment_id::display_safe;
+use paystat::{ConfigFile, GatewayKind, Outcome};
 
 use super::args::{
     AuditCommand, AuditExportArgs, AuditHistoryArgs, AuditPruneArgs, AuditStatsArgs,
-    AuditVerifyArgs, ExportFormat, GroupBy, OneGateway, RangeArgs, TrailOnly,
+    AuditVerifyArgs, ExportFormat, GroupBy, RangeArgs, TrailOnly,
 };
 use super::exit::Exit;
-use super::{CliError, load_config, print, process_env, sentence, trail_location};
+use super::{CliError, builder, print, process_env, sentence, with_trail};
 
 /// Runs one `audit` command.
 pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
@@ -34,8 +36,9 @@ pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
 
 /// The trail named by the flags, the environment or the config, and the config itself.
 fn trail(args: &TrailOnly) -> Result<(Location, ConfigFile), CliError> {
-    let file = load_config(args.config.as_deref())?;
-    let location = trail_location(&args.trail, &file);
+    let builder = with_trail(builder(args.config.as_deref())?, &args.trail);
+    let location = builder.trail_location();
+    let file = builder.config().clone();
     let exists = match &location {
         Location::File(path) => path.is_file(),
         Location::Days(dir) => dir.is_dir(),
@@ -102,7 +105,7 @@ fn shown(place: &Place, location: &Location) -> String {
     format!("{} line {}", file.display(), place.line)
 }
 
-fn sealer(file: &ConfigFile) -> Result<paystat::Sealer, CliError> {
+fn sealer(file: &ConfigFile) -> Result<paystat::audit_trail::Sealer, CliError> {
     file.audit_sealer(&process_env)
         .map_err(|e| CliError::usage(sentence(&e)))
 }
@@ -211,11 +214,7 @@ fn filter(
         until,
         actor: args.actor.clone(),
         payment_id: args.payment_id.clone(),
-        gateway: args.gateway.map(|g| match g {
-            OneGateway::Ledger => GatewayKind::Ledger,
-            OneGateway::Stripe => GatewayKind::Stripe,
-            OneGateway::Plaid => GatewayKind::Plaid,
-        }),
+        gateway: args.gateway.map(GatewayKind::from),
         outcome,
     })
 }
@@ -274,10 +273,9 @@ fn export(args: &AuditExportArgs) -> Result<Exit, CliError> {
 /// A query error as the CLI reports it: a closed pipe ends quietly, a write error is exit 5.
 fn output_or_read(error: &query::QueryError) -> CliError {
     match error {
-        query::QueryError::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe => CliError {
-            failure: super::exit::Failure::ClosedPipe,
-            message: String::new(),
-        },
+        query::QueryError::Write(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CliError::output(e)
+        }
         query::QueryError::Write(_) => CliError {
             failure: super::exit::Failure::Output,
             message: sentence(error),

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use comfy_table::{Table, presets};
 
-use paystat::{Cache, CheckerOptions, GatewayKind, Overrides, Routing, human_duration};
+use paystat::{Built, Cache, CheckerBuilder, ConfigFile, GatewayKind};
 
-use super::args::{AuditArgs, CacheClearArgs, CacheCommand, CacheSyncArgs, OneGateway, TrailArgs};
+use super::args::{AuditArgs, CacheClearArgs, CacheCommand, CacheSyncArgs, TrailArgs};
 use super::exit::Exit;
-use super::{CliError, configured_checker, load_config, print, process_env, sentence};
+use super::{CliError, build, builder, print, sentence, with_audit};
 
 /// Runs one `cache` command.
 pub async fn run(command: CacheCommand) -> Result<Exit, CliError> {
@@ -23,17 +23,9 @@ pub async fn run(command: CacheCommand) -> Result<Exit, CliError> {
 
 /// Opens the status cache of the state directory; an unusable one is a usage error (exit 2).
 pub fn open() -> Result<Cache, CliError> {
-    Cache::open(&paystat::cache_path(&process_env))
-        .map(|cache| cache.with_rules(paystat::answer_rules()))
+    CheckerBuilder::new(ConfigFile::default())
+        .open_cache()
         .map_err(|e| CliError::usage(sentence(&e)))
-}
-
-fn kind(gateway: OneGateway) -> GatewayKind {
-    match gateway {
-        OneGateway::Ledger => GatewayKind::Ledger,
-        OneGateway::Stripe => GatewayKind::Stripe,
-        OneGateway::Plaid => GatewayKind::Plaid,
-    }
 }
 
 /// `n` and the noun that goes with it.
@@ -47,7 +39,10 @@ fn now() -> i64 {
 
 fn ago(then: i64, now: i64) -> String {
     let seconds = u64::try_from(now.saturating_sub(then)).unwrap_or(0);
-    format!("{} ago", human_duration(Duration::from_secs(seconds)))
+    format!(
+        "{} ago",
+        paystat::clock::human(Duration::from_secs(seconds))
+    )
 }
 
 fn stats() -> Result<Exit, CliError> {
@@ -102,7 +97,7 @@ fn stats() -> Result<Exit, CliError> {
 
 fn clear(args: &CacheClearArgs) -> Result<Exit, CliError> {
     let cache = open()?;
-    let gateway = args.gateway.map(kind);
+    let gateway = args.gateway.map(GatewayKind::from);
     let dropped = cache
         .clear(gateway)
         .map_err(|e| CliError::usage(sentence(&e)))?;
@@ -116,7 +111,7 @@ fn clear(args: &CacheClearArgs) -> Result<Exit, CliError> {
 async fn sync(args: &CacheSyncArgs) -> Result<Exit, CliError> {
     let cache = open()?;
     let (kinds, tolerant) = match args.gateway {
-        Some(gateway) => (BTreeSet::from([kind(gateway)]), false),
+        Some(gateway) => (BTreeSet::from([GatewayKind::from(gateway)]), false),
         None => (
             BTreeSet::from([GatewayKind::Stripe, GatewayKind::Plaid]),
             true,
@@ -130,15 +125,11 @@ async fn sync(args: &CacheSyncArgs) -> Result<Exit, CliError> {
         actor: None,
         audit_sync: None,
     };
-    let (checker, unconfigured) = configured_checker(
-        &kinds,
-        &load_config(args.config.as_deref())?,
-        &process_env,
-        &Overrides::default(),
-        &audit,
-        CheckerOptions::new(Routing::Auto),
-        tolerant,
-    )?;
+    let builder = with_audit(builder(args.config.as_deref())?, &audit)?;
+    let Built {
+        checker,
+        unconfigured,
+    } = build(builder, &kinds, tolerant)?;
     let report = checker
         .sync_feeds(&cache)
         .await

@@ -5,22 +5,18 @@
 use std::collections::BTreeSet;
 
 use paystat::contract::{self, ProviderSchemas, ScenarioSet};
-use paystat::{Checker, CheckerOptions, GatewayKind, Overrides, Routing};
+use paystat::{Checker, GatewayKind, Overrides, Routing};
 
-use super::args::{AuditArgs, FixturesArgs, OneGateway, OneGatewayArgs, RecordArgs, VerifyArgs};
+use super::args::{AuditArgs, FixturesArgs, OneGatewayArgs, RecordArgs, VerifyArgs};
 use super::exit::{Exit, Failure};
-use super::{CliError, configured_checker, load_config, print, process_env, sentence};
+use super::{CliError, build, builder, print, sentence, with_audit};
 
 /// A checker for the one gateway of `record` or `verify`, configured as `check` would be.
 fn one_gateway_checker(
     args: &OneGatewayArgs,
     audit: &AuditArgs,
 ) -> Result<(GatewayKind, Checker), CliError> {
-    let kind = match args.gateway {
-        OneGateway::Ledger => GatewayKind::Ledger,
-        OneGateway::Stripe => GatewayKind::Stripe,
-        OneGateway::Plaid => GatewayKind::Plaid,
-    };
+    let kind = GatewayKind::from(args.gateway);
     let overrides = Overrides {
         base_url: args.base_url.clone().map(|url| (kind, url)),
         timeout: args.timeout,
@@ -29,16 +25,11 @@ fn one_gateway_checker(
         stripe_account: args.connection.stripe_account.clone(),
         ..Overrides::default()
     };
-    let (checker, _) = configured_checker(
-        &BTreeSet::from([kind]),
-        &load_config(args.config.as_deref())?,
-        &process_env,
-        &overrides,
-        audit,
-        CheckerOptions::new(Routing::Fixed(kind)),
-        false,
-    )?;
-    Ok((kind, checker))
+    let builder = with_audit(builder(args.config.as_deref())?, audit)?
+        .overrides(overrides)
+        .routing(Routing::Fixed(kind));
+    let built = build(builder, &BTreeSet::from([kind]), false)?;
+    Ok((kind, built.checker))
 }
 
 /// `paystat record`: one audited check, its reply written as a scrubbed scenario.
@@ -74,7 +65,7 @@ pub async fn record(args: RecordArgs) -> Result<Exit, CliError> {
     print(format_args!(
         "recorded {kind} HTTP {} for {} into {} (scrubbed); write its title and requirement, then run `paystat fixtures check`\n",
         reply.status,
-        paystat::display_safe(&args.id),
+        paystat::payment_id::display_safe(&args.id),
         args.out.display()
     ))?;
     Ok(Exit::Done)

@@ -6,26 +6,28 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use paystat::contract::{DEMO_IDS, EmbeddedMock, ScenarioSet};
-use paystat::{CheckerOptions, ConfigFile, GatewayKind, Overrides, Routing};
+use paystat::{Built, CheckerBuilder, ConfigFile, GatewayKind, Routing};
 
 use super::args::{AuditArgs, DemoArgs, TrailArgs};
 use super::check::{Presentation, Run, report};
 use super::exit::{Checked, Exit};
 use super::ids::{self, Source};
-use super::{CliError, configured_checker, process_env};
+use super::{CliError, build, with_audit};
 
-/// What the demo's gateways read instead of the process environment.
-fn demo_env(mock: &EmbeddedMock, name: &str) -> Option<String> {
-    let url = GatewayKind::ALL
-        .into_iter()
-        .find(|kind| paystat::profile(*kind).url_env == name);
-    match (url, name) {
-        (Some(kind), _) => Some(mock.base_url(kind)),
+/// What the demo reads instead of the process environment: the embedded mock's URLs (`urls`,
+/// by variable), stand-in credentials, and from the process only the audit key (a keyed demo
+/// trail stays keyed).
+fn demo_env(urls: &[(String, String)], name: &str) -> Option<String> {
+    if let Some((_, url)) = urls.iter().find(|(var, _)| var == name) {
+        return Some(url.clone());
+    }
+    match name {
         // The mock accepts any credentials; these stand in for the real ones, never sent anywhere else.
-        (None, "PAYSTAT_STRIPE_KEY" | "PAYSTAT_PLAID_CLIENT_ID" | "PAYSTAT_PLAID_SECRET") => {
+        "PAYSTAT_STRIPE_KEY" | "PAYSTAT_PLAID_CLIENT_ID" | "PAYSTAT_PLAID_SECRET" => {
             Some("demo-not-a-secret".to_owned())
         }
-        (None, _) => None,
+        "PAYSTAT_AUDIT_KEY" => std::env::var(name).ok(),
+        _ => None,
     }
 }
 
@@ -33,23 +35,29 @@ fn demo_env(mock: &EmbeddedMock, name: &str) -> Option<String> {
 pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let scenarios = ScenarioSet::embedded();
     let mock = EmbeddedMock::start(scenarios.scenarios()).await;
-    let (checker, _) = configured_checker(
-        &BTreeSet::from(GatewayKind::ALL),
-        &ConfigFile::default(),
-        &|name| demo_env(&mock, name),
-        &Overrides::default(),
-        &AuditArgs {
-            trail: TrailArgs {
-                audit_log: None,
-                // Never the live trail, never the working directory.
-                audit_dir: Some(paystat::state_dir(&process_env).join("demo")),
-            },
-            actor: args.actor,
-            audit_sync: None,
+    let urls: Vec<(String, String)> = GatewayKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let name = paystat::gateways::profile(kind).url_env.to_owned();
+            (name, mock.base_url(kind))
+        })
+        .collect();
+    let builder = CheckerBuilder::new(ConfigFile::default());
+    // Never the live trail, never the working directory.
+    let audit_dir = builder.state_dir().join("demo");
+    let builder = builder
+        .env(move |name| demo_env(&urls, name))
+        .routing(Routing::Auto);
+    let audit = AuditArgs {
+        trail: TrailArgs {
+            audit_log: None,
+            audit_dir: Some(audit_dir),
         },
-        CheckerOptions::new(Routing::Auto),
-        false,
-    )?;
+        actor: args.actor,
+        audit_sync: None,
+    };
+    let builder = with_audit(builder, &audit)?;
+    let Built { checker, .. } = build(builder, &BTreeSet::from(GatewayKind::ALL), false)?;
     let ids: Vec<String> = DEMO_IDS.iter().map(|id| id.to_string()).collect();
     let run = Run {
         presentation: Presentation::all(args.format),

@@ -117,7 +117,9 @@ fn read_into(
                     (None, Some(name)) => {
                         send(Some(Err(format!(
                             "--column {name}: the input's first row has no such column (it is `{}`)",
-                            paystat::display_safe(&record.iter().collect::<Vec<_>>().join(","))
+                            paystat::payment_id::display_safe(
+                                &record.iter().collect::<Vec<_>>().join(",")
+                            )
                         ))));
                         send(None);
                         return;

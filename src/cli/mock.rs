@@ -31,13 +31,13 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
         );
         out.push_str("# point paystat check at it (the mock accepts any credentials):\n");
         for kind in GatewayKind::ALL {
-            let var = paystat::profile(kind).url_env;
+            let var = paystat::gateways::profile(kind).url_env;
             let _ = writeln!(out, "export {var}={}", contract::base_url(&url, kind));
         }
         out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock PAYSTAT_PLAID_SECRET=mock\n");
         out.push_str("# scenarios:\n");
         for s in list.iter().filter(|s| s.is_http()) {
-            let id = paystat::display_safe(&s.payment_id);
+            let id = paystat::payment_id::display_safe(&s.payment_id);
             let _ = writeln!(out, "#   {:<7} {id:<38} {}", s.gateway.as_str(), s.title);
         }
         let mut stdout = std::io::stdout().lock();

@@ -19,17 +19,14 @@ mod output;
 mod render;
 mod summary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
-use paystat::{
-    AuditTrail, Checker, CheckerOptions, ConfigFile, Durability, GatewayKind, Overrides,
-    TrailOptions,
-};
+use paystat::audit_trail::Durability;
+use paystat::{BuildError, Built, CheckerBuilder, ConfigFile, GatewayKind};
 
 use args::{AuditArgs, Cli, Command};
 use exit::{Exit, Failure};
@@ -49,6 +46,21 @@ impl CliError {
         }
     }
 
+    /// A failed write to standard output: a closed pipe (`paystat check … | head`) ends the
+    /// run quietly; any other write error (a full disk behind `>`) is exit 5.
+    fn output(error: &std::io::Error) -> CliError {
+        match error.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError {
+                failure: Failure::ClosedPipe,
+                message: String::new(),
+            },
+            _ => CliError {
+                failure: Failure::Output,
+                message: format!("cannot write to standard output: {error}"),
+            },
+        }
+    }
+
     fn audit(message: impl Into<String>) -> CliError {
         CliError {
             failure: Failure::Audit,
@@ -65,16 +77,7 @@ fn print(text: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     stdout
         .write_fmt(text)
         .and_then(|()| stdout.flush())
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => CliError {
-                failure: Failure::ClosedPipe,
-                message: String::new(),
-            },
-            _ => CliError {
-                failure: Failure::Output,
-                message: format!("cannot write to standard output: {e}"),
-            },
-        })
+        .map_err(|e| CliError::output(&e))
 }
 
 /// An error and its causes as one sentence: `cannot open the audit log x: No such file…`.
@@ -181,28 +184,47 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-fn open_audit(args: &AuditArgs, file: &ConfigFile) -> Result<Arc<AuditTrail>, CliError> {
+/// A builder over `file` with the audit flags `args` applied.
+fn with_audit(builder: CheckerBuilder, args: &AuditArgs) -> Result<CheckerBuilder, CliError> {
     if args.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(CliError::usage(
             "--actor is empty; say who is checking, or leave it out to record the operating-system user",
         ));
     }
-    let durability = match args.audit_sync {
-        Some(args::AuditSync::Disk) => Durability::Disk,
-        Some(args::AuditSync::Os) => Durability::Os,
-        None => file.audit.sync.unwrap_or_default(),
-    };
-    let sealer = file
-        .audit_sealer(&process_env)
-        .map_err(|e| CliError::usage(sentence(&e)))?;
-    let location = trail_location(&args.trail, file);
-    let options = TrailOptions {
-        actor: args.actor.clone(),
-        durability,
-        sealer,
-    };
-    let trail = AuditTrail::open_at(location, options)
-        .map_err(|e| CliError::audit(format!("{}; no payment was checked", sentence(&e))))?;
+    let durability = args.audit_sync.map(|sync| match sync {
+        args::AuditSync::Disk => Durability::Disk,
+        args::AuditSync::Os => Durability::Os,
+    });
+    Ok(with_trail(builder, &args.trail)
+        .actor(args.actor.clone())
+        .audit_sync(durability))
+}
+
+/// A builder with the trail flags `--audit-log`/`--audit-dir` applied.
+fn with_trail(builder: CheckerBuilder, args: &args::TrailArgs) -> CheckerBuilder {
+    builder
+        .audit_log(args.audit_log.clone())
+        .audit_dir(args.audit_dir.clone())
+}
+
+/// Builds the checker `builder` describes, for the gateways `kinds` (with `tolerant`, one
+/// that cannot be configured is left out and its reason returned, unless none can be); an
+/// audit trail that cannot be opened is exit 4, anything else a usage error.
+fn build(
+    builder: CheckerBuilder,
+    kinds: &BTreeSet<GatewayKind>,
+    tolerant: bool,
+) -> Result<Built, CliError> {
+    let built = builder
+        .gateways(kinds.iter().copied(), tolerant)
+        .build()
+        .map_err(|e| match e {
+            BuildError::Audit(e) => {
+                CliError::audit(format!("{}; no payment was checked", sentence(&e)))
+            }
+            e => CliError::usage(sentence(&e)),
+        })?;
+    let trail = built.checker.audit_trail();
     if let Some(link) = trail.link() {
         eprintln!(
             "paystat: the audit log {} is a link; lines go to {}",
@@ -210,58 +232,17 @@ fn open_audit(args: &AuditArgs, file: &ConfigFile) -> Result<Arc<AuditTrail>, Cl
             trail.path().display()
         );
     }
-    Ok(Arc::new(trail))
-}
-
-/// Where the trail is, from `--audit-log`/`--audit-dir`, the environment and the config file.
-fn trail_location(args: &args::TrailArgs, file: &ConfigFile) -> paystat::Location {
-    file.audit_location(
-        args.audit_log.as_deref(),
-        args.audit_dir.as_deref(),
-        &process_env,
-    )
-}
-
-/// The one way the command line builds a checker: the config file (or `file`), the
-/// environment through `env` and the flags configure each gateway of `kinds`, then the
-/// checker audits as `audit` says. With `tolerant`, a gateway that cannot be configured is
-/// left out and its error returned (for ids not known in advance), unless none can be.
-fn configured_checker(
-    kinds: &BTreeSet<GatewayKind>,
-    file: &ConfigFile,
-    env: &dyn Fn(&str) -> Option<String>,
-    overrides: &Overrides,
-    audit: &AuditArgs,
-    options: CheckerOptions,
-    tolerant: bool,
-) -> Result<(Checker, BTreeMap<GatewayKind, String>), CliError> {
-    let mut configured = Vec::new();
-    let mut unconfigured = BTreeMap::new();
-    for kind in kinds {
-        match file.gateway(*kind, env, overrides) {
-            Ok(gateway) => configured.push(gateway),
-            Err(e) if tolerant => {
-                unconfigured.insert(*kind, sentence(&e));
-            }
-            Err(e) => return Err(CliError::usage(sentence(&e))),
-        }
-    }
-    if configured.is_empty()
-        && let Some(why) = unconfigured.values().next()
-    {
-        return Err(CliError::usage(why.clone()));
-    }
-    let trust = file
-        .trust(overrides)
-        .map_err(|e| CliError::usage(sentence(&e)))?;
-    let audit = open_audit(audit, file)?;
-    let checker = Checker::new(configured, audit, CheckerOptions { trust, ..options });
-    Ok((checker, unconfigured))
+    Ok(built)
 }
 
 /// The config file named by `--config`, else `./paystat.toml` when present.
 fn load_config(path: Option<&Path>) -> Result<ConfigFile, CliError> {
     ConfigFile::load(path).map_err(|e| CliError::usage(sentence(&e)))
+}
+
+/// A builder over the config file named by `--config`, else `./paystat.toml` when present.
+fn builder(path: Option<&Path>) -> Result<CheckerBuilder, CliError> {
+    Ok(CheckerBuilder::new(load_config(path)?))
 }
 
 /// The process environment, as configuration reads it.

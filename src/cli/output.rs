@@ -11,16 +11,7 @@ use paystat::CheckResult;
 use paystat::flat::{self, RESULT_COLUMNS};
 
 use super::args::Format;
-use super::render;
-
-/// How old a found payment is, when `--stale-after` asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Age {
-    /// Seconds since the gateway created the payment.
-    pub age_s: u64,
-    /// Still pending, authorized or requiring action after `--stale-after`.
-    pub stale: bool,
-}
+use super::render::{self, Age};
 
 /// A result as printed: the result and, with `--stale-after`, its age.
 #[derive(Debug, Clone, Copy)]

@@ -2,9 +2,19 @@
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-use paystat::{CheckResult, display_safe};
+use paystat::CheckResult;
+use paystat::payment_id::display_safe;
 
-use super::output::Age;
+use serde::Serialize;
+
+/// How old a found payment is, when `--stale-after` asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Age {
+    /// Seconds since the gateway created the payment.
+    pub age_s: u64,
+    /// Still pending, authorized or requiring action after `--stale-after`.
+    pub stale: bool,
+}
 
 /// A cell's text: control characters escaped, and `|` escaped so that text from an id or a
 /// gateway cannot add columns to the Markdown table.
@@ -66,7 +76,7 @@ pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<
         let source = match r.cache_age_s {
             Some(age) if r.source == paystat::Source::Cache => format!(
                 "cache, {} old",
-                paystat::human_duration(std::time::Duration::from_secs(age))
+                paystat::clock::human(std::time::Duration::from_secs(age))
             ),
             _ => r.source.as_str().to_owned(),
         };
@@ -82,7 +92,7 @@ pub fn table_of(rows: &[(&CheckResult, Option<Age>)], aged: bool, width: Option<
         ];
         if aged {
             let age = age.map_or(String::new(), |a| {
-                let text = paystat::human_duration(std::time::Duration::from_secs(a.age_s));
+                let text = paystat::clock::human(std::time::Duration::from_secs(a.age_s));
                 if a.stale {
                     format!("{text} (stale)")
                 } else {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use paystat::{CheckResult, human_duration};
+use paystat::CheckResult;
+use paystat::clock::human as human_duration;
 
 /// How many of the slowest checks are named.
 const SLOWEST: usize = 5;
@@ -203,7 +204,7 @@ impl Summary {
                 .map(|s| {
                     format!(
                         "{} ({})",
-                        paystat::display_safe(&s.payment_id),
+                        paystat::payment_id::display_safe(&s.payment_id),
                         ms(s.duration_ms)
                     )
                 })

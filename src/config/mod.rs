@@ -57,10 +57,8 @@ mod gateways;
 mod proxy;
 mod trust;
 
-pub use audit::{
-    AUDIT_DIR_ENV, AUDIT_KEY_ENV, AuditSettings, STATE_DIR_ENV, cache_path, state_dir,
-};
-pub use gateways::{Configured, parse_base_url};
+pub use audit::{AuditSettings, cache_path, state_dir};
+pub use gateways::Configured;
 pub use proxy::ProxyUrl;
 pub use trust::Trust;
 
@@ -94,6 +92,7 @@ pub struct ConfigFile {
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file named by `--config` cannot be read.
     #[error("cannot read the config file {}", .path.display())]
@@ -243,6 +242,7 @@ impl Overrides {
 
 #[cfg(test)]
 mod tests {
+    use super::gateways::parse_base_url;
     use super::proxy::proxy_for;
     use super::*;
 

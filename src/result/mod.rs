@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use money::{Money, MoneyError, currency};
+pub use money::{Money, currency};
 pub use status::{Finality, Outcome, PaymentStatus};
 
 /// The gateways paystat can ask.
@@ -53,6 +53,7 @@ impl fmt::Display for GatewayKind {
 /// checks never pass for live ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Environment {
     /// paystat's own mock gateway (the demo, `paystat mock serve`, or any server answering with
     /// `X-Paystat-Mock: 1`).
@@ -89,6 +90,7 @@ pub struct GatewayError {
 /// Why paystat waited before an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WaitReason {
     /// Exponential backoff with jitter.
     Backoff,
@@ -102,6 +104,7 @@ pub enum WaitReason {
 /// Why a failed check was not tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RetryStop {
     /// The failure cannot succeed on a second try (400, 401, 403, a nonsensical body, …).
     NotRetryable,
@@ -284,6 +287,7 @@ pub struct CheckResult {
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
     /// The gateway was asked during this check.
     #[default]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// What a status check concluded, whatever the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// The gateway knows the payment and said where it stands.
     Found,
@@ -138,6 +139,7 @@ impl std::fmt::Display for Outcome {
 /// Where a found payment stands, in paystat's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PaymentStatus {
     /// The money moved; nothing left to do.
     Completed,
@@ -282,6 +284,7 @@ impl PaymentStatus {
 /// the result's `final_after` has passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Finality {
     /// Nothing the gateway documents can change this answer any more.
     Final,

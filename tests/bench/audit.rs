@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use paystat::{
-    AuditRecord, CheckResult, Environment, GENESIS, GatewayKind, Money, Origin, Outcome,
-    PaymentStatus, RequestLine, Sealer, Target,
-};
+use paystat::audit_trail::{GENESIS, Origin, RequestLine, Sealer, Target};
+use paystat::{AuditRecord, CheckResult, Environment, GatewayKind, Money, Outcome, PaymentStatus};
 
 const DAYS: u64 = 30;
 
@@ -169,7 +167,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                 prev: Cow::Owned(prev.clone()),
                 chain: sealer.name().into(),
                 timestamp: timestamp.into(),
-                event: paystat::EVENT_STATUS_CHECK.into(),
+                event: paystat::audit_trail::EVENT_STATUS_CHECK.into(),
                 actor: ["alice", "bob", "carol"][(seq % 3) as usize].into(),
                 os_user: "ops".into(),
                 origin: Cow::Owned(Origin {
@@ -187,7 +185,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                 method: "GET".into(),
                 path: format!("/v1/payments/txn_{:07}", seq % 200_000),
             })),
-            sync: paystat::Durability::Disk,
+            sync: paystat::audit_trail::Durability::Disk,
             check: Cow::Owned(result),
             hash: String::new(),
         };

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use paystat::RetryPolicy;
+use paystat::retry::RetryPolicy;
 use paystat::{GatewayKind, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::helpers::walk;
 
-const LAYERS: [&[&str]; 8] = [
+const LAYERS: [&[&str]; 9] = [
     &["result"],
     &["bounds", "payment_id", "clock", "credential"],
     &["retry"],
@@ -14,6 +14,7 @@ const LAYERS: [&[&str]; 8] = [
     &["audit", "cache"],
     &["config"],
     &["check"],
+    &["feed", "build"],
     &["contract"],
 ];
 

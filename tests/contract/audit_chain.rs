@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 
 use paystat::audit_trail::prune;
 use paystat::audit_trail::verify::{self, BreakKind, Report, VerifyOptions};
-use paystat::{
-    Asked, AuditRecord, AuditTrail, CheckResult, GENESIS, GatewayKind, Location, Outcome, Sealer,
-    TrailOptions,
-};
+use paystat::audit_trail::{Asked, GENESIS, Location, Sealer, TrailOptions};
+use paystat::{AuditRecord, AuditTrail, CheckResult, GatewayKind, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use secrecy::SecretString;
@@ -27,7 +25,7 @@ fn write_trail(path: &Path, n: usize, sealer: Sealer) {
         Location::File(path.to_owned()),
         TrailOptions {
             sealer,
-            durability: paystat::Durability::Os,
+            durability: paystat::audit_trail::Durability::Os,
             ..TrailOptions::new("chain-test")
         },
     )
@@ -526,7 +524,7 @@ fn the_writer_continues_the_chain_across_day_files_and_after_a_checkpoint() {
     let opened = AuditTrail::open_at(
         Location::Days(trail.clone()),
         TrailOptions {
-            durability: paystat::Durability::Os,
+            durability: paystat::audit_trail::Durability::Os,
             ..TrailOptions::new("chain-test")
         },
     )

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use std::borrow::Cow;
 
+use paystat::audit_trail::{GENESIS, RequestLine, Target};
 use paystat::{
-    AttemptRecord, AuditRecord, CheckResult, GENESIS, GatewayKind, Money, Outcome, PaymentStatus,
-    RequestLine, Target,
+    AttemptRecord, AuditRecord, CheckResult, GatewayKind, Money, Outcome, PaymentStatus,
 };
 
 use crate::cli::assert_run;

@@ -377,7 +377,7 @@ async fn lines_are_synced_to_disk_by_default_and_an_os_only_run_says_so() {
     let trail = AuditTrail::open_with(
         &dir.path().join("audit.jsonl"),
         "contract-test".into(),
-        paystat::Durability::Os,
+        paystat::audit_trail::Durability::Os,
     )
     .unwrap();
     assert_eq!(trail.syncs(), 0);
@@ -512,7 +512,7 @@ async fn an_audit_failure_is_recorded_in_the_trail_where_a_line_still_fits() {
 fn written_together(
     trail: &AuditTrail,
     n: usize,
-) -> Vec<Result<paystat::Written, paystat::AuditError>> {
+) -> Vec<Result<paystat::audit_trail::Written, paystat::AuditError>> {
     let results: Vec<paystat::CheckResult> = (0..n)
         .map(|i| {
             paystat::CheckResult::new(
@@ -526,7 +526,7 @@ fn written_together(
         .enable_all()
         .build()
         .unwrap();
-    let asked = paystat::Asked::default();
+    let asked = paystat::audit_trail::Asked::default();
     runtime.block_on(futures_util::future::join_all(
         results.iter().map(|r| trail.write(r, &asked)),
     ))
@@ -551,7 +551,7 @@ fn lines_handed_in_together_are_appended_in_order_and_chain() {
     let expected: Vec<String> = (0..20).map(|i| format!("txn_{i:03}")).collect();
     assert_eq!(ids, expected, "in the order they were handed in");
     let report = paystat::audit_trail::verify::verify(
-        &paystat::Location::File(path.clone()),
+        &paystat::audit_trail::Location::File(path.clone()),
         &paystat::audit_trail::verify::VerifyOptions::default(),
     )
     .unwrap();
@@ -573,7 +573,8 @@ fn an_append_that_fills_the_disk_keeps_the_whole_lines_and_withholds_the_rest() 
     };
     let path = disk.path("audit.jsonl");
     let trail =
-        paystat::AuditTrail::open_with(&path, "ops".into(), paystat::Durability::Os).unwrap();
+        paystat::AuditTrail::open_with(&path, "ops".into(), paystat::audit_trail::Durability::Os)
+            .unwrap();
     let written = written_together(&trail, 10);
     let kept = written.iter().take_while(|w| w.is_ok()).count();
     assert!(kept > 0 && kept < 10, "some lines fit, not all: {kept}");
@@ -613,7 +614,7 @@ fn a_line_whose_check_stopped_waiting_is_still_written() {
         Some(GatewayKind::Ledger),
         Outcome::NotFound,
     );
-    let asked = paystat::Asked::default();
+    let asked = paystat::audit_trail::Asked::default();
     // Handed in, then dropped before it was appended (a run torn down mid-check).
     assert!(trail.write(&result, &asked).now_or_never().is_none());
     assert_eq!(
@@ -642,7 +643,7 @@ fn each_answer_waits_for_the_sync_of_its_own_line() {
             Outcome::NotFound,
         );
         runtime
-            .block_on(trail.record(&result, &paystat::Asked::default()))
+            .block_on(trail.record(&result, &paystat::audit_trail::Asked::default()))
             .unwrap();
         // One line at a time: each was written after the last sync, so only a sync of its own
         // can have made it durable.

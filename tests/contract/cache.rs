@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 use httpmock::MockServer;
 use paystat::contract::{Scenario, ScenarioSet};
-use paystat::{Cache, CacheKey, CheckResult, Environment, GatewayKind, Outcome, Source};
+use paystat::status_cache::Key as CacheKey;
+use paystat::{Cache, CheckResult, Environment, GatewayKind, Outcome, Source};
 
 use crate::cli::{assert_run, settings};
 use crate::helpers::{fixtures_dir, ledger_mock, live_trail, paystat};
@@ -369,12 +370,12 @@ async fn a_stripe_cursor_older_than_thirty_days_drops_every_entry_that_can_chang
     let cache = Cache::open(&dir.path().join("state/paystat/cache.sqlite3")).unwrap();
     let (gateway, host, scope, cursor) = cache.cursors().unwrap().remove(0);
     assert_eq!(gateway, "stripe");
-    let feed = paystat::Feed {
+    let feed = paystat::status_cache::Feed {
         gateway: GatewayKind::Stripe,
         host: &host,
         scope: &scope,
     };
-    let old = paystat::Cursor {
+    let old = paystat::status_cache::Cursor {
         synced_at: cursor.synced_at - 31 * 24 * 3600,
         ..cursor
     };
@@ -667,7 +668,7 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
     {
         let current = Cache::open(&path)
             .unwrap()
-            .with_rules(paystat::answer_rules());
+            .with_rules(paystat::gateways::answer_rules());
         let stored = current.get(&key).unwrap().expect("the CLI's key");
         let other = Cache::open(&path)
             .unwrap()

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use paystat::GatewayKind;
 use paystat::contract::EmbeddedMock;
 use paystat::contract::ScenarioSet;
-use paystat::{GatewayKind, Reply};
+use paystat::gateways::Reply;
 
 use crate::helpers::{
     LEDGER_TOKEN, PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY, fixtures_dir, paystat,
@@ -44,7 +45,10 @@ fn recording_scrubs_every_secret_and_personal_detail() {
     };
     let gateway = crate::helpers::gateway(GatewayKind::Plaid, "http://127.0.0.1:1");
     let reading = gateway.read("460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9", &reply);
-    assert!(matches!(reading.verdict, paystat::Verdict::Found(_)));
+    assert!(matches!(
+        reading.verdict,
+        paystat::gateways::Verdict::Found(_)
+    ));
     // A result to record the expectation from, as the checker would have produced it.
     let dir = tempfile::tempdir().unwrap();
     let result = tokio::runtime::Runtime::new().unwrap().block_on(async {

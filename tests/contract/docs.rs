@@ -3,8 +3,8 @@
 //! and every mapping row has its scenario file.
 
 use paystat::contract::ScenarioSet;
+use paystat::gateways::{status_mapping, status_mapping_table};
 use paystat::{Outcome, PaymentStatus};
-use paystat::{status_mapping, status_mapping_table};
 
 use crate::helpers::fixtures_dir;
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use paystat::contract::{Scenario, ScenarioSet, TransportFault};
-use paystat::{GatewayKind, Outcome, RetryPolicy};
+use paystat::retry::RetryPolicy;
+use paystat::{GatewayKind, Outcome};
 
 use crate::fault_server::FaultServer;
 use crate::helpers::{audit_lines, fixtures_dir, spawn};

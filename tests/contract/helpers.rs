@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use paystat::clock::{Clock, ManualClock};
 use paystat::contract::{EmbeddedMock, Scenario, TransportFault};
+use paystat::retry::{Jitter, RetryPolicy};
 use paystat::{
-    AuditRecord, AuditTrail, CheckResult, Checker, CheckerOptions, Clock, ConfigFile, GatewayKind,
-    Jitter, ManualClock, Overrides, RetryPolicy, Routing,
+    AuditRecord, CheckResult, Checker, CheckerBuilder, ConfigFile, GatewayKind, Overrides,
 };
 
 use crate::fault_server::FaultServer;
@@ -59,7 +60,7 @@ pub struct Spawn {
 
 /// Starts a test checker for `kind` at `base_url`, auditing under `dir`.
 pub fn spawn(dir: &Path, kind: GatewayKind, base_url: &str) -> Spawn {
-    let url_var = paystat::profile(kind).url_env;
+    let url_var = paystat::gateways::profile(kind).url_env;
     Spawn {
         audit: dir.join("audit.jsonl"),
         kind,
@@ -76,7 +77,7 @@ pub fn spawn(dir: &Path, kind: GatewayKind, base_url: &str) -> Spawn {
         .collect(),
         overrides: Overrides::default(),
         clock: manual_clock(),
-        concurrency: paystat::DEFAULT_CONCURRENCY,
+        concurrency: paystat::CheckerBuilder::DEFAULT_CONCURRENCY,
     }
 }
 
@@ -149,7 +150,7 @@ impl Spawn {
     }
 
     /// The configured gateway, as the checker will have it.
-    pub fn configured(&self) -> paystat::Configured {
+    pub fn configured(&self) -> paystat::gateways::Configured {
         let file = ConfigFile::parse(Path::new("test.toml"), &self.config)
             .unwrap_or_else(|e| panic!("{e}"));
         let env = |name: &str| {
@@ -162,17 +163,23 @@ impl Spawn {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// The checker, built through the configuration path.
+    /// The checker, built by the library's one builder, as the binary builds it.
     pub fn build(self) -> Checker {
-        let configured = self.configured();
-        let audit = AuditTrail::open(&self.audit, "contract-test".into()).unwrap();
-        let options = CheckerOptions {
-            concurrency: self.concurrency,
-            clock: self.clock,
-            jitter: Arc::new(Jitter::seeded(JITTER_SEED)),
-            ..CheckerOptions::new(Routing::Fixed(self.kind))
-        };
-        Checker::new(vec![configured], Arc::new(audit), options)
+        let file = ConfigFile::parse(Path::new("test.toml"), &self.config)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let env = self.env;
+        CheckerBuilder::new(file)
+            .env(move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .overrides(self.overrides)
+            .gateway(self.kind)
+            .audit_log(Some(self.audit))
+            .actor("contract-test".to_owned())
+            .concurrency(self.concurrency)
+            .clock(self.clock)
+            .jitter(Arc::new(Jitter::seeded(JITTER_SEED)))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .checker
     }
 }
 
@@ -183,7 +190,7 @@ pub fn checker_for(dir: &Path, kind: GatewayKind, base_url: &str) -> Checker {
 
 /// An adapter for `kind` at `base_url`, holding the canary credentials, configured the way a
 /// checker's is.
-pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn paystat::Gateway> {
+pub fn gateway(kind: GatewayKind, base_url: &str) -> Arc<dyn paystat::gateways::Gateway> {
     let file = ConfigFile::parse(Path::new("test.toml"), TEST_CONFIG).unwrap();
     let spawn = spawn(Path::new("."), kind, base_url);
     let env = |name: &str| {
@@ -229,21 +236,21 @@ pub fn fixed_record<'a>(
             prev: prev.to_owned().into(),
             chain: "sha256".into(),
             timestamp: timestamp.to_owned().into(),
-            event: paystat::EVENT_STATUS_CHECK.into(),
+            event: paystat::audit_trail::EVENT_STATUS_CHECK.into(),
             actor: "alice".into(),
             os_user: "alice".into(),
-            origin: std::borrow::Cow::Owned(paystat::Origin {
+            origin: std::borrow::Cow::Owned(paystat::audit_trail::Origin {
                 host: "ops-1".into(),
                 pid: 4242,
             }),
         },
         target: None,
         environment: Some(paystat::Environment::Live),
-        request: Some(std::borrow::Cow::Owned(paystat::RequestLine {
+        request: Some(std::borrow::Cow::Owned(paystat::audit_trail::RequestLine {
             method: "GET".into(),
             path: format!("/v1/payments/{}", result.payment_id),
         })),
-        sync: paystat::Durability::Disk,
+        sync: paystat::audit_trail::Durability::Disk,
         check: std::borrow::Cow::Borrowed(result),
         hash: String::new(),
     }
@@ -251,7 +258,8 @@ pub fn fixed_record<'a>(
 
 /// `record` sealed with plain SHA-256: the line (no newline) and its hash.
 pub fn seal(record: &AuditRecord<'_>) -> (String, String) {
-    let (line, hash) = paystat::Sealer::plain().seal(serde_json::to_vec(record).unwrap());
+    let (line, hash) =
+        paystat::audit_trail::Sealer::plain().seal(serde_json::to_vec(record).unwrap());
     (String::from_utf8(line).unwrap(), hash)
 }
 

@@ -165,7 +165,7 @@ impl Probe {
         prop_assert_eq!(lines.len(), before + 1, "exactly one new audit line");
         let line = lines.last().unwrap();
         prop_assert_eq!(&*line.check, &result, "the line is the result");
-        if id.len() > paystat::MAX_ID_BYTES {
+        if id.len() > paystat::payment_id::MAX_ID_BYTES {
             // Kept as its first bytes, its full length and its SHA-256, never whole.
             prop_assert!(id.starts_with(result.payment_id.trim_end_matches('…')));
             prop_assert!(result.payment_id.len() <= 64 + '…'.len_utf8());
@@ -289,11 +289,14 @@ fn the_id_rules_are_not_vacuous() {
     let sent = ["...", "/", "../admin", "%2e%2e", "txn_001?expand=all", "😀"];
     for id in rejected {
         assert!(
-            paystat::validate_id(id).is_err(),
+            paystat::payment_id::validate(id).is_err(),
             "{id:?} should be rejected"
         );
     }
     for id in sent {
-        assert!(paystat::validate_id(id).is_ok(), "{id:?} should be sent");
+        assert!(
+            paystat::payment_id::validate(id).is_ok(),
+            "{id:?} should be sent"
+        );
     }
 }

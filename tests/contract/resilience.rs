@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paystat::AttemptRecord;
-use paystat::ManualClock;
+use paystat::clock::ManualClock;
 use paystat::contract::TransportFault;
+use paystat::retry::{Jitter, RetryPolicy};
 use paystat::{GatewayKind, Outcome};
-use paystat::{Jitter, RetryPolicy, RetryStop, WaitReason};
+use paystat::{RetryStop, WaitReason};
 use rstest::rstest;
 use tracing_test::traced_test;
 

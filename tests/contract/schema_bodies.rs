@@ -3,8 +3,9 @@
 //! currency exponent — are all accepted by the adapters, exactly. paystat never rejects what a
 //! provider may send.
 
+use paystat::GatewayKind;
 use paystat::contract::ProviderSchemas;
-use paystat::{Gateway, GatewayKind, Reply, Verdict};
+use paystat::gateways::{Gateway, Reply, Verdict};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -1,12 +1,13 @@
 //! `paystat cache sync`: each configured gateway's change feed, read from the cache's cursor to
 //! its end, and the entries of every payment it names dropped. The adapters know the feeds'
-//! wire formats; this file only pages through them and keeps the cursors.
+//! wire formats; this file only pages through them and keeps the cursors. It checks no
+//! payment: it borrows a checker's configured gateways and its HTTP client.
 
 use serde::Serialize;
 
-use super::Checker;
-use super::exchange::{self, Exchange};
 use crate::cache::{Cache, CacheError, Cursor};
+use crate::check::Checker;
+use crate::check::exchange::{self, Exchange};
 use crate::clock::human;
 use crate::result::GatewayKind;
 
@@ -40,7 +41,7 @@ impl Checker {
     /// is reported in its [`FeedSync`]; an unusable cache ends the sync.
     pub async fn sync_feeds(&self, cache: &Cache) -> Result<Vec<FeedSync>, CacheError> {
         let mut report = Vec::new();
-        for endpoint in &self.endpoints {
+        for endpoint in self.endpoints() {
             let gateway = endpoint.gateway.as_ref();
             let mut sync = FeedSync {
                 gateway: gateway.kind(),
@@ -58,7 +59,7 @@ impl Checker {
             };
             sync.has_feed = true;
             let feed = endpoint.feed();
-            let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
+            let wall = time::OffsetDateTime::from(self.clock().wall_time());
             let now = wall.unix_timestamp();
             let cursor = cache.cursor(&feed)?;
             let position = match (cursor, rules.keeps) {
@@ -95,7 +96,8 @@ impl Checker {
                     sync.error = Some(format!("the feed did not end within {MAX_PAGES} pages"));
                     break;
                 }
-                let read = match gateway.changes_request(&self.client, &position, page.as_deref()) {
+                let read = match gateway.changes_request(self.client(), &position, page.as_deref())
+                {
                     None => Err(format!("{} has no change feed", gateway.kind())),
                     Some(Err(e)) => Err(format!(
                         "the feed request cannot be built: {}",
@@ -104,7 +106,7 @@ impl Checker {
                     Some(Ok(request)) => {
                         let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
                         let timeout = endpoint.policy.attempt_timeout;
-                        match exchange::send(&self.client, request, timeout, proxy).await {
+                        match exchange::send(self.client(), request, timeout, proxy).await {
                             Exchange::Replied(reply) => gateway.read_changes(&reply),
                             Exchange::Failed { detail, .. } => Err(detail),
                         }

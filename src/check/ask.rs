@@ -1,0 +1,116 @@
+//! Asking a gateway about one valid id: pacing the first request, sending, reading the reply
+//! through the adapter, and carrying out what [`RetryPolicy::next`] decides after a failed
+//! attempt — it takes the retry's cost and request slot itself, so the wait it returns is the
+//! one waited.
+//!
+//! [`RetryPolicy::next`]: crate::retry::RetryPolicy::next
+
+use std::time::Duration;
+
+use super::answer::{Answer, log_stop, millis};
+use super::exchange;
+use super::route::Endpoint;
+use super::{Checker, INTERRUPTED};
+use crate::audit::RequestLine;
+use crate::payment_id::display_safe;
+use crate::result::Outcome;
+use crate::retry::{Decision, Facts, retry_after};
+
+impl Checker {
+    /// Sleeps `wait` on the checker's clock; false when [`Checker::interrupt`] cut it short.
+    pub(super) async fn wait(&self, wait: Duration) -> bool {
+        let sleep = self.options.clock.sleep(wait);
+        self.stop.unless_interrupted(sleep).await.is_some()
+    }
+
+    /// Asks the gateway about a valid id, retrying as the policy decides.
+    pub(super) async fn ask(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Endpoint,
+        id: &str,
+        capture: bool,
+    ) -> Answer {
+        let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
+        let kind = gateway.kind();
+        let mut answer = Answer::asking(gateway.as_ref());
+        // Waiting for the first request slot is queueing in a bulk run, not time spent at the
+        // gateway: the check's deadline starts when its first request may go. (Slots for
+        // retries are part of the retry's wait, and do count.)
+        if let Some(pacer) = &endpoint.pacer {
+            let wait = pacer.reserve(clock.now());
+            if !wait.is_zero() {
+                tracing::debug!(gateway = %kind, payment_id = %display_safe(id), wait_ms = millis(wait), "pacing");
+                if !self.wait(wait).await {
+                    return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
+                }
+            }
+        }
+        let deadline = clock.now() + policy.deadline;
+        loop {
+            let request = match gateway.request(client, id) {
+                Ok(request) => request,
+                Err(e) => {
+                    let detail = format!(
+                        "the payment id cannot be put in a request: {}",
+                        e.without_url()
+                    );
+                    return answer.refuse(Outcome::InvalidId, detail);
+                }
+            };
+            let line = RequestLine {
+                method: request.method().as_str().to_owned(),
+                path: request.url().path().to_owned(),
+            };
+            let attempt = answer.attempts() + 1;
+            tracing::debug!(gateway = %kind, payment_id = %display_safe(id), attempt, method = %line.method, path = %line.path, "sending status request");
+            answer.sent(line);
+            let attempt_started = clock.now();
+            let timeout = policy
+                .attempt_timeout
+                .min(deadline.saturating_sub(attempt_started));
+            let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
+            let exchange = self
+                .stop
+                .unless_interrupted(exchange::send(client, request, timeout, proxy))
+                .await
+                .unwrap_or_else(|| exchange::Exchange::Failed {
+                    outcome: Outcome::Interrupted,
+                    detail: INTERRUPTED.into(),
+                    http_status: None,
+                });
+            let took = clock.now().saturating_sub(attempt_started);
+            let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
+            let outcome = answer.outcome();
+            if matches!(outcome, Outcome::Found | Outcome::NotFound) {
+                endpoint.budget.refill();
+                return answer;
+            }
+            let now = clock.now();
+            let facts = Facts {
+                attempt,
+                outcome,
+                http_status: answer.http_status(),
+                advice: answer.retry_advice(),
+                retry_after: headers.and_then(|h| retry_after(&h, clock.wall_time())),
+                jitter: &self.options.jitter,
+                time_left: deadline.saturating_sub(now),
+                now,
+                pacer: endpoint.pacer.as_ref(),
+                budget: &endpoint.budget,
+            };
+            let (wait, reason) = match policy.next(&facts) {
+                Decision::Wait(wait, reason) => (wait, reason),
+                Decision::Stop(stop) => {
+                    log_stop(kind, id, attempt, stop);
+                    return answer.stop(stop);
+                }
+            };
+            answer.waits(millis(wait), reason);
+            tracing::info!(gateway = %kind, payment_id = %display_safe(id), attempt, outcome = %outcome, http_status = answer.http_status(), reason = ?reason, wait_ms = millis(wait), "retrying");
+            if !self.wait(wait).await {
+                return answer.refuse(Outcome::Interrupted, INTERRUPTED.into());
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The status cache, as a check uses it: an answer reused when it may be shown today, a found
+//! payment's answer kept, and a cache that fails set aside for the rest of the run.
+
+use std::sync::atomic::Ordering;
+
+use super::Checker;
+use super::route::Endpoint;
+use crate::audit::{Asked, Target};
+use crate::result::{CheckResult, Environment, Outcome, Source};
+
+/// `time` as unix milliseconds (the status cache's clock).
+fn unix_ms(time: time::OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Checker {
+    /// The cached answer for `id` at `endpoint`, when the cache is used and holds one that may
+    /// be shown today: final, or younger than `--max-age`. It is audited like an asked answer,
+    /// with `source: cache`, its age, and no request.
+    pub(super) fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
+        let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
+        if self.cache_failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let entry = match using.cache.get(&endpoint.cache_key(id)) {
+            Ok(entry) => entry?,
+            Err(e) => {
+                self.cache_failure(&e);
+                return None;
+            }
+        };
+        let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
+        let age = entry.age(unix_ms(wall));
+        if !crate::cache::reusable(&entry.result, wall.date(), age, using.max_age) {
+            return None;
+        }
+        let mut result = entry.result;
+        result.source = Source::Cache;
+        result.cache_age_s = Some(age.as_secs());
+        result.attempts = 0;
+        result.attempt_log.clear();
+        result.retry_stop = None;
+        let asked = Asked {
+            request: None,
+            target: Some(Target::of(endpoint.gateway.base_url())),
+            environment: Some(entry.environment),
+        };
+        Some((result, asked))
+    }
+
+    /// Keeps a found payment's answer in the cache, when it is used.
+    pub(super) fn remember(
+        &self,
+        endpoint: &Endpoint,
+        id: &str,
+        result: &CheckResult,
+        asked: &Asked,
+    ) {
+        let Some(using) = &self.options.cache else {
+            return;
+        };
+        if result.outcome != Outcome::Found || self.cache_failed.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
+        let environment = asked.environment.unwrap_or(Environment::Live);
+        // Written in batches by the cache's own thread: a bulk run does not wait on commits.
+        if let Err(e) = using
+            .cache
+            .put_later(&endpoint.cache_key(id), result, environment, now)
+        {
+            self.cache_failure(&e);
+        }
+    }
+
+    /// Stops using the cache for the rest of the run, and says so once.
+    fn cache_failure(&self, error: &crate::cache::CacheError) {
+        if !self.cache_failed.swap(true, Ordering::SeqCst) {
+            tracing::error!("{error}; the rest of this run asks every gateway");
+        }
+    }
+}
