@@ -1,6 +1,7 @@
 //! What one check learned from its gateway, attempt by attempt, and the [`CheckResult`] made
 //! of it at the end.
 
+use crate::gateway::MOCK_HEADER;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -13,9 +14,6 @@ use crate::result::{
     AttemptRecord, CheckResult, Environment, GatewayKind, Outcome, PaymentStatus, RetryStop,
     WaitReason,
 };
-
-/// The header paystat's own mock gateways send, so that their answers are audited as `mock`.
-pub(crate) const MOCK_HEADER: &str = "x-paystat-mock";
 
 /// A check whose answer could not be audited, and so is withheld.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 //! that other tools can call (the original "set up the mock API" step). Routes are the real
 //! gateways' routes, so a base URL pointed here looks like the real thing.
 
+use crate::gateway::MOCK_HEADER;
 use std::net::SocketAddr;
 
 use httpmock::{Method, MockServer};
@@ -27,10 +28,6 @@ pub const DEMO_IDS: [&str; 10] = [
     "7a1c3f0e-5b2d-4e8f-9a6b-1c2d3e4f5a6b",
     "c0ffee00-1234-4abc-8def-0123456789ab",
 ];
-
-/// The header every answer of paystat's mock carries, so that checks against it are audited
-/// with the environment `mock`, never `live`.
-pub const MOCK_HEADER: &str = "X-Paystat-Mock";
 
 /// The path prefix the mock serves the ledger under (the original mock API's `/v1`).
 pub const LEDGER_PREFIX: &str = "/v1";

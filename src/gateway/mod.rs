@@ -45,6 +45,9 @@ pub struct Profile {
     pub owns_id: fn(&str) -> bool,
 }
 
+/// The header paystat's own mock gateway marks its replies with.
+pub const MOCK_HEADER: &str = "x-paystat-mock";
+
 /// The profile of `kind`.
 pub fn profile(kind: GatewayKind) -> &'static Profile {
     match kind {
