@@ -57,7 +57,7 @@ pub struct Built {
     /// The checker.
     pub checker: Checker,
     /// Gateways asked for but not configured (only in a tolerant build), with why.
-    pub unconfigured: BTreeMap<GatewayKind, String>,
+    pub unconfigured: BTreeMap<GatewayKind, ConfigError>,
 }
 
 /// Where the environment is read from: the process's, or one a caller supplies.
@@ -262,19 +262,17 @@ impl CheckerBuilder {
         let concurrency = self.fit.map_or(concurrency, |fit| fit(concurrency));
         let mut configured = Vec::new();
         let mut unconfigured = BTreeMap::new();
-        let mut first_error = None;
         for kind in &self.gateways {
             match self.file.gateway(*kind, &*self.env, &self.overrides) {
                 Ok(gateway) => configured.push(gateway),
                 Err(e) if self.tolerant => {
-                    unconfigured.insert(*kind, sentence(&e));
-                    first_error.get_or_insert(e);
+                    unconfigured.insert(*kind, e);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         if configured.is_empty()
-            && let Some(e) = first_error
+            && let Some((_, e)) = unconfigured.pop_first()
         {
             // None could be configured: the first one's reason is the run's.
             return Err(e.into());
@@ -309,16 +307,4 @@ impl CheckerBuilder {
             unconfigured,
         })
     }
-}
-
-/// An error and its causes as one sentence: `cannot read x: No such file…`.
-pub(crate) fn sentence(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

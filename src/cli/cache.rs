@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use comfy_table::{Table, presets};
 
-use paystat::{Built, Cache, CheckerBuilder, ConfigFile, GatewayKind};
+use paystat::{Cache, CheckerBuilder, ConfigFile, GatewayKind};
 
 use super::args::{AuditArgs, CacheClearArgs, CacheCommand, CacheSyncArgs, TrailArgs};
 use super::exit::Exit;
@@ -126,10 +126,7 @@ async fn sync(args: &CacheSyncArgs) -> Result<Exit, CliError> {
         audit_sync: None,
     };
     let builder = with_audit(builder(args.config.as_deref())?, &audit)?;
-    let Built {
-        checker,
-        unconfigured,
-    } = build(builder, &kinds, tolerant)?;
+    let (checker, unconfigured) = build(builder, &kinds, tolerant)?;
     let report = checker
         .sync_feeds(&cache)
         .await

@@ -7,9 +7,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use paystat::{
-    Built, CheckResult, Checker, GatewayKind, Outcome, Overrides, PaymentStatus, Routing,
-};
+use paystat::{CheckResult, Checker, GatewayKind, Outcome, Overrides, PaymentStatus, Routing};
 
 use super::args::{CheckArgs, Format, GatewayArg};
 use super::exit::{Checked, Exit};
@@ -99,10 +97,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     if !args.no_cache {
         builder = builder.cache(args.max_age.unwrap_or_default(), args.refresh);
     }
-    let Built {
-        checker,
-        unconfigured,
-    } = build(builder, &needed, tolerant)?;
+    let (checker, unconfigured) = build(builder, &needed, tolerant)?;
     let ids = ids::stream(source, args.column);
     let run = Run {
         presentation,

@@ -28,8 +28,8 @@ fn one_gateway_checker(
     let builder = with_audit(builder(args.config.as_deref())?, audit)?
         .overrides(overrides)
         .routing(Routing::Fixed(kind));
-    let built = build(builder, &BTreeSet::from([kind]), false)?;
-    Ok((kind, built.checker))
+    let (checker, _) = build(builder, &BTreeSet::from([kind]), false)?;
+    Ok((kind, checker))
 }
 
 /// `paystat record`: one audited check, its reply written as a scrubbed scenario.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use paystat::contract::{DEMO_IDS, EmbeddedMock, ScenarioSet};
-use paystat::{Built, CheckerBuilder, ConfigFile, GatewayKind, Routing};
+use paystat::{CheckerBuilder, ConfigFile, GatewayKind, Routing};
 
 use super::args::{AuditArgs, DemoArgs, TrailArgs};
 use super::check::{Presentation, Run, report};
@@ -57,7 +57,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
         audit_sync: None,
     };
     let builder = with_audit(builder, &audit)?;
-    let Built { checker, .. } = build(builder, &BTreeSet::from(GatewayKind::ALL), false)?;
+    let (checker, _) = build(builder, &BTreeSet::from(GatewayKind::ALL), false)?;
     let ids: Vec<String> = DEMO_IDS.iter().map(|id| id.to_string()).collect();
     let run = Run {
         presentation: Presentation::all(args.format),

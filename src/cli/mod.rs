@@ -19,14 +19,14 @@ mod output;
 mod render;
 mod summary;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use paystat::audit_trail::Durability;
-use paystat::{BuildError, Built, CheckerBuilder, ConfigFile, GatewayKind};
+use paystat::{BuildError, Checker, CheckerBuilder, ConfigFile, GatewayKind};
 
 use args::{AuditArgs, Cli, Command};
 use exit::{Exit, Failure};
@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// A builder over `file` with the audit flags `args` applied.
+/// `builder` with the audit flags `args` applied.
 fn with_audit(builder: CheckerBuilder, args: &AuditArgs) -> Result<CheckerBuilder, CliError> {
     if args.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(CliError::usage(
@@ -208,13 +208,13 @@ fn with_trail(builder: CheckerBuilder, args: &args::TrailArgs) -> CheckerBuilder
 }
 
 /// Builds the checker `builder` describes, for the gateways `kinds` (with `tolerant`, one
-/// that cannot be configured is left out and its reason returned, unless none can be); an
-/// audit trail that cannot be opened is exit 4, anything else a usage error.
+/// that cannot be configured is left out and its reason returned as a sentence, unless none
+/// can be); an audit trail that cannot be opened is exit 4, anything else a usage error.
 fn build(
     builder: CheckerBuilder,
     kinds: &BTreeSet<GatewayKind>,
     tolerant: bool,
-) -> Result<Built, CliError> {
+) -> Result<(Checker, BTreeMap<GatewayKind, String>), CliError> {
     let built = builder
         .gateways(kinds.iter().copied(), tolerant)
         .build()
@@ -232,7 +232,12 @@ fn build(
             trail.path().display()
         );
     }
-    Ok(built)
+    let unconfigured = built
+        .unconfigured
+        .iter()
+        .map(|(kind, e)| (*kind, sentence(e)))
+        .collect();
+    Ok((built.checker, unconfigured))
 }
 
 /// The config file named by `--config`, else `./paystat.toml` when present.
