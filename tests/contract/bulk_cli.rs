@@ -157,6 +157,34 @@ async fn stale_payments_are_marked_and_only_shows_what_is_asked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_counts_what_only_let_through_as_shown() {
+    let mock = ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let output = check(
+        dir.path(),
+        &mock,
+        "txn_001\ntxn_002\ntxn_003\ntxn_999\n",
+        &[
+            "--only",
+            "outcome=not_found",
+            "--format",
+            "jsonl",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).lines().count();
+    assert_eq!(printed, 1, "only txn_999 is printed");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["checks"], 4, "every id is checked");
+    assert_eq!(summary["shown"], 1, "shown counts the results printed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_input_is_an_error_and_a_narrow_terminal_gets_a_narrow_table() {
     let mock = ledger_mock().await;
     let dir = tempfile::tempdir().unwrap();
