@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{Checked, Checker, UnauditedCheck};
+use super::{Checker, UnauditedCheck, WrittenCheck};
 use crate::gateway::Reply;
 use crate::result::CheckResult;
 
@@ -41,7 +41,7 @@ impl Checker {
         ordered: bool,
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
     where
-        F: Future<Output = Result<Checked, UnauditedCheck>> + 'a,
+        F: Future<Output = Result<WrittenCheck, UnauditedCheck>> + 'a,
     {
         let concurrency = self.options.concurrency.max(1);
         let syncing = awaiting_sync(concurrency);
@@ -73,7 +73,7 @@ fn awaiting_sync(concurrency: usize) -> usize {
 }
 
 /// A check's result, as the helper thread sends it back.
-type Shown = Result<CheckResult, UnauditedCheck>;
+type HelperResult = Result<CheckResult, UnauditedCheck>;
 
 impl Checker {
     /// Checks ids like [`Checker::check_stream`], on two threads when the machine has two cores
@@ -97,7 +97,7 @@ impl Checker {
         }
         let helper_share = concurrency / 2;
         let (to_helper, helper_ids) = tokio::sync::mpsc::channel::<String>(helper_share);
-        let (helper_results, from_helper) = tokio::sync::mpsc::unbounded_channel::<Shown>();
+        let (helper_results, from_helper) = tokio::sync::mpsc::unbounded_channel::<HelperResult>();
         let helper = Arc::clone(self);
         let started = std::thread::Builder::new()
             .name("paystat-checks".into())
@@ -148,7 +148,7 @@ impl Checker {
     fn run_helper(
         self: Arc<Self>,
         ids: tokio::sync::mpsc::Receiver<String>,
-        results: tokio::sync::mpsc::UnboundedSender<Shown>,
+        results: tokio::sync::mpsc::UnboundedSender<HelperResult>,
         concurrency: usize,
     ) {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()

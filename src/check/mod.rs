@@ -36,7 +36,7 @@ pub use route::Routing;
 const INTERRUPTED: &str = "the run was interrupted before the gateway answered";
 
 /// A check whose line is written, not yet known durable.
-type Checked = (CheckResult, Option<Reply>, Written);
+type WrittenCheck = (CheckResult, Option<Reply>, Written);
 
 /// Checks payments and audits every check.
 #[derive(Debug)]
@@ -168,7 +168,7 @@ impl Checker {
         client: &reqwest::Client,
         id: &str,
         capture: bool,
-    ) -> Result<Checked, UnauditedCheck> {
+    ) -> Result<WrittenCheck, UnauditedCheck> {
         // An answer that cannot be audited is never shown, and after the first one nothing more
         // is asked: the gateway is not sent requests whose answers would be thrown away.
         if self.halted.load(Ordering::SeqCst) {
@@ -208,7 +208,7 @@ impl Checker {
     /// The result once its line is durable; withheld if it cannot be made so.
     async fn when_durable(
         &self,
-        written: Result<Checked, UnauditedCheck>,
+        written: Result<WrittenCheck, UnauditedCheck>,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
         let (result, reply, written) = written?;
         match written.durable().await {

@@ -11,19 +11,19 @@ use paystat::{CheckResult, Checker, GatewayKind, Outcome, Overrides, PaymentStat
 
 use super::args::{CheckArgs, Format, GatewayArg};
 use super::exit::{Checked, Exit};
-use super::ids::{self, Source};
+use super::ids::{self, IdSource};
 use super::output::{Output, Shown};
 use super::render::Age;
 use super::summary::Summary;
 use super::{CliError, build, builder, sentence, with_audit};
 
 /// Where the ids come from: the arguments, standard input (`-`) or `--ids-file`.
-fn source(ids: Vec<String>, file: Option<&std::path::Path>) -> Result<Source, CliError> {
+fn source(ids: Vec<String>, file: Option<&std::path::Path>) -> Result<IdSource, CliError> {
     if let Some(path) = file {
         let opened = std::fs::File::open(path).map_err(|e| {
             CliError::usage(format!("cannot read the ids file {}: {e}", path.display()))
         })?;
-        return Ok(Source::Reader(Box::new(opened)));
+        return Ok(IdSource::Reader(Box::new(opened)));
     }
     if ids.iter().any(|id| id == "-") {
         if ids.len() > 1 {
@@ -31,9 +31,9 @@ fn source(ids: Vec<String>, file: Option<&std::path::Path>) -> Result<Source, Cl
                 "give ids as arguments or `-` for standard input, not both",
             ));
         }
-        return Ok(Source::Reader(Box::new(std::io::stdin())));
+        return Ok(IdSource::Reader(Box::new(std::io::stdin())));
     }
-    Ok(Source::Args(ids))
+    Ok(IdSource::Args(ids))
 }
 
 /// `paystat check`.
@@ -75,17 +75,17 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     // needs one that could not be configured ends the run with that gateway's error.
     let (needed, tolerant) = match (&routing, &source) {
         (Routing::Fixed(kind), _) => (BTreeSet::from([*kind]), false),
-        (Routing::Auto, Source::Args(ids)) => (
+        (Routing::Auto, IdSource::Args(ids)) => (
             ids.iter()
                 .filter_map(|id| paystat::gateways::route(id))
                 .collect(),
             false,
         ),
-        (Routing::Auto, Source::Reader(_)) => (BTreeSet::from(GatewayKind::ALL), true),
+        (Routing::Auto, IdSource::Reader(_)) => (BTreeSet::from(GatewayKind::ALL), true),
     };
     let known = match &source {
-        Source::Args(ids) => Some(ids.len()),
-        Source::Reader(_) => None,
+        IdSource::Args(ids) => Some(ids.len()),
+        IdSource::Reader(_) => None,
     };
     let mut builder = with_audit(builder(args.config.as_deref())?, &args.audit)?
         .overrides(overrides)
@@ -366,6 +366,7 @@ pub async fn report(
                                 progress.tick(result);
                                 if output_error.is_none() && presentation.shows(result, age) {
                                     output_error = output.push(Shown { result, age }).err();
+                                    summary.shown += u64::from(output_error.is_none());
                                 }
                             }
                             Err(unaudited) => {
@@ -418,7 +419,6 @@ pub async fn report(
     let checks = summary.checks as usize + withheld.len();
     let never_sent = run.known.map(|known| known.saturating_sub(checks) as u64);
     summary.withheld = withheld.len() as u64;
-    summary.shown = summary.checks;
     summary.finish(started.elapsed(), never_sent);
     // An audit failure outranks everything: Compliance must hear of it first.
     if let Some(first) = withheld.first() {

@@ -11,7 +11,7 @@ use paystat::{CheckerBuilder, ConfigFile, GatewayKind, Routing};
 use super::args::{AuditArgs, DemoArgs, TrailArgs};
 use super::check::{Presentation, Run, report};
 use super::exit::{Checked, Exit};
-use super::ids::{self, Source};
+use super::ids::{self, IdSource};
 use super::{CliError, build, with_audit};
 
 /// What the demo reads instead of the process environment: the embedded mock's URLs (`urls`,
@@ -67,7 +67,12 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
         summary_json: None,
     };
     let checker = std::sync::Arc::new(checker);
-    let exit = report(&checker, ids::stream(Source::Args(ids.clone()), None), run).await?;
+    let exit = report(
+        &checker,
+        ids::stream(IdSource::Args(ids.clone()), None),
+        run,
+    )
+    .await?;
     eprintln!(
         "Checked {} payments against the embedded mock ledger, Stripe and Plaid; audit lines (environment: mock) appended to {}",
         ids.len(),

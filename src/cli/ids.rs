@@ -17,7 +17,7 @@ const QUEUE: usize = 16;
 const BATCH: usize = 128;
 
 /// Where ids come from.
-pub enum Source {
+pub enum IdSource {
     /// Given as arguments.
     Args(Vec<String>),
     /// Read from a file or standard input.
@@ -28,14 +28,14 @@ pub enum Source {
 pub type Item = Result<String, String>;
 
 /// The ids of `source`, in input order, as they are read.
-pub fn stream(source: Source, column: Option<String>) -> impl Stream<Item = Item> {
+pub fn stream(source: IdSource, column: Option<String>) -> impl Stream<Item = Item> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(QUEUE);
     match source {
-        Source::Args(ids) => {
+        IdSource::Args(ids) => {
             // Already in memory: no thread.
             return futures_util::stream::iter(ids.into_iter().map(Ok)).left_stream();
         }
-        Source::Reader(reader) => {
+        IdSource::Reader(reader) => {
             std::thread::Builder::new()
                 .name("paystat-ids".into())
                 .spawn(move || read(reader, column.as_deref(), &tx))
@@ -171,7 +171,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let source = Source::Reader(Box::new(std::io::Cursor::new(input.as_bytes().to_vec())));
+        let source = IdSource::Reader(Box::new(std::io::Cursor::new(input.as_bytes().to_vec())));
         runtime.block_on(stream(source, column.map(str::to_owned)).collect())
     }
 
@@ -208,7 +208,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let source = Source::Reader(Box::new(std::io::Cursor::new(
+        let source = IdSource::Reader(Box::new(std::io::Cursor::new(
             b"txn_1\n\xff\xfe\n".to_vec(),
         )));
         let items: Vec<Item> = runtime.block_on(stream(source, None).collect());
