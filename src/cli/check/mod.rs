@@ -3,19 +3,25 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt;
-use paystat::{CheckResult, Checker, GatewayKind, Outcome, Overrides, PaymentStatus, Routing};
+use paystat::{Checker, GatewayKind, Overrides, Routing};
 
-use super::args::{CheckArgs, Format, GatewayArg};
+use super::args::{CheckArgs, GatewayArg};
+
+mod end;
+mod presentation;
+mod progress;
+
 use super::exit::{Checked, Exit};
 use super::ids::{self, IdSource};
 use super::output::{Output, Shown};
-use super::render::Age;
 use super::summary::Summary;
 use super::{CliError, build, builder, sentence, with_audit};
+use end::{Ended, Stopped, checked, finish};
+pub use presentation::Presentation;
+use progress::Progress;
 
 /// Where the ids come from: the arguments, standard input (`-`) or `--ids-file`.
 fn source(ids: Vec<String>, file: Option<&std::path::Path>) -> Result<IdSource, CliError> {
@@ -119,118 +125,6 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     exit
 }
 
-/// What a run prints, and which results.
-pub struct Presentation {
-    format: Format,
-    ordered: bool,
-    stale_after: Option<Duration>,
-    only: Vec<Only>,
-}
-
-/// One `--only` condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Only {
-    Stale,
-    Status(Vec<PaymentStatus>),
-    Outcome(Vec<Outcome>),
-}
-
-impl Presentation {
-    fn new(
-        only: &[String],
-        stale_after: Option<Duration>,
-        format: Format,
-        ordered: bool,
-    ) -> Result<Presentation, CliError> {
-        let only = only
-            .iter()
-            .map(|text| parse_only(text, stale_after.is_some()))
-            .collect::<Result<_, _>>()?;
-        Ok(Presentation {
-            format,
-            // A table and a JSON array are read top to bottom: always in input order.
-            ordered: ordered || matches!(format, Format::Table | Format::Json),
-            stale_after,
-            only,
-        })
-    }
-
-    /// The defaults of `paystat demo`: everything, in input order.
-    #[cfg(feature = "contract")]
-    pub fn all(format: Format) -> Presentation {
-        Presentation {
-            format,
-            ordered: true,
-            stale_after: None,
-            only: Vec::new(),
-        }
-    }
-
-    /// The result's age, when `--stale-after` asks and the gateway said when it was created.
-    fn age(&self, result: &CheckResult, now: time::OffsetDateTime) -> Option<Age> {
-        let stale_after = self.stale_after?;
-        let created = time::OffsetDateTime::parse(
-            result.created_at.as_deref()?,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()?;
-        let age = u64::try_from((now - created).whole_seconds()).unwrap_or(0);
-        let waiting = matches!(
-            result.status,
-            Some(
-                PaymentStatus::Pending | PaymentStatus::Authorized | PaymentStatus::RequiresAction
-            )
-        );
-        Some(Age {
-            age_s: age,
-            stale: waiting && age > stale_after.as_secs(),
-        })
-    }
-
-    /// Whether `--only` lets the result through.
-    fn shows(&self, result: &CheckResult, age: Option<Age>) -> bool {
-        self.only.iter().all(|only| match only {
-            Only::Stale => age.is_some_and(|a| a.stale),
-            Only::Status(statuses) => result.status.is_some_and(|s| statuses.contains(&s)),
-            Only::Outcome(outcomes) => outcomes.contains(&result.outcome),
-        })
-    }
-}
-
-fn parse_only(text: &str, stale_after: bool) -> Result<Only, CliError> {
-    let bad = |why: String| {
-        CliError::usage(format!(
-            "--only `{}` {why}",
-            paystat::payment_id::display_safe(text)
-        ))
-    };
-    if text == "stale" {
-        if !stale_after {
-            return Err(bad("needs --stale-after to say how old is stale".into()));
-        }
-        return Ok(Only::Stale);
-    }
-    let Some((key, values)) = text.split_once('=') else {
-        return Err(bad("is not `stale`, `status=…` or `outcome=…`".into()));
-    };
-    let values: Vec<&str> = values.split(',').map(str::trim).collect();
-    match key.trim() {
-        "status" => values
-            .iter()
-            .map(|v| {
-                PaymentStatus::from_word(v).ok_or_else(|| bad(format!("names no status `{v}`")))
-            })
-            .collect::<Result<_, _>>()
-            .map(Only::Status),
-        "outcome" => values
-            .iter()
-            .map(|v| Outcome::from_word(v).ok_or_else(|| bad(format!("names no outcome `{v}`"))))
-            .collect::<Result<_, _>>()
-            .map(Only::Outcome),
-        _ => Err(bad("is not `stale`, `status=…` or `outcome=…`".into())),
-    }
-}
-
 /// One run's settings beyond the checker.
 pub struct Run {
     pub presentation: Presentation,
@@ -264,22 +158,6 @@ fn within_open_files_limit(concurrency: usize) -> usize {
         "paystat: the open-files limit ({limit}) allows {allowed} checks at once, not {concurrency}; running {allowed} at once"
     );
     allowed
-}
-
-/// The signal that stopped a run, and the exit code it ends with (128 + its number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stopped {
-    Interrupt,
-    Terminate,
-}
-
-impl Stopped {
-    fn name(self) -> &'static str {
-        match self {
-            Stopped::Interrupt => "Ctrl-C (SIGINT)",
-            Stopped::Terminate => "SIGTERM",
-        }
-    }
 }
 
 /// Runs the checks as the ids come, prints each audited result as it completes (or in input
@@ -416,162 +294,24 @@ pub async fn report(
     if output_error.is_none() {
         output_error = output.end().err();
     }
-    let checks = summary.checks as usize + withheld.len();
-    let never_sent = run.known.map(|known| known.saturating_sub(checks) as u64);
-    summary.withheld = withheld.len() as u64;
-    summary.finish(started.elapsed(), never_sent);
-    // An audit failure outranks everything: Compliance must hear of it first.
-    if let Some(first) = withheld.first() {
-        let not_sent = withheld
-            .iter()
-            .filter(|w| matches!(w.source, paystat::AuditError::Halted))
-            .count();
-        let unsent = match not_sent {
-            0 => String::new(),
-            n => format!(
-                " ({n} of them never sent: paystat stopped asking at the first audit failure)"
-            ),
-        };
-        return Err(CliError::audit(format!(
-            "{}; {} of {} results withheld{unsent}",
-            sentence(first),
-            withheld.len(),
-            checks
-        )));
-    }
-    if let Some(error) = output_error {
-        return Err(CliError::output(&error));
-    }
-    if !run.quiet && read.get() > 1 {
-        eprint!("{}", summary.text());
-    }
-    if let Some(path) = &run.summary_json {
-        let json = serde_json::to_vec_pretty(&summary).expect("a summary always serializes");
-        std::fs::write(path, json).map_err(|e| {
-            CliError::usage(format!(
-                "cannot write the summary to {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
-    if let Some(why) = stopped_input.take() {
-        return Err(CliError::usage(format!(
-            "{why}; {} id{} before it {} checked",
-            read.get(),
-            if read.get() == 1 { "" } else { "s" },
-            if read.get() == 1 { "was" } else { "were" }
-        )));
-    }
-    if read.get() == 0 {
-        return Err(CliError::usage(
-            "no payment ids in the input (blank lines, `#` comments and a CSV header are not ids)",
-        ));
-    }
-    if let Some(signal) = stopped {
-        let unsent = match (never_sent, run.known) {
-            (Some(n), Some(known)) => format!("{n} of {known} ids were never sent"),
-            _ => "the rest of the input was not read".to_owned(),
-        };
-        eprintln!(
-            "paystat: stopped by {}: {unsent}; every check that was sent is shown and audited",
-            signal.name(),
-        );
-        return Ok(Exit::Stopped {
-            code: match signal {
-                Stopped::Interrupt => 130,
-                Stopped::Terminate => 143,
-            },
-        });
-    }
-    Ok(Exit::Checked(worst))
+    finish(
+        Ended {
+            started,
+            summary,
+            withheld,
+            output_error,
+            worst,
+            stopped,
+            read: read.get(),
+            stopped_input: stopped_input.take(),
+        },
+        &run,
+    )
 }
 
 /// Whether the checker routes by id shape (only then can an id need an unconfigured gateway).
 fn checker_routes_auto(checker: &Checker) -> bool {
     checker.routing() == Routing::Auto
-}
-
-/// The progress line on stderr, when stderr is a terminal and `--quiet` is not given.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(quiet: bool, known: Option<usize>, checker: &Checker) -> Progress {
-        if quiet || !std::io::stderr().is_terminal() {
-            return Progress { bar: None };
-        }
-        let bar = match known {
-            Some(n) => indicatif::ProgressBar::new(n as u64),
-            None => indicatif::ProgressBar::no_length(),
-        };
-        let template = match known {
-            Some(_) => "{pos}/{len} checked  {per_sec}  eta {eta}  {msg}",
-            None => "{pos} checked  {per_sec}  {msg}",
-        };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-        // Why a run may be slow, before it is: the gateways paystat paces.
-        let paced: Vec<String> = checker
-            .pacing()
-            .into_iter()
-            .map(|(kind, rate)| format!("{kind}: paced at {rate}/s"))
-            .collect();
-        bar.set_message(paced.join(", "));
-        Progress { bar: Some(bar) }
-    }
-
-    fn tick(&self, result: &CheckResult) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            if result.attempts > 1 {
-                bar.set_message(format!(
-                    "{}: retrying ({} attempts for {})",
-                    result.gateway.map_or("?", |g| g.as_str()),
-                    result.attempts,
-                    paystat::payment_id::display_safe(&result.payment_id)
-                ));
-            }
-        }
-    }
-
-    fn tick_withheld(&self) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-    }
-
-    fn suspend(&self, say: impl FnOnce()) {
-        match &self.bar {
-            Some(bar) => bar.suspend(say),
-            None => say(),
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn checked(outcome: Outcome) -> Checked {
-    match outcome {
-        Outcome::Found => Checked::AllFound,
-        Outcome::NotFound | Outcome::InvalidId => Checked::SomeNotFound,
-        Outcome::Unauthorized
-        | Outcome::BadRequest
-        | Outcome::RateLimited
-        | Outcome::GatewayError
-        | Outcome::Timeout
-        | Outcome::ConnectionError
-        | Outcome::BadResponse
-        | Outcome::Interrupted => Checked::SomeFailed,
-        // An outcome added later is a failure until this binary learns it.
-        _ => Checked::SomeFailed,
-    }
 }
 
 /// How long a written result may wait in the output buffer.
