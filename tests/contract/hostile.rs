@@ -536,6 +536,57 @@ fn a_company_ca_is_trusted_when_given_and_only_then() {
     );
 }
 
+/// A bulk run checks on two threads, each with its own HTTP client: the second client must
+/// trust the company CA (and follow the proxy rules) exactly as the first does.
+#[test]
+fn both_threads_of_a_bulk_run_trust_the_company_ca() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: one core, so a bulk run checks on one thread only");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (port, ca_pem) = tls_ledger(&runtime);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("company-ca.pem"), ca_pem).unwrap();
+    let mut child = paystat(dir.path())
+        .args([
+            "check",
+            "--base-url",
+            &format!("https://localhost:{port}/v1"),
+        ])
+        .args(["--ca-cert", "company-ca.pem", "--max-attempts", "1"])
+        // Every check asks the gateway: a cached answer would need no client at all.
+        .args(["--no-cache", "--concurrency", "8", "--format", "jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ids = "txn_001\n".repeat(200);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ids.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let found = stdout
+        .lines()
+        .filter(|l| l.contains("\"outcome\":\"found\""))
+        .count();
+    assert_eq!(
+        (output.status.code(), found),
+        (Some(0), 200),
+        "every check, on either thread, reached the gateway:\n{}{}",
+        stdout
+            .lines()
+            .find(|l| !l.contains("\"found\""))
+            .unwrap_or(""),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn a_base_url_at_a_plain_web_server_is_never_read_as_not_found() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
