@@ -141,6 +141,63 @@ async fn a_final_answer_is_served_from_the_cache_without_asking_the_gateway() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_that_fails_mid_run_is_said_once_and_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    let first = check_ledger(dir.path(), &base, &[], &["txn_001", "txn_003"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
+    // txn_001's entry now holds txn_003's answer: reading it is an error, never an answer.
+    let store = dir.path().join("state/paystat/cache.sqlite3");
+    let db = rusqlite::Connection::open(&store).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE answers SET result = (SELECT result FROM answers WHERE payment_id = 'txn_003')
+             WHERE payment_id = 'txn_001'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "{}", store.display());
+    drop(db);
+    let flags = ["--ordered", "--concurrency", "1"];
+    let second = check_ledger(
+        dir.path(),
+        &base,
+        &flags,
+        &["txn_001", "txn_003", "txn_001"],
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(
+        stderr
+            .matches("the rest of this run asks every gateway")
+            .count(),
+        1,
+        "said once: {stderr}"
+    );
+    let sources: Vec<(String, Source)> = results(&second)
+        .into_iter()
+        .map(|r| (r.payment_id, r.source))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("txn_001".to_owned(), Source::Gateway),
+            ("txn_003".to_owned(), Source::Gateway),
+            ("txn_001".to_owned(), Source::Gateway),
+        ],
+        "after the failure every id asks its gateway, even one the cache still holds"
+    );
+    // Set aside means unwritten too: the run kept no answer there, so the damaged entry is
+    // still found (and said) by the next run.
+    let third = check_ledger(dir.path(), &base, &[], &["txn_001"]);
+    assert!(
+        String::from_utf8_lossy(&third.stderr).contains("the rest of this run asks every gateway"),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changing_answer_is_reused_only_within_max_age_and_never_with_no_cache_or_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let mock = ledger_mock().await;
