@@ -11,6 +11,7 @@ pub const MAX_ID_BYTES: usize = 255;
 
 /// Why an id was rejected locally.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvalidId {
     /// The id is empty.
     #[error("the payment id is empty")]

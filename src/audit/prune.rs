@@ -31,6 +31,7 @@ pub struct Pruned {
 
 /// Why pruning could not be done.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PruneError {
     /// Only a directory of day files is pruned.
     #[error("only a trail of day files is pruned (--audit-dir); a single-file trail is kept whole")]

@@ -36,6 +36,7 @@ pub struct Filter {
 
 /// A line of the trail paystat could not read as a status check.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     /// A file could not be read.
     #[error("cannot read the audit trail at {}", .path.display())]

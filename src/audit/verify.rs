@@ -35,6 +35,7 @@ pub struct VerifyOptions {
 
 /// What is wrong with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BreakKind {
     /// The line's content does not match its hash, or it was re-hashed after an edit.
     Edited,
@@ -111,6 +112,7 @@ pub struct Report {
 
 /// Why the trail could not be walked at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// A file could not be read.
     #[error("cannot read the audit trail at {}", .path.display())]

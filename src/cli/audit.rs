@@ -280,7 +280,8 @@ fn output_or_read(error: &query::QueryError) -> CliError {
             failure: super::exit::Failure::Output,
             message: sentence(error),
         },
-        query::QueryError::Read { .. } => CliError::usage(sentence(error)),
+        // Reading the trail failed (and whatever a later paystat adds): a usage error.
+        _ => CliError::usage(sentence(error)),
     }
 }
 

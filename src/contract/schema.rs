@@ -45,6 +45,7 @@ pub const SCHEMA_NAMES: [&str; 8] = [
 
 /// A schema file that cannot be used, naming the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SchemaError {
     /// The file is not there.
     #[error("{path}: the schema file is missing")]

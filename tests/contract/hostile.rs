@@ -438,6 +438,14 @@ proptest! {
 /// test makes (as a company CA signs what a TLS-inspecting proxy shows). Returns the port and
 /// the CA's PEM.
 fn tls_ledger(runtime: &tokio::runtime::Runtime) -> (u16, String) {
+    tls_server(
+        runtime,
+        r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#,
+    )
+}
+
+/// A server on loopback behind TLS, as [`tls_ledger`], answering every request with `body`.
+fn tls_server(runtime: &tokio::runtime::Runtime, body: &'static str) -> (u16, String) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -480,7 +488,6 @@ fn tls_ledger(runtime: &tokio::runtime::Runtime) -> (u16, String) {
                         Ok(n) => head.extend_from_slice(&buffer[..n]),
                     }
                 }
-                let body = r#"{"id": "txn_001", "status": "completed", "amount": 150.00, "currency": "USD"}"#;
                 let reply = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
@@ -533,6 +540,52 @@ fn a_company_ca_is_trusted_when_given_and_only_then() {
             .starts_with("paystat: cannot use the CA certificate file no-such.pem:"),
         "{}",
         String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
+/// `cache sync` reads the feeds through the same client as the checks: one that trusts the
+/// company CA.
+#[test]
+fn cache_sync_trusts_the_company_ca() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (port, ca_pem) = tls_server(
+        &runtime,
+        r#"{"object": "list", "data": [], "has_more": false}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("company-ca.pem"), ca_pem).unwrap();
+    let output = paystat(dir.path())
+        .env("PAYSTAT_STRIPE_URL", format!("https://localhost:{port}"))
+        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+        .args(["cache", "sync", "--gateway", "stripe"])
+        .output()
+        .unwrap();
+    // Without the CA the same sync cannot read the feed.
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    std::fs::write(
+        dir.path().join("paystat.toml"),
+        "ca_cert = \"company-ca.pem\"\n",
+    )
+    .unwrap();
+    let output = paystat(dir.path())
+        .env("PAYSTAT_STRIPE_URL", format!("https://localhost:{port}"))
+        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+        .args([
+            "cache",
+            "sync",
+            "--gateway",
+            "stripe",
+            "--config",
+            "paystat.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 
