@@ -420,6 +420,11 @@ async fn stripe_is_paced_by_default_and_the_ledger_is_not() {
     .check_all(&ids)
     .await;
     assert!(ledger_clock.slept().is_empty());
+    // What a run's progress line names, before the run is slow: the gateways it paces.
+    let stripe = spawn(dir.path(), GatewayKind::Stripe, &server.base_url()).build();
+    assert_eq!(stripe.pacing(), [(GatewayKind::Stripe, 25.0)]);
+    let ledger = spawn(dir.path(), GatewayKind::Ledger, &server.base_url()).build();
+    assert_eq!(ledger.pacing(), []);
 }
 
 #[tokio::test]
