@@ -99,6 +99,16 @@ impl Checker {
         &self.endpoints
     }
 
+    /// The configured gateway and the form of the first of its credentials echoed in `bytes`, in
+    /// any form a gateway can echo it ([`crate::credential::echo`]); what `paystat record` asks of
+    /// a fixture before writing it.
+    pub fn echoed_secret(&self, bytes: &[u8]) -> Option<(GatewayKind, &'static str)> {
+        self.endpoints.iter().find_map(|e| {
+            crate::credential::echo::find(bytes, &e.gateway.secrets())
+                .map(|(_, form)| (e.gateway.kind(), form.as_str()))
+        })
+    }
+
     /// The checker's HTTP client.
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client

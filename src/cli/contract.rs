@@ -56,6 +56,14 @@ pub async fn record(args: RecordArgs) -> Result<Exit, CliError> {
         });
     };
     let text = contract::scenario_text(kind, &args.id, &reply, &result);
+    // The last look before a file meant to be committed: whatever scrubbing missed, in any form
+    // a credential can take, keeps the file from being written at all.
+    if let Some((gateway, form)) = checker.echoed_secret(text.as_bytes()) {
+        return Err(CliError::usage(format!(
+            "the recording still holds the {gateway} credential ({form}) after scrubbing; nothing was written to {}",
+            args.out.display()
+        )));
+    }
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| CliError::usage(format!("cannot create {}: {e}", parent.display())))?;

@@ -34,7 +34,7 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
             let var = paystat::gateways::profile(kind).url_env;
             let _ = writeln!(out, "export {var}={}", contract::base_url(&url, kind));
         }
-        out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock PAYSTAT_PLAID_SECRET=mock\n");
+        out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock-client PAYSTAT_PLAID_SECRET=mock-plaid-secret\n");
         out.push_str("# scenarios:\n");
         for s in list.iter().filter(|s| s.is_http()) {
             let id = paystat::payment_id::display_safe(&s.payment_id);

@@ -81,6 +81,7 @@ impl Section for LedgerSection {
         };
         let credential = Credential::from_lookup(
             env,
+            GatewayKind::Ledger,
             &var(
                 "token_env",
                 self.token_env.as_deref(),
@@ -92,11 +93,7 @@ impl Section for LedgerSection {
                 self.password_env.as_deref(),
                 "PAYSTAT_LEDGER_PASSWORD",
             )?,
-        )
-        .map_err(|source| CredentialError::Incomplete {
-            gateway: GatewayKind::Ledger,
-            source,
-        })?;
+        )?;
         Ok(Arc::new(Ledger::new(base_url, credential)))
     }
 }

@@ -161,27 +161,17 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// Replaces every occurrence of `secrets` in the body and the header values with
+    /// Replaces every echo of `secrets` (raw, escaped, in base64) in the body and the header values with
     /// `[REDACTED]` (for a reply kept to be recorded as a fixture).
     pub fn redact(&mut self, secrets: &[&SecretString]) {
-        for secret in secrets.iter().map(|s| s.expose_secret()) {
-            if secret.is_empty() {
-                continue;
-            }
-            if let Ok(text) = std::str::from_utf8(&self.body)
-                && text.contains(secret)
+        if let Some(body) = crate::credential::echo::scrub(&self.body, secrets) {
+            self.body = body;
+        }
+        for value in self.headers.values_mut() {
+            if let Some(scrubbed) = crate::credential::echo::scrub(value.as_bytes(), secrets)
+                && let Ok(scrubbed) = reqwest::header::HeaderValue::from_bytes(&scrubbed)
             {
-                self.body = text
-                    .replace(secret, crate::credential::REDACTED)
-                    .into_bytes();
-            }
-            for value in self.headers.values_mut() {
-                if let Ok(text) = value.to_str()
-                    && text.contains(secret)
-                    && let Ok(scrubbed) = text.replace(secret, crate::credential::REDACTED).parse()
-                {
-                    *value = scrubbed;
-                }
+                *value = scrubbed;
             }
         }
     }
@@ -278,7 +268,7 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Replaces every occurrence of `secrets` in the gateway's text with `[REDACTED]`.
+    /// Replaces every echo of `secrets` in the gateway's text with `[REDACTED]`.
     pub fn redact(&mut self, secrets: &[&SecretString]) {
         if secrets.iter().all(|s| s.expose_secret().is_empty()) {
             return;
@@ -314,14 +304,10 @@ impl Reading {
     }
 }
 
-/// Replaces every occurrence of `secrets` in `text` with `[REDACTED]`: a gateway may quote a
-/// credential back in any text it sends.
+/// Replaces every echo of `secrets` in `text` (raw, escaped, or in base64) with `[REDACTED]`: a
+/// gateway may quote a credential back in any text it sends.
 pub fn scrub(text: &mut String, secrets: &[&SecretString]) {
-    for secret in secrets.iter().map(|s| s.expose_secret()) {
-        if !secret.is_empty() && text.contains(secret) {
-            *text = text.replace(secret, crate::credential::REDACTED);
-        }
-    }
+    crate::credential::echo::scrub_text(text, secrets);
 }
 
 /// One gateway's wire format.

@@ -99,7 +99,7 @@ impl Section for PlaidSection {
             )?,
             "the client id",
         )?;
-        let secret = credential::required(
+        let secret = credential::required_secret(
             env,
             GatewayKind::Plaid,
             &var(

@@ -79,7 +79,7 @@ impl Section for StripeSection {
         base_url: reqwest::Url,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<dyn Gateway>, CredentialError> {
-        let key = credential::required(
+        let key = credential::required_secret(
             env,
             GatewayKind::Stripe,
             credential::variable(

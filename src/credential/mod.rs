@@ -6,6 +6,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod echo;
+
 use crate::result::GatewayKind;
 
 /// How paystat authenticates to a gateway.
@@ -80,8 +82,10 @@ pub fn redact(text: &str) -> String {
 /// A URL as a message may show it: user name and password replaced by [`REDACTED`], the query
 /// string and fragment dropped (they can carry keys), secret-looking words redacted.
 pub fn redact_url(text: &str) -> String {
-    let Ok(mut url) = url::Url::parse(text) else {
-        return redact(text);
+    let mut url = match url::Url::parse(text) {
+        // `ops:pass@host` parses as an opaque URL of scheme `ops`: read it as unparsed.
+        Ok(url) if !url.cannot_be_a_base() => url,
+        _ => return redact_unparsed_url(text),
     };
     let has_user = !url.username().is_empty() || url.password().is_some();
     if !has_user && url.query().is_none() && url.fragment().is_none() {
@@ -101,6 +105,30 @@ pub fn redact_url(text: &str) -> String {
     } else {
         shown
     }
+}
+
+/// A URL that does not parse, shown without anything that could be user info (all before the
+/// last `@`, after the scheme) or a query string or fragment.
+fn redact_unparsed_url(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    let (rest, had_query) = match rest.find(['?', '#']) {
+        // A `?` or `#` inside what may be a password does not end the URL.
+        Some(at) if !rest[at..].contains('@') => (&rest[..at], true),
+        _ => (rest, false),
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("{REDACTED}@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let query = if had_query {
+        format!("?{REDACTED}")
+    } else {
+        String::new()
+    };
+    redact(&format!("{scheme}{rest}{query}"))
 }
 
 /// Whether `name` can be an environment variable's name (letters, digits and `_`, not
@@ -146,6 +174,17 @@ pub enum CredentialError {
         /// What was given, with anything shaped like a key redacted.
         value: String,
     },
+    /// A secret shorter than [`MIN_SECRET_LEN`]: too short to be a real credential, and too
+    /// short to redact without rewriting ordinary text.
+    #[error(
+        "the {gateway} credential in {var} is shorter than {MIN_SECRET_LEN} characters; set it to the real secret"
+    )]
+    TooShort {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The variable that holds it.
+        var: String,
+    },
     /// Half of a two-part credential is set.
     #[error("incomplete {gateway} credentials")]
     Incomplete {
@@ -176,7 +215,37 @@ pub fn variable<'a>(
     }
 }
 
-/// Reads a required secret from `var` through `lookup`.
+/// The shortest secret paystat takes as a credential.
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// `secret` (from `var`) when it is long enough to be a credential.
+fn long_enough(
+    gateway: GatewayKind,
+    var: &str,
+    secret: SecretString,
+) -> Result<SecretString, CredentialError> {
+    if secret.expose_secret().chars().count() < MIN_SECRET_LEN {
+        return Err(CredentialError::TooShort {
+            gateway,
+            var: var.to_owned(),
+        });
+    }
+    Ok(secret)
+}
+
+/// Reads a required secret from `var` through `lookup`, refused when shorter than
+/// [`MIN_SECRET_LEN`].
+pub fn required_secret(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    gateway: GatewayKind,
+    var: &str,
+    what: &'static str,
+) -> Result<SecretString, CredentialError> {
+    long_enough(gateway, var, required(lookup, gateway, var, what)?)
+}
+
+/// Reads a required value (a secret, or a client id that is not one) from `var` through
+/// `lookup`.
 pub fn required(
     lookup: &dyn Fn(&str) -> Option<String>,
     gateway: GatewayKind,
@@ -198,27 +267,30 @@ impl Credential {
     /// a bearer token from `token_var`, else Basic from `user_var` and `password_var`.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
+        gateway: GatewayKind,
         token_var: &str,
         user_var: &str,
         password_var: &str,
-    ) -> Result<Credential, IncompleteCredential> {
+    ) -> Result<Credential, CredentialError> {
         let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let incomplete = |present: &str, missing: &str| CredentialError::Incomplete {
+            gateway,
+            source: IncompleteCredential {
+                present: present.to_owned(),
+                missing: missing.to_owned(),
+            },
+        };
         if let Some(token) = non_empty(token_var) {
-            return Ok(Credential::Bearer(SecretString::from(token)));
+            let token = long_enough(gateway, token_var, SecretString::from(token))?;
+            return Ok(Credential::Bearer(token));
         }
         match (non_empty(user_var), non_empty(password_var)) {
             (Some(user), Some(password)) => Ok(Credential::Basic {
                 user,
-                password: SecretString::from(password),
+                password: long_enough(gateway, password_var, SecretString::from(password))?,
             }),
-            (Some(_), None) => Err(IncompleteCredential {
-                present: user_var.to_owned(),
-                missing: password_var.to_owned(),
-            }),
-            (None, Some(_)) => Err(IncompleteCredential {
-                present: password_var.to_owned(),
-                missing: user_var.to_owned(),
-            }),
+            (Some(_), None) => Err(incomplete(user_var, password_var)),
+            (None, Some(_)) => Err(incomplete(password_var, user_var)),
             (None, None) => Ok(Credential::None),
         }
     }
@@ -261,8 +333,14 @@ mod tests {
         }
     }
 
-    fn read(pairs: &[(&str, &str)]) -> Result<Credential, IncompleteCredential> {
-        Credential::from_lookup(lookup(pairs), "TOKEN", "USER", "PASSWORD")
+    fn read(pairs: &[(&str, &str)]) -> Result<Credential, CredentialError> {
+        Credential::from_lookup(
+            lookup(pairs),
+            GatewayKind::Ledger,
+            "TOKEN",
+            "USER",
+            "PASSWORD",
+        )
     }
 
     #[test]
@@ -285,6 +363,19 @@ mod tests {
             "https://api.example.com/v1?[REDACTED]"
         );
         assert_eq!(redact_url("not a url sk_test_1"), "not a url [REDACTED]");
+        // A URL that does not parse keeps nothing that could be user info.
+        assert_eq!(
+            redact_url("https://ops:Hunter2pass@ledger.example:99999/v1"),
+            "https://[REDACTED]@ledger.example:99999/v1"
+        );
+        assert_eq!(
+            redact_url("http://u:Hunter2p@ss:x@proxy.corp:99999"),
+            "http://[REDACTED]@proxy.corp:99999"
+        );
+        assert_eq!(
+            redact_url("ops:Hunter2pass@ledger example?k=v"),
+            "[REDACTED]@ledger example?[REDACTED]"
+        );
     }
 
     #[test]
@@ -318,10 +409,25 @@ mod tests {
         let c = read(&[("USER", "ops"), ("PASSWORD", "pw_canary_456")]).unwrap();
         assert!(matches!(c, Credential::Basic { .. }));
         assert!(!format!("{c:?}").contains("pw_canary_456"));
+        let err = read(&[("USER", "ops")]).unwrap_err();
         assert_eq!(
-            read(&[("USER", "ops")]).unwrap_err().to_string(),
+            std::error::Error::source(&err).unwrap().to_string(),
             "USER is set but PASSWORD is not; set both or neither"
         );
         assert!(matches!(read(&[]), Ok(Credential::None)));
+    }
+
+    #[test]
+    fn a_secret_shorter_than_eight_characters_is_not_a_credential() {
+        for pairs in [
+            &[("TOKEN", "x")][..],
+            &[("TOKEN", "1234567")],
+            &[("USER", "ops"), ("PASSWORD", "hunter2")],
+        ] {
+            let err = read(pairs).unwrap_err().to_string();
+            assert!(err.contains("shorter than 8 characters"), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("1234567"), "{err}");
+        }
+        assert!(read(&[("TOKEN", "12345678")]).is_ok());
     }
 }

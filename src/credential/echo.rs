@@ -1,0 +1,283 @@
+//! A secret echoed back by a gateway, in whatever form it comes: raw, JSON-escaped
+//! (`\u0073k_test_…`), percent-encoded, or inside base64 (the secret alone, or an HTTP Basic
+//! `user:password`, at any of base64's three alignments, standard or URL-safe alphabet).
+//! Bodies are bytes: a reply that is not UTF-8 is searched all the same.
+//!
+//! [`scrub`] replaces every echo with `[REDACTED]`; [`find`] says whether any is left (what
+//! `paystat record` asks of a fixture before writing it).
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::REDACTED;
+
+/// The form a secret was found in, for the sentence that refuses a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// As it is, or with some characters JSON- or percent-escaped.
+    Escaped,
+    /// Inside base64.
+    Base64,
+}
+
+impl Form {
+    /// The form in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Escaped => "as text (raw, JSON-escaped or percent-encoded)",
+            Form::Base64 => "base64-encoded",
+        }
+    }
+}
+
+/// The first echo of any of `secrets` in `bytes`, as a byte range and its form.
+pub fn find(bytes: &[u8], secrets: &[&SecretString]) -> Option<(std::ops::Range<usize>, Form)> {
+    secrets
+        .iter()
+        .map(|s| s.expose_secret().as_bytes())
+        .filter(|s| !s.is_empty())
+        .filter_map(|secret| find_one(bytes, secret))
+        .min_by_key(|(range, _)| range.start)
+}
+
+/// `bytes` with every echo of `secrets` replaced by `[REDACTED]`; `None` when there was none.
+pub fn scrub(bytes: &[u8], secrets: &[&SecretString]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut rest = bytes;
+    while let Some((range, _)) = find(rest, secrets) {
+        let buffer = out.get_or_insert_with(Vec::new);
+        buffer.extend_from_slice(&rest[..range.start]);
+        buffer.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[range.end..];
+    }
+    let mut out = out?;
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// `text` with every echo of `secrets` replaced (the replacement keeps it UTF-8: a match
+/// starts and ends on character boundaries, since the secret and its escapes are whole
+/// characters and base64 is ASCII).
+pub fn scrub_text(text: &mut String, secrets: &[&SecretString]) {
+    if let Some(bytes) = scrub(text.as_bytes(), secrets) {
+        *text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+}
+
+fn find_one(bytes: &[u8], secret: &[u8]) -> Option<(std::ops::Range<usize>, Form)> {
+    let escaped = (0..bytes.len()).find_map(|start| {
+        escaped_match(&bytes[start..], secret).map(|len| (start..start + len, Form::Escaped))
+    });
+    let encoded = base64_cores(secret)
+        .into_iter()
+        .filter_map(|core| {
+            memmem(bytes, core.as_bytes()).map(|at| {
+                // The whole base64 word goes: what surrounds the core still encodes part of
+                // the secret.
+                let start = bytes[..at]
+                    .iter()
+                    .rposition(|b| !is_base64(*b))
+                    .map_or(0, |p| p + 1);
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| !is_base64(*b))
+                    .map_or(bytes.len(), |p| at + p);
+                (start..end, Form::Base64)
+            })
+        })
+        .min_by_key(|(range, _)| range.start);
+    match (escaped, encoded) {
+        (Some(a), Some(b)) => Some(if a.0.start <= b.0.start { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How many bytes at the start of `hay` spell `secret`, each character either as it is or
+/// escaped (`\uXXXX`, `\/`, `\\`, `\"`, `%XX` per byte, `+` for a space).
+fn escaped_match(hay: &[u8], secret: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(secret).ok();
+    let mut at = 0;
+    match text {
+        Some(text) => {
+            for c in text.chars() {
+                at += char_match(&hay[at..], c)?;
+            }
+        }
+        None => {
+            for b in secret {
+                at += byte_match(&hay[at..], *b)?;
+            }
+        }
+    }
+    Some(at)
+}
+
+fn char_match(hay: &[u8], c: char) -> Option<usize> {
+    let mut utf8 = [0; 4];
+    let raw = c.encode_utf8(&mut utf8).as_bytes();
+    if hay.starts_with(raw) {
+        return Some(raw.len());
+    }
+    match hay.first()? {
+        b'%' | b'+' => {
+            let mut at = 0;
+            for b in raw {
+                at += byte_match(&hay[at..], *b)?;
+            }
+            Some(at)
+        }
+        b'\\' => {
+            let next = *hay.get(1)?;
+            if next == b'u' {
+                let mut units = [0u16; 2];
+                let units = c.encode_utf16(&mut units);
+                let mut at = 0;
+                for unit in units.iter() {
+                    let rest = hay.get(at..)?;
+                    if rest.len() < 6 || &rest[..2] != b"\\u" {
+                        return None;
+                    }
+                    let hex = std::str::from_utf8(&rest[2..6]).ok()?;
+                    if u16::from_str_radix(hex, 16).ok()? != *unit {
+                        return None;
+                    }
+                    at += 6;
+                }
+                Some(at)
+            } else if (c == '/' || c == '\\' || c == '"') && next == c as u8 {
+                Some(2)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn byte_match(hay: &[u8], b: u8) -> Option<usize> {
+    match hay.first()? {
+        first if *first == b => Some(1),
+        b'+' if b == b' ' => Some(1),
+        b'%' => {
+            let hex = std::str::from_utf8(hay.get(1..3)?).ok()?;
+            (u8::from_str_radix(hex, 16).ok()? == b).then_some(3)
+        }
+        _ => None,
+    }
+}
+
+/// The part of the base64 of `secret` that does not depend on what comes before or after it,
+/// at each of the three alignments, in both alphabets.
+fn base64_cores(secret: &[u8]) -> Vec<String> {
+    let mut cores = Vec::new();
+    for offset in 0..3usize {
+        let mut padded = vec![0u8; offset];
+        padded.extend_from_slice(secret);
+        // Characters wholly inside the secret's bits: from ceil(8·offset/6) to
+        // floor(8·(offset+len)/6).
+        let first = (8 * offset).div_ceil(6);
+        let last = 8 * (offset + secret.len()) / 6;
+        if last <= first + 3 {
+            continue;
+        }
+        for engine in [&STANDARD, &URL_SAFE] {
+            let encoded = engine.encode(&padded);
+            let core = encoded[first..last].to_owned();
+            if !cores.contains(&core) {
+                cores.push(core);
+            }
+        }
+    }
+    cores
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
+fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk_test_51Mtw0canaryKEY";
+
+    fn secrets() -> SecretString {
+        SecretString::from(KEY.to_owned())
+    }
+
+    fn scrubbed(text: &[u8]) -> String {
+        let secret = secrets();
+        let out = scrub(text, &[&secret]).unwrap_or_else(|| text.to_vec());
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn every_form_is_scrubbed() {
+        let json_escaped = KEY
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    format!("\\u{:04x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>();
+        let percent = KEY
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>();
+        let basic = STANDARD.encode(format!("opsuser:{KEY}"));
+        let alone = URL_SAFE.encode(KEY);
+        for (form, echoed) in [
+            ("raw", KEY.to_owned()),
+            ("json", json_escaped),
+            ("json-first", format!("\\u0073{}", &KEY[1..])),
+            ("percent", percent),
+            ("basic", format!("Basic {basic}")),
+            ("base64", alone),
+        ] {
+            for offset in 0..3 {
+                let text = format!("{}{{\"message\":\"bad key {echoed}\"}}", "x".repeat(offset));
+                let out = scrubbed(text.as_bytes());
+                assert!(out.contains(REDACTED), "{form}: {out}");
+                let secret = secrets();
+                assert_eq!(find(out.as_bytes(), &[&secret]), None, "{form}: {out}");
+                assert!(out.ends_with("\"}"), "{form}: the rest stays: {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_searched_too() {
+        let mut body = b"\xff\xfe key=".to_vec();
+        body.extend_from_slice(KEY.as_bytes());
+        body.extend_from_slice(b" \xff");
+        let secret = secrets();
+        let out = scrub(&body, &[&secret]).expect("found");
+        assert_eq!(out, b"\xff\xfe key=[REDACTED] \xff");
+    }
+
+    #[test]
+    fn text_without_the_secret_is_left_alone() {
+        let secret = secrets();
+        for text in [
+            "sk_test_ only a prefix",
+            "opsuser",
+            "c2tfdGVzdF8",
+            "%73k_other",
+            "",
+        ] {
+            assert_eq!(scrub(text.as_bytes(), &[&secret]), None, "{text}");
+        }
+    }
+}
