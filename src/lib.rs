@@ -26,7 +26,8 @@
 //! The layers, each importing only those below it:
 //! - `result`: the normalized vocabulary ([`CheckResult`], [`Outcome`], [`PaymentStatus`],
 //!   [`Money`]); a leaf that imports nothing of paystat;
-//! - `payment_id`, `clock`, `credential`: what an id may be, injected time, secrets held safely;
+//! - `payment_id`, `clock`, `credential`, [`ownership`]: what an id may be, injected time,
+//!   secrets held safely, files only their user can change;
 //! - `retry`: the one decision on retrying ([`RetryPolicy::next`]), the budget and pacing;
 //! - `gateway`: one adapter per gateway, the only code that knows a wire format;
 //! - `audit`: the append-only JSON-lines trail, whose lines are the results themselves, synced to
@@ -50,6 +51,7 @@ mod config;
 mod credential;
 mod feed;
 mod gateway;
+pub mod ownership;
 pub mod payment_id;
 mod result;
 pub mod retry;

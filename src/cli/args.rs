@@ -227,7 +227,8 @@ pub struct CheckArgs {
     /// PAYSTAT_LEDGER_URL, PAYSTAT_STRIPE_URL, PAYSTAT_PLAID_URL).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The configuration file (default: ./paystat.toml, if present).
+    /// The configuration file (default: PAYSTAT_CONFIG, else
+    /// $XDG_CONFIG_HOME/paystat/config.toml or ~/.config/paystat/config.toml, if present).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The output format.
@@ -301,7 +302,8 @@ pub struct OneGatewayArgs {
     /// Its base URL (default: the environment, the config file, then the provider's own).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The configuration file (default: ./paystat.toml, if present).
+    /// The configuration file (default: PAYSTAT_CONFIG, else
+    /// $XDG_CONFIG_HOME/paystat/config.toml or ~/.config/paystat/config.toml, if present).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The per-attempt timeout, like `5s`.
@@ -407,7 +409,8 @@ pub struct CacheSyncArgs {
     /// Only this gateway's feed (default: every gateway that has one and is configured).
     #[arg(long, value_enum)]
     pub gateway: Option<OneGateway>,
-    /// The configuration file (default: ./paystat.toml, if present).
+    /// The configuration file (default: PAYSTAT_CONFIG, else
+    /// $XDG_CONFIG_HOME/paystat/config.toml or ~/.config/paystat/config.toml, if present).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }
@@ -446,7 +449,8 @@ pub struct TrailOnly {
     /// Where the trail is.
     #[command(flatten)]
     pub trail: TrailArgs,
-    /// The configuration file (default: ./paystat.toml, if present).
+    /// The configuration file (default: PAYSTAT_CONFIG, else
+    /// $XDG_CONFIG_HOME/paystat/config.toml or ~/.config/paystat/config.toml, if present).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }

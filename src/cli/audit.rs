@@ -36,7 +36,7 @@ pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
 
 /// The trail named by the flags, the environment or the config, and the config itself.
 fn trail(args: &TrailOnly) -> Result<(Location, ConfigFile), CliError> {
-    let builder = with_trail(builder(args.config.as_deref())?, &args.trail);
+    let builder = with_trail(builder(args.config.as_deref(), false)?, &args.trail);
     let location = builder.trail_location();
     let file = builder.config().clone();
     let exists = match &location {
@@ -412,7 +412,9 @@ fn prune_trail(args: &AuditPruneArgs) -> Result<Exit, CliError> {
         .audit_retention(args.force)
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let today = OffsetDateTime::now_utc().date();
-    let pruned = prune::prune(&location, today, retain, compress, args.force)
+    // `audit_retention` has refused a short retention unless the file allows it or --force.
+    let short_allowed = args.force || file.audit.allow_short_retention;
+    let pruned = prune::prune(&location, today, retain, compress, short_allowed)
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let name = |p: &Path| {
         p.file_name()

@@ -125,7 +125,7 @@ async fn sync(args: &CacheSyncArgs) -> Result<Exit, CliError> {
         actor: None,
         audit_sync: None,
     };
-    let builder = with_audit(builder(args.config.as_deref())?, &audit)?;
+    let builder = with_audit(builder(args.config.as_deref(), false)?, &audit)?;
     let (checker, unconfigured) = build(builder, &kinds, tolerant)?;
     let report = checker
         .sync_feeds(&cache)

@@ -25,7 +25,7 @@ fn one_gateway_checker(
         stripe_account: args.connection.stripe_account.clone(),
         ..Overrides::default()
     };
-    let builder = with_audit(builder(args.config.as_deref())?, audit)?
+    let builder = with_audit(builder(args.config.as_deref(), false)?, audit)?
         .overrides(overrides)
         .routing(Routing::Fixed(kind));
     let (checker, _) = build(builder, &BTreeSet::from([kind]), false)?;

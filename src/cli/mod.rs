@@ -240,14 +240,31 @@ fn build(
     Ok((built.checker, unconfigured))
 }
 
-/// The config file named by `--config`, else `./paystat.toml` when present.
-fn load_config(path: Option<&Path>) -> Result<ConfigFile, CliError> {
-    ConfigFile::load(path).map_err(|e| CliError::usage(sentence(&e)))
+/// The config file named by `--config`, else by `PAYSTAT_CONFIG`, else the user's own when
+/// present. Which file was read is said on stderr (unless `quiet`), and so is a
+/// `./paystat.toml` that is no longer read.
+fn load_config(path: Option<&Path>, quiet: bool) -> Result<ConfigFile, CliError> {
+    let file = ConfigFile::load(path).map_err(|e| CliError::usage(sentence(&e)))?;
+    if !quiet {
+        if let Some(source) = file.source() {
+            eprintln!(
+                "paystat: configuration from {}",
+                paystat::payment_id::display_safe(&source.display().to_string())
+            );
+        }
+        if let Some(former) = file.former_file_unread() {
+            eprintln!(
+                "paystat: {} in this directory is not read (paystat reads only the file you name with --config or PAYSTAT_CONFIG, else ~/.config/paystat/config.toml); see README, Upgrading",
+                former.display()
+            );
+        }
+    }
+    Ok(file)
 }
 
-/// A builder over the config file named by `--config`, else `./paystat.toml` when present.
-fn builder(path: Option<&Path>) -> Result<CheckerBuilder, CliError> {
-    Ok(CheckerBuilder::new(load_config(path)?))
+/// A builder over the config file [`load_config`] finds.
+fn builder(path: Option<&Path>, quiet: bool) -> Result<CheckerBuilder, CliError> {
+    Ok(CheckerBuilder::new(load_config(path, quiet)?))
 }
 
 /// The process environment, as configuration reads it.

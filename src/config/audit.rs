@@ -95,12 +95,16 @@ impl ConfigFile {
         use crate::audit::Sealer;
         let key = match (env(AUDIT_KEY_ENV), &self.audit.key_file) {
             (Some(key), _) => key,
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::Audit(format!(
-                    "cannot read the audit key file {}: {e}",
-                    path.display()
-                ))
-            })?,
+            (None, Some(path)) => {
+                let key = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Audit(format!(
+                        "cannot read the audit key file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                crate::ownership::check("the audit key file", path)?;
+                key
+            }
             (None, None) => return Ok(Sealer::plain()),
         };
         let key = key.trim();

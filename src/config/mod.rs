@@ -3,7 +3,10 @@
 //!
 //! Sources, strongest first: a command-line flag (`--base-url`, `--timeout`), the environment
 //! (`PAYSTAT_LEDGER_URL`, `PAYSTAT_STRIPE_URL`, `PAYSTAT_PLAID_URL`), the TOML file
-//! (`--config PATH`, else `./paystat.toml` when present), and the defaults. Everything is
+//! (`--config PATH`, else `PAYSTAT_CONFIG`, else `$XDG_CONFIG_HOME/paystat/config.toml` or
+//! `~/.config/paystat/config.toml` when present — never the working directory's), and the
+//! defaults. A config file that another user owns or that its group or others may write is
+//! refused, and so is a credential variable paystat reads for something else. Everything is
 //! checked before any request is sent: a missing credential names its variable, and a plain
 //! `http://` URL is accepted only for loopback addresses, since a live key would travel in clear.
 //!
@@ -56,14 +59,27 @@ mod audit;
 mod gateways;
 mod proxy;
 mod trust;
+mod variables;
 
 pub use audit::{AuditSettings, cache_path, state_dir};
 pub use gateways::Configured;
 pub use proxy::ProxyUrl;
 pub use trust::Trust;
 
-/// The config file read when `--config` is not given, if it exists.
-pub const DEFAULT_PATH: &str = "paystat.toml";
+/// The variable naming the config file when `--config` does not.
+pub const CONFIG_ENV: &str = "PAYSTAT_CONFIG";
+
+/// The file earlier versions read from the working directory; it is no longer read.
+pub const FORMER_PATH: &str = "paystat.toml";
+
+/// The config file read when none is named: `$XDG_CONFIG_HOME/paystat/config.toml`, else
+/// `~/.config/paystat/config.toml` (`None` without either variable).
+pub fn default_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute("XDG_CONFIG_HOME")
+        .map(|dir| dir.join("paystat/config.toml"))
+        .or_else(|| absolute("HOME").map(|home| home.join(".config/paystat/config.toml")))
+}
 
 /// The configuration file, as written. Each gateway's section belongs to its adapter.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -88,6 +104,9 @@ pub struct ConfigFile {
     /// Plaid.
     #[serde(default)]
     pub plaid: PlaidSection,
+    /// The file this configuration was read from, if any.
+    #[serde(skip)]
+    source: Option<PathBuf>,
 }
 
 /// A configuration that cannot be used.
@@ -146,6 +165,23 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A file paystat reads its configuration or keys from is not its user's alone.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::ownership::NotPrivate),
+    /// A credential variable named in the file is one paystat reads for something else.
+    #[error(
+        "[{gateway}] {key} names {var}, which paystat reads as {what}; name a variable of this {gateway} credential's own"
+    )]
+    SharedVariable {
+        /// The gateway.
+        gateway: GatewayKind,
+        /// The config key (`key_env`).
+        key: &'static str,
+        /// The variable it names.
+        var: String,
+        /// What paystat reads that variable as.
+        what: String,
+    },
     /// An `[audit]` setting or the audit key cannot be used.
     #[error("{0}")]
     Audit(String),
@@ -160,11 +196,26 @@ pub enum ConfigError {
 }
 
 impl ConfigFile {
-    /// Reads `path`, or `./paystat.toml` when `path` is `None` and that file exists.
+    /// Reads `path`; when it is `None`, the file `PAYSTAT_CONFIG` names, else the
+    /// [`default_path`] when it exists (else the defaults). The process environment is read.
     pub fn load(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
-        let (path, required) = match path {
-            Some(path) => (path.to_owned(), true),
-            None => (PathBuf::from(DEFAULT_PATH), false),
+        ConfigFile::load_with(path, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`ConfigFile::load`], reading the environment through `env`.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ConfigFile, ConfigError> {
+        let named = path
+            .map(Path::to_owned)
+            .or_else(|| env(CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from));
+        let (path, required) = match named {
+            Some(path) => (path, true),
+            None => match default_path(env) {
+                Some(path) => (path, false),
+                None => return Ok(ConfigFile::default()),
+            },
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -173,16 +224,34 @@ impl ConfigFile {
             }
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        ConfigFile::parse(&path, &text)
+        crate::ownership::check("the config file", &path)?;
+        let mut file = ConfigFile::parse(&path, &text)?;
+        file.source = Some(path);
+        Ok(file)
+    }
+
+    /// The file this configuration was read from (`None`: the defaults).
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// `./paystat.toml`, when it exists in the working directory and is not the file read:
+    /// earlier versions read it, this one does not (the CLI says so).
+    pub fn former_file_unread(&self) -> Option<PathBuf> {
+        let former = Path::new(FORMER_PATH);
+        let read = self.source.as_deref().and_then(|p| p.canonicalize().ok());
+        (former.is_file() && read != former.canonicalize().ok()).then(|| former.to_owned())
     }
 
     /// Parses the text of a config file; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
             message: e.message().trim().to_owned(),
             line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
-        })
+        })?;
+        file.check_variables()?;
+        Ok(file)
     }
 
     /// The section of `kind`.

@@ -34,6 +34,8 @@ impl ConfigFile {
             reason,
         };
         let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        // A CA another user can change lets that user read every request.
+        crate::ownership::check("the CA certificate file", path)?;
         let certificates =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
         if certificates.is_empty() {

@@ -232,10 +232,7 @@ mod tests {
                 }
             })
             .collect::<String>();
-        let percent = KEY
-            .bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect::<String>();
+        let percent = KEY.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
         let basic = STANDARD.encode(format!("opsuser:{KEY}"));
         let alone = URL_SAFE.encode(KEY);
         for (form, echoed) in [

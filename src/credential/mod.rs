@@ -426,7 +426,10 @@ mod tests {
         ] {
             let err = read(pairs).unwrap_err().to_string();
             assert!(err.contains("shorter than 8 characters"), "{err}");
-            assert!(!err.contains("hunter2") && !err.contains("1234567"), "{err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("1234567"),
+                "{err}"
+            );
         }
         assert!(read(&[("TOKEN", "12345678")]).is_ok());
     }

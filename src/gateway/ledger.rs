@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    CommonSettings, Gateway, GatewayError, GatewayKind, MappingRow, Payment, Profile, Reading,
-    Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
+    CommonSettings, CredentialVar, Gateway, GatewayError, GatewayKind, MappingRow, Payment,
+    Profile, Reading, Reply, Section, Verdict, error_verdict, header_text, outcome_for_http_status,
     url_with_segments, utc_rfc3339,
 };
 use crate::credential::{self, Credential, CredentialError};
@@ -32,6 +32,7 @@ pub static PROFILE: Profile = Profile {
     kind: GatewayKind::Ledger,
     default_base_url: DEFAULT_BASE_URL,
     url_env: "PAYSTAT_LEDGER_URL",
+    environment_env: "PAYSTAT_LEDGER_ENVIRONMENT",
     requests_per_second: None,
     routing_rule: "`txn_…` goes to the ledger",
     owns_id: |id| id.starts_with("txn_"),
@@ -67,6 +68,26 @@ impl Section for LedgerSection {
             requests_per_second: self.requests_per_second,
             retry: &self.retry,
         }
+    }
+
+    fn credential_vars(&self) -> Vec<CredentialVar<'_>> {
+        vec![
+            CredentialVar {
+                key: "token_env",
+                configured: self.token_env.as_deref(),
+                default: "PAYSTAT_LEDGER_TOKEN",
+            },
+            CredentialVar {
+                key: "user_env",
+                configured: self.user_env.as_deref(),
+                default: "PAYSTAT_LEDGER_USER",
+            },
+            CredentialVar {
+                key: "password_env",
+                configured: self.password_env.as_deref(),
+                default: "PAYSTAT_LEDGER_PASSWORD",
+            },
+        ]
     }
 
     /// Ledger credentials are optional (the original mock API has none): a bearer token, else

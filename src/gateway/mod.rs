@@ -37,6 +37,8 @@ pub struct Profile {
     pub default_base_url: &'static str,
     /// The environment variable that sets its base URL.
     pub url_env: &'static str,
+    /// The environment variable that marks a loopback base URL as a mock (`mock`).
+    pub environment_env: &'static str,
     /// Client-side pacing by default, requests per second (`None`: not paced).
     pub requests_per_second: Option<f64>,
     /// Its routing rule, as `--gateway auto` explains it to people.
@@ -84,11 +86,26 @@ pub struct CommonSettings<'a> {
     pub retry: &'a RetrySettings,
 }
 
+/// One credential variable of a gateway's section: the key that may name it, the name
+/// configured, and the default name.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialVar<'a> {
+    /// The config key (`key_env`).
+    pub key: &'static str,
+    /// The variable the file names, if it names one.
+    pub configured: Option<&'a str>,
+    /// The variable read when the file names none.
+    pub default: &'static str,
+}
+
 /// A gateway's section of the config file. Each adapter defines its own (its credential keys
 /// differ) and builds itself from it.
 pub trait Section: fmt::Debug {
     /// The settings every gateway has.
     fn common(&self) -> CommonSettings<'_>;
+
+    /// The variables its credentials are read from.
+    fn credential_vars(&self) -> Vec<CredentialVar<'_>>;
 
     /// Builds the adapter at `base_url`, reading its credentials through `env` (the process
     /// environment in production, a map in tests).

@@ -8,7 +8,7 @@ use crate::helpers::walk;
 
 const LAYERS: [&[&str]; 9] = [
     &["result"],
-    &["bounds", "payment_id", "clock", "credential"],
+    &["bounds", "payment_id", "clock", "credential", "ownership"],
     &["retry"],
     &["gateway"],
     &["audit", "cache"],

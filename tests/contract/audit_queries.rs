@@ -326,7 +326,7 @@ fn prune_keeps_twelve_months_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let trail = fixed_trail(dir.path());
     let prune = |config: &str, force: bool| {
-        std::fs::write(dir.path().join("paystat.toml"), config).unwrap();
+        crate::helpers::write_config(dir.path(), config);
         let mut cmd = audit(dir.path(), &trail, &["prune"]);
         if force {
             cmd.arg("--force");
@@ -342,11 +342,15 @@ fn prune_keeps_twelve_months_unless_told_otherwise() {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert_eq!(std::fs::read_dir(&trail).unwrap().count(), 4);
-    // The default (400 days) is accepted; forced, a one-day retention removes every day file of
-    // the fixed trail, leaves a checkpoint, and what is left still verifies.
+    // The default (400 days) is accepted; allowed by the file alone (as the README says), a
+    // one-day retention removes every day file of the fixed trail, leaves a checkpoint, and what
+    // is left still verifies.
     let kept = prune("", false);
     assert_eq!(kept.status.code(), Some(0));
-    let forced = prune("[audit]\nretain = \"1d\"\ncompress_after = \"1d\"\n", true);
+    let forced = prune(
+        "[audit]\nretain = \"1d\"\ncompress_after = \"1d\"\nallow_short_retention = true\n",
+        false,
+    );
     assert_eq!(
         forced.status.code(),
         Some(0),

@@ -220,7 +220,7 @@ fn record_refuses_to_overwrite_and_reports_no_answer() {
             "new.toml",
             "txn_001",
         ])
-        .env("PAYSTAT_LEDGER_TOKEN", "x")
+        .env("PAYSTAT_LEDGER_TOKEN", "tok_record_test")
         .output()
         .unwrap();
     // Retried with real backoff would take seconds; a refused connection is immediate and the

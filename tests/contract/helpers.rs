@@ -371,9 +371,19 @@ pub fn paystat(cwd: &Path) -> std::process::Command {
             cmd.env_remove(name);
         }
     }
-    // The state directory (the live audit trail, the demo's trail) inside the test's folder.
+    // The state directory (the live audit trail, the demo's trail) and the user's config
+    // file inside the test's folder.
     cmd.env("XDG_STATE_HOME", cwd.join("state"));
+    cmd.env("XDG_CONFIG_HOME", cwd.join("config"));
     cmd
+}
+
+/// Writes the config file `paystat(dir)` reads by default (`$XDG_CONFIG_HOME/paystat/config.toml`).
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config/paystat/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// The lines of every day file of the live trail `paystat(dir)` writes, oldest first.

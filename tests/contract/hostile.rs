@@ -298,7 +298,7 @@ fn the_numbers_that_used_to_break_paystat_are_refused_in_one_sentence() {
         ),
     ];
     for (config, flags, expected) in cases {
-        std::fs::write(dir.path().join("paystat.toml"), config).unwrap();
+        let path = crate::helpers::write_config(dir.path(), config);
         let output = paystat(dir.path())
             .args(["check", "--base-url", &crate::helpers::refused_base_url()])
             .args(flags)
@@ -311,8 +311,14 @@ fn the_numbers_that_used_to_break_paystat_are_refused_in_one_sentence() {
             Some(2),
             "{config} {flags:?}: {stderr}"
         );
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.starts_with(expected), "{config} {flags:?}: {stderr}");
+        // The file read is said first, then the one error sentence.
+        let (read, error) = stderr.split_once('\n').unwrap();
+        assert_eq!(
+            read,
+            format!("paystat: configuration from {}", path.display())
+        );
+        assert_eq!(error.lines().count(), 1, "{stderr}");
+        assert!(error.starts_with(expected), "{config} {flags:?}: {stderr}");
     }
     assert!(
         crate::helpers::live_trail(dir.path()).is_empty(),
@@ -393,7 +399,7 @@ proptest! {
             "[ledger.retry]\nbudget = {}",
         ];
         let config = format!("[ledger]\n{}\n", keys[key].replace("{}", &file_value));
-        std::fs::write(dir.path().join("paystat.toml"), config).unwrap();
+        crate::helpers::write_config(dir.path(), &config);
         let mut command = paystat(dir.path());
         command
             .args(["check", "--base-url", &crate::helpers::refused_base_url()])
@@ -527,17 +533,20 @@ fn a_company_ca_is_trusted_when_given_and_only_then() {
         String::from_utf8_lossy(&trusted.stdout),
         String::from_utf8_lossy(&trusted.stderr)
     );
-    std::fs::write(
-        dir.path().join("paystat.toml"),
-        "ca_cert = \"company-ca.pem\"\n",
-    )
-    .unwrap();
+    crate::helpers::write_config(
+        dir.path(),
+        &format!("ca_cert = {:?}\n", dir.path().join("company-ca.pem")),
+    );
     assert_eq!(run(&[]).status.code(), Some(0), "the config key works too");
     let missing = run(&["--ca-cert", "no-such.pem"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&missing.stderr)
-            .starts_with("paystat: cannot use the CA certificate file no-such.pem:"),
+            .lines()
+            .last()
+            .is_some_and(
+                |l| l.starts_with("paystat: cannot use the CA certificate file no-such.pem:")
+            ),
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
@@ -659,7 +668,7 @@ fn a_base_url_at_a_plain_web_server_is_never_read_as_not_found() {
         let output = paystat(dir.path())
             .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
             .env("PAYSTAT_PLAID_CLIENT_ID", "client")
-            .env("PAYSTAT_PLAID_SECRET", "secret")
+            .env("PAYSTAT_PLAID_SECRET", "plaid-test-secret")
             .args([
                 "check",
                 "--gateway",

@@ -21,3 +21,4 @@ mod resilience;
 mod scenarios;
 mod schema_bodies;
 mod secrets;
+mod trust;

@@ -93,7 +93,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         IdSource::Args(ids) => Some(ids.len()),
         IdSource::Reader(_) => None,
     };
-    let mut builder = with_audit(builder(args.config.as_deref())?, &args.audit)?
+    let mut builder = with_audit(builder(args.config.as_deref(), args.quiet)?, &args.audit)?
         .overrides(overrides)
         .routing(routing)
         .concurrency(args.concurrency)

@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    Changes, CommonSettings, FeedRules, Gateway, GatewayKind, Profile, Reading, Reply, Section,
-    url_with_segments,
+    Changes, CommonSettings, CredentialVar, FeedRules, Gateway, GatewayKind, Profile, Reading,
+    Reply, Section, url_with_segments,
 };
 use crate::credential::{self, CredentialError};
 use crate::result::Environment;
@@ -35,6 +35,7 @@ pub static PROFILE: Profile = Profile {
     kind: GatewayKind::Plaid,
     default_base_url: DEFAULT_BASE_URL,
     url_env: "PAYSTAT_PLAID_URL",
+    environment_env: "PAYSTAT_PLAID_ENVIRONMENT",
     requests_per_second: None,
     routing_rule: "a UUID (8-4-4-4-12 hex digits) to Plaid",
     owns_id: is_hyphenated_uuid,
@@ -79,6 +80,21 @@ impl Section for PlaidSection {
             requests_per_second: self.requests_per_second,
             retry: &self.retry,
         }
+    }
+
+    fn credential_vars(&self) -> Vec<CredentialVar<'_>> {
+        vec![
+            CredentialVar {
+                key: "client_id_env",
+                configured: self.client_id_env.as_deref(),
+                default: "PAYSTAT_PLAID_CLIENT_ID",
+            },
+            CredentialVar {
+                key: "secret_env",
+                configured: self.secret_env.as_deref(),
+                default: "PAYSTAT_PLAID_SECRET",
+            },
+        ]
     }
 
     fn adapter(

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    Changes, CommonSettings, FeedRules, Gateway, GatewayKind, Profile, Reading, Reply, Section,
-    header_text, url_with_segments,
+    Changes, CommonSettings, CredentialVar, FeedRules, Gateway, GatewayKind, Profile, Reading,
+    Reply, Section, header_text, url_with_segments,
 };
 use crate::credential::{self, CredentialError};
 use crate::result::Environment;
@@ -37,6 +37,7 @@ pub static PROFILE: Profile = Profile {
     kind: GatewayKind::Stripe,
     default_base_url: DEFAULT_BASE_URL,
     url_env: "PAYSTAT_STRIPE_URL",
+    environment_env: "PAYSTAT_STRIPE_ENVIRONMENT",
     requests_per_second: Some(REQUESTS_PER_SECOND),
     routing_rule: "`pi_…` to Stripe",
     owns_id: |id| id.starts_with("pi_"),
@@ -72,6 +73,14 @@ impl Section for StripeSection {
             requests_per_second: self.requests_per_second,
             retry: &self.retry,
         }
+    }
+
+    fn credential_vars(&self) -> Vec<CredentialVar<'_>> {
+        vec![CredentialVar {
+            key: "key_env",
+            configured: self.key_env.as_deref(),
+            default: "PAYSTAT_STRIPE_KEY",
+        }]
     }
 
     fn adapter(

@@ -1,0 +1,194 @@
+//! Trust nothing paystat did not choose: configuration only from where its user said, files
+//! only that user can change, credentials that cannot be borrowed. Each case here was once a
+//! way around paystat's promise.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::helpers::{LEDGER_TOKEN, paystat, write_config};
+
+/// A server that counts every request it gets: where a hostile config would send the key.
+fn listening_server() -> (httpmock::MockServer, usize) {
+    let server = httpmock::MockServer::start();
+    let id = server
+        .mock(|when, then| {
+            when.any_request();
+            then.status(200).body("{}");
+        })
+        .id();
+    (server, id)
+}
+
+fn hits(server: &httpmock::MockServer, id: usize) -> usize {
+    httpmock::Mock::new(id, server).calls()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Whether this process may give files away (root, as in CI).
+fn is_root() -> bool {
+    paystat::ownership::me() == 0
+}
+
+#[test]
+fn a_config_file_in_the_working_directory_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (attacker, mock) = listening_server();
+    std::fs::write(
+        dir.path().join("paystat.toml"),
+        format!("[ledger]\nbase_url = \"{}\"\n", attacker.url("/v1")),
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        paystat(dir.path())
+            .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
+            .args(["check", "--max-attempts", "1", "--timeout", "1s"])
+            .args(extra)
+            .arg("txn_001")
+            .output()
+            .unwrap()
+    };
+    let output = check(&[]);
+    assert_eq!(hits(&attacker, mock), 0, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "paystat: paystat.toml in this directory is not read (paystat reads only the file you name"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    // Named, the same file is the user's choice: it is read, and said.
+    let named = check(&["--config", "paystat.toml"]);
+    assert_eq!(hits(&attacker, mock), 1, "{}", stderr(&named));
+    assert!(stderr(&named).starts_with("paystat: configuration from paystat.toml\n"));
+}
+
+#[test]
+fn paystat_config_names_the_file_and_the_user_file_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, mock) = listening_server();
+    let text = format!("[ledger]\nbase_url = \"{}\"\n", gateway.url("/v1"));
+    std::fs::write(dir.path().join("team.toml"), &text).unwrap();
+    let run = |config: Option<&str>| {
+        let mut command = paystat(dir.path());
+        if let Some(config) = config {
+            command.env("PAYSTAT_CONFIG", config);
+        }
+        command
+            .args(["check", "--max-attempts", "1", "--timeout", "1s", "txn_001"])
+            .output()
+            .unwrap()
+    };
+    run(Some("team.toml"));
+    assert_eq!(hits(&gateway, mock), 1);
+    let user_file = write_config(dir.path(), &text);
+    let output = run(None);
+    assert_eq!(hits(&gateway, mock), 2);
+    assert!(
+        stderr(&output).starts_with(&format!(
+            "paystat: configuration from {}\n",
+            user_file.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn files_others_can_change_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[ledger]\ntimeout = \"2s\"\n");
+    let run = || {
+        paystat(dir.path())
+            .args(["check", "--base-url", &crate::helpers::refused_base_url()])
+            .arg("txn_001")
+            .output()
+            .unwrap()
+    };
+    chmod(&config, 0o664);
+    let output = run();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        format!(
+            "paystat: the config file {0} is writable by its group or others (mode 0664); run `chmod go-w {0}` (shared use goes through `paystat serve`, not a shared file)",
+            config.display()
+        )
+    );
+    chmod(&config, 0o644);
+    // A CA file or an audit key file others can write is refused the same way.
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "").unwrap();
+    chmod(&ca, 0o666);
+    std::fs::write(&config, format!("ca_cert = {:?}\n", ca)).unwrap();
+    assert!(
+        stderr(&run()).contains("the CA certificate file") && stderr(&run()).contains("mode 0666")
+    );
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, "audit-key-canary-55e1").unwrap();
+    chmod(&key, 0o660);
+    std::fs::write(&config, format!("[audit]\nkey_file = {:?}\n", key)).unwrap();
+    let output = run();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the audit key file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        crate::helpers::live_trail(dir.path()).is_empty(),
+        "nothing was checked"
+    );
+    if !is_root() {
+        eprintln!("skipped the other-owner case: only root can give a file to another user");
+        return;
+    }
+    std::fs::write(&config, "").unwrap();
+    chmod(&config, 0o600);
+    std::os::unix::fs::chown(&config, Some(65_534), None).unwrap();
+    let output = run();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("belongs to user 65534, not to the user running paystat (0)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_credential_variable_may_not_be_one_paystat_reads_for_something_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (attacker, mock) = listening_server();
+    write_config(
+        dir.path(),
+        &format!(
+            "[stripe]\nbase_url = \"{}\"\nkey_env = \"PAYSTAT_AUDIT_KEY\"\n",
+            attacker.url("")
+        ),
+    );
+    let output = paystat(dir.path())
+        .env("PAYSTAT_AUDIT_KEY", "audit-key-canary-0c4f")
+        .args([
+            "check",
+            "--gateway",
+            "stripe",
+            "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(hits(&attacker, mock), 0);
+    assert!(
+        stderr(&output).contains(
+            "[stripe] key_env names PAYSTAT_AUDIT_KEY, which paystat reads as the audit key"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("audit-key-canary"));
+}
