@@ -1,7 +1,6 @@
 //! What one check learned from its gateway, attempt by attempt, and the [`CheckResult`] made
 //! of it at the end.
 
-use crate::gateway::MOCK_HEADER;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -43,13 +42,14 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// A check that is about to ask `gateway`.
-    pub fn asking(gateway: &dyn Gateway) -> Answer {
+    /// A check that is about to ask `gateway`, a system of kind `environment` (as the
+    /// configuration decided; nothing in a reply changes it).
+    pub fn asking(gateway: &dyn Gateway, environment: Environment) -> Answer {
         Answer {
             api_version: gateway.api_version().map(str::to_owned),
             account: gateway.account().map(str::to_owned),
             target: Some(Target::of(gateway.base_url())),
-            environment: Some(gateway.environment()),
+            environment: Some(environment),
             ..Answer::empty(Some(gateway.kind()))
         }
     }
@@ -100,13 +100,6 @@ impl Answer {
     ) -> Option<HeaderMap> {
         let (reading, http_status, headers, error) = match exchange {
             Exchange::Replied(reply) => {
-                if reply
-                    .headers
-                    .get(MOCK_HEADER)
-                    .is_some_and(|v| v.as_bytes() == b"1")
-                {
-                    self.environment = Some(Environment::Mock);
-                }
                 let mut reading = gateway.read(id, &reply);
                 reading.redact(&gateway.secrets());
                 let status = reply.status;

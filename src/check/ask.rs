@@ -33,7 +33,7 @@ impl Checker {
     ) -> Answer {
         let (gateway, policy, clock) = (&endpoint.gateway, endpoint.policy, &self.options.clock);
         let kind = gateway.kind();
-        let mut answer = Answer::asking(gateway.as_ref());
+        let mut answer = Answer::asking(gateway.as_ref(), endpoint.environment);
         // Waiting for the first request slot is queueing in a bulk run, not time spent at the
         // gateway: the check's deadline starts when its first request may go. (Slots for
         // retries are part of the retry's wait, and do count.)

@@ -33,6 +33,8 @@ pub(crate) struct Endpoint {
     pub cache_host: String,
     /// The environment and account as the status cache keys them (`live`, `test:acct_…`).
     pub cache_scope: String,
+    /// What kind of system this gateway is, as the configuration decided.
+    pub environment: crate::result::Environment,
 }
 
 impl Endpoint {
@@ -65,12 +67,13 @@ impl From<Configured> for Endpoint {
             url.host_str().unwrap_or_default(),
             url.port_or_known_default().unwrap_or_default()
         );
-        let environment = c.gateway.environment().as_str();
+        let environment = c.environment.as_str();
         let cache_scope = match c.gateway.account() {
             Some(account) => format!("{environment}:{account}"),
             None => environment.to_owned(),
         };
         Endpoint {
+            environment: c.environment,
             cache_host,
             cache_scope,
             gateway: c.gateway,

@@ -282,8 +282,9 @@ pub struct DemoArgs {
 /// `paystat mock serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 5000)]
+    /// The port to listen on (default: a free one, printed; `--port 5000` is where clients of
+    /// the original mock API look).
+    #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// A fixtures folder to serve instead of the scenarios built into paystat.
     #[arg(long, value_name = "DIR")]

@@ -21,6 +21,13 @@ fn demo_env(urls: &[(String, String)], name: &str) -> Option<String> {
     if let Some((_, url)) = urls.iter().find(|(var, _)| var == name) {
         return Some(url.clone());
     }
+    // Every gateway of the demo is paystat's own mock, on this machine.
+    if GatewayKind::ALL
+        .iter()
+        .any(|kind| paystat::gateways::profile(*kind).environment_env == name)
+    {
+        return Some("mock".to_owned());
+    }
     match name {
         // The mock accepts any credentials; these stand in for the real ones, never sent anywhere else.
         "PAYSTAT_STRIPE_KEY" | "PAYSTAT_PLAID_CLIENT_ID" | "PAYSTAT_PLAID_SECRET" => {

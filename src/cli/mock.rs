@@ -29,10 +29,16 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
             out,
             "paystat mock gateway on {url} playing {registered} scenarios (Ctrl-C stops it)"
         );
-        out.push_str("# point paystat check at it (the mock accepts any credentials):\n");
+        out.push_str("# point paystat check at it (the mock accepts any credentials; the\n# ENVIRONMENT variables tell paystat these URLs are a mock, so its answers are never\n# audited or cached as a live gateway's):\n");
         for kind in GatewayKind::ALL {
-            let var = paystat::gateways::profile(kind).url_env;
-            let _ = writeln!(out, "export {var}={}", contract::base_url(&url, kind));
+            let profile = paystat::gateways::profile(kind);
+            let _ = writeln!(
+                out,
+                "export {}={} {}=mock",
+                profile.url_env,
+                contract::base_url(&url, kind),
+                profile.environment_env
+            );
         }
         out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock-client PAYSTAT_PLAID_SECRET=mock-plaid-secret\n");
         out.push_str("# scenarios:\n");

@@ -10,6 +10,7 @@ use super::{ConfigError, ConfigFile, Overrides, ProxyUrl};
 use crate::bounds;
 use crate::gateway::stripe::StripeSection;
 use crate::gateway::{self, Gateway, GatewayKind, Section};
+use crate::result::Environment;
 use crate::retry::{self, RetryPolicy};
 
 /// A gateway ready to use, with its resilience settings.
@@ -25,6 +26,10 @@ pub struct Configured {
     pub requests_per_second: Option<f64>,
     /// The proxy requests to this gateway go through (a CONNECT tunnel); `None` is direct.
     pub proxy: Option<ProxyUrl>,
+    /// What kind of system it is, as paystat decided from its configuration (never from a
+    /// reply): `mock` only when the configuration marks a loopback base URL as paystat's mock,
+    /// else what the adapter makes of its configuration (`test` for a test key or sandbox host).
+    pub environment: Environment,
 }
 
 impl ConfigFile {
@@ -60,7 +65,9 @@ impl ConfigFile {
         };
         let proxy = proxy_for(kind, &url_text, env, overrides.no_proxy || self.no_proxy)?;
         let base_url = parse_base_url(&url_text, kind)?;
+        let environment = decide_environment(kind, &base_url, env)?;
         let gateway = section.adapter(base_url, env)?;
+        let environment = environment.unwrap_or_else(|| gateway.environment());
         let defaults = RetryPolicy::default();
         let (o, r) = (overrides, file.retry);
         // A flag wins over the file; either is checked against its documented range and named
@@ -136,7 +143,33 @@ impl ConfigFile {
             retry_budget,
             requests_per_second,
             proxy,
+            environment,
         })
+    }
+}
+
+/// `Some(Mock)` when the gateway's environment variable (`PAYSTAT_LEDGER_ENVIRONMENT=mock`)
+/// marks its base URL as paystat's mock, refused for a host that is not this machine; `None`
+/// when unset (the adapter decides between live and test).
+fn decide_environment(
+    kind: GatewayKind,
+    base_url: &reqwest::Url,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Environment>, ConfigError> {
+    let var = gateway::profile(kind).environment_env;
+    match env(var).as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("mock") if is_loopback(base_url) => Ok(Some(Environment::Mock)),
+        Some("mock") => Err(ConfigError::BaseUrl {
+            gateway: kind,
+            url: crate::credential::redact_url(base_url.as_str()),
+            why: format!(
+                "is not on this machine, so {var}=mock cannot mark it as paystat's mock; unset {var}"
+            ),
+        }),
+        Some(_) => Err(ConfigError::Audit(format!(
+            "{var} may only be `mock` (for a paystat mock on this machine), or unset"
+        ))),
     }
 }
 

@@ -5,13 +5,16 @@
 //! that other tools can call (the original "set up the mock API" step). Routes are the real
 //! gateways' routes, so a base URL pointed here looks like the real thing.
 
-use crate::gateway::MOCK_HEADER;
 use std::net::SocketAddr;
 
 use httpmock::{Method, MockServer};
 
 use super::scenario::Scenario;
 use crate::gateway::{GatewayKind, ledger, plaid, stripe};
+
+/// The header paystat's mock marks its replies with, for people reading them; paystat
+/// itself never reads it (the configuration says what is a mock).
+pub const MOCK_HEADER: &str = "x-paystat-mock";
 
 /// The reference payments `paystat demo` checks on the mock: the ledger's data set, then a
 /// succeeded, a processing and a declined Stripe PaymentIntent, then a settled, a pending and

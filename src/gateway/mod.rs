@@ -47,9 +47,6 @@ pub struct Profile {
     pub owns_id: fn(&str) -> bool,
 }
 
-/// The header paystat's own mock gateway marks its replies with.
-pub const MOCK_HEADER: &str = "x-paystat-mock";
-
 /// The profile of `kind`.
 pub fn profile(kind: GatewayKind) -> &'static Profile {
     match kind {
@@ -358,7 +355,8 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     }
 
     /// Whether this gateway moves real money (`live`) or is a provider's test mode (`test`),
-    /// as far as its configuration shows; a reply marked `X-Paystat-Mock: 1` makes a check `mock`.
+    /// as far as its configuration shows. Only the configuration makes it `mock` (see
+    /// `Configured::environment`); no reply changes it.
     fn environment(&self) -> Environment {
         Environment::Live
     }

@@ -47,7 +47,9 @@ fn results(output: &Output) -> Vec<CheckResult> {
 
 /// `paystat check --format json` of `ids` on the ledger at `base`, with `flags`.
 fn check_ledger(dir: &Path, base: &str, flags: &[&str], ids: &[&str]) -> Output {
+    // The ledger here is paystat's mock, and the configuration says so.
     run(paystat(dir)
+        .env("PAYSTAT_LEDGER_ENVIRONMENT", "mock")
         .args(["check", "--format", "json", "--base-url", base])
         .args(flags)
         .args(ids))
@@ -126,7 +128,7 @@ async fn a_final_answer_is_served_from_the_cache_without_asking_the_gateway() {
         assert_run(
             "cache_served_table",
             "paystat check --base-url [MOCK] txn_001 txn_002 txn_003   # after a first run; the mock no longer knows them",
-            paystat(dir.path()).args([
+            paystat(dir.path()).env("PAYSTAT_LEDGER_ENVIRONMENT", "mock").args([
                 "check",
                 "--base-url",
                 &base,
@@ -719,7 +721,7 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
     let key = CacheKey {
         gateway: GatewayKind::Ledger,
         host: &host,
-        scope: "live",
+        scope: "mock",
         payment_id: "txn_001",
     };
     {

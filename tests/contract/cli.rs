@@ -399,9 +399,12 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
     );
     // The `export NAME=value` lines the mock prints, as a newcomer would paste them.
     let mut exports = Vec::new();
-    for _ in 0..5 {
+    loop {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
+        if line.starts_with("# scenarios:") || line.is_empty() {
+            break;
+        }
         if let Some(assignments) = line.trim().strip_prefix("export ") {
             for pair in assignments.split(' ') {
                 let (name, value) = pair.split_once('=').unwrap();
@@ -411,8 +414,8 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
     }
     assert_eq!(
         exports.len(),
-        6,
-        "three URLs and three credentials: {exports:?}"
+        9,
+        "three URLs, each marked as a mock, and three credentials: {exports:?}"
     );
     let urls: Vec<_> = exports
         .iter()
@@ -467,7 +470,7 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
         assert_eq!((cells[2], cells[5]), (gateway, status), "{row}");
     }
     // Ten checks in the live trail, ten in the demo's; every one marked as asked of a mock
-    // (`mock serve` says so in a header), so no demo or mock check passes for a live one.
+    // (the exports `mock serve` prints say so), so no demo or mock check passes for a live one.
     let live = helpers::live_trail(dir.path());
     assert_eq!(live.lines().count(), 10);
     assert_eq!(helpers::demo_trail(dir.path()).lines().count(), 10);

@@ -332,7 +332,10 @@ pub async fn play(scenario: &Scenario) -> Played {
         (None, _) => mock.server().base_url(),
     };
     let base_url = paystat::contract::base_url(&server_url, scenario.gateway);
+    // Every scenario plays on paystat's own mock or fault server: the configuration says so.
+    let marker = paystat::gateways::profile(scenario.gateway).environment_env;
     let mut spawned = spawn(dir.path(), scenario.gateway, &base_url)
+        .env(marker, Some("mock"))
         .stripe_account(scenario.client.stripe_account.as_deref());
     if let Some(timeout) = scenario.client.timeout {
         spawned = spawned.timeout(timeout);

@@ -192,3 +192,90 @@ fn a_credential_variable_may_not_be_one_paystat_reads_for_something_else() {
     );
     assert!(!stderr(&output).contains("audit-key-canary"));
 }
+
+/// A ledger at `server` that answers `txn_003` with `status`, marking its reply with the header
+/// paystat's own mock sends.
+fn ledger_answering(server: &httpmock::MockServer, status: &str) {
+    let body = format!(
+        r#"{{"id": "txn_003", "status": "{status}", "amount": 75.50, "currency": "USD", "created_at": "2025-01-06T10:30:00Z"}}"#
+    );
+    server.mock(|when, then| {
+        when.path("/v1/payments/txn_003");
+        then.status(200)
+            .header("Content-Type", "application/json")
+            .header("X-Paystat-Mock", "1")
+            .body(body);
+    });
+}
+
+fn check_json(dir: &std::path::Path, base: &str, mock: bool) -> serde_json::Value {
+    let mut command = paystat(dir);
+    if mock {
+        command.env("PAYSTAT_LEDGER_ENVIRONMENT", "mock");
+    }
+    let output = command
+        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
+        .args(["check", "--format", "json", "--base-url", base, "txn_003"])
+        .output()
+        .unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&output)));
+    results[0].clone()
+}
+
+#[test]
+fn a_reply_header_cannot_relabel_the_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = httpmock::MockServer::start();
+    ledger_answering(&server, "completed");
+    check_json(dir.path(), &server.url("/v1"), false);
+    let trail = crate::helpers::live_trail(dir.path());
+    assert!(trail.contains(r#""environment":"live""#), "{trail}");
+    assert!(!trail.contains(r#""environment":"mock""#), "{trail}");
+}
+
+#[test]
+fn mock_and_live_answers_never_meet_on_one_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = httpmock::MockServer::start();
+    let base = server.url("/v1");
+    // A mock on the port: its final "failed" is cached as the mock's.
+    ledger_answering(&server, "failed");
+    let mocked = check_json(dir.path(), &base, true);
+    assert_eq!(mocked["status"], "failed", "{mocked}");
+    // The mock stops; the live ledger on the same port knows better. A live run asks it.
+    server.reset();
+    ledger_answering(&server, "completed");
+    let live = check_json(dir.path(), &base, false);
+    assert_eq!(
+        (&live["status"], &live["source"]),
+        (&"completed".into(), &"gateway".into())
+    );
+    // And the mock's own runs still reuse the mock's answer.
+    let again = check_json(dir.path(), &base, true);
+    assert_eq!(
+        (&again["status"], &again["source"]),
+        (&"failed".into(), &"cache".into())
+    );
+}
+
+#[test]
+fn only_a_gateway_on_this_machine_can_be_marked_as_a_mock() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = paystat(dir.path())
+        .env("PAYSTAT_STRIPE_ENVIRONMENT", "mock")
+        .env("PAYSTAT_STRIPE_KEY", crate::helpers::STRIPE_KEY)
+        .args([
+            "check",
+            "--gateway",
+            "stripe",
+            "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "paystat: the stripe base URL `https://api.stripe.com/` is not on this machine, so PAYSTAT_STRIPE_ENVIRONMENT=mock cannot mark it as paystat's mock; unset PAYSTAT_STRIPE_ENVIRONMENT"
+    );
+}
