@@ -278,6 +278,10 @@ impl CheckerBuilder {
             return Err(e.into());
         }
         let trust = self.file.trust(&self.overrides)?;
+        // The state directory holds the trail and the cache by default: another user who can
+        // write it could swap either.
+        crate::ownership::check("the state directory", &self.state_dir())
+            .map_err(ConfigError::from)?;
         let audit = self.open_trail()?;
         let cache = match self.cache {
             Some((max_age, refresh)) => Some(CacheUse {

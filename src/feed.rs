@@ -58,7 +58,8 @@ impl Checker {
                 continue;
             };
             sync.has_feed = true;
-            let feed = endpoint.feed();
+            let scope = endpoint.cache_scope(cache);
+            let feed = endpoint.feed(&scope);
             let wall = time::OffsetDateTime::from(self.clock().wall_time());
             let now = wall.unix_timestamp();
             let cursor = cache.cursor(&feed)?;

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
+    /// The trail's directory, a day file or the checkpoint is not its user's alone: another
+    /// user could plant or change lines.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::ownership::NotPrivate),
     /// The audit file could not be opened for appending.
     #[error("cannot open the audit log {}", .path.display())]
     Open {
@@ -61,6 +65,7 @@ impl AuditError {
     pub(super) fn again(&self) -> AuditError {
         let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
         match self {
+            AuditError::NotPrivate(e) => AuditError::NotPrivate(e.clone()),
             AuditError::Open { path, source } => AuditError::Open {
                 path: path.clone(),
                 source: io(source),

@@ -70,7 +70,11 @@ impl Location {
         let Location::Days(dir) = self else {
             return Ok(None);
         };
-        match std::fs::read(dir.join(CHECKPOINT)) {
+        let path = dir.join(CHECKPOINT);
+        // A checkpoint another user could write would let that user cut the chain anywhere.
+        crate::ownership::check_no_link("the audit checkpoint", &path)
+            .map_err(std::io::Error::other)?;
+        match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,

@@ -107,6 +107,7 @@ impl AuditTrail {
                         path: dir.clone(),
                         source,
                     })?;
+                crate::ownership::check("the audit directory", &dir)?;
                 (Location::Days(dir), None)
             }
         };
@@ -194,11 +195,22 @@ pub(super) fn open_file(
     {
         return Err(AuditError::NotAFile { path, kind });
     }
+    // A day file is paystat's own: a link there is refused (`--audit-log` follows its link, and
+    // says so). Either must be the user's alone.
+    if day.is_some() {
+        crate::ownership::check_no_link("the audit day file", &path)?;
+    }
     let file = create_0600(&path, true).map_err(open_error)?;
     let meta = file.metadata().map_err(open_error)?;
     if let Some(kind) = not_a_file(meta.file_type()) {
         return Err(AuditError::NotAFile { path, kind });
     }
+    let what = if day.is_some() {
+        "the audit day file"
+    } else {
+        "the audit log"
+    };
+    crate::ownership::check_metadata(what, &path, &meta)?;
     let syncer = match durability {
         Durability::Disk => Some(Arc::new(
             file.try_clone()

@@ -38,6 +38,9 @@ use writer::Writer;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CacheError {
+    /// The cache or its directory is not its user's alone: another user could forge answers.
+    #[error(transparent)]
+    NotPrivate(#[from] crate::ownership::NotPrivate),
     /// The file could not be opened or created.
     #[error("cannot open the status cache {}: {detail} (--no-cache runs without it)", path.display())]
     Open {
@@ -157,6 +160,8 @@ pub struct Cache {
     /// other rules is not reused.
     rules: String,
     connection: Mutex<Connection>,
+    /// This file's random salt (hex) for credential fingerprints.
+    salt: Mutex<String>,
     /// The writer thread of [`Cache::put_later`], started at its first use.
     writer: Mutex<Option<Writer>>,
 }
@@ -176,7 +181,10 @@ impl Cache {
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|e| open_error(e.to_string()))?;
+            crate::ownership::check("the state directory", dir)?;
         }
+        // A cache another user can write would serve that user's forged answers.
+        crate::ownership::check_no_link("the status cache", path)?;
         // Created here, owner-only, before SQLite opens it: SQLite gives its journal files the
         // mode of the database.
         create_private_file(path).map_err(|e| open_error(e.to_string()))?;
@@ -187,6 +195,7 @@ impl Cache {
             path: path.to_owned(),
             rules: env!("CARGO_PKG_VERSION").to_owned(),
             connection: Mutex::new(connection),
+            salt: Mutex::new(String::new()),
             writer: Mutex::new(None),
         };
         cache.prepare()?;
@@ -204,6 +213,21 @@ impl Cache {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The fingerprint of a credential in this cache: HMAC-SHA-256 under the file's own random
+    /// salt of `digest` (a digest of the credential, made by the gateway's configuration; having
+    /// none is a digest of its own), cut to 16 hex digits. Keys carry it, so answers obtained
+    /// with one credential are reused only by runs configured with the same one; the file holds
+    /// neither the credential nor an unsalted digest of it.
+    pub fn credential_fingerprint(&self, digest: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let salt = self.salt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(salt.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(digest);
+        let bytes = mac.finalize().into_bytes();
+        bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn corrupt(&self, e: impl fmt::Display) -> CacheError {

@@ -19,8 +19,10 @@ enum Prepare {
     Failed(CacheError),
 }
 
-/// The schema this paystat writes (SQLite's `user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this paystat writes (SQLite's `user_version`). Version 2 added the salt that
+/// fingerprints credentials; a version 1 cache is emptied on opening (its entries carry no
+/// credential fingerprint, so no run could prove it may reuse them).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The file name of the cache in the state directory.
 pub const FILE_NAME: &str = "cache.sqlite3";
@@ -47,6 +49,15 @@ CREATE TABLE cursors (
     synced_at INTEGER NOT NULL,
     PRIMARY KEY (gateway, host, scope)
 ) WITHOUT ROWID;
+";
+
+/// What version 2 adds: the salt of the credential fingerprints, random per cache file.
+const META: &str = "
+CREATE TABLE meta (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('salt', lower(hex(randomblob(32))));
 ";
 
 impl Cache {
@@ -111,7 +122,7 @@ impl Cache {
         connection
             .execute_batch("PRAGMA synchronous = NORMAL")
             .map_err(fail)?;
-        if version == 0 {
+        if version < SCHEMA_VERSION {
             let tx = connection
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(fail)?;
@@ -121,6 +132,11 @@ impl Cache {
                 .map_err(fail)?;
             if version == 0 {
                 tx.execute_batch(SCHEMA).map_err(fail)?;
+            }
+            if version < 2 {
+                tx.execute_batch("DELETE FROM answers; DELETE FROM cursors;")
+                    .map_err(fail)?;
+                tx.execute_batch(META).map_err(fail)?;
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(fail)?;
             }
@@ -128,14 +144,23 @@ impl Cache {
         }
         let tables: i64 = connection
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors')",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors', 'meta')",
                 [],
                 |row| row.get(0),
             )
             .map_err(fail)?;
-        if tables != 2 {
+        if tables != 3 {
             return Err(Prepare::Failed(self.corrupt("its tables are missing")));
         }
+        let salt: String = connection
+            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |row| {
+                row.get(0)
+            })
+            .map_err(fail)?;
+        if salt.len() != 64 {
+            return Err(Prepare::Failed(self.corrupt("its salt is not 32 bytes")));
+        }
+        *self.salt.lock().unwrap_or_else(|p| p.into_inner()) = salt;
         Ok(())
     }
 }

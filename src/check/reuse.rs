@@ -22,7 +22,8 @@ impl Checker {
         if self.cache_failed.load(Ordering::Relaxed) {
             return None;
         }
-        let entry = match using.cache.get(&endpoint.cache_key(id)) {
+        let scope = endpoint.scope_in(&using.cache);
+        let entry = match using.cache.get(&endpoint.cache_key(scope, id)) {
             Ok(entry) => entry?,
             Err(e) => {
                 self.cache_failure(&e);
@@ -65,9 +66,11 @@ impl Checker {
         let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
         let environment = asked.environment.unwrap_or(Environment::Live);
         // Written in batches by the cache's own thread: a bulk run does not wait on commits.
-        if let Err(e) = using
-            .cache
-            .put_later(&endpoint.cache_key(id), result, environment, now)
+        let scope = endpoint.scope_in(&using.cache);
+        if let Err(e) =
+            using
+                .cache
+                .put_later(&endpoint.cache_key(scope, id), result, environment, now)
         {
             self.cache_failure(&e);
         }

@@ -31,31 +31,68 @@ pub(crate) struct Endpoint {
     pub proxy: Option<crate::config::ProxyUrl>,
     /// The gateway's base URL as the status cache keys it: `scheme://host:port`.
     pub cache_host: String,
-    /// The environment and account as the status cache keys them (`live`, `test:acct_…`).
+    /// The environment and account as the status cache keys them (`live`, `test:acct_…`),
+    /// before the credential's fingerprint is added ([`Endpoint::cache_scope`]).
     pub cache_scope: String,
+    /// A digest of the credential this gateway is configured with (in memory only; the cache
+    /// keeps a salted fingerprint of it).
+    credential_digest: [u8; 32],
+    /// [`Endpoint::cache_scope`] in the checker's own cache, once worked out.
+    scope_in_cache: std::sync::OnceLock<String>,
     /// What kind of system this gateway is, as the configuration decided.
     pub environment: crate::result::Environment,
 }
 
 impl Endpoint {
-    /// The status cache's key for `id` at this endpoint.
-    pub fn cache_key<'a>(&'a self, id: &'a str) -> crate::cache::Key<'a> {
+    /// The scope this endpoint's answers are kept under in `cache`: the environment, the
+    /// account, and the salted fingerprint of the credential, so that only a run configured
+    /// with the same credential reuses them.
+    pub fn cache_scope(&self, cache: &crate::cache::Cache) -> String {
+        format!(
+            "{}:cred={}",
+            self.cache_scope,
+            cache.credential_fingerprint(&self.credential_digest)
+        )
+    }
+
+    /// [`Endpoint::cache_scope`] in the checker's own cache (worked out once).
+    pub fn scope_in(&self, cache: &crate::cache::Cache) -> &str {
+        self.scope_in_cache.get_or_init(|| self.cache_scope(cache))
+    }
+
+    /// The status cache's key for `id` at this endpoint, under `scope`.
+    pub fn cache_key<'a>(&'a self, scope: &'a str, id: &'a str) -> crate::cache::Key<'a> {
         crate::cache::Key {
             gateway: self.gateway.kind(),
             host: &self.cache_host,
-            scope: &self.cache_scope,
+            scope,
             payment_id: id,
         }
     }
 
-    /// The status cache's place of this endpoint's change feed.
-    pub fn feed(&self) -> crate::cache::Feed<'_> {
+    /// The status cache's place of this endpoint's change feed, under `scope`.
+    pub fn feed<'a>(&'a self, scope: &'a str) -> crate::cache::Feed<'a> {
         crate::cache::Feed {
             gateway: self.gateway.kind(),
             host: &self.cache_host,
-            scope: &self.cache_scope,
+            scope,
         }
     }
+}
+
+/// A digest of the secrets a gateway sends (none is a digest too), told apart by gateway.
+fn credential_digest(gateway: &dyn crate::gateway::Gateway) -> [u8; 32] {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"paystat credential\0");
+    hash.update(gateway.kind().as_str().as_bytes());
+    for secret in gateway.secrets() {
+        let secret = secret.expose_secret().as_bytes();
+        hash.update((secret.len() as u64).to_be_bytes());
+        hash.update(secret);
+    }
+    hash.finalize().into()
 }
 
 impl From<Configured> for Endpoint {
@@ -74,6 +111,8 @@ impl From<Configured> for Endpoint {
         };
         Endpoint {
             environment: c.environment,
+            credential_digest: credential_digest(c.gateway.as_ref()),
+            scope_in_cache: std::sync::OnceLock::new(),
             cache_host,
             cache_scope,
             gateway: c.gateway,

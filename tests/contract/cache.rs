@@ -489,7 +489,7 @@ fn a_damaged_or_newer_store_is_a_clear_error_not_an_answer() {
     assert_eq!(output.status.code(), Some(2));
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
-        said.contains("schema version 9, newer than this paystat reads (1)"),
+        said.contains("schema version 9, newer than this paystat reads (2)"),
         "{said}"
     );
 }
@@ -718,10 +718,20 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
     let path = dir.path().join("state/paystat/cache.sqlite3");
     let port = reqwest::Url::parse(&base).unwrap().port().unwrap();
     let host = format!("http://127.0.0.1:{port}");
+    // The scope the CLI wrote: the environment and the credential's salted fingerprint.
+    let scope: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT scope FROM answers WHERE payment_id = 'txn_001'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(scope.starts_with("mock:cred="), "{scope}");
     let key = CacheKey {
         gateway: GatewayKind::Ledger,
         host: &host,
-        scope: "mock",
+        scope: &scope,
         payment_id: "txn_001",
     };
     {

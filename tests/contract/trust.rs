@@ -209,12 +209,23 @@ fn ledger_answering(server: &httpmock::MockServer, status: &str) {
 }
 
 fn check_json(dir: &std::path::Path, base: &str, mock: bool) -> serde_json::Value {
+    check_with(dir, base, mock, Some(LEDGER_TOKEN))
+}
+
+fn check_with(
+    dir: &std::path::Path,
+    base: &str,
+    mock: bool,
+    token: Option<&str>,
+) -> serde_json::Value {
     let mut command = paystat(dir);
     if mock {
         command.env("PAYSTAT_LEDGER_ENVIRONMENT", "mock");
     }
+    if let Some(token) = token {
+        command.env("PAYSTAT_LEDGER_TOKEN", token);
+    }
     let output = command
-        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
         .args(["check", "--format", "json", "--base-url", base, "txn_003"])
         .output()
         .unwrap();
@@ -278,4 +289,101 @@ fn only_a_gateway_on_this_machine_can_be_marked_as_a_mock() {
         stderr(&output).trim_end(),
         "paystat: the stripe base URL `https://api.stripe.com/` is not on this machine, so PAYSTAT_STRIPE_ENVIRONMENT=mock cannot mark it as paystat's mock; unset PAYSTAT_STRIPE_ENVIRONMENT"
     );
+}
+
+#[test]
+fn a_cached_answer_is_served_only_to_the_credentials_that_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = httpmock::MockServer::start();
+    let base = server.url("/v1");
+    ledger_answering(&server, "failed");
+    check_with(dir.path(), &base, false, Some(LEDGER_TOKEN));
+    // The gateway now knows better; only a run with the same credential may reuse the
+    // answer that credential obtained.
+    server.reset();
+    ledger_answering(&server, "completed");
+    let source_and_status = |token| {
+        let result = check_with(dir.path(), &base, false, token);
+        (result["source"].clone(), result["status"].clone())
+    };
+    assert_eq!(
+        source_and_status(Some(LEDGER_TOKEN)),
+        ("cache".into(), "failed".into())
+    );
+    for other in [Some("tok_another_operator_77"), None] {
+        assert_eq!(
+            source_and_status(other),
+            ("gateway".into(), "completed".into()),
+            "{other:?}"
+        );
+    }
+    // The cache holds a salted fingerprint, never the credential.
+    let cache = std::fs::read(dir.path().join("state/paystat/cache.sqlite3")).unwrap();
+    let secret = secrecy::SecretString::from(LEDGER_TOKEN.to_owned());
+    assert_eq!(position_of(&cache, &secret), None);
+}
+
+/// Where a secret shows, as it is, in `bytes`.
+fn position_of(bytes: &[u8], secret: &secrecy::SecretString) -> Option<usize> {
+    let text = String::from_utf8_lossy(bytes);
+    text.find(secrecy::ExposeSecret::expose_secret(secret))
+}
+
+#[test]
+fn state_others_can_change_is_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, mock) = listening_server();
+    let state = dir.path().join("state/paystat");
+    let run = || {
+        paystat(dir.path())
+            .args(["check", "--max-attempts", "1", "--base-url"])
+            .arg(gateway.url("/v1"))
+            .arg("txn_001")
+            .output()
+            .unwrap()
+    };
+    // A first run creates the state private, whatever the umask.
+    run();
+    let first_hits = hits(&gateway, mock);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("audit")), 0o700);
+    assert_eq!(mode(&state.join("cache.sqlite3")), 0o600);
+    let day = std::fs::read_dir(state.join("audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    assert_eq!(mode(&day), 0o600);
+    let refused = |path: &std::path::Path, exit: i32, said: &str| {
+        let output = run();
+        assert_eq!(output.status.code(), Some(exit), "{}", stderr(&output));
+        assert!(stderr(&output).contains(said), "{}", stderr(&output));
+        assert!(stderr(&output).contains(&path.display().to_string()));
+        assert_eq!(hits(&gateway, mock), first_hits, "nothing was asked");
+    };
+    for (path, mode, exit, what) in [
+        (&state, 0o777, 2, "the state directory"),
+        (&state.join("audit"), 0o770, 4, "the audit directory"),
+        (&day, 0o666, 4, "the audit day file"),
+        (&state.join("cache.sqlite3"), 0o660, 2, "the status cache"),
+    ] {
+        let before = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        chmod(path, mode);
+        refused(path, exit, &format!("{what} "));
+        chmod(path, before);
+    }
+    // A day file that is a link is refused, wherever it points.
+    let real = dir.path().join("elsewhere.jsonl");
+    std::fs::rename(&day, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &day).unwrap();
+    refused(&day, 4, "is a symbolic link");
+    std::fs::remove_file(&day).unwrap();
+    std::fs::rename(&real, &day).unwrap();
+    if !is_root() {
+        eprintln!("skipped the other-owner case: only root can give a file to another user");
+        return;
+    }
+    std::os::unix::fs::chown(&day, Some(65_534), None).unwrap();
+    refused(&day, 4, "belongs to user 65534");
 }
