@@ -205,7 +205,9 @@ pub fn export(
                 let mut row = flat::cells(&value, ENVELOPE_COLUMNS);
                 row.extend(flat::cells(&value, RESULT_COLUMNS));
                 row.extend([record.envelope.prev.to_string(), record.hash.clone()]);
-                writer.write_record(&row).map_err(csv_error)
+                // Safe to open in a spreadsheet; the JSON-lines export keeps the exact bytes.
+                let row = row.iter().map(|c| flat::spreadsheet_safe(c).into_owned());
+                writer.write_record(row).map_err(csv_error)
             })?;
             writer.flush().map_err(QueryError::Write)?;
             Ok(scanned)

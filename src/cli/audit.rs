@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use comfy_table::{Table, presets};
+
+use super::render::cell;
 use time::OffsetDateTime;
 
 use paystat::audit_trail::Location;
@@ -303,20 +305,21 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
     let mut rows = 0u64;
     let scanned = query::history(&location, &args.id, |row| {
         rows += 1;
-        table.add_row([
-            row.timestamp,
-            display_safe(&row.actor),
-            display_safe(&row.os_user),
-            row.gateway.map(|g| g.to_string()).unwrap_or_default(),
-            row.environment.unwrap_or_default(),
-            row.outcome.to_string(),
-            row.status.unwrap_or_default(),
-            row.gateway_status
-                .as_deref()
-                .map(display_safe)
-                .unwrap_or_default(),
-            format!("{} ms", row.duration_ms),
-        ]);
+        // Every cell escaped: a trail line's text is whatever was written into it.
+        table.add_row(
+            [
+                row.timestamp,
+                row.actor,
+                row.os_user,
+                row.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                row.environment.unwrap_or_default(),
+                row.outcome.to_string(),
+                row.status.unwrap_or_default(),
+                row.gateway_status.unwrap_or_default(),
+                format!("{} ms", row.duration_ms),
+            ]
+            .map(|text| cell(&text)),
+        );
         Ok(())
     })
     .map_err(|e| output_or_read(&e))?;
@@ -380,7 +383,7 @@ fn stats(args: &AuditStatsArgs) -> Result<Exit, CliError> {
             .map(|(o, n)| format!("{o} {n}"))
             .collect();
         table.add_row([
-            display_safe(&row.group),
+            cell(&row.group),
             row.checks.to_string(),
             outcomes.join(", "),
             row.timeouts.to_string(),

@@ -88,7 +88,7 @@ fn stats() -> Result<Exit, CliError> {
         text.push_str(&format!(
             "change feed {gateway} at {host} ({scope}): synced {}, position {}\n",
             ago(cursor.synced_at, now),
-            cursor.position
+            paystat::payment_id::display_safe(&cursor.position)
         ));
     }
     print(format_args!("{text}"))?;

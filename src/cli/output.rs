@@ -152,9 +152,17 @@ impl Output {
     }
 
     fn csv_line(&mut self, cells: &[String]) -> std::io::Result<()> {
-        // RFC 4180 through the csv crate, one record at a time into the shared buffer.
+        // RFC 4180 through the csv crate, one record at a time into the shared buffer; each
+        // cell safe to open in a spreadsheet.
         let mut writer = csv::WriterBuilder::new().from_writer(Vec::with_capacity(512));
-        writer.write_record(cells).map_err(std::io::Error::other)?;
+        for cell in cells {
+            writer
+                .write_field(paystat::flat::spreadsheet_safe(cell).as_bytes())
+                .map_err(std::io::Error::other)?;
+        }
+        writer
+            .write_record(None::<&[u8]>)
+            .map_err(std::io::Error::other)?;
         let bytes = writer
             .into_inner()
             .map_err(|e| std::io::Error::other(e.to_string()))?;

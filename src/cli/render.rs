@@ -16,9 +16,9 @@ pub struct Age {
     pub stale: bool,
 }
 
-/// A cell's text: control characters escaped, and `|` escaped so that text from an id or a
-/// gateway cannot add columns to the Markdown table.
-fn cell(text: &str) -> String {
+/// A cell's text: control characters escaped, and `|` escaped so that text from an id, a
+/// gateway or a trail line cannot add columns to a Markdown table. Every table uses it.
+pub(crate) fn cell(text: &str) -> String {
     display_safe(text).replace('|', "\\|")
 }
 

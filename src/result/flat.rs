@@ -66,6 +66,31 @@ pub fn cells(value: &Value, columns: &[&[&str]]) -> Vec<String> {
         .collect()
 }
 
+/// A CSV cell that is safe to open in a spreadsheet (OWASP's CSV-injection guidance): one that
+/// begins with `=`, `+`, `-`, `@`, TAB or CR is prefixed with `'` so that no formula runs, and
+/// control characters (C0 but TAB, DEL, C1, and so every escape sequence) are written visibly,
+/// as `\u{1b}`. Ordinary text, `'` and `"` included, is left exactly as it is (JSON lines keep
+/// the exact bytes of everything).
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky_start = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let control = |c: char| (c.is_control() && c != '\t') || c == '\u{7f}';
+    if !risky_start && !text.contains(control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    if risky_start {
+        out.push('\'');
+    }
+    for c in text.chars() {
+        if control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +155,27 @@ mod tests {
         assert_eq!(row[29], "cache");
         assert_eq!(row[30], "60");
         assert_eq!(row[1], "300");
+    }
+
+    #[test]
+    fn cells_that_would_run_in_a_spreadsheet_are_defused() {
+        for (text, safe) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\\u{d}x"),
+            ("a\u{1b}]8;;http://x\u{7}b", "a\\u{1b}]8;;http://x\\u{7}b"),
+            ("a\u{9b}b\u{7f}", "a\\u{9b}b\\u{7f}"),
+            ("txn_001", "txn_001"),
+            (
+                "the gateway's \"word\"\tand tab",
+                "the gateway's \"word\"\tand tab",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(text), safe, "{text:?}");
+        }
     }
 }

@@ -387,3 +387,55 @@ fn state_others_can_change_is_refused_before_any_request() {
     std::os::unix::fs::chown(&day, Some(65_534), None).unwrap();
     refused(&day, 4, "belongs to user 65534");
 }
+
+#[test]
+fn exports_and_tables_are_safe_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = httpmock::MockServer::start();
+    let id = "@evil|id";
+    let word = "=HYPERLINK(\"http://x\")|\u{1b}]8;;http://x\u{7}";
+    let body = serde_json::json!({
+        "id": id, "status": word, "amount": 1.00, "currency": "USD",
+        "created_at": "2025-01-06T10:30:00Z"
+    });
+    server.mock(|when, then| {
+        when.any_request();
+        then.status(200)
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    });
+    let run = |args: &[&str]| {
+        let output = paystat(dir.path()).args(args).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let base = server.url("/v1");
+    let csv = run(&["check", "--format", "csv", "--base-url", &base, id]);
+    let export = run(&["audit", "export", "--format", "csv"]);
+    let history = run(&["audit", "history", id]);
+    for (what, text) in [("check csv", &csv), ("export csv", &export)] {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        let cell = |name: &str| row[headers.iter().position(|h| h == name).unwrap()].to_owned();
+        assert_eq!(cell("payment_id"), "'@evil|id", "{what}: {text}");
+        assert_eq!(
+            cell("gateway_status"),
+            "'=HYPERLINK(\"http://x\")|\\u{1b}]8;;http://x\\u{7}",
+            "{what}: {text}"
+        );
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{what}"
+        );
+    }
+    assert!(
+        history.contains("=HYPERLINK(\\\"http://x\\\")\\|\\u{1b}]8;;http://x\\u{7}"),
+        "{history}"
+    );
+    assert!(!history.contains('\u{1b}'), "{history}");
+    // The JSON-lines export keeps the exact text.
+    let jsonl = run(&["audit", "export"]);
+    let line: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(line["gateway_status"], word);
+    assert_eq!(line["payment_id"], id);
+}
