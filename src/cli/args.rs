@@ -192,6 +192,9 @@ pub struct CheckArgs {
     /// The CSV column holding the ids (default: `payment_id`, else `id`, else the first).
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
+    /// Skip input lines that start with `#` (by default they are ids: `#1001` can be one).
+    #[arg(long)]
+    pub skip_comments: bool,
     /// Print results in input order (a slow check holds back at most --concurrency others)
     /// instead of as they complete. `table` and `json` are always in input order.
     #[arg(long)]

@@ -76,7 +76,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let checker = std::sync::Arc::new(checker);
     let exit = report(
         &checker,
-        ids::stream(IdSource::Args(ids.clone()), None),
+        ids::stream(IdSource::Args(ids.clone()), ids::Reading::default()),
         run,
     )
     .await?;

@@ -4,10 +4,16 @@
 //!
 //! CSV: the first row is a header when one of its cells is `payment_id` or `id` (or the cell
 //! `--column` names); the ids are in the `--column` column, else `payment_id`, else `id`, else the
-//! first. Without a header every row's first cell is an id. Blank lines and lines starting with
-//! `#` are skipped; cells are trimmed.
+//! first. Without a header every row's first cell is an id. Blank lines are skipped, and lines
+//! starting with `#` only with `--skip-comments` (`#1001` can be a real id); cells are trimmed.
+//!
+//! No id is lost without a word: a record that does not parse — a quote never closed, a row
+//! too short to have the id column, an empty id, a line break or a lone carriage return inside
+//! an id, text that is not UTF-8, a record longer than 64 KiB — ends the input with a sentence
+//! naming its line; the ids before it are checked and shown. One record is bounded, so memory
+//! stays flat whatever the input (`/dev/zero` included).
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use futures_util::Stream;
 
@@ -27,8 +33,20 @@ pub enum IdSource {
 /// One item of the input: an id, or why the input cannot be read (then the input ends).
 pub type Item = Result<String, String>;
 
+/// The longest input record (a line, or the lines of one quoted CSV record).
+pub const MAX_RECORD: usize = 64 * 1024;
+
+/// How the ids are read.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// `--column`: the header cell naming the ids' column.
+    pub column: Option<String>,
+    /// `--skip-comments`: lines starting with `#` are comments, not ids.
+    pub skip_comments: bool,
+}
+
 /// The ids of `source`, in input order, as they are read.
-pub fn stream(source: IdSource, column: Option<String>) -> impl Stream<Item = Item> {
+pub fn stream(source: IdSource, reading: Reading) -> impl Stream<Item = Item> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(QUEUE);
     match source {
         IdSource::Args(ids) => {
@@ -38,7 +56,7 @@ pub fn stream(source: IdSource, column: Option<String>) -> impl Stream<Item = It
         IdSource::Reader(reader) => {
             std::thread::Builder::new()
                 .name("paystat-ids".into())
-                .spawn(move || read(reader, column.as_deref(), &tx))
+                .spawn(move || read(reader, &reading, &tx))
                 .expect("a thread for reading ids starts");
         }
     }
@@ -54,7 +72,7 @@ use futures_util::StreamExt as _;
 /// so a slow input is never held back.
 fn read(
     reader: Box<dyn Read + Send>,
-    column: Option<&str>,
+    reading: &Reading,
     tx: &tokio::sync::mpsc::Sender<Vec<Item>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -70,59 +88,136 @@ fn read(
         }
         true
     };
-    read_into(reader, column, &mut |item| send(item, &mut batch));
+    let mut records = Records::new(reader);
+    match read_into(&mut records, reading, &mut |item| send(item, &mut batch)) {
+        Ok(()) => {}
+        Err(why) => {
+            send(Some(Err(why)), &mut batch);
+        }
+    }
+    send(None, &mut batch);
 }
 
-/// Parses the input, calling `send` with each id (or error) and `None` at the end; stops when
-/// `send` says the checks stopped listening.
-fn read_into(
-    reader: Box<dyn Read + Send>,
-    column: Option<&str>,
-    send: &mut dyn FnMut(Option<Item>) -> bool,
-) {
+/// The input's records, each bounded to [`MAX_RECORD`] bytes, with the line each starts on.
+struct Records {
+    reader: std::io::BufReader<Box<dyn Read + Send>>,
+    line: usize,
+    buffer: Vec<u8>,
+}
+
+impl Records {
+    fn new(reader: Box<dyn Read + Send>) -> Records {
+        Records {
+            reader: std::io::BufReader::with_capacity(64 * 1024, reader),
+            line: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Appends the next line to the buffer (without its line break); `false` at the end.
+    fn next_line(&mut self) -> Result<bool, String> {
+        let room = MAX_RECORD.saturating_sub(self.buffer.len()) as u64 + 1;
+        let start = self.buffer.len();
+        let read = (&mut self.reader)
+            .take(room)
+            .read_until(b'\n', &mut self.buffer)
+            .map_err(|e| format!("cannot read the ids: {e}"))?;
+        if read == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        if self.buffer.last() == Some(&b'\n') {
+            self.buffer.pop();
+            if self.buffer.last() == Some(&b'\r') && self.buffer.len() > start {
+                self.buffer.pop();
+            }
+        } else if self.buffer.len() > MAX_RECORD {
+            return Err(format!(
+                "line {} of the input is longer than {} KiB; no payment id is that long",
+                self.line,
+                MAX_RECORD / 1024
+            ));
+        }
+        Ok(true)
+    }
+
+    /// The next record as text, and the line it starts on; `None` at the end. A record with an
+    /// open quote goes on over the next lines, up to [`MAX_RECORD`].
+    fn next(&mut self) -> Result<Option<(String, usize)>, String> {
+        self.buffer.clear();
+        if !self.next_line()? {
+            return Ok(None);
+        }
+        let first = self.line;
+        while self.buffer.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+            self.buffer.push(b'\n');
+            if !self.next_line()? {
+                return Err(format!(
+                    "line {first} of the input opens a quote that is never closed"
+                ));
+            }
+        }
+        match std::str::from_utf8(&self.buffer) {
+            Ok(text) => Ok(Some((text.to_owned(), first))),
+            Err(_) => Err(format!("line {first} of the input is not UTF-8 text")),
+        }
+    }
+}
+
+/// The trimmed cells of one record that starts on `line`.
+fn cells(record: &str, line: usize) -> Result<Vec<String>, String> {
+    if !record.contains('"') {
+        if record.contains('\r') {
+            return Err(format!(
+                "line {line} of the input holds a carriage return (CR) inside it (save it with ordinary line breaks)"
+            ));
+        }
+        return Ok(record.split(',').map(|c| c.trim().to_owned()).collect());
+    }
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(reader);
-    let mut record = csv::StringRecord::new();
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(record.as_bytes());
+    let mut parsed = csv::StringRecord::new();
+    match csv.read_record(&mut parsed) {
+        Ok(_) => Ok(parsed.iter().map(str::to_owned).collect()),
+        Err(e) => Err(format!("line {line} of the input is not valid CSV: {e}")),
+    }
+}
+
+/// Parses the records, calling `send` with each id; stops when `send` says the checks stopped
+/// listening, or with the sentence that ends the input.
+fn read_into(
+    records: &mut Records,
+    reading: &Reading,
+    send: &mut dyn FnMut(Option<Item>) -> bool,
+) -> Result<(), String> {
     let mut index: Option<usize> = None;
-    loop {
-        match csv.read_record(&mut record) {
-            Ok(false) => {
-                send(None);
-                return;
-            }
-            Ok(true) => {}
-            Err(e) => {
-                send(Some(Err(unreadable(&e))));
-                send(None);
-                return;
-            }
-        }
-        if record.iter().all(str::is_empty) {
+    while let Some((record, line)) = records.next()? {
+        let trimmed = record.trim();
+        if trimmed.is_empty() || (reading.skip_comments && trimmed.starts_with('#')) {
             continue;
         }
+        let cells = cells(&record, line)?;
         let column_index = match index {
             Some(i) => i,
             None => {
                 // The first row: a header, or already an id.
-                let header = header_index(&record, column);
-                match (header, column) {
+                match (
+                    header_index(&cells, reading.column.as_deref()),
+                    &reading.column,
+                ) {
                     (Some(i), _) => {
                         index = Some(i);
                         continue;
                     }
                     (None, Some(name)) => {
-                        send(Some(Err(format!(
+                        return Err(format!(
                             "--column {name}: the input's first row has no such column (it is `{}`)",
-                            paystat::payment_id::display_safe(
-                                &record.iter().collect::<Vec<_>>().join(",")
-                            )
-                        ))));
-                        send(None);
-                        return;
+                            paystat::payment_id::display_safe(&cells.join(","))
+                        ));
                     }
                     (None, None) => {
                         index = Some(0);
@@ -131,35 +226,42 @@ fn read_into(
                 }
             }
         };
-        let id = record.get(column_index).unwrap_or_default();
-        if id.is_empty() {
-            continue;
+        let id = match cells.get(column_index) {
+            Some(id) if !id.is_empty() => id,
+            Some(_) => {
+                return Err(format!(
+                    "line {line} of the input has no id in column {}",
+                    column_index + 1
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "line {line} of the input has {} cell{}, but the ids are in column {}",
+                    cells.len(),
+                    if cells.len() == 1 { "" } else { "s" },
+                    column_index + 1
+                ));
+            }
+        };
+        if id.contains(['\n', '\r']) {
+            return Err(format!(
+                "line {line} of the input has a line break inside its id"
+            ));
         }
-        if !send(Some(Ok(id.to_owned()))) {
+        if !send(Some(Ok(id.clone()))) {
             // The run stopped taking ids.
-            return;
+            return Ok(());
         }
     }
+    Ok(())
 }
 
-/// Where the ids are when `record` is a header: the `column` cell, else `payment_id`, else `id`.
-fn header_index(record: &csv::StringRecord, column: Option<&str>) -> Option<usize> {
-    let find = |name: &str| record.iter().position(|cell| cell == name);
+/// Where the ids are when `cells` is a header: the `column` cell, else `payment_id`, else `id`.
+fn header_index(cells: &[String], column: Option<&str>) -> Option<usize> {
+    let find = |name: &str| cells.iter().position(|cell| cell == name);
     match column {
         Some(name) => find(name),
         None => find("payment_id").or_else(|| find("id")),
-    }
-}
-
-fn unreadable(error: &csv::Error) -> String {
-    let line = error
-        .position()
-        .map(|p| format!(" (line {})", p.line()))
-        .unwrap_or_default();
-    match error.kind() {
-        csv::ErrorKind::Utf8 { .. } => format!("the ids are not UTF-8 text{line}"),
-        csv::ErrorKind::Io(e) => format!("cannot read the ids: {e}"),
-        _ => format!("cannot read the ids{line}: {error}"),
     }
 }
 
@@ -167,12 +269,20 @@ fn unreadable(error: &csv::Error) -> String {
 mod tests {
     use super::*;
 
-    fn ids(input: &str, column: Option<&str>) -> Vec<Item> {
+    fn read_with(input: &[u8], reading: Reading) -> Vec<Item> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let source = IdSource::Reader(Box::new(std::io::Cursor::new(input.as_bytes().to_vec())));
-        runtime.block_on(stream(source, column.map(str::to_owned)).collect())
+        let source = IdSource::Reader(Box::new(std::io::Cursor::new(input.to_vec())));
+        runtime.block_on(stream(source, reading).collect())
+    }
+
+    fn ids(input: &str, column: Option<&str>) -> Vec<Item> {
+        let reading = Reading {
+            column: column.map(str::to_owned),
+            skip_comments: false,
+        };
+        read_with(input.as_bytes(), reading)
     }
 
     fn ok(items: &[&str]) -> Vec<Item> {
@@ -182,9 +292,87 @@ mod tests {
     #[test]
     fn a_plain_list_with_blanks_and_comments() {
         assert_eq!(
-            ids("txn_001\n\n# a comment\n  txn_002  \ntxn_003", None),
-            ok(&["txn_001", "txn_002", "txn_003"])
+            ids("txn_001\r\n\n  txn_002  \n#1001\ntxn_003", None),
+            ok(&["txn_001", "txn_002", "#1001", "txn_003"])
         );
+        let skipping = Reading {
+            column: None,
+            skip_comments: true,
+        };
+        assert_eq!(
+            read_with(b"txn_001\n# a comment\ntxn_002", skipping),
+            ok(&["txn_001", "txn_002"])
+        );
+    }
+
+    /// The ids before the broken record, then the one sentence naming its line.
+    fn broken(input: &str) -> (Vec<String>, String) {
+        let mut items = ids(input, None);
+        let last = items
+            .pop()
+            .expect("an item")
+            .expect_err("ends with an error");
+        (items.into_iter().map(Result::unwrap).collect(), last)
+    }
+
+    #[test]
+    fn a_record_that_does_not_parse_ends_the_input_naming_its_line() {
+        for (input, before, said) in [
+            (
+                "txn_1\n\"txn_2\ntxn_3\ntxn_4\n",
+                1,
+                "line 2 of the input opens a quote that is never closed",
+            ),
+            (
+                "txn_1\ntxn_c\rd\n",
+                1,
+                "line 2 of the input holds a carriage return",
+            ),
+            (
+                "id,amount\ntxn_1,5\n,6\n",
+                1,
+                "line 3 of the input has no id in column 1",
+            ),
+            (
+                "amount,id\n5,txn_1\n6\n",
+                1,
+                "line 3 of the input has 1 cell, but the ids are in column 2",
+            ),
+            (
+                "id,note\ntxn_1,x\n\"txn\n2\",y\n",
+                1,
+                "line 3 of the input has a line break inside its id",
+            ),
+        ] {
+            let (ids, last) = broken(input);
+            assert_eq!(ids.len(), before, "{input:?}: {ids:?}");
+            assert!(last.starts_with(said), "{input:?}: {last}");
+        }
+        // A line break inside another quoted cell is CSV, not an error.
+        assert_eq!(
+            ids("id,note\ntxn_1,\"two\nlines\"\ntxn_2,x\n", None),
+            ok(&["txn_1", "txn_2"])
+        );
+    }
+
+    #[test]
+    fn one_record_is_bounded() {
+        let mut input = b"txn_1\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_RECORD + 10));
+        let items = read_with(&input, Reading::default());
+        assert_eq!(items[0], Ok("txn_1".to_owned()));
+        assert!(
+            items[1]
+                .as_ref()
+                .is_err_and(|e| e.starts_with("line 2 of the input is longer than 64 KiB")),
+            "{:?}",
+            items[1]
+        );
+        // A quoted record is bounded too.
+        let mut input = b"\"".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_RECORD + 10));
+        input.extend(b"\"\n");
+        assert!(read_with(&input, Reading::default())[0].is_err());
     }
 
     #[test]
@@ -211,7 +399,7 @@ mod tests {
         let source = IdSource::Reader(Box::new(std::io::Cursor::new(
             b"txn_1\n\xff\xfe\n".to_vec(),
         )));
-        let items: Vec<Item> = runtime.block_on(stream(source, None).collect());
+        let items: Vec<Item> = runtime.block_on(stream(source, Reading::default()).collect());
         assert_eq!(items[0], Ok("txn_1".to_owned()));
         assert!(
             items[1].as_ref().is_err_and(|e| e.contains("not UTF-8")),

@@ -50,8 +50,13 @@ async fn csv_in_with_a_header_and_csv_out() {
     bulk_settings(dir.path()).bind(|| {
         assert_run(
             "bulk_csv_in_csv_out",
-            "paystat check --base-url [MOCK] --format csv --ordered - < payments.csv   # a header row, a blank line and a comment",
-            &mut check(dir.path(), &mock, CSV, &["--format", "csv", "--ordered"]),
+            "paystat check --base-url [MOCK] --format csv --ordered --skip-comments - < payments.csv   # a header row, a blank line and a comment",
+            &mut check(
+                dir.path(),
+                &mock,
+                CSV,
+                &["--format", "csv", "--ordered", "--skip-comments"],
+            ),
         );
     });
 }
@@ -191,8 +196,13 @@ async fn empty_input_is_an_error_and_a_narrow_terminal_gets_a_narrow_table() {
     settings(dir.path()).bind(|| {
         assert_run(
             "bulk_empty_input",
-            "printf 'payment_id\\n\\n# nothing yet\\n' | paystat check --base-url [MOCK] -",
-            &mut check(dir.path(), &mock, "payment_id\n\n# nothing yet\n", &[]),
+            "printf 'payment_id\\n\\n# nothing yet\\n' | paystat check --base-url [MOCK] --skip-comments -",
+            &mut check(
+                dir.path(),
+                &mock,
+                "payment_id\n\n# nothing yet\n",
+                &["--skip-comments"],
+            ),
         );
         let mut narrow = check(dir.path(), &mock, "txn_003\ntxn_999\n", &[]);
         narrow.env("COLUMNS", "70");

@@ -439,3 +439,146 @@ fn exports_and_tables_are_safe_to_open() {
     assert_eq!(line["gateway_status"], word);
     assert_eq!(line["payment_id"], id);
 }
+
+/// `paystat check` over `input` on standard input, against a ledger that knows every id.
+fn check_input(
+    dir: &std::path::Path,
+    server: &httpmock::MockServer,
+    input: &[u8],
+    flags: &[&str],
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = paystat(dir)
+        .args(["check", "--format", "jsonl", "--ordered", "--base-url"])
+        .arg(server.url("/v1"))
+        .args(flags)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A ledger that answers every id as completed.
+fn every_id_server() -> httpmock::MockServer {
+    let server = httpmock::MockServer::start();
+    server.mock(|when, then| {
+        when.path_includes("/v1/payments/");
+        then.status(200)
+            .header("Content-Type", "application/json")
+            .body(r#"{"id": "x", "status": "completed", "amount": 1.00, "currency": "USD"}"#);
+    });
+    server
+}
+
+fn checked_ids(output: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["payment_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn no_id_is_lost_without_a_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = every_id_server();
+    // `#1001` is an id unless comments are asked for.
+    let output = check_input(dir.path(), &server, b"txn_1\n#1001\n\ntxn_2\n", &[]);
+    assert_eq!(checked_ids(&output), ["txn_1", "#1001", "txn_2"]);
+    let output = check_input(dir.path(), &server, b"txn_1\n#1001\n", &["--skip-comments"]);
+    assert_eq!(checked_ids(&output), ["txn_1"]);
+    // A record that does not parse stops the input: the ids before it are checked and shown,
+    // and the run exits 2 naming the line.
+    for (input, said) in [
+        (
+            &b"id,note\ntxn_1,a\n\"txn_2,b\ntxn_3,c\n"[..],
+            "line 3 of the input opens a quote that is never closed",
+        ),
+        (
+            b"txn_1\ntxn_c\rd\ntxn_4\n",
+            "line 2 of the input holds a carriage return (CR) inside it (save it with ordinary line breaks)",
+        ),
+        (
+            b"amount,id\n5,txn_1\n6\n7,txn_3\n",
+            "line 3 of the input has 1 cell, but the ids are in column 2",
+        ),
+    ] {
+        let output = check_input(dir.path(), &server, input, &[]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert_eq!(checked_ids(&output), ["txn_1"], "{}", stderr(&output));
+        let last = stderr(&output).lines().last().unwrap().to_owned();
+        assert_eq!(
+            last,
+            format!(
+                "paystat: {said}; 1 id read before it: 1 checked, 0 rejected; the rest of the input was not read"
+            ),
+        );
+    }
+}
+
+#[test]
+fn an_endless_record_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = paystat(dir.path())
+        .args(["check", "--base-url", &crate::helpers::refused_base_url()])
+        .args(["--ids-file", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "paystat: line 1 of the input is longer than 64 KiB; no payment id is that long; 0 ids read before it: 0 checked, 0 rejected; the rest of the input was not read"
+    );
+}
+
+/// The longest record paystat takes, held in memory: its peak, read from /proc while it waits
+/// for the rest of the record, stays small; one byte more ends the run.
+#[test]
+fn the_longest_record_keeps_memory_flat() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = paystat(dir.path())
+        .args(["check", "--base-url", &crate::helpers::refused_base_url(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let record = vec![b'x'; 64 * 1024];
+    stdin.write_all(&record).unwrap();
+    stdin.flush().unwrap();
+    let proc = |file: &str| std::fs::read_to_string(format!("/proc/{}/{file}", child.id()));
+    // Wait (without sleeping) until the child has read the whole record.
+    let read = |io: &str| -> u64 {
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let started = std::time::Instant::now();
+    while proc("io").map(|io| read(&io)).unwrap_or(0) < record.len() as u64 {
+        assert!(started.elapsed().as_secs() < 60, "the child never read its input");
+        std::thread::yield_now();
+    }
+    let status = proc("status").unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(peak_kib < 64 * 1024, "peak memory {peak_kib} KiB");
+    stdin.write_all(b"x").unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("line 1 of the input is longer than 64 KiB"));
+}

@@ -92,16 +92,18 @@ pub(super) fn finish(ended: Ended, run: &Run) -> Result<Exit, CliError> {
         })?;
     }
     if let Some(why) = stopped_input {
+        // What became of the ids before the break: checked and shown, or rejected before any
+        // request (an id no gateway may be asked about).
+        let rejected = summary.by_outcome.get("invalid_id").copied().unwrap_or(0);
         return Err(CliError::usage(format!(
-            "{why}; {} id{} before it {} checked",
-            read,
+            "{why}; {read} id{} read before it: {} checked, {rejected} rejected; the rest of the input was not read",
             if read == 1 { "" } else { "s" },
-            if read == 1 { "was" } else { "were" }
+            summary.checks.saturating_sub(rejected),
         )));
     }
     if read == 0 {
         return Err(CliError::usage(
-            "no payment ids in the input (blank lines, `#` comments and a CSV header are not ids)",
+            "no payment ids in the input (blank lines and a CSV header are not ids, nor `#` lines with --skip-comments)",
         ));
     }
     if let Some(signal) = stopped {

@@ -104,7 +104,11 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         builder = builder.cache(args.max_age.unwrap_or_default(), args.refresh);
     }
     let (checker, unconfigured) = build(builder, &needed, tolerant)?;
-    let ids = ids::stream(source, args.column);
+    let reading = ids::Reading {
+        column: args.column,
+        skip_comments: args.skip_comments,
+    };
+    let ids = ids::stream(source, reading);
     let run = Run {
         presentation,
         known,
