@@ -48,6 +48,17 @@ fn out_of_range(setting: &str, value: impl Display, allowed: &'static str) -> Ou
     }
 }
 
+/// A number as an error sentence shows it: as written when short, else in scientific notation
+/// (`1e308`, not a 309-digit number).
+fn short(value: f64) -> String {
+    let plain = value.to_string();
+    if plain.len() <= 12 {
+        plain
+    } else {
+        format!("{value:e}")
+    }
+}
+
 /// Requests per second: `None` for 0 (no pacing), else 0.1 to 10,000.
 pub fn rate(setting: &str, per_second: f64) -> Result<Option<f64>, OutOfRange> {
     if per_second == 0.0 {
@@ -58,7 +69,7 @@ pub fn rate(setting: &str, per_second: f64) -> Result<Option<f64>, OutOfRange> {
     } else {
         Err(out_of_range(
             setting,
-            per_second,
+            short(per_second),
             "it must be 0 (no pacing) or between 0.1 and 10000 requests per second",
         ))
     }
@@ -122,6 +133,16 @@ mod tests {
 
     #[test]
     fn rates() {
+        for (absurd, shown) in [(1e308, "--rate is 1e308;"), (1e-30, "--rate is 1e-30;")] {
+            let err = rate("--rate", absurd).unwrap_err().to_string();
+            assert!(err.starts_with(shown), "{err}");
+        }
+        assert!(
+            rate("--rate", -5.0)
+                .unwrap_err()
+                .to_string()
+                .starts_with("--rate is -5;")
+        );
         assert_eq!(rate("--rate", 0.0), Ok(None));
         assert_eq!(rate("--rate", 0.1), Ok(Some(0.1)));
         assert_eq!(rate("--rate", 10_000.0), Ok(Some(10_000.0)));

@@ -30,6 +30,9 @@ pub enum AuditError {
     /// No actor: every line must say who asked.
     #[error("the actor is empty; say who is checking with --actor NAME")]
     NoActor,
+    /// An actor longer than [`crate::audit::MAX_ACTOR`] characters: a name, not a document.
+    #[error("the actor is {0} characters long; say who is checking in at most 256")]
+    ActorTooLong(usize),
     /// The file paystat opened is no longer the one at the audit path: deleted, renamed or
     /// replaced during the run, so later lines would be lost to the unlinked file.
     #[error("the audit log {} was deleted or replaced during the run; its lines would be lost", .path.display())]
@@ -75,6 +78,7 @@ impl AuditError {
                 kind,
             },
             AuditError::NoActor => AuditError::NoActor,
+            AuditError::ActorTooLong(n) => AuditError::ActorTooLong(*n),
             AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
             AuditError::Halted => AuditError::Halted,
             AuditError::Sync { path, reason } => AuditError::Sync {

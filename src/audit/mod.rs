@@ -45,6 +45,9 @@ pub mod query;
 mod sync;
 pub mod verify;
 
+/// The longest actor a line records, in characters.
+pub const MAX_ACTOR: usize = 256;
+
 pub use append::Written;
 pub use chain::{GENESIS, Sealer};
 pub use error::AuditError;

@@ -90,6 +90,9 @@ impl AuditTrail {
         let os_user = default_actor();
         let actor = match options.actor {
             Some(actor) if actor.trim().is_empty() => return Err(AuditError::NoActor),
+            Some(actor) if actor.chars().count() > super::MAX_ACTOR => {
+                return Err(AuditError::ActorTooLong(actor.chars().count()));
+            }
             Some(actor) => actor,
             None => os_user.clone(),
         };

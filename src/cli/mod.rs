@@ -191,6 +191,12 @@ fn with_audit(builder: CheckerBuilder, args: &AuditArgs) -> Result<CheckerBuilde
             "--actor is empty; say who is checking, or leave it out to record the operating-system user",
         ));
     }
+    if let Some(long) = args.actor.as_deref().filter(|a| a.chars().count() > 256) {
+        return Err(CliError::usage(format!(
+            "--actor is {} characters long; say who is checking in at most 256",
+            long.chars().count()
+        )));
+    }
     let durability = args.audit_sync.map(|sync| match sync {
         args::AuditSync::Disk => Durability::Disk,
         args::AuditSync::Os => Durability::Os,

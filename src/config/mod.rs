@@ -520,7 +520,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("[stripe] requests_per_second is 0.000"),
+            err.starts_with("[stripe] requests_per_second is 1e-30;"),
             "{err}"
         );
         let flags = Overrides {

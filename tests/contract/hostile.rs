@@ -270,16 +270,16 @@ fn more_checks_than_open_files_are_lowered_and_said() {
 fn the_numbers_that_used_to_break_paystat_are_refused_in_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[&str], &str); 6] = [
-        ("", &["--rate", "1e-30"], "paystat: --rate is 0.000"),
+        ("", &["--rate", "1e-30"], "paystat: --rate is 1e-30;"),
         (
             "",
             &["--rate", "6e-20", "txn_002"],
-            "paystat: --rate is 0.000",
+            "paystat: --rate is 6e-20;",
         ),
         (
             "[ledger]\nrequests_per_second = 1e-30\n",
             &[],
-            "paystat: [ledger] requests_per_second is 0.000",
+            "paystat: [ledger] requests_per_second is 1e-30;",
         ),
         (
             "[ledger.retry]\nmax_attempts = 0\n",

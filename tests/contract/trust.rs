@@ -546,7 +546,12 @@ fn the_longest_record_keeps_memory_flat() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let mut child = paystat(dir.path())
-        .args(["check", "--base-url", &crate::helpers::refused_base_url(), "-"])
+        .args([
+            "check",
+            "--base-url",
+            &crate::helpers::refused_base_url(),
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -566,7 +571,10 @@ fn the_longest_record_keeps_memory_flat() {
     };
     let started = std::time::Instant::now();
     while proc("io").map(|io| read(&io)).unwrap_or(0) < record.len() as u64 {
-        assert!(started.elapsed().as_secs() < 60, "the child never read its input");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the child never read its input"
+        );
         std::thread::yield_now();
     }
     let status = proc("status").unwrap();
@@ -581,4 +589,206 @@ fn the_longest_record_keeps_memory_flat() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("line 1 of the input is longer than 64 KiB"));
+}
+
+/// Every way a gateway can echo `secret`, as it would send it.
+fn echo_forms(secret: &str, basic_user: Option<&str>) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let mut forms = vec![
+        ("raw", secret.to_owned()),
+        (
+            "json-escaped",
+            secret
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+        ),
+        (
+            "percent-encoded",
+            secret.bytes().map(|b| format!("%{b:02X}")).collect(),
+        ),
+        ("base64", STANDARD.encode(secret)),
+        ("base64url", URL_SAFE_NO_PAD.encode(format!("::{secret}"))),
+    ];
+    if let Some(user) = basic_user {
+        forms.push((
+            "basic",
+            format!("Basic {}", STANDARD.encode(format!("{user}:{secret}"))),
+        ));
+    }
+    forms
+}
+
+/// A gateway that refuses every request and echoes `form` in its body, its request id and a
+/// byte that is not UTF-8.
+fn echoing_server(form: &str) -> (httpmock::MockServer, usize) {
+    let server = httpmock::MockServer::start();
+    let mut body = format!(
+        r#"{{"error": "unauthorized", "message": "bad credential {form}", "error_message": "bad credential {form}", "request_id": "{form}", "error": {{"type": "invalid_request_error", "message": "bad key {form}"}}}}"#
+    )
+    .into_bytes();
+    body.extend_from_slice(b"\xff");
+    body.extend_from_slice(form.as_bytes());
+    let id = server
+        .mock(|when, then| {
+            when.any_request();
+            then.status(401)
+                .header("Content-Type", "application/json")
+                .header("X-Request-Id", form)
+                .header("Request-Id", form)
+                .body(body);
+        })
+        .id();
+    (server, id)
+}
+
+/// A gateway, an id of its, the credential variables, the secret among them, and the Basic
+/// user when the secret is a password.
+type EchoCase<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    Option<&'a str>,
+);
+
+#[test]
+fn an_echoed_secret_never_leaves_in_any_form() {
+    use crate::helpers::{PLAID_CLIENT_ID, PLAID_SECRET, STRIPE_KEY};
+    const PASSWORD: &str = "pw_echo_canary_3c1e";
+    let cases: [EchoCase; 4] = [
+        (
+            "ledger",
+            "txn_001",
+            vec![("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)],
+            LEDGER_TOKEN,
+            None,
+        ),
+        (
+            "ledger",
+            "txn_001",
+            vec![
+                ("PAYSTAT_LEDGER_USER", "opsuser"),
+                ("PAYSTAT_LEDGER_PASSWORD", PASSWORD),
+            ],
+            PASSWORD,
+            Some("opsuser"),
+        ),
+        (
+            "stripe",
+            "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+            vec![("PAYSTAT_STRIPE_KEY", STRIPE_KEY)],
+            STRIPE_KEY,
+            None,
+        ),
+        (
+            "plaid",
+            "460cbe92-2dcc-8eae-5ad6-b37d0ec90fd9",
+            vec![
+                ("PAYSTAT_PLAID_CLIENT_ID", PLAID_CLIENT_ID),
+                ("PAYSTAT_PLAID_SECRET", PLAID_SECRET),
+            ],
+            PLAID_SECRET,
+            None,
+        ),
+    ];
+    for (gateway, id, env, secret, user) in cases {
+        for (form_name, form) in echo_forms(secret, user) {
+            let dir = tempfile::tempdir().unwrap();
+            let (server, mock) = echoing_server(&form);
+            let base = match gateway {
+                "ledger" => server.url("/v1"),
+                _ => server.base_url(),
+            };
+            let with_env = |command: &mut std::process::Command| {
+                for (name, value) in &env {
+                    command.env(name, value);
+                }
+                command.env("RUST_LOG", "paystat=trace");
+            };
+            let mut check = paystat(dir.path());
+            with_env(&mut check);
+            let checked = check
+                .args([
+                    "check",
+                    "--format",
+                    "json",
+                    "--max-attempts",
+                    "1",
+                    "--gateway",
+                    gateway,
+                    "--base-url",
+                    &base,
+                    id,
+                ])
+                .output()
+                .unwrap();
+            let mut record = paystat(dir.path());
+            with_env(&mut record);
+            let recorded = record
+                .args([
+                    "record",
+                    "--gateway",
+                    gateway,
+                    "--base-url",
+                    &base,
+                    "--out",
+                    "echo.toml",
+                    id,
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(hits(&server, mock), 2, "{gateway} {form_name}: both asked");
+            assert_eq!(recorded.status.code(), Some(0), "{}", stderr(&recorded));
+            let mut everything = vec![
+                ("check stdout", checked.stdout.clone()),
+                ("check stderr and logs", checked.stderr.clone()),
+                ("record stdout", recorded.stdout.clone()),
+                ("record stderr and logs", recorded.stderr.clone()),
+            ];
+            for file in crate::helpers::walk(dir.path()) {
+                if !file.to_string_lossy().contains("/config/") {
+                    everything.push(("a file paystat wrote", std::fs::read(&file).unwrap()));
+                }
+            }
+            assert!(
+                everything
+                    .iter()
+                    .any(|(_, b)| String::from_utf8_lossy(b).contains("[REDACTED]"))
+            );
+            for (what, bytes) in everything {
+                let text = String::from_utf8_lossy(&bytes);
+                for needle in [secret, form.as_str(), form.trim_start_matches("Basic ")] {
+                    assert!(
+                        !text.contains(needle),
+                        "{gateway} {form_name}: {what} holds the secret: {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_actor_is_a_name_not_a_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a".repeat(257);
+    let output = paystat(dir.path())
+        .args([
+            "check",
+            "--actor",
+            &long,
+            "--base-url",
+            &crate::helpers::refused_base_url(),
+            "txn_001",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "paystat: --actor is 257 characters long; say who is checking in at most 256"
+    );
+    assert!(crate::helpers::live_trail(dir.path()).is_empty());
 }
