@@ -23,6 +23,35 @@ pub const PLAID_CLIENT_ID: &str = "plaid_client_canary_63e1";
 pub const PLAID_SECRET: &str = "plaid_secret_canary_9d0b";
 pub const CANARIES: [&str; 4] = [LEDGER_TOKEN, STRIPE_KEY, PLAID_CLIENT_ID, PLAID_SECRET];
 
+/// Every form a secret can be echoed in, as text to search for: itself, fully JSON-escaped,
+/// percent-encoded, and the part of its base64 (standard and URL-safe) that does not depend on
+/// its neighbours, at each of the three alignments. Computed here, apart from paystat's own
+/// redaction, so that a scan with it does not trust the code it checks.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    let mut forms = vec![
+        secret.to_owned(),
+        secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect(),
+        secret.bytes().map(|b| format!("%{b:02X}")).collect(),
+        secret.bytes().map(|b| format!("%{b:02x}")).collect(),
+    ];
+    for offset in 0..3 {
+        let mut bytes = vec![b'x'; offset];
+        bytes.extend_from_slice(secret.as_bytes());
+        for engine in [&STANDARD, &URL_SAFE] {
+            let encoded = engine.encode(&bytes);
+            // The first and last four characters may mix in the neighbours' bits.
+            let core = &encoded[4..encoded.len() - 4];
+            forms.push(core.to_owned());
+        }
+    }
+    forms
+}
+
 /// The config file every test checker reads (the Stripe version the fixtures were written for).
 pub const TEST_CONFIG: &str = "[stripe]\nstripe_version = \"2024-06-20\"\n";
 

@@ -41,10 +41,14 @@ async fn mock_requiring(authorization: &str, status: u16, delay_ms: u64) -> Mock
 }
 
 fn assert_clean(haystack: &str, what: &str) {
-    for secret in [TOKEN, PASSWORD, PASSWORD_B64] {
+    let forms = [TOKEN, PASSWORD]
+        .into_iter()
+        .flat_map(crate::helpers::secret_forms)
+        .chain([PASSWORD_B64.to_owned()]);
+    for secret in forms {
         assert!(
-            !haystack.contains(secret),
-            "{what} contains a secret: {haystack}"
+            !haystack.contains(&secret),
+            "{what} contains a secret ({secret}): {haystack}"
         );
     }
 }
@@ -149,12 +153,15 @@ async fn mock_requiring_keys(kind: GatewayKind, status: u16, delay_ms: u64) -> M
     server
 }
 
+/// No canary credential in `haystack`, in any form ([`crate::helpers::secret_forms`]).
 fn assert_no_canary(haystack: &str, what: &str) {
     for canary in CANARIES {
-        assert!(
-            !haystack.contains(canary),
-            "{what} contains a credential: {haystack}"
-        );
+        for form in crate::helpers::secret_forms(canary) {
+            assert!(
+                !haystack.contains(&form),
+                "{what} contains a credential ({form}): {haystack}"
+            );
+        }
     }
 }
 
