@@ -109,6 +109,17 @@ impl Checker {
         })
     }
 
+    /// Whether `id` holds, as it is, the credential of a configured gateway.
+    fn holds_a_secret(&self, id: &str) -> bool {
+        use secrecy::ExposeSecret;
+        self.endpoints.iter().any(|e| {
+            e.gateway
+                .secrets()
+                .iter()
+                .any(|s| !s.expose_secret().is_empty() && id.contains(s.expose_secret()))
+        })
+    }
+
     /// The checker's HTTP client.
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
@@ -190,6 +201,22 @@ impl Checker {
         let clock = &self.options.clock;
         let started = clock.now();
         let took = || clock.now().saturating_sub(started);
+        // An id that holds a configured credential (a key pasted in the wrong place) is never
+        // sent, and never written down: its result and audit line say `[REDACTED]`.
+        if self.holds_a_secret(id) {
+            let (result, asked, _) = Answer::refused(
+                None,
+                Outcome::InvalidId,
+                "the id holds a configured credential: it was not sent, and is recorded as [REDACTED]"
+                    .to_owned(),
+            )
+            .into_result(crate::credential::REDACTED, took());
+            log(&result);
+            return match self.audit.write(&result, &asked).await {
+                Ok(written) => Ok((result, None, written)),
+                Err(source) => Err(self.unaudited(crate::credential::REDACTED, source)),
+            };
+        }
         let (result, asked, reply) =
             match route::endpoint_for(&self.endpoints, self.options.routing, id) {
                 Err((gateway, detail)) => {

@@ -792,3 +792,54 @@ fn an_actor_is_a_name_not_a_document() {
     );
     assert!(crate::helpers::live_trail(dir.path()).is_empty());
 }
+
+#[test]
+fn an_id_that_holds_a_credential_is_neither_sent_nor_written_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, mock) = listening_server();
+    let output = paystat(dir.path())
+        .env("PAYSTAT_LEDGER_TOKEN", LEDGER_TOKEN)
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--base-url",
+            &gateway.url("/v1"),
+        ])
+        .arg(format!("txn_{LEDGER_TOKEN}"))
+        .output()
+        .unwrap();
+    assert_eq!(hits(&gateway, mock), 0);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(r#""payment_id": "[REDACTED]""#), "{stdout}");
+    let trail = crate::helpers::live_trail(dir.path());
+    assert!(trail.contains(r#""payment_id":"[REDACTED]""#), "{trail}");
+    for text in [stdout.as_ref(), trail.as_str(), &stderr(&output)] {
+        assert!(!text.contains(LEDGER_TOKEN), "{text}");
+    }
+}
+
+/// What `record` asks of a fixture before writing it: any form of any configured credential.
+#[test]
+fn the_last_look_before_a_recording_finds_every_form() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = crate::helpers::checker_for(
+        dir.path(),
+        paystat::GatewayKind::Stripe,
+        &crate::helpers::refused_server(),
+    );
+    let key = crate::helpers::STRIPE_KEY;
+    let base64 = base64::engine::general_purpose::STANDARD.encode(format!("x{key}"));
+    assert_eq!(
+        checker.echoed_secret(format!("body = '''{base64}'''").as_bytes()),
+        Some((paystat::GatewayKind::Stripe, "base64-encoded"))
+    );
+    assert!(
+        checker
+            .echoed_secret(key.replace('s', "\\u0073").as_bytes())
+            .is_some()
+    );
+    assert_eq!(checker.echoed_secret(b"body = '''{}'''"), None);
+}
