@@ -93,6 +93,7 @@ impl Answer {
     pub fn read(
         &mut self,
         gateway: &dyn Gateway,
+        echoes: &crate::gateway::Echoes,
         id: &str,
         exchange: Exchange,
         took: Duration,
@@ -101,11 +102,11 @@ impl Answer {
         let (reading, http_status, headers, error) = match exchange {
             Exchange::Replied(reply) => {
                 let mut reading = gateway.read(id, &reply);
-                reading.redact(&gateway.secrets());
+                reading.redact(echoes);
                 let status = reply.status;
                 let headers = if capture {
                     let mut reply = reply;
-                    reply.redact(&gateway.secrets());
+                    reply.redact(echoes);
                     let headers = reply.headers.clone();
                     self.reply = Some(reply);
                     headers

@@ -80,7 +80,14 @@ impl Checker {
                     http_status: None,
                 });
             let took = clock.now().saturating_sub(attempt_started);
-            let headers = answer.read(gateway.as_ref(), id, exchange, took, capture);
+            let headers = answer.read(
+                gateway.as_ref(),
+                &endpoint.echoes,
+                id,
+                exchange,
+                took,
+                capture,
+            );
             let outcome = answer.outcome();
             if matches!(outcome, Outcome::Found | Outcome::NotFound) {
                 endpoint.budget.refill();

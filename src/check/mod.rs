@@ -104,7 +104,8 @@ impl Checker {
     /// a fixture before writing it.
     pub fn echoed_secret(&self, bytes: &[u8]) -> Option<(GatewayKind, &'static str)> {
         self.endpoints.iter().find_map(|e| {
-            crate::credential::echo::find(bytes, &e.gateway.secrets())
+            e.echoes
+                .find(bytes)
                 .map(|(_, form)| (e.gateway.kind(), form.as_str()))
         })
     }

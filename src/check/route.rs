@@ -39,6 +39,8 @@ pub(crate) struct Endpoint {
     credential_digest: [u8; 32],
     /// [`Endpoint::cache_scope`] in the checker's own cache, once worked out.
     scope_in_cache: std::sync::OnceLock<String>,
+    /// Every form of this gateway's secrets, to redact from what it answers.
+    pub echoes: crate::gateway::Echoes,
     /// What kind of system this gateway is, as the configuration decided.
     pub environment: crate::result::Environment,
 }
@@ -112,6 +114,7 @@ impl From<Configured> for Endpoint {
         Endpoint {
             environment: c.environment,
             credential_digest: credential_digest(c.gateway.as_ref()),
+            echoes: crate::gateway::Echoes::of(&c.gateway.secrets()),
             scope_in_cache: std::sync::OnceLock::new(),
             cache_host,
             cache_scope,

@@ -3,8 +3,8 @@
 //! `user:password`, at any of base64's three alignments, standard or URL-safe alphabet).
 //! Bodies are bytes: a reply that is not UTF-8 is searched all the same.
 //!
-//! [`scrub`] replaces every echo with `[REDACTED]`; [`find`] says whether any is left (what
-//! `paystat record` asks of a fixture before writing it).
+//! [`Echoes::scrub`] replaces every echo with `[REDACTED]`; [`Echoes::find`] says whether any is
+//! left (what `paystat record` asks of a fixture before writing it).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -31,48 +31,98 @@ impl Form {
     }
 }
 
-/// The first echo of any of `secrets` in `bytes`, as a byte range and its form.
-pub fn find(bytes: &[u8], secrets: &[&SecretString]) -> Option<(std::ops::Range<usize>, Form)> {
-    secrets
-        .iter()
-        .map(|s| s.expose_secret().as_bytes())
-        .filter(|s| !s.is_empty())
-        .filter_map(|secret| find_one(bytes, secret))
-        .min_by_key(|(range, _)| range.start)
+/// Every form of some secrets, worked out once (a checker keeps one per gateway, so a reply is
+/// searched without encoding anything again). Its `Debug` shows nothing of them.
+pub struct Echoes {
+    patterns: Vec<Pattern>,
 }
 
-/// `bytes` with every echo of `secrets` replaced by `[REDACTED]`; `None` when there was none.
-pub fn scrub(bytes: &[u8], secrets: &[&SecretString]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut rest = bytes;
-    while let Some((range, _)) = find(rest, secrets) {
-        let buffer = out.get_or_insert_with(Vec::new);
-        buffer.extend_from_slice(&rest[..range.start]);
-        buffer.extend_from_slice(REDACTED.as_bytes());
-        rest = &rest[range.end..];
+struct Pattern {
+    raw: SecretString,
+    /// The base64 cores ([`base64_cores`]): as secret as the secret.
+    cores: Vec<SecretString>,
+}
+
+impl std::fmt::Debug for Echoes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Echoes({} secrets)", self.patterns.len())
     }
-    let mut out = out?;
-    out.extend_from_slice(rest);
-    Some(out)
 }
 
-/// `text` with every echo of `secrets` replaced (the replacement keeps it UTF-8: a match
-/// starts and ends on character boundaries, since the secret and its escapes are whole
-/// characters and base64 is ASCII).
+impl Echoes {
+    /// The forms of `secrets` (empty ones are left out).
+    pub fn of(secrets: &[&SecretString]) -> Echoes {
+        let patterns = secrets
+            .iter()
+            .filter(|s| !s.expose_secret().is_empty())
+            .map(|secret| Pattern {
+                raw: (*secret).clone(),
+                cores: base64_cores(secret.expose_secret().as_bytes())
+                    .into_iter()
+                    .map(SecretString::from)
+                    .collect(),
+            })
+            .collect();
+        Echoes { patterns }
+    }
+
+    /// Whether there is no secret to look for.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The first echo in `bytes`, as a byte range and its form.
+    pub fn find(&self, bytes: &[u8]) -> Option<(std::ops::Range<usize>, Form)> {
+        self.patterns
+            .iter()
+            .filter_map(|p| find_one(bytes, p))
+            .min_by_key(|(range, _)| range.start)
+    }
+
+    /// `bytes` with every echo replaced by `[REDACTED]`; `None` when there was none.
+    pub fn scrub(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        let mut rest = bytes;
+        while let Some((range, _)) = self.find(rest) {
+            let buffer = out.get_or_insert_with(Vec::new);
+            buffer.extend_from_slice(&rest[..range.start]);
+            buffer.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[range.end..];
+        }
+        let mut out = out?;
+        out.extend_from_slice(rest);
+        Some(out)
+    }
+
+    /// `text` with every echo replaced (the replacement keeps it UTF-8: a match starts and ends
+    /// on character boundaries, since the secret and its escapes are whole characters and
+    /// base64 is ASCII).
+    pub fn scrub_text(&self, text: &mut String) {
+        if let Some(bytes) = self.scrub(text.as_bytes()) {
+            *text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+}
+
+/// `text` with every echo of `secrets` replaced by `[REDACTED]`.
 pub fn scrub_text(text: &mut String, secrets: &[&SecretString]) {
-    if let Some(bytes) = scrub(text.as_bytes(), secrets) {
-        *text = String::from_utf8_lossy(&bytes).into_owned();
-    }
+    Echoes::of(secrets).scrub_text(text);
 }
 
-fn find_one(bytes: &[u8], secret: &[u8]) -> Option<(std::ops::Range<usize>, Form)> {
-    let escaped = (0..bytes.len()).find_map(|start| {
-        escaped_match(&bytes[start..], secret).map(|len| (start..start + len, Form::Escaped))
-    });
-    let encoded = base64_cores(secret)
-        .into_iter()
+fn find_one(bytes: &[u8], pattern: &Pattern) -> Option<(std::ops::Range<usize>, Form)> {
+    let secret = pattern.raw.expose_secret().as_bytes();
+    let first = secret[0];
+    let escaped = (0..bytes.len())
+        // Only where an escape or the secret itself can start.
+        .filter(|i| matches!(bytes[*i], b'%' | b'\\' | b'+') || bytes[*i] == first)
+        .find_map(|start| {
+            escaped_match(&bytes[start..], secret).map(|len| (start..start + len, Form::Escaped))
+        });
+    let encoded = pattern
+        .cores
+        .iter()
         .filter_map(|core| {
-            memmem(bytes, core.as_bytes()).map(|at| {
+            memmem(bytes, core.expose_secret().as_bytes()).map(|at| {
                 // The whole base64 word goes: what surrounds the core still encodes part of
                 // the secret.
                 let start = bytes[..at]
@@ -206,6 +256,14 @@ fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn find(bytes: &[u8], secrets: &[&SecretString]) -> Option<(std::ops::Range<usize>, Form)> {
+        Echoes::of(secrets).find(bytes)
+    }
+
+    fn scrub(bytes: &[u8], secrets: &[&SecretString]) -> Option<Vec<u8>> {
+        Echoes::of(secrets).scrub(bytes)
+    }
 
     const KEY: &str = "sk_test_51Mtw0canaryKEY";
 

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::credential::CredentialError;
+pub use crate::credential::echo::Echoes;
 use crate::result::{Environment, Money};
 use crate::retry::RetrySettings;
 
@@ -177,12 +178,12 @@ pub struct Reply {
 impl Reply {
     /// Replaces every echo of `secrets` (raw, escaped, in base64) in the body and the header values with
     /// `[REDACTED]` (for a reply kept to be recorded as a fixture).
-    pub fn redact(&mut self, secrets: &[&SecretString]) {
-        if let Some(body) = crate::credential::echo::scrub(&self.body, secrets) {
+    pub fn redact(&mut self, echoes: &Echoes) {
+        if let Some(body) = echoes.scrub(&self.body) {
             self.body = body;
         }
         for value in self.headers.values_mut() {
-            if let Some(scrubbed) = crate::credential::echo::scrub(value.as_bytes(), secrets)
+            if let Some(scrubbed) = echoes.scrub(value.as_bytes())
                 && let Ok(scrubbed) = reqwest::header::HeaderValue::from_bytes(&scrubbed)
             {
                 *value = scrubbed;
@@ -283,11 +284,11 @@ pub struct Reading {
 
 impl Reading {
     /// Replaces every echo of `secrets` in the gateway's text with `[REDACTED]`.
-    pub fn redact(&mut self, secrets: &[&SecretString]) {
-        if secrets.iter().all(|s| s.expose_secret().is_empty()) {
+    pub fn redact(&mut self, echoes: &Echoes) {
+        if echoes.is_empty() {
             return;
         }
-        let scrub = |text: &mut String| scrub(text, secrets);
+        let scrub = |text: &mut String| echoes.scrub_text(text);
         let scrub_all = |texts: &mut [&mut Option<String>]| {
             for text in texts.iter_mut().filter_map(|t| t.as_mut()) {
                 scrub(text);
