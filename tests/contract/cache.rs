@@ -706,6 +706,112 @@ async fn feeds_are_read_page_by_page_to_their_end() {
     assert!(again.contains("plaid: 0 changes in 1 page"), "{again}");
 }
 
+/// A Plaid transfer event, as `/transfer/event/sync` lists it.
+fn plaid_event(n: u64) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": n, "event_type": "posted", "transfer_id": format!("tr-{n}"),
+        "timestamp": "2024-08-21T14:02:11Z", "account_id": "acc", "transfer_type": "debit",
+        "transfer_amount": "1.00"
+    })
+}
+
+/// `paystat cache sync` of Stripe and Plaid at `server`.
+fn sync_both(dir: &Path, server: &MockServer) -> Output {
+    run(paystat(dir)
+        .env("PAYSTAT_STRIPE_URL", server.base_url())
+        .env("PAYSTAT_PLAID_URL", server.base_url())
+        .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+        .env("PAYSTAT_PLAID_CLIENT_ID", "mock-client")
+        .env("PAYSTAT_PLAID_SECRET", "mock-plaid-secret")
+        .args(["cache", "sync"]))
+}
+
+/// A feed that answers "there is more" without moving on — Stripe's `has_more` with the same
+/// last event, Plaid's page of the same events — ends the sync at once, with one sentence,
+/// instead of asking until the page cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_does_not_advance_ends_the_sync() {
+    let server = MockServer::start_async().await;
+    let same = serde_json::json!({
+        "object": "list", "url": "/v1/events", "has_more": true,
+        "data": [stripe_event(2, "payment_intent.succeeded", serde_json::json!({"id": "pi_two", "object": "payment_intent"}))]
+    });
+    let stripe = server
+        .mock_async(|when, then| {
+            when.path("/v1/events");
+            then.status(200).body(same.to_string());
+        })
+        .await;
+    let events: Vec<_> = (1..=500).map(plaid_event).collect();
+    let plaid = server
+        .mock_async(|when, then| {
+            when.path("/transfer/event/sync");
+            then.status(200).body(
+                serde_json::json!({"transfer_events": events, "has_more": true, "request_id": "req"})
+                    .to_string(),
+            );
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = sync_both(dir.path(), &server);
+    let said = format!(
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    for gateway in ["stripe", "plaid"] {
+        assert!(
+            said.lines().any(|l| l.starts_with(&format!("{gateway}: "))
+                && l.contains("the feed did not advance")),
+            "{said}"
+        );
+    }
+    assert!(
+        stripe.calls_async().await <= 2,
+        "{}",
+        stripe.calls_async().await
+    );
+    assert!(
+        plaid.calls_async().await <= 2,
+        "{}",
+        plaid.calls_async().await
+    );
+}
+
+/// Plaid's feed is read 500 events a page (its most; 25 left most feeds a page behind) and
+/// followed while `has_more` says so — a short page with `has_more` is not the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plaid_feed_asks_for_500_and_follows_has_more() {
+    let server = MockServer::start_async().await;
+    let page = |ids: std::ops::RangeInclusive<u64>, more: bool| {
+        let events: Vec<_> = ids.map(plaid_event).collect();
+        serde_json::json!({"transfer_events": events, "has_more": more, "request_id": "req"})
+            .to_string()
+    };
+    for (after, body) in [(0, page(1..=3, true)), (3, page(4..=5, false))] {
+        server
+            .mock_async(|when, then| {
+                when.path("/transfer/event/sync")
+                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 500}}"#));
+                then.status(200).body(body);
+            })
+            .await;
+    }
+    server
+        .mock_async(|when, then| {
+            when.path("/v1/events");
+            then.status(200)
+                .body(r#"{"object": "list", "url": "/v1/events", "has_more": false, "data": []}"#);
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = sync_both(dir.path(), &server);
+    let said = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(said.contains("plaid: 5 changes in 2 pages"), "{said}");
+}
+
 /// An answer judged under other rules (another paystat, another status mapping) is asked again
 /// and overwritten, never served: the CLI reads the cache under the current rules.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

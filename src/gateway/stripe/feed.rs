@@ -110,3 +110,25 @@ pub(super) fn read_changes(reply: &Reply) -> Result<Changes, String> {
     }
     Ok(changes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_asks_for_every_event_that_changes_an_answer() {
+        let base = reqwest::Url::parse("https://api.stripe.com").unwrap();
+        let url = events_page_url(&base, "1700000000", None);
+        let types: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "types[]")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        // The move to requires_capture has no status event of its own but this one.
+        assert!(
+            types.contains(&"payment_intent.amount_capturable_updated".to_owned()),
+            "{types:?}"
+        );
+        assert!(types.contains(&"charge.dispute.closed".to_owned()));
+    }
+}
