@@ -11,8 +11,9 @@ use crate::check::exchange::{self, Exchange};
 use crate::clock::human;
 use crate::result::GatewayKind;
 
-/// The most pages one sync reads from one feed (a runaway feed ends with an error).
-const MAX_PAGES: u32 = 100_000;
+/// The most pages one sync reads from one feed (a runaway feed ends with an error): a million
+/// Stripe events, five million of Plaid's.
+const MAX_PAGES: u32 = 10_000;
 
 /// What one gateway's sync did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -132,6 +133,15 @@ impl Checker {
                     newest = position;
                 }
                 match changes.next_page {
+                    // A page that says "more" but would start where this one did is a feed that
+                    // does not advance: asking again would get the same page for ever.
+                    Some(next) if next == page.as_deref().unwrap_or(&position) => {
+                        sync.error = Some(format!(
+                            "the feed did not advance: page {} said there was more, after the same place",
+                            sync.pages
+                        ));
+                        break;
+                    }
                     Some(next) => page = Some(next),
                     None => break,
                 }

@@ -79,7 +79,7 @@ pub fn feed_page(gateway: GatewayKind, events: &[&str]) -> String {
             "object": "list", "data": events, "has_more": false, "url": "/v1/events"
         }),
         GatewayKind::Plaid => serde_json::json!({
-            "transfer_events": events, "request_id": "MockEventSync01"
+            "transfer_events": events, "has_more": false, "request_id": "MockEventSync01"
         }),
         GatewayKind::Ledger => serde_json::json!({}),
     };

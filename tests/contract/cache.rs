@@ -596,7 +596,7 @@ fn stripe_event(n: u32, kind: &str, object: serde_json::Value) -> serde_json::Va
 }
 
 /// Feeds longer than a page are read to their end: Stripe's `has_more` with `starting_after`,
-/// Plaid's full pages with the next `after_id`; the cursor is the newest position seen.
+/// Plaid's `has_more` with the next `after_id`; the cursor is the newest position seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_are_read_page_by_page_to_their_end() {
     let server = MockServer::start_async().await;
@@ -644,27 +644,21 @@ async fn feeds_are_read_page_by_page_to_their_end() {
             then.status(200).body(page(&first, true));
         })
         .await;
-    // Plaid: a full page of 25 events, then 3 more, then nothing after event 28.
-    let plaid_event = |n: u64| {
-        serde_json::json!({
-            "event_id": n, "event_type": "posted", "transfer_id": format!("tr-{n}"),
-            "timestamp": "2024-08-21T14:02:11Z", "account_id": "acc", "transfer_type": "debit",
-            "transfer_amount": "1.00"
-        })
-    };
-    let plaid_page = |ids: Vec<u64>| {
+    // Plaid: 25 events and `has_more`, then 3 more, then nothing after event 28.
+    let plaid_page = |ids: Vec<u64>, more: bool| {
         let events: Vec<_> = ids.into_iter().map(plaid_event).collect();
-        serde_json::json!({"transfer_events": events, "request_id": "req"}).to_string()
+        serde_json::json!({"transfer_events": events, "has_more": more, "request_id": "req"})
+            .to_string()
     };
     for (after, body) in [
-        (0, plaid_page((1..=25).collect())),
-        (25, plaid_page((26..=28).collect())),
-        (28, plaid_page(Vec::new())),
+        (0, plaid_page((1..=25).collect(), true)),
+        (25, plaid_page((26..=28).collect(), false)),
+        (28, plaid_page(Vec::new(), false)),
     ] {
         server
             .mock_async(|when, then| {
                 when.path("/transfer/event/sync")
-                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 25}}"#));
+                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 500}}"#));
                 then.status(200).body(body);
             })
             .await;

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::super::{Changes, Reply, Verdict};
 use super::wire::read_error;
 
-/// How many transfer events paystat asks for per page (Plaid's default is 25).
-const EVENTS_PER_PAGE: u32 = 25;
+/// How many transfer events paystat asks for per page: Plaid's most (its default is 100).
+const EVENTS_PER_PAGE: u32 = 500;
 
 /// The body of `/transfer/event/sync`. It borrows the secrets for the moment it is serialized.
 #[derive(Serialize)]
@@ -21,6 +21,9 @@ struct WireEventSync<'a> {
 #[derive(Deserialize)]
 struct WireEventPage {
     transfer_events: Vec<WireTransferEvent>,
+    /// Whether more events follow this page.
+    #[serde(default)]
+    has_more: bool,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +64,7 @@ pub(super) fn read_changes(reply: &Reply) -> Result<Changes, String> {
     let page: WireEventPage = serde_json::from_slice(&reply.body)
         .map_err(|e| format!("Plaid's transfer event sync is not a list of events: {e}"))?;
     let newest = page.transfer_events.iter().map(|e| e.event_id).max();
-    let full = page.transfer_events.len() >= EVENTS_PER_PAGE as usize;
+    let more = page.has_more;
     Ok(Changes {
         payment_ids: page
             .transfer_events
@@ -69,7 +72,7 @@ pub(super) fn read_changes(reply: &Reply) -> Result<Changes, String> {
             .map(|e| e.transfer_id)
             .collect(),
         position: newest.map(|n| n.to_string()),
-        // A full page may have more after it; a shorter one is the end.
-        next_page: newest.filter(|_| full).map(|n| n.to_string()),
+        // Plaid says whether more follow; the next page starts after this one's newest event.
+        next_page: newest.filter(|_| more).map(|n| n.to_string()),
     })
 }

@@ -11,8 +11,9 @@ use super::wire::read_error;
 pub const EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The events that change what paystat says of a PaymentIntent (GATEWAYS.md).
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "payment_intent.succeeded",
+    "payment_intent.amount_capturable_updated",
     "payment_intent.payment_failed",
     "payment_intent.canceled",
     "payment_intent.processing",
