@@ -11,15 +11,16 @@ use crate::result::{self, Finality, Money, Outcome, PaymentStatus};
 
 /// Currencies Stripe sends in whole units, whatever ISO 4217 says (its "Supported currencies"
 /// page; MGA, for one, has two ISO decimals).
-const ZERO_DECIMAL: [&str; 16] = [
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-    "XAF", "XOF", "XPF",
+const ZERO_DECIMAL: [&str; 15] = [
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF",
+    "XOF", "XPF",
 ];
 /// Currencies Stripe sends with three decimals.
 const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
-/// Stripe's special cases sent with two decimals although ISO 4217 has none: ISK (`100` is
-/// one króna; Stripe requires multiples of 100). HUF and TWD are two-decimal in both.
-const TWO_DECIMAL_SPECIAL: [&str; 1] = ["ISK"];
+/// Stripe's special cases sent with two decimals although ISO 4217 has none: ISK and UGX (`100`
+/// is one króna or one shilling; Stripe requires multiples of 100, and an amount that is not one
+/// is a `bad_response`). HUF and TWD are two-decimal in both.
+const TWO_DECIMAL_SPECIAL: [&str; 2] = ["ISK", "UGX"];
 
 /// The number of decimals in Stripe's `amount` for `currency`.
 fn stripe_exponent(currency: iso_currency::Currency) -> u16 {
@@ -410,6 +411,21 @@ mod tests {
         assert_eq!(payment.status, PaymentStatus::Canceled);
         assert_eq!(payment.failure_code, None);
         assert_eq!(payment.status_reason.as_deref(), Some("abandoned"));
+    }
+
+    /// UGX, like ISK, comes in hundredths that must make whole shillings: one that does not is
+    /// no answer paystat can show.
+    #[test]
+    fn a_ugx_amount_that_is_not_whole_shillings_is_a_bad_response() {
+        let body = r#"{"id": "pi_1", "object": "payment_intent", "amount": 50050, "currency": "ugx",
+            "status": "processing", "created": 1680800504}"#;
+        assert!(matches!(
+            read_intent("pi_1", body.as_bytes()),
+            Verdict::NoPayment {
+                outcome: crate::result::Outcome::BadResponse,
+                ..
+            }
+        ));
     }
 
     #[test]
