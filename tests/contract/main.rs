@@ -17,6 +17,7 @@ mod fixture_format;
 mod helpers;
 mod hostile;
 mod ids;
+mod mock_serve;
 mod resilience;
 mod scenarios;
 mod schema_bodies;
