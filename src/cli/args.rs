@@ -295,6 +295,10 @@ pub struct ServeArgs {
     /// Listen on every interface instead of 127.0.0.1 only.
     #[arg(long)]
     pub expose: bool,
+    /// Hold clients to the scenarios' `[request]` (headers, credentials): a request that breaks
+    /// one gets HTTP 418. Without it the mock answers any client, as the original mock API did.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// The one gateway `record` and `verify` talk to.

@@ -20,7 +20,12 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
         let _ = tokio::signal::ctrl_c().await;
     };
     let list = scenarios.scenarios().to_vec();
-    contract::serve(args.port, args.expose, &list, shutdown, |addr, registered| {
+    let strictness = if args.strict {
+        contract::Strictness::Contract
+    } else {
+        contract::Strictness::AnyClient
+    };
+    contract::serve(args.port, args.expose, strictness, &list, shutdown, |addr, registered| {
         // Written in one piece once every scenario is registered; a closed stdout does not
         // stop the mock.
         let mut out = String::new();
@@ -40,7 +45,7 @@ pub async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
                 profile.environment_env
             );
         }
-        out.push_str("export PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock-client PAYSTAT_PLAID_SECRET=mock-plaid-secret\n");
+        out.push_str("export PAYSTAT_LEDGER_TOKEN=mock-ledger-token PAYSTAT_STRIPE_KEY=sk_test_mock PAYSTAT_PLAID_CLIENT_ID=mock-client PAYSTAT_PLAID_SECRET=mock-plaid-secret\n");
         out.push_str("# scenarios:\n");
         for s in list.iter().filter(|s| s.is_http()) {
             let id = paystat::payment_id::display_safe(&s.payment_id);

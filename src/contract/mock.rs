@@ -46,12 +46,40 @@ pub fn base_url(server_url: &str, gateway: GatewayKind) -> String {
     }
 }
 
-/// Registers one scenario on `server`. Transport-fault scenarios are skipped (returns false).
+/// How closely the mock holds a client to a scenario's `[request]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// Only a request that keeps the scenario's `[request]` gets its answer; any other gets
+    /// HTTP 418 (the contract suite, `mock serve --strict`).
+    Contract,
+    /// Any client gets the scenario's answer to its method and path (and Plaid's transfer id):
+    /// `paystat demo` and `mock serve`, for tools written for the original mock API.
+    AnyClient,
+}
+
+/// Registers one scenario on `server`, held to its `[request]`. Transport-fault scenarios are
+/// skipped (returns false).
 pub async fn register(server: &MockServer, scenario: &Scenario) -> bool {
+    register_with(server, scenario, Strictness::Contract).await
+}
+
+/// Registers one scenario on `server`, as strict as `strictness` says.
+pub async fn register_with(
+    server: &MockServer,
+    scenario: &Scenario,
+    strictness: Strictness,
+) -> bool {
     if !scenario.is_http() {
         return false;
     }
-    register_answer(server, scenario, &scenario.response, &scenario.body_bytes).await;
+    register_answer(
+        server,
+        scenario,
+        &scenario.response,
+        &scenario.body_bytes,
+        strictness,
+    )
+    .await;
     true
 }
 
@@ -62,7 +90,14 @@ pub async fn register_after_change(server: &MockServer, scenario: &Scenario) -> 
     let Some(change) = &scenario.change else {
         return false;
     };
-    register_answer(server, scenario, &change.response, &change.body_bytes).await;
+    register_answer(
+        server,
+        scenario,
+        &change.response,
+        &change.body_bytes,
+        Strictness::Contract,
+    )
+    .await;
     register_feed(server, scenario.gateway, &[change.event.as_str()]).await;
     true
 }
@@ -140,6 +175,7 @@ async fn register_answer(
     scenario: &Scenario,
     response: &super::scenario::Response,
     body: &[u8],
+    strictness: Strictness,
 ) {
     let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
     let id = scenario.payment_id.as_str();
@@ -158,7 +194,10 @@ async fn register_answer(
         ),
     };
     let status = response.status.unwrap_or(200);
-    let spec = scenario.request.as_ref();
+    let spec = scenario
+        .request
+        .as_ref()
+        .filter(|_| strictness == Strictness::Contract);
     server
         .mock_async(|when, then| {
             let mut when = when.method(method).path(path.clone());
@@ -288,12 +327,21 @@ pub struct EmbeddedMock {
 }
 
 impl EmbeddedMock {
-    /// Starts a mock on a free loopback port and registers every HTTP scenario.
+    /// Starts a mock on a free loopback port and registers every HTTP scenario, each held to
+    /// its `[request]`.
     pub async fn start<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> EmbeddedMock {
+        EmbeddedMock::start_with(scenarios, Strictness::Contract).await
+    }
+
+    /// Starts a mock like [`EmbeddedMock::start`], as strict as `strictness` says.
+    pub async fn start_with<'a>(
+        scenarios: impl IntoIterator<Item = &'a Scenario>,
+        strictness: Strictness,
+    ) -> EmbeddedMock {
         let server = MockServer::start_async().await;
         let mut events: Vec<(GatewayKind, &str)> = Vec::new();
         for scenario in scenarios {
-            register(&server, scenario).await;
+            register_with(&server, scenario, strictness).await;
             if let Some(change) = &scenario.change {
                 events.push((scenario.gateway, change.event.as_str()));
             }
@@ -333,8 +381,9 @@ pub struct ServeError {
 }
 
 /// Runs a standalone mock on `port` (0 for any free port) until `shutdown` resolves.
-/// `expose` binds every interface instead of 127.0.0.1. `on_ready` gets the bound address
-/// and how many scenarios were registered.
+/// `expose` binds every interface instead of 127.0.0.1; `strictness` says whether clients are
+/// held to the scenarios' `[request]`. `on_ready` gets the bound address and how many scenarios
+/// were registered.
 ///
 /// Every scenario is registered on an in-process mock *before* the port is opened, and the
 /// port forwards each connection to it: a client that connects the moment the port accepts
@@ -342,11 +391,12 @@ pub struct ServeError {
 pub async fn serve(
     port: u16,
     expose: bool,
+    strictness: Strictness,
     scenarios: &[Scenario],
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(SocketAddr, usize),
 ) -> Result<(), ServeError> {
-    let mock = EmbeddedMock::start(scenarios).await;
+    let mock = EmbeddedMock::start_with(scenarios, strictness).await;
     let registered = scenarios.iter().filter(|s| s.is_http()).count();
     let backend = *mock.server().address();
     let ip: [u8; 4] = if expose { [0, 0, 0, 0] } else { [127, 0, 0, 1] };

@@ -18,8 +18,8 @@ mod verify;
 pub use coverage::{PLACEHOLDERS, Problem, check, gaps, report};
 pub use expectation::{Expectation, Mismatch};
 pub use mock::{
-    DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, base_url, feed_page, register,
-    register_after_change, register_feed, serve, unknown_id_reply,
+    DEMO_IDS, EmbeddedMock, LEDGER_PREFIX, ServeError, Strictness, base_url, feed_page, register,
+    register_after_change, register_feed, register_with, serve, unknown_id_reply,
 };
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
 pub use scenario::{

@@ -414,8 +414,8 @@ fn mock_serve_answers_like_the_demo_and_logs_no_credentials() {
     }
     assert_eq!(
         exports.len(),
-        9,
-        "three URLs, each marked as a mock, and three credentials: {exports:?}"
+        10,
+        "three URLs, each marked as a mock, and four credentials: {exports:?}"
     );
     let urls: Vec<_> = exports
         .iter()
