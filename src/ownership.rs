@@ -84,6 +84,12 @@ pub fn me() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether a file owned by `owner` belongs to someone other than `me` (root's files are
+/// trusted, as OpenSSH trusts them).
+fn foreign(owner: u32, me: u32) -> bool {
+    owner != me && owner != 0
+}
+
 /// Checks what `metadata` says of `path` (`what` names it in the error).
 pub fn check_metadata(
     what: &'static str,
@@ -101,7 +107,7 @@ pub fn check_metadata(
     }
     let me = me();
     let owner = metadata.uid();
-    if owner != me && owner != 0 {
+    if foreign(owner, me) {
         return Err(refuse(Reason::Owner { owner, me }));
     }
     let mode = metadata.mode();
@@ -131,7 +137,7 @@ pub fn check_no_link(what: &'static str, path: &Path) -> Result<(), NotPrivate> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn a_file_others_can_write_is_refused_with_its_fix() {
@@ -150,6 +156,20 @@ mod tests {
         // Readable by others is no threat to what paystat reads.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(check("the config file", &path), Ok(()));
+    }
+
+    #[test]
+    fn only_the_user_and_root_own_what_paystat_trusts() {
+        assert!(!foreign(1000, 1000));
+        assert!(!foreign(0, 1000));
+        assert!(foreign(1001, 1000));
+        assert!(!foreign(0, 0));
+        assert!(foreign(65_534, 0));
+        // What this process creates is its own.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), me());
     }
 
     #[test]

@@ -98,6 +98,10 @@ mod tests {
                 "[stripe] key_env",
             ),
             ("[ledger]\npassword_env = \"HTTPS_PROXY\"", "a proxy"),
+            (
+                "[ledger]\ntoken_env = \"TEAM_LEDGER\"\npassword_env = \"TEAM_LEDGER\"",
+                "[ledger] password_env",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(
