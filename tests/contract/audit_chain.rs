@@ -623,6 +623,58 @@ async fn the_audit_key_seals_the_lines_and_never_shows() {
     assert!(!everything.contains(KEY), "the audit key leaked");
 }
 
+/// A trail sealed with the audit key is known to be keyed: a run without the key refuses to
+/// append to it (exit 4, before any request), instead of writing an unkeyed line that every
+/// later verify with the key reports as tampering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_the_key_refuses_to_append_to_a_keyed_trail() {
+    const KEY: &str = "audit-key-canary-51b0";
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = |key: Option<&str>, id: &str| {
+        let mut cmd = paystat(dir.path());
+        if let Some(key) = key {
+            cmd.env("PAYSTAT_AUDIT_KEY", key);
+        }
+        cmd.args([
+            "check",
+            "--base-url",
+            &mock.base_url(GatewayKind::Ledger),
+            id,
+        ])
+        .output()
+        .unwrap()
+    };
+    assert_eq!(check(Some(KEY), "txn_001").status.code(), Some(0));
+    let before = crate::helpers::live_trail(dir.path());
+    let keyless = check(None, "txn_003");
+    assert_eq!(keyless.status.code(), Some(4));
+    let said = String::from_utf8_lossy(&keyless.stderr);
+    assert!(
+        said.contains("is sealed with the audit key") && said.contains("PAYSTAT_AUDIT_KEY"),
+        "{said}"
+    );
+    assert!(keyless.stdout.is_empty(), "no answer shown");
+    assert_eq!(
+        crate::helpers::live_trail(dir.path()),
+        before,
+        "no line appended"
+    );
+    // With the key the trail goes on, and verifies.
+    assert_eq!(check(Some(KEY), "txn_003").status.code(), Some(0));
+    let verify = paystat(dir.path())
+        .env("PAYSTAT_AUDIT_KEY", KEY)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
 #[test]
 fn a_range_judges_only_its_own_lines_since_inclusive_until_exclusive() {
     let dir = tempfile::tempdir().unwrap();
