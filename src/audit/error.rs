@@ -30,6 +30,15 @@ pub enum AuditError {
     /// No actor: every line must say who asked.
     #[error("the actor is empty; say who is checking with --actor NAME")]
     NoActor,
+    /// The trail is sealed with the audit key and this run has none.
+    #[error(
+        "the audit trail {} is sealed with the audit key (HMAC-SHA-256) and this run has none; set PAYSTAT_AUDIT_KEY (or [audit] key_file) to append to it (a line without the key would read as tampering)",
+        .path.display()
+    )]
+    KeyNeeded {
+        /// The trail.
+        path: PathBuf,
+    },
     /// An actor longer than [`crate::audit::MAX_ACTOR`] characters: a name, not a document.
     #[error("the actor is {0} characters long; say who is checking in at most 256")]
     ActorTooLong(usize),
@@ -79,6 +88,7 @@ impl AuditError {
             },
             AuditError::NoActor => AuditError::NoActor,
             AuditError::ActorTooLong(n) => AuditError::ActorTooLong(*n),
+            AuditError::KeyNeeded { path } => AuditError::KeyNeeded { path: path.clone() },
             AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
             AuditError::Halted => AuditError::Halted,
             AuditError::Sync { path, reason } => AuditError::Sync {

@@ -20,6 +20,9 @@ pub(super) struct Head {
     pub(super) length: u64,
     pub(super) seq: u64,
     pub(super) hash: String,
+    /// Whether the last line was sealed with the audit key: a keyed trail takes no line
+    /// without it.
+    pub(super) keyed: bool,
 }
 
 impl AuditTrail {
@@ -55,16 +58,18 @@ impl AuditTrail {
                 length,
                 seq,
                 hash,
+                keyed: tail.last.as_deref().is_some_and(is_keyed),
             },
             // An empty file continues the day before (or the checkpoint); a file of legacy
             // lines starts a new chain after them.
             None if tail.last.is_none() && tail.fragment == 0 => {
-                let (seq, hash) = self.head_before(&open.path).map_err(write_error)?;
+                let (seq, hash, keyed) = self.head_before(&open.path).map_err(write_error)?;
                 Head {
                     file: open.path.clone(),
                     length,
                     seq,
                     hash,
+                    keyed,
                 }
             }
             None => Head {
@@ -72,8 +77,16 @@ impl AuditTrail {
                 length,
                 seq: 0,
                 hash: GENESIS.to_owned(),
+                keyed: false,
             },
         };
+        // A keyed trail takes no line without the key (not even a repair): one would read as
+        // tampering to every later verify.
+        if head.keyed && !self.sealer.is_keyed() {
+            return Err(AuditError::KeyNeeded {
+                path: self.location.path().to_owned(),
+            });
+        }
         if tail.fragment > 0 {
             // End the fragment's line, then record the repair, chained after the last whole line.
             let mut file = &open.file;
@@ -98,6 +111,7 @@ impl AuditTrail {
                 length: head.length + line.len() as u64,
                 seq: head.seq + 1,
                 hash,
+                keyed: self.sealer.is_keyed(),
             };
         }
         writer.head = Some(head.clone());
@@ -106,9 +120,9 @@ impl AuditTrail {
 
     /// The head a new day file continues from: the last line of the newest earlier day file,
     /// else the checkpoint pruning left, else the start of a chain.
-    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String)> {
+    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String, bool)> {
         let Location::Days(_) = self.location else {
-            return Ok((0, GENESIS.to_owned()));
+            return Ok((0, GENESIS.to_owned(), false));
         };
         let before: Vec<PathBuf> = self
             .location
@@ -121,21 +135,20 @@ impl AuditTrail {
             if earlier.extension().is_some_and(|e| e == "jsonl") {
                 let file = File::open(earlier)?;
                 let length = file.metadata()?.len();
-                if let Some(head) = files::tail(&file, length)?
-                    .last
-                    .as_deref()
-                    .and_then(chained)
-                {
-                    return Ok(head);
+                let last = files::tail(&file, length)?.last;
+                if let Some((seq, hash)) = last.as_deref().and_then(chained) {
+                    return Ok((seq, hash, last.as_deref().is_some_and(is_keyed)));
                 }
             }
+            // A compressed day file is older than the uncompressed ones after it: whether it
+            // was keyed is left to verify.
             if let Some((seq, hash, _)) = last_chained(earlier)? {
-                return Ok((seq, hash));
+                return Ok((seq, hash, false));
             }
         }
         Ok(match self.location.checkpoint()? {
-            Some(checkpoint) => (checkpoint.seq, checkpoint.hash),
-            None => (0, GENESIS.to_owned()),
+            Some(checkpoint) => (checkpoint.seq, checkpoint.hash, false),
+            None => (0, GENESIS.to_owned(), false),
         })
     }
 }
@@ -156,6 +169,16 @@ pub(super) fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, 
         }
     }
     Ok(last)
+}
+
+/// Whether a line was sealed with the audit key (its `chain` is HMAC-SHA-256).
+fn is_keyed(line: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Chain<'a> {
+        #[serde(borrow)]
+        chain: Option<&'a str>,
+    }
+    serde_json::from_slice::<Chain<'_>>(line).is_ok_and(|c| c.chain == Some(chain::KEYED))
 }
 
 /// The sequence number and hash of a sealed, chained line.
