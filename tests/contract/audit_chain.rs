@@ -675,6 +675,62 @@ async fn a_run_without_the_key_refuses_to_append_to_a_keyed_trail() {
     );
 }
 
+/// A day file dated after today (a clock set back, or a planted file) cannot fork the chain:
+/// new lines go on in the trail's newest day file with their true time, verify finds the
+/// chain intact, and `audit head` says the clock is behind the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_file_from_the_future_does_not_fork_the_chain() {
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = |id: &str| {
+        paystat(dir.path())
+            .args([
+                "check",
+                "--base-url",
+                &mock.base_url(GatewayKind::Ledger),
+                id,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(check("txn_001").status.code(), Some(0));
+    let trail = dir.path().join("state/paystat/audit");
+    let today = time::OffsetDateTime::now_utc().date();
+    let future = today.next_day().unwrap().next_day().unwrap();
+    let name = |day: time::Date| format!("{day}.jsonl");
+    std::fs::rename(trail.join(name(today)), trail.join(name(future))).unwrap();
+    assert_eq!(check("txn_003").status.code(), Some(0));
+    assert!(
+        !trail.join(name(today)).exists(),
+        "the line went on in the newest day file"
+    );
+    let lines = std::fs::read_to_string(trail.join(name(future))).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    assert!(
+        lines
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains(&format!("\"timestamp\":\"{today}T"))
+    );
+    let verify = paystat(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let head = paystat(dir.path())
+        .args(["audit", "head"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&head.stdout);
+    assert!(said.contains("the clock is behind the trail"), "{said}");
+}
+
 #[test]
 fn a_range_judges_only_its_own_lines_since_inclusive_until_exclusive() {
     let dir = tempfile::tempdir().unwrap();
