@@ -306,7 +306,12 @@ impl AuditTrail {
         if let Location::Days(_) = self.location
             && writer.open.day.is_some_and(|day| day < now.date())
         {
-            let next = match open_file(&self.location, now.date(), self.durability) {
+            // A later day file than today's (another process's clock) is where the chain goes on.
+            let day = match self.location.writing_day(now.date()) {
+                Ok(day) => day,
+                Err(e) => return Batch::failed(self.write_error(e)),
+            };
+            let next = match open_file(&self.location, day, self.durability) {
                 Ok(next) => next,
                 Err(e) => return Batch::failed(e),
             };

@@ -65,6 +65,14 @@ impl Location {
         }
     }
 
+    /// The day lines go to at `today`: today, unless a day file of a later day exists (a clock
+    /// set back, or a file planted): then that newest day, so the chain never forks into two
+    /// files. A single-file trail has no days.
+    pub fn writing_day(&self, today: Date) -> std::io::Result<Date> {
+        let newest = self.files()?.iter().filter_map(|p| day_of(p)).max();
+        Ok(newest.map_or(today, |newest| newest.max(today)))
+    }
+
     /// The checkpoint left by pruning, if any.
     pub fn checkpoint(&self) -> std::io::Result<Option<Checkpoint>> {
         let Location::Days(dir) = self else {

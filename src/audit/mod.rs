@@ -107,6 +107,16 @@ impl AuditTrail {
         self.link.as_deref()
     }
 
+    /// The day of the file lines go to, when it is later than today (UTC): the clock is behind
+    /// the trail, and lines go on in that file with their true time rather than fork the chain.
+    pub fn ahead_of_clock(&self) -> Option<time::Date> {
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer
+            .open
+            .day
+            .filter(|day| *day > time::OffsetDateTime::now_utc().date())
+    }
+
     /// How many disk syncs the trail has made (concurrent lines share them).
     pub fn syncs(&self) -> u64 {
         let current = self

@@ -115,7 +115,13 @@ impl AuditTrail {
             }
         };
         let now = OffsetDateTime::now_utc();
-        let open = open_file(&location, now.date(), options.durability)?;
+        let day = location
+            .writing_day(now.date())
+            .map_err(|source| AuditError::Open {
+                path: location.path().to_owned(),
+                source,
+            })?;
+        let open = open_file(&location, day, options.durability)?;
         let lock = match &location {
             Location::File(_) => open.file.try_clone(),
             Location::Days(dir) => create_0600(&dir.join(files::LOCK), false),

@@ -231,6 +231,11 @@ fn build(
             e => CliError::usage(sentence(&e)),
         })?;
     let trail = built.checker.audit_trail();
+    if let Some(day) = trail.ahead_of_clock() {
+        eprintln!(
+            "paystat: the clock is behind the audit trail, whose newest day file is {day}; lines go on in it with their true time"
+        );
+    }
     if let Some(link) = trail.link() {
         eprintln!(
             "paystat: the audit log {} is a link; lines go to {}",

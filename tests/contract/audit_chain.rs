@@ -699,7 +699,15 @@ async fn a_day_file_from_the_future_does_not_fork_the_chain() {
     let future = today.next_day().unwrap().next_day().unwrap();
     let name = |day: time::Date| format!("{day}.jsonl");
     std::fs::rename(trail.join(name(today)), trail.join(name(future))).unwrap();
-    assert_eq!(check("txn_003").status.code(), Some(0));
+    let second = check("txn_003");
+    assert_eq!(second.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains(&format!(
+            "the clock is behind the audit trail, whose newest day file is {future}"
+        )),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(
         !trail.join(name(today)).exists(),
         "the line went on in the newest day file"
