@@ -515,6 +515,32 @@ fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
     );
 }
 
+/// Lines in the format before the chain come before every chained line, so a trail pruned
+/// after its chain began holds none: one planted at the start of what is left is a break, not
+/// "legacy, unchained".
+#[test]
+fn after_a_checkpoint_a_line_without_chain_fields_is_a_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    day_files(&trail, &["2025-01-01", "2025-01-02", "2026-11-20"]);
+    let location = Location::Days(trail.clone());
+    let today = time::macros::date!(2026 - 11 - 27);
+    prune::prune(&location, today, 400, None, false).unwrap();
+    let kept = trail.join("2026-11-20.jsonl");
+    let text = std::fs::read_to_string(&kept).unwrap();
+    std::fs::write(
+        &kept,
+        format!("{}{text}", LEGACY.lines().next().unwrap().to_owned() + "\n"),
+    )
+    .unwrap();
+    let report = verify::verify(&location, &plain()).unwrap();
+    assert_eq!(report.legacy, 0, "{report:?}");
+    assert_eq!(
+        report.broken.map(|b| (b.kind, b.place.map(|p| p.line))),
+        Some((BreakKind::Inserted, Some(1)))
+    );
+}
+
 #[test]
 fn the_writer_continues_the_chain_across_day_files_and_after_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
