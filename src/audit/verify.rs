@@ -305,6 +305,7 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     };
     let ranged = options.since.is_some() || options.until.is_some();
     // The line the next one must follow; `None` in a range until its first line anchors it.
+    let checkpoint_seen = checkpoint.is_some();
     let mut last: Option<(u64, String, Option<Place>)> = if ranged {
         None
     } else {
@@ -318,7 +319,9 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         ..Report::default()
     };
     let mut head_seen = false;
-    let mut chain_began = false;
+    // Lines in the format before the chain come before every chained line: after a checkpoint
+    // (the chain began before what was pruned) there can be none.
+    let mut chain_began = !ranged && checkpoint_seen;
     while let Some(entry) = walk.next()? {
         report.lines += 1;
         let broken = |kind, place: &Place, detail: String| Break {
