@@ -110,8 +110,8 @@ pub fn scrub_text(text: &mut String, secrets: &[&SecretString]) {
 }
 
 fn find_one(bytes: &[u8], pattern: &Pattern) -> Option<(std::ops::Range<usize>, Form)> {
-    let secret = pattern.raw.expose_secret().as_bytes();
-    let first = secret[0];
+    let secret = pattern.raw.expose_secret();
+    let first = secret.as_bytes()[0];
     let escaped = (0..bytes.len())
         // Only where an escape or the secret itself can start.
         .filter(|i| matches!(bytes[*i], b'%' | b'\\' | b'+') || bytes[*i] == first)
@@ -145,20 +145,10 @@ fn find_one(bytes: &[u8], pattern: &Pattern) -> Option<(std::ops::Range<usize>, 
 
 /// How many bytes at the start of `hay` spell `secret`, each character either as it is or
 /// escaped (`\uXXXX`, `\/`, `\\`, `\"`, `%XX` per byte, `+` for a space).
-fn escaped_match(hay: &[u8], secret: &[u8]) -> Option<usize> {
-    let text = std::str::from_utf8(secret).ok();
+fn escaped_match(hay: &[u8], secret: &str) -> Option<usize> {
     let mut at = 0;
-    match text {
-        Some(text) => {
-            for c in text.chars() {
-                at += char_match(&hay[at..], c)?;
-            }
-        }
-        None => {
-            for b in secret {
-                at += byte_match(&hay[at..], *b)?;
-            }
-        }
+    for c in secret.chars() {
+        at += char_match(&hay[at..], c)?;
     }
     Some(at)
 }
@@ -310,6 +300,22 @@ mod tests {
                 assert!(out.ends_with("\"}"), "{form}: the rest stays: {out}");
             }
         }
+    }
+
+    #[test]
+    fn every_echo_goes_and_nothing_around_it() {
+        let b64 = STANDARD.encode(format!("opsuser:{KEY}"));
+        assert_eq!(
+            scrubbed(format!("{KEY} then Basic {b64}!").as_bytes()),
+            "[REDACTED] then Basic [REDACTED]!"
+        );
+        assert_eq!(
+            scrubbed(format!("Basic {b64} then {KEY}.").as_bytes()),
+            "Basic [REDACTED] then [REDACTED]."
+        );
+        let secret = secrets();
+        assert_eq!(format!("{:?}", Echoes::of(&[&secret])), "Echoes(1 secrets)");
+        assert!(Echoes::of(&[]).is_empty() && !Echoes::of(&[&secret]).is_empty());
     }
 
     #[test]
