@@ -156,6 +156,10 @@ fn escaped_match(hay: &[u8], secret: &str) -> Option<usize> {
 fn char_match(hay: &[u8], c: char) -> Option<usize> {
     let mut utf8 = [0; 4];
     let raw = c.encode_utf8(&mut utf8).as_bytes();
+    // A backslash JSON escapes as two: read as the escape, not as itself and a stray one.
+    if c == '\\' && hay.starts_with(b"\\\\") {
+        return Some(2);
+    }
     if hay.starts_with(raw) {
         return Some(raw.len());
     }
@@ -185,7 +189,7 @@ fn char_match(hay: &[u8], c: char) -> Option<usize> {
                     at += 6;
                 }
                 Some(at)
-            } else if (c == '/' || c == '\\' || c == '"') && next == c as u8 {
+            } else if (c == '/' || c == '"') && next == c as u8 {
                 Some(2)
             } else {
                 None
@@ -316,6 +320,15 @@ mod tests {
         let secret = secrets();
         assert_eq!(format!("{:?}", Echoes::of(&[&secret])), "Echoes(1 secrets)");
         assert!(Echoes::of(&[]).is_empty() && !Echoes::of(&[&secret]).is_empty());
+    }
+
+    /// JSON may escape `/`, `\\` and `"` with a backslash alone.
+    #[test]
+    fn a_secret_with_json_punctuation_is_found_escaped() {
+        let secret = SecretString::from("pass/word\\with\"quote".to_owned());
+        let echoed = br#"{"message": "bad pass\/word\\with\"quote"}"#;
+        let out = Echoes::of(&[&secret]).scrub(echoed).expect("found");
+        assert_eq!(out, br#"{"message": "bad [REDACTED]"}"#);
     }
 
     #[test]
