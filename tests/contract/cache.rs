@@ -806,6 +806,61 @@ async fn the_plaid_feed_asks_for_500_and_follows_has_more() {
     assert!(said.contains("plaid: 5 changes in 2 pages"), "{said}");
 }
 
+/// A cache row edited by hand is never served: each row is sealed (with the audit key when
+/// there is one), and a row that fails its seal is a miss — the gateway is asked — recorded in
+/// the trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_cache_row_is_a_miss_recorded_in_the_trail() {
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    for key in [Some("audit-key-canary-9e3d"), None] {
+        let dir = tempfile::tempdir().unwrap();
+        let check = || {
+            let mut cmd = paystat(dir.path());
+            if let Some(key) = key {
+                cmd.env("PAYSTAT_AUDIT_KEY", key);
+            }
+            run(cmd.env("PAYSTAT_LEDGER_ENVIRONMENT", "mock").args([
+                "check",
+                "--format",
+                "json",
+                "--base-url",
+                &base,
+                "txn_001",
+            ]))
+        };
+        assert_eq!(results(&check())[0].source, Source::Gateway);
+        assert_eq!(
+            results(&check())[0].source,
+            Source::Cache,
+            "{key:?}: reused"
+        );
+        let edited = rusqlite::Connection::open(dir.path().join("state/paystat/cache.sqlite3"))
+            .unwrap()
+            .execute(
+                "UPDATE answers SET result = replace(result, '15000', '99999')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(edited, 1);
+        let after = results(&check());
+        assert_eq!(
+            (after[0].source, after[0].amount.map(|m| m.amount_minor)),
+            (Source::Gateway, Some(15000)),
+            "{key:?}: the forged amount is never served"
+        );
+        let trail = live_trail(dir.path());
+        assert!(
+            trail.contains(r#""event":"cache.row_rejected""#),
+            "{key:?}: {trail}"
+        );
+        assert!(
+            !trail.contains("99999"),
+            "{key:?}: the forged amount is not evidence"
+        );
+    }
+}
+
 /// An answer judged under other rules (another paystat, another status mapping) is asked again
 /// and overwritten, never served: the CLI reads the cache under the current rules.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
