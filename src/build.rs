@@ -235,10 +235,14 @@ impl CheckerBuilder {
         )
     }
 
-    /// The status cache of the state directory, judged by this paystat's rules.
+    /// The status cache of the state directory, judged by this paystat's rules, its rows
+    /// sealed as the trail's lines are (with the audit key when there is one).
     pub fn open_cache(&self) -> Result<Cache, BuildError> {
+        let sealer = self.file.audit_sealer(&*self.env)?;
         let cache = Cache::open(&crate::config::cache_path(&*self.env))?;
-        Ok(cache.with_rules(answer_rules()))
+        Ok(cache
+            .with_rules(answer_rules())
+            .with_seal(move |row| sealer.hash(row)))
     }
 
     /// Opens the audit trail the configuration names.

@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use super::files::Location;
 use super::line::{
-    Asked, AuditRecord, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, Note, timestamp_of,
+    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, Note,
+    timestamp_of,
 };
 use super::open::{AppendLock, BUFFER_KEPT, Writer, open_file};
 use super::sync::Syncer;
@@ -231,6 +232,18 @@ impl AuditTrail {
                 .into(),
         );
         let _ = self.note(EVENT_HALTED, fields);
+    }
+
+    /// Records that the status cache's row for `payment_id` was not served (`detail` says why):
+    /// the gateway is asked instead, and Compliance can see that a row was changed.
+    pub fn record_cache_rejected(&self, payment_id: &str, detail: &str) -> Result<(), AuditError> {
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "payment_id".into(),
+            crate::result::kept_id(payment_id).into_owned().into(),
+        );
+        fields.insert("detail".into(), detail.into());
+        self.note(EVENT_CACHE_REJECTED, fields)
     }
 
     /// The envelope of the line at place `seq` after `prev`, written at `timestamp`.

@@ -21,6 +21,10 @@ pub const EVENT_HALTED: &str = "audit.halted";
 /// The event of the line that records a repaired fragment.
 pub const EVENT_REPAIR: &str = "audit.repair";
 
+/// The event of the line that records a status cache row paystat would not serve: it did not
+/// match its seal, so the gateway was asked instead.
+pub const EVENT_CACHE_REJECTED: &str = "cache.row_rejected";
+
 /// Where a check came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -101,7 +105,8 @@ pub struct Envelope<'a> {
     pub chain: Cow<'a, str>,
     /// When the line was written, RFC 3339 UTC with milliseconds.
     pub timestamp: Cow<'a, str>,
-    /// What happened: [`EVENT_STATUS_CHECK`], [`EVENT_REPAIR`], [`EVENT_HALTED`].
+    /// What happened: [`EVENT_STATUS_CHECK`], [`EVENT_REPAIR`], [`EVENT_HALTED`],
+    /// [`EVENT_CACHE_REJECTED`].
     pub event: Cow<'a, str>,
     /// Who the operator says they are (`--actor`; the OS user when not given).
     pub actor: Cow<'a, str>,

@@ -41,6 +41,15 @@ pub enum CacheError {
     /// The cache or its directory is not its user's alone: another user could forge answers.
     #[error(transparent)]
     NotPrivate(#[from] crate::ownership::NotPrivate),
+    /// A row does not match its seal: it was changed after paystat stored it (or sealed with
+    /// another key). It is a miss, never an answer.
+    #[error(
+        "the status cache's entry of payment {payment_id} does not match its seal: it was changed after paystat stored it, or sealed with another audit key"
+    )]
+    SealBroken {
+        /// The payment, as a line may show it.
+        payment_id: String,
+    },
     /// The file could not be opened or created.
     #[error("cannot open the status cache {}: {detail} (--no-cache runs without it)", path.display())]
     Open {
@@ -153,6 +162,9 @@ pub struct GatewayStats {
     pub newest: Option<i64>,
 }
 
+/// How a row is sealed.
+type Seal = std::sync::Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
+
 /// The status cache.
 pub struct Cache {
     path: PathBuf,
@@ -162,6 +174,8 @@ pub struct Cache {
     connection: Mutex<Connection>,
     /// This file's random salt (hex) for credential fingerprints.
     salt: Mutex<String>,
+    /// How rows are sealed: plain SHA-256, or the audit trail's keyed hash.
+    seal: Seal,
     /// The writer thread of [`Cache::put_later`], started at its first use.
     writer: Mutex<Option<Writer>>,
 }
@@ -196,6 +210,7 @@ impl Cache {
             rules: env!("CARGO_PKG_VERSION").to_owned(),
             connection: Mutex::new(connection),
             salt: Mutex::new(String::new()),
+            seal: std::sync::Arc::new(|bytes: &[u8]| crate::result::sha256_hex(bytes)),
             writer: Mutex::new(None),
         };
         cache.prepare()?;
@@ -213,6 +228,32 @@ impl Cache {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Seals rows with `seal` (the audit trail's hash: HMAC-SHA-256 with the audit key when
+    /// there is one) instead of plain SHA-256. A row written under another seal is a miss.
+    pub fn with_seal(mut self, seal: impl Fn(&[u8]) -> String + Send + Sync + 'static) -> Cache {
+        self.seal = std::sync::Arc::new(seal);
+        self
+    }
+
+    /// The seal of a row: every column that makes the answer, in one fixed order.
+    fn seal_of(
+        &self,
+        key: &Key<'_>,
+        environment: &str,
+        fetched_ms: i64,
+        rules: &str,
+        text: &str,
+    ) -> String {
+        let row = format!(
+            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{text}",
+            key.gateway.as_str(),
+            key.host,
+            key.scope,
+            key.payment_id
+        );
+        (self.seal)(row.as_bytes())
     }
 
     /// The fingerprint of a credential in this cache: HMAC-SHA-256 under the file's own random

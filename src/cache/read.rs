@@ -11,7 +11,7 @@ impl Cache {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT result, environment, fetched_ms, finality, final_after, rules FROM answers
+                "SELECT result, environment, fetched_ms, finality, final_after, rules, seal FROM answers
                  WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
             )
             .map_err(|e| self.corrupt(e))?;
@@ -26,16 +26,24 @@ impl Cache {
                         row.get::<_, String>(3)?,
                         row.get::<_, Option<String>>(4)?,
                         row.get::<_, String>(5)?,
+                        row.get::<_, Option<String>>(6)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.corrupt(e))?;
-        let Some((text, environment, fetched_ms, finality, final_after, rules)) = row else {
+        let Some((text, environment, fetched_ms, finality, final_after, rules, seal)) = row else {
             return Ok(None);
         };
         if rules != self.rules {
             return Ok(None);
+        }
+        // A row is what paystat stored, or nothing: an edit, a row sealed with another key.
+        let expected = self.seal_of(key, &environment, fetched_ms, &rules, &text);
+        if seal.as_deref() != Some(expected.as_str()) {
+            return Err(CacheError::SealBroken {
+                payment_id: crate::result::kept_id(key.payment_id).into_owned(),
+            });
         }
         // The entry must read back as the answer it was stored as, for the payment asked.
         let result: CheckResult = serde_json::from_str(&text)

@@ -20,8 +20,8 @@ enum Prepare {
 }
 
 /// The schema this paystat writes (SQLite's `user_version`). Version 2 added the salt that
-/// fingerprints credentials; a version 1 cache is emptied on opening (its entries carry no
-/// credential fingerprint, so no run could prove it may reuse them).
+/// fingerprints credentials and each row's seal; a version 1 cache is emptied on opening (its
+/// entries carry neither, so no run could prove it may reuse them).
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// The file name of the cache in the state directory.
@@ -38,7 +38,8 @@ CREATE TABLE answers (
     fetched_ms  INTEGER NOT NULL,
     finality    TEXT    NOT NULL,
     final_after TEXT,
-    rules       TEXT    NOT NULL
+    rules       TEXT    NOT NULL,
+    seal        TEXT
 );
 CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
 CREATE TABLE cursors (
@@ -133,9 +134,14 @@ impl Cache {
             if version == 0 {
                 tx.execute_batch(SCHEMA).map_err(fail)?;
             }
+            if version == 1 {
+                // Its rows carry neither a credential's fingerprint nor a seal.
+                tx.execute_batch(
+                    "DELETE FROM answers; DELETE FROM cursors; ALTER TABLE answers ADD COLUMN seal TEXT;",
+                )
+                .map_err(fail)?;
+            }
             if version < 2 {
-                tx.execute_batch("DELETE FROM answers; DELETE FROM cursors;")
-                    .map_err(fail)?;
                 tx.execute_batch(META).map_err(fail)?;
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(fail)?;

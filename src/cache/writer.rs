@@ -18,9 +18,13 @@ struct Pending {
     host: String,
     scope: String,
     payment_id: String,
-    result: CheckResult,
+    /// The answer as stored (without how the gateway was asked).
+    text: String,
+    finality: &'static str,
+    final_after: Option<String>,
     environment: Environment,
     fetched_ms: i64,
+    seal: String,
 }
 
 enum Message {
@@ -73,15 +77,26 @@ impl Cache {
         if result.outcome != Outcome::Found || result.finality.is_none() {
             return None;
         }
+        // How the gateway was asked is not part of the answer: a reused answer has no attempts
+        // of its own.
+        let answer = CheckResult {
+            attempt_log: Vec::new(),
+            ..result.clone()
+        };
+        let text = serde_json::to_string(&answer).ok()?;
+        let seal = self.seal_of(key, environment.as_str(), fetched_ms, &self.rules, &text);
         Some(Box::new(Pending {
             rules: self.rules.clone(),
             gateway: key.gateway,
             host: key.host.to_owned(),
             scope: key.scope.to_owned(),
             payment_id: key.payment_id.to_owned(),
-            result: result.clone(),
+            text,
+            finality: result.finality.map_or("changing", Finality::as_str),
+            final_after: result.final_after.clone(),
             environment,
             fetched_ms,
+            seal,
         }))
     }
 
@@ -228,26 +243,18 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
     let written = (|| {
         let mut statement = connection.prepare_cached(INSERT)?;
         for p in puts {
-            let finality = p.result.finality.map_or("changing", Finality::as_str);
-            // How the gateway was asked is not part of the answer: a reused answer has no
-            // attempts of its own.
-            let answer = CheckResult {
-                attempt_log: Vec::new(),
-                ..p.result.clone()
-            };
-            let text = serde_json::to_string(&answer)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             statement.execute(params![
                 p.gateway.as_str(),
                 p.host,
                 p.scope,
                 p.payment_id,
-                text,
+                p.text,
                 p.environment.as_str(),
                 p.fetched_ms,
-                finality,
-                p.result.final_after,
+                p.finality,
+                p.final_after,
                 p.rules,
+                p.seal,
             ])?;
         }
         Ok(())
@@ -262,5 +269,5 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
 }
 
 const INSERT: &str = "INSERT OR REPLACE INTO answers
-     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";

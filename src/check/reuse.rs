@@ -25,6 +25,14 @@ impl Checker {
         let scope = endpoint.scope_in(&using.cache);
         let entry = match using.cache.get(&endpoint.cache_key(scope, id)) {
             Ok(entry) => entry?,
+            // A row changed after paystat stored it is a miss, and the trail says so.
+            Err(e @ crate::cache::CacheError::SealBroken { .. }) => {
+                tracing::warn!("{e}; asking the gateway");
+                if let Err(audit) = self.audit.record_cache_rejected(id, &e.to_string()) {
+                    tracing::warn!("{audit}");
+                }
+                return None;
+            }
             Err(e) => {
                 self.cache_failure(&e);
                 return None;

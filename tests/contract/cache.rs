@@ -149,13 +149,13 @@ async fn a_cache_that_fails_mid_run_is_said_once_and_set_aside() {
     let base = mock.base_url(GatewayKind::Ledger);
     let first = check_ledger(dir.path(), &base, &[], &["txn_001", "txn_003"]);
     assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
-    // txn_001's entry now holds txn_003's answer: reading it is an error, never an answer.
+    // txn_001's entry now says of itself what its answer does not (its sealed answer is
+    // untouched, so this is damage, not an edit): reading it is an error, never an answer.
     let store = dir.path().join("state/paystat/cache.sqlite3");
     let db = rusqlite::Connection::open(&store).unwrap();
     let changed = db
         .execute(
-            "UPDATE answers SET result = (SELECT result FROM answers WHERE payment_id = 'txn_003')
-             WHERE payment_id = 'txn_001'",
+            "UPDATE answers SET finality = 'changing' WHERE payment_id = 'txn_001'",
             [],
         )
         .unwrap();
