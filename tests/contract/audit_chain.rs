@@ -541,6 +541,64 @@ fn after_a_checkpoint_a_line_without_chain_fields_is_a_break() {
     );
 }
 
+/// Deleting the oldest day files and writing a checkpoint by hand does not pass as pruning:
+/// pruning records itself in the chain (a sealed line naming what it removed), the checkpoint
+/// is only a shortcut. A checkpoint no line records is never "intact".
+#[test]
+fn a_hand_written_checkpoint_is_not_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    day_files(
+        &trail,
+        &["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04"],
+    );
+    let second = std::fs::read_to_string(trail.join("2026-10-02.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(second.trim()).unwrap();
+    std::fs::remove_file(trail.join("2026-10-01.jsonl")).unwrap();
+    std::fs::remove_file(trail.join("2026-10-02.jsonl")).unwrap();
+    std::fs::write(
+        trail.join("checkpoint.json"),
+        serde_json::json!({"seq": line["seq"], "hash": line["hash"], "through": "2026-10-02", "files_pruned": 2})
+            .to_string(),
+    )
+    .unwrap();
+    let verify = paystat(dir.path())
+        .args(["audit", "verify", "--audit-dir"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(!said.contains("intact"), "{said}");
+    assert!(said.contains("checkpoint.json"), "{said}");
+    assert!(said.contains("no line of the chain records"), "{said}");
+    // Pruned by paystat, the same trail is intact.
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    day_files(
+        &trail,
+        &["2024-10-01", "2024-10-02", "2026-10-03", "2026-10-04"],
+    );
+    let prune = paystat(dir.path())
+        .args(["audit", "prune", "--audit-dir"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    assert_eq!(
+        prune.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&prune.stderr)
+    );
+    let verify = paystat(dir.path())
+        .args(["audit", "verify", "--audit-dir"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{said}");
+    assert!(said.contains("intact"), "{said}");
+}
+
 #[test]
 fn the_writer_continues_the_chain_across_day_files_and_after_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
