@@ -35,6 +35,21 @@ pub struct Checkpoint {
     pub through: String,
     /// How many day files have been pruned, in all.
     pub files_pruned: u64,
+    /// The checkpoint's own seal (the trail's hash of the fields above); absent in one written
+    /// before pruning was recorded in the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
+}
+
+impl Checkpoint {
+    /// The bytes its seal is made of.
+    pub fn sealed_bytes(&self) -> Vec<u8> {
+        format!(
+            "paystat checkpoint\n{}\n{}\n{}\n{}",
+            self.seq, self.hash, self.through, self.files_pruned
+        )
+        .into_bytes()
+    }
 }
 
 impl Location {

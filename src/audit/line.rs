@@ -21,6 +21,10 @@ pub const EVENT_HALTED: &str = "audit.halted";
 /// The event of the line that records a repaired fragment.
 pub const EVENT_REPAIR: &str = "audit.repair";
 
+/// The event of the line that records pruning: the day files removed, and the last line they
+/// held (`through_seq`, `through_hash`), which the checkpoint repeats.
+pub const EVENT_PRUNE: &str = "audit.prune";
+
 /// The event of the line that records a status cache row paystat would not serve: it did not
 /// match its seal, so the gateway was asked instead.
 pub const EVENT_CACHE_REJECTED: &str = "cache.row_rejected";

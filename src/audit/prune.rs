@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use time::Date;
 
 use super::files::{self, CHECKPOINT, Checkpoint, LOCK, Location};
+use super::{AuditError, AuditTrail, EVENT_PRUNE, Sealer};
 
 /// The default retention, in days.
 pub const DEFAULT_RETAIN_DAYS: u32 = 400;
@@ -51,14 +52,58 @@ pub enum PruneError {
     },
 }
 
+impl AuditTrail {
+    /// Prunes this trail ([`prune`]) and records it in the chain: a sealed `audit.prune` line
+    /// naming the day files removed and the last line they held, which the checkpoint repeats.
+    /// A checkpoint no such line records is a break (or, written before this, unverified).
+    pub fn prune(
+        &self,
+        today: Date,
+        retain_days: u32,
+        compress_after_days: Option<u32>,
+        force: bool,
+    ) -> Result<Pruned, PruneError> {
+        let pruned = prune(
+            &self.location,
+            today,
+            retain_days,
+            compress_after_days,
+            force,
+            &self.sealer,
+        )?;
+        if let Some(checkpoint) = &pruned.checkpoint {
+            let names: Vec<serde_json::Value> = pruned
+                .removed
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned().into())
+                .collect();
+            let mut fields = serde_json::Map::new();
+            fields.insert("through_seq".into(), checkpoint.seq.into());
+            fields.insert("through_hash".into(), checkpoint.hash.clone().into());
+            fields.insert("through".into(), checkpoint.through.clone().into());
+            fields.insert("files_removed".into(), names.into());
+            self.note(EVENT_PRUNE, fields)
+                .map_err(|e: AuditError| PruneError::Io {
+                    path: self.location.path().to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        Ok(pruned)
+    }
+}
+
 /// Removes the day files of `location` older than `retain_days` before `today` (checkpointing
-/// the chain), and compresses those older than `compress_after_days`, under the trail's lock.
+/// the chain, the checkpoint sealed by `sealer`), and compresses those older than
+/// `compress_after_days`, under the trail's lock. [`AuditTrail::prune`] also records it in the
+/// chain, without which verify does not take the checkpoint as pruning.
 pub fn prune(
     location: &Location,
     today: Date,
     retain_days: u32,
     compress_after_days: Option<u32>,
     force: bool,
+    sealer: &Sealer,
 ) -> Result<Pruned, PruneError> {
     let Location::Days(dir) = location else {
         return Err(PruneError::SingleFile);
@@ -92,11 +137,13 @@ pub fn prune(
                     hash,
                     through: day.to_string(),
                     files_pruned: checkpoint.as_ref().map_or(0, |c| c.files_pruned),
+                    seal: None,
                 });
             }
             if let Some(c) = &mut checkpoint {
                 c.files_pruned += 1;
                 c.through = day.to_string();
+                c.seal = Some(sealer.hash(&c.sealed_bytes()));
             }
             // The checkpoint is on disk before the file goes.
             write_checkpoint(dir, checkpoint.as_ref()).map_err(io(dir))?;

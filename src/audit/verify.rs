@@ -108,6 +108,9 @@ pub struct Report {
     pub head: Option<(u64, String)>,
     /// Whether the lines were sealed with a key.
     pub keyed: bool,
+    /// A checkpoint the chain starts from that no prune line records, written before pruning
+    /// was recorded (unsealed): the walk after it holds, but what it stands for is unproven.
+    pub unrecorded_checkpoint: Option<PathBuf>,
 }
 
 /// Why the trail could not be walked at all.
@@ -138,6 +141,9 @@ struct Fields {
     chain: Option<String>,
     timestamp: Option<String>,
     event: Option<String>,
+    /// A prune line's last pruned line.
+    through_seq: Option<u64>,
+    through_hash: Option<String>,
 }
 
 /// One line, judged on its own.
@@ -152,6 +158,8 @@ enum Line {
         /// Whether the content matches the hash (and the sealing is the expected one).
         intact: bool,
         event: Option<String>,
+        /// For a prune line, the last line it pruned.
+        pruned_through: Option<(u64, String)>,
     },
 }
 
@@ -251,6 +259,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                     hash: String::new(),
                     intact: false,
                     event: fields.event,
+                    pruned_through: None,
                 },
                 fields.timestamp,
             )
@@ -271,6 +280,10 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
         }
         None => (String::new(), false),
     };
+    let pruned_through = match (&fields.event, fields.through_seq, fields.through_hash) {
+        (Some(event), Some(seq), Some(hash)) if event == super::EVENT_PRUNE => Some((seq, hash)),
+        _ => None,
+    };
     Ok((
         Line::Chained {
             seq,
@@ -278,6 +291,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
             hash,
             intact,
             event: fields.event,
+            pruned_through,
         },
         fields.timestamp,
     ))
@@ -306,6 +320,8 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     let ranged = options.since.is_some() || options.until.is_some();
     // The line the next one must follow; `None` in a range until its first line anchors it.
     let checkpoint_seen = checkpoint.is_some();
+    // The checkpoint the walk starts from, until a prune line of the chain records it.
+    let mut unrecorded = if ranged { None } else { checkpoint.clone() };
     let mut last: Option<(u64, String, Option<Place>)> = if ranged {
         None
     } else {
@@ -363,9 +379,16 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
                 hash,
                 intact,
                 event,
-            } => (seq, prev, hash, intact, event),
+                pruned_through,
+            } => (seq, prev, hash, intact, (event, pruned_through)),
         };
-        let _ = event;
+        let (_, pruned_through) = event;
+        if intact
+            && let (Some(through), Some(c)) = (&pruned_through, &unrecorded)
+            && *through == (c.seq, c.hash.clone())
+        {
+            unrecorded = None;
+        }
         chain_began = true;
         if !intact {
             report.broken = Some(broken(
@@ -454,6 +477,32 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         break;
     }
     report.files = walk.files_read;
+    if report.broken.is_none()
+        && let Some(checkpoint) = unrecorded
+    {
+        let path = location.path().join(super::files::CHECKPOINT);
+        match &checkpoint.seal {
+            // Sealed, so written by a paystat that records pruning: no line records it, so the
+            // files before it went without pruning.
+            Some(seal) => {
+                let detail = if *seal != options.sealer.hash(&checkpoint.sealed_bytes()) {
+                    format!("{} was changed: it does not match its seal", path.display())
+                } else {
+                    format!(
+                        "no line of the chain records {}: the day files through seq {} were removed without pruning",
+                        path.display(),
+                        checkpoint.seq
+                    )
+                };
+                report.broken = Some(Break {
+                    kind: BreakKind::Deleted,
+                    place: None,
+                    detail,
+                });
+            }
+            None => report.unrecorded_checkpoint = Some(path),
+        }
+    }
     if report.broken.is_none()
         && let Some(expected) = &options.expect_head
         && !head_seen

@@ -581,7 +581,8 @@ const CHECK_HELP: &str = "Examples:
   cut -d, -f1 ids.txt | paystat check --format csv - > results.csv
 
 Ids from standard input or --ids-file: one per line, or CSV whose first row is a header when a
-cell is `payment_id` or `id` (or the --column name); blank lines and `#` lines are skipped.
+cell is `payment_id` or `id` (or the --column name); blank lines are skipped, and `#` lines only
+with --skip-comments. A record that does not parse stops the input with exit 2, naming its line.
 
 Credentials (read from the environment only, never from flags):
   PAYSTAT_LEDGER_TOKEN, or PAYSTAT_LEDGER_USER + PAYSTAT_LEDGER_PASSWORD   the ledger (optional)

@@ -11,7 +11,6 @@ use super::render::cell;
 use time::OffsetDateTime;
 
 use paystat::audit_trail::Location;
-use paystat::audit_trail::prune;
 use paystat::audit_trail::query::{self, Filter};
 use paystat::audit_trail::verify::{self, Place, Report, VerifyOptions};
 use paystat::payment_id::display_safe;
@@ -170,9 +169,16 @@ fn describe(report: &Report, location: &Location) -> String {
                 .map_or("no chained line yet".to_owned(), |(seq, hash)| {
                     format!("head seq {seq} {hash}")
                 });
-            text.push_str(&format!(
-                "intact: every line follows the one before it; {head}\n"
-            ));
+            match &report.unrecorded_checkpoint {
+                // Not intact: what the checkpoint stands for cannot be shown to be pruning.
+                Some(path) => text.push_str(&format!(
+                    "warning: no line of the chain records {} (written by hand, or by a paystat from before pruning was recorded): the day files before it cannot be shown to have been pruned\nunverified: every line after the checkpoint follows the one before it; {head}\n",
+                    display_safe(&path.display().to_string())
+                )),
+                None => text.push_str(&format!(
+                    "intact: every line follows the one before it; {head}\n"
+                )),
+            }
         }
         Some(broken) => {
             let place = broken
@@ -429,14 +435,23 @@ fn stats(args: &AuditStatsArgs) -> Result<Exit, CliError> {
 }
 
 fn prune_trail(args: &AuditPruneArgs) -> Result<Exit, CliError> {
-    let (location, file) = trail(&args.trail)?;
+    let (_, file) = trail(&args.trail)?;
     let (retain, compress) = file
         .audit_retention(args.force)
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let today = OffsetDateTime::now_utc().date();
     // `audit_retention` has refused a short retention unless the file allows it or --force.
     let short_allowed = args.force || file.audit.allow_short_retention;
-    let pruned = prune::prune(&location, today, retain, compress, short_allowed)
+    // Pruning is recorded in the chain, so the trail is opened as a check would open it (a
+    // keyed trail needs its key) before anything is removed.
+    let opened = with_trail(
+        builder(args.trail.config.as_deref(), false)?,
+        &args.trail.trail,
+    )
+    .open_trail()
+    .map_err(|e| CliError::audit(format!("{}; nothing was pruned", sentence(&e))))?;
+    let pruned = opened
+        .prune(today, retain, compress, short_allowed)
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let name = |p: &Path| {
         p.file_name()

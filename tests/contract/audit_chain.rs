@@ -467,6 +467,15 @@ fn a_deleted_day_file_is_found_at_the_first_line_after_it() {
     );
 }
 
+/// The trail at `location`, opened to prune it (pruning is recorded in the chain).
+fn recording_trail(location: &Location) -> paystat::AuditTrail {
+    paystat::AuditTrail::open_at(
+        location.clone(),
+        paystat::audit_trail::TrailOptions::new("retention"),
+    )
+    .unwrap()
+}
+
 #[test]
 fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -479,10 +488,12 @@ fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
     let today = time::macros::date!(2026 - 11 - 27);
     // Shorter than PCI DSS's 12 months: refused unless forced.
     assert!(matches!(
-        prune::prune(&location, today, 90, None, false),
+        prune::prune(&location, today, 90, None, false, &Sealer::plain()),
         Err(prune::PruneError::TooShort(90))
     ));
-    let pruned = prune::prune(&location, today, 400, Some(30), false).unwrap();
+    let pruned = recording_trail(&location)
+        .prune(today, 400, Some(30), false)
+        .unwrap();
     assert_eq!(pruned.removed.len(), 2, "{pruned:?}");
     assert_eq!(
         pruned.compressed,
@@ -503,7 +514,14 @@ fn pruning_leaves_a_checkpoint_and_the_rest_still_verifies_compressed_or_not() {
     )
     .unwrap();
     assert_eq!(report.broken, None, "{report:?}");
-    assert_eq!(report.lines, 2, "the compressed day is read too");
+    assert_eq!(
+        report.unrecorded_checkpoint, None,
+        "the prune line records it"
+    );
+    assert_eq!(
+        report.lines, 3,
+        "the compressed day is read too, and the prune line"
+    );
     // Removing the checkpoint makes the cut visible again.
     std::fs::remove_file(trail.join("checkpoint.json")).unwrap();
     assert_eq!(
@@ -525,7 +543,9 @@ fn after_a_checkpoint_a_line_without_chain_fields_is_a_break() {
     day_files(&trail, &["2025-01-01", "2025-01-02", "2026-11-20"]);
     let location = Location::Days(trail.clone());
     let today = time::macros::date!(2026 - 11 - 27);
-    prune::prune(&location, today, 400, None, false).unwrap();
+    recording_trail(&location)
+        .prune(today, 400, None, false)
+        .unwrap();
     let kept = trail.join("2026-11-20.jsonl");
     let text = std::fs::read_to_string(&kept).unwrap();
     std::fs::write(
@@ -571,6 +591,25 @@ fn a_hand_written_checkpoint_is_not_pruning() {
     assert!(!said.contains("intact"), "{said}");
     assert!(said.contains("checkpoint.json"), "{said}");
     assert!(said.contains("no line of the chain records"), "{said}");
+    // One sealed as paystat seals its own (here without a key) but that no prune line records
+    // is a break: the files before it went without pruning.
+    let mut checkpoint: paystat::audit_trail::Checkpoint =
+        serde_json::from_str(&std::fs::read_to_string(trail.join("checkpoint.json")).unwrap())
+            .unwrap();
+    checkpoint.seal = Some(Sealer::plain().hash(&checkpoint.sealed_bytes()));
+    std::fs::write(
+        trail.join("checkpoint.json"),
+        serde_json::to_string(&checkpoint).unwrap(),
+    )
+    .unwrap();
+    let verify = paystat(dir.path())
+        .args(["audit", "verify", "--audit-dir"])
+        .arg(&trail)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{said}");
+    assert!(said.contains("were removed without pruning"), "{said}");
     // Pruned by paystat, the same trail is intact.
     let dir = tempfile::tempdir().unwrap();
     let trail = dir.path().join("audit");
@@ -946,10 +985,20 @@ fn retention_boundaries_are_exact() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     assert!(
-        prune::prune(&Location::Days(empty), today, 365, None, false).is_ok(),
+        prune::prune(
+            &Location::Days(empty),
+            today,
+            365,
+            None,
+            false,
+            &Sealer::plain()
+        )
+        .is_ok(),
         "exactly 12 months is enough"
     );
-    let pruned = prune::prune(&location, today, 400, Some(30), false).unwrap();
+    let pruned = recording_trail(&location)
+        .prune(today, 400, Some(30), false)
+        .unwrap();
     let names = |paths: &[PathBuf]| -> Vec<String> {
         paths
             .iter()
