@@ -322,6 +322,17 @@ mod tests {
         assert!(Echoes::of(&[]).is_empty() && !Echoes::of(&[&secret]).is_empty());
     }
 
+    /// A form-encoded body writes a space as `+` and other bytes as `%XX`, in any mix.
+    #[test]
+    fn a_form_encoded_secret_is_found() {
+        let secret = SecretString::from("pass word!x".to_owned());
+        let out = Echoes::of(&[&secret])
+            .scrub(b"password=pass+word%21x&next=1")
+            .expect("found");
+        assert_eq!(out, b"password=[REDACTED]&next=1");
+        assert_eq!(Echoes::of(&[&secret]).scrub(b"pass+wordx is another"), None);
+    }
+
     /// JSON may escape `/`, `\\` and `"` with a backslash alone.
     #[test]
     fn a_secret_with_json_punctuation_is_found_escaped() {
