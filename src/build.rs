@@ -245,6 +245,17 @@ impl CheckerBuilder {
             .with_seal(move |row| sealer.hash(row)))
     }
 
+    /// Seals the audit trail the configuration names, written so far without the audit key,
+    /// with the key from a recorded line on ([`AuditTrail::seal_with_key`]).
+    pub fn seal_trail(&self) -> Result<AuditTrail, BuildError> {
+        let options = TrailOptions {
+            actor: self.actor.clone(),
+            durability: Durability::Disk,
+            sealer: self.file.audit_sealer(&*self.env)?,
+        };
+        Ok(AuditTrail::seal_with_key(self.trail_location(), options)?)
+    }
+
     /// Opens the audit trail the configuration names.
     pub fn open_trail(&self) -> Result<AuditTrail, BuildError> {
         let durability = self

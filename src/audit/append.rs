@@ -385,7 +385,7 @@ impl AuditTrail {
                 length: head.length + kept_bytes as u64,
                 seq: head.seq + kept as u64,
                 hash,
-                keyed: self.sealer.is_keyed(),
+                keyed: Some(self.sealer.is_keyed()),
             });
         }
         if bytes.capacity() <= BUFFER_KEPT {

@@ -39,6 +39,19 @@ pub enum AuditError {
         /// The trail.
         path: PathBuf,
     },
+    /// The trail was written without the audit key and this run has one: sealing it from now
+    /// on is `paystat audit seal`, which records the change in the chain.
+    #[error(
+        "the audit trail {} was written without the audit key; run `paystat audit seal` once (with PAYSTAT_AUDIT_KEY set) to seal it with the key from a recorded line on, or unset PAYSTAT_AUDIT_KEY",
+        .path.display()
+    )]
+    NotKeyedYet {
+        /// The trail.
+        path: PathBuf,
+    },
+    /// `audit seal` on a trail already sealed with the key, or without a key to seal with.
+    #[error("{0}")]
+    Seal(&'static str),
     /// An actor longer than [`crate::audit::MAX_ACTOR`] characters: a name, not a document.
     #[error("the actor is {0} characters long; say who is checking in at most 256")]
     ActorTooLong(usize),
@@ -89,6 +102,8 @@ impl AuditError {
             AuditError::NoActor => AuditError::NoActor,
             AuditError::ActorTooLong(n) => AuditError::ActorTooLong(*n),
             AuditError::KeyNeeded { path } => AuditError::KeyNeeded { path: path.clone() },
+            AuditError::NotKeyedYet { path } => AuditError::NotKeyedYet { path: path.clone() },
+            AuditError::Seal(why) => AuditError::Seal(why),
             AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
             AuditError::Halted => AuditError::Halted,
             AuditError::Sync { path, reason } => AuditError::Sync {

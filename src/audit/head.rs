@@ -20,9 +20,10 @@ pub(super) struct Head {
     pub(super) length: u64,
     pub(super) seq: u64,
     pub(super) hash: String,
-    /// Whether the last line was sealed with the audit key: a keyed trail takes no line
-    /// without it.
-    pub(super) keyed: bool,
+    /// Whether the last line was sealed with the audit key (`None`: not known, as after a
+    /// checkpoint or a compressed day file): a keyed trail takes no line without the key, and an
+    /// unkeyed one takes keyed lines only after `audit seal` says so.
+    pub(super) keyed: Option<bool>,
 }
 
 impl AuditTrail {
@@ -58,7 +59,7 @@ impl AuditTrail {
                 length,
                 seq,
                 hash,
-                keyed: tail.last.as_deref().is_some_and(is_keyed),
+                keyed: tail.last.as_deref().map(is_keyed),
             },
             // An empty file continues the day before (or the checkpoint); a file of legacy
             // lines starts a new chain after them.
@@ -77,13 +78,20 @@ impl AuditTrail {
                 length,
                 seq: 0,
                 hash: GENESIS.to_owned(),
-                keyed: false,
+                keyed: None,
             },
         };
         // A keyed trail takes no line without the key (not even a repair): one would read as
         // tampering to every later verify.
-        if head.keyed && !self.sealer.is_keyed() {
+        if head.keyed == Some(true) && !self.sealer.is_keyed() {
             return Err(AuditError::KeyNeeded {
+                path: self.location.path().to_owned(),
+            });
+        }
+        // Sealing a trail that was written without the key is a decision, recorded by its own
+        // line (`audit seal`), not a run that happens to have a key.
+        if head.keyed == Some(false) && self.sealer.is_keyed() && !self.starting_key {
+            return Err(AuditError::NotKeyedYet {
                 path: self.location.path().to_owned(),
             });
         }
@@ -111,7 +119,7 @@ impl AuditTrail {
                 length: head.length + line.len() as u64,
                 seq: head.seq + 1,
                 hash,
-                keyed: self.sealer.is_keyed(),
+                keyed: Some(self.sealer.is_keyed()),
             };
         }
         writer.head = Some(head.clone());
@@ -120,9 +128,9 @@ impl AuditTrail {
 
     /// The head a new day file continues from: the last line of the newest earlier day file,
     /// else the checkpoint pruning left, else the start of a chain.
-    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String, bool)> {
+    fn head_before(&self, path: &Path) -> std::io::Result<(u64, String, Option<bool>)> {
         let Location::Days(_) = self.location else {
-            return Ok((0, GENESIS.to_owned(), false));
+            return Ok((0, GENESIS.to_owned(), None));
         };
         let before: Vec<PathBuf> = self
             .location
@@ -137,18 +145,18 @@ impl AuditTrail {
                 let length = file.metadata()?.len();
                 let last = files::tail(&file, length)?.last;
                 if let Some((seq, hash)) = last.as_deref().and_then(chained) {
-                    return Ok((seq, hash, last.as_deref().is_some_and(is_keyed)));
+                    return Ok((seq, hash, last.as_deref().map(is_keyed)));
                 }
             }
             // A compressed day file is older than the uncompressed ones after it: whether it
             // was keyed is left to verify.
             if let Some((seq, hash, _)) = last_chained(earlier)? {
-                return Ok((seq, hash, false));
+                return Ok((seq, hash, None));
             }
         }
         Ok(match self.location.checkpoint()? {
-            Some(checkpoint) => (checkpoint.seq, checkpoint.hash, false),
-            None => (0, GENESIS.to_owned(), false),
+            Some(checkpoint) => (checkpoint.seq, checkpoint.hash, None),
+            None => (0, GENESIS.to_owned(), None),
         })
     }
 }

@@ -21,6 +21,10 @@ pub const EVENT_HALTED: &str = "audit.halted";
 /// The event of the line that records a repaired fragment.
 pub const EVENT_REPAIR: &str = "audit.repair";
 
+/// The event of the line after which a trail written without the audit key is sealed with it
+/// (`paystat audit seal`), sealed with the key itself.
+pub const EVENT_KEYED: &str = "audit.keyed";
+
 /// The event of the line that records pruning: the day files removed, and the last line they
 /// held (`through_seq`, `through_hash`), which the checkpoint repeats.
 pub const EVENT_PRUNE: &str = "audit.prune";

@@ -87,6 +87,46 @@ impl AuditTrail {
     /// refused (a FIFO would block the run until someone reads it). A symbolic link is resolved,
     /// and the file it points to is the one written and watched.
     pub fn open_at(location: Location, options: TrailOptions) -> Result<AuditTrail, AuditError> {
+        AuditTrail::open_inner(location, options, false)
+    }
+
+    /// Seals the trail at `location`, written so far without the audit key, with the key of
+    /// `options` from here on: a line sealed with the key says so, and verify then takes the
+    /// unkeyed lines before it and holds every line after it to the key.
+    pub fn seal_with_key(
+        location: Location,
+        options: TrailOptions,
+    ) -> Result<AuditTrail, AuditError> {
+        if !options.sealer.is_keyed() {
+            return Err(AuditError::Seal(
+                "there is no audit key to seal the trail with; set PAYSTAT_AUDIT_KEY (or [audit] key_file)",
+            ));
+        }
+        let trail = AuditTrail::open_inner(location, options, true)?;
+        let keyed = {
+            let mut writer = trail.writer.lock().unwrap_or_else(|p| p.into_inner());
+            trail.head(&mut writer)?.keyed
+        };
+        if keyed == Some(true) {
+            return Err(AuditError::Seal(
+                "the audit trail is already sealed with the audit key",
+            ));
+        }
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "detail".into(),
+            "from this line on, the trail is sealed with the audit key (HMAC-SHA-256); the lines before it were written without it"
+                .into(),
+        );
+        trail.note(super::EVENT_KEYED, fields)?;
+        Ok(trail)
+    }
+
+    fn open_inner(
+        location: Location,
+        options: TrailOptions,
+        starting_key: bool,
+    ) -> Result<AuditTrail, AuditError> {
         let os_user = default_actor();
         let actor = match options.actor {
             Some(actor) if actor.trim().is_empty() => return Err(AuditError::NoActor),
@@ -146,6 +186,7 @@ impl AuditTrail {
             origin: Origin::current(),
             durability: options.durability,
             sealer: options.sealer,
+            starting_key,
             syncs: Arc::default(),
         };
         // Finds the head now, repairing a fragment a crash left, so a broken trail is said at

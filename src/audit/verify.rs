@@ -160,6 +160,9 @@ enum Line {
         event: Option<String>,
         /// For a prune line, the last line it pruned.
         pruned_through: Option<(u64, String)>,
+        /// Sealed without the key while the walk has one: taken only before the trail was
+        /// sealed with the key (`audit seal`).
+        unkeyed: bool,
     },
 }
 
@@ -260,6 +263,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                     intact: false,
                     event: fields.event,
                     pruned_through: None,
+                    unkeyed: false,
                 },
                 fields.timestamp,
             )
@@ -269,14 +273,17 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
     if keyed_line && !sealer.is_keyed() {
         return Err(VerifyError::KeyNeeded);
     }
+    // With a key, a line without it is judged as plain SHA-256; the walk decides whether one
+    // may stand there (only before the trail was sealed with the key).
+    let unkeyed = sealer.is_keyed() && !keyed_line;
     let (hash, intact) = match chain::unseal(bytes) {
         Some((body, claimed)) => {
-            // With a key, every line must be keyed: a plain line is a downgrade.
-            let sealed_right = keyed_line == sealer.is_keyed();
-            (
-                claimed.to_owned(),
-                sealed_right && sealer.hash(&body) == claimed,
-            )
+            let hash = if unkeyed {
+                Sealer::plain().hash(&body)
+            } else {
+                sealer.hash(&body)
+            };
+            (claimed.to_owned(), hash == claimed)
         }
         None => (String::new(), false),
     };
@@ -292,6 +299,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
             intact,
             event: fields.event,
             pruned_through,
+            unkeyed,
         },
         fields.timestamp,
     ))
@@ -322,6 +330,9 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     let checkpoint_seen = checkpoint.is_some();
     // The checkpoint the walk starts from, until a prune line of the chain records it.
     let mut unrecorded = if ranged { None } else { checkpoint.clone() };
+    // With a key: whether a line sealed with it was seen, and unkeyed lines before it.
+    let mut keyed_seen = false;
+    let mut unkeyed_before = false;
     let mut last: Option<(u64, String, Option<Place>)> = if ranged {
         None
     } else {
@@ -380,9 +391,37 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
                 intact,
                 event,
                 pruned_through,
-            } => (seq, prev, hash, intact, (event, pruned_through)),
+                unkeyed,
+            } => (seq, prev, hash, intact, (event, pruned_through, unkeyed)),
         };
-        let (_, pruned_through) = event;
+        let (event, pruned_through, unkeyed) = event;
+        if options.sealer.is_keyed() && intact {
+            if unkeyed && keyed_seen {
+                report.broken = Some(broken(
+                    BreakKind::Edited,
+                    &entry.place,
+                    format!(
+                        "line seq {seq} is not sealed with the audit key, after lines that are"
+                    ),
+                ));
+                break;
+            }
+            if !unkeyed && !keyed_seen {
+                keyed_seen = true;
+                // Unkeyed lines before keyed ones: the change is recorded, or it is a forgery.
+                if unkeyed_before && event.as_deref() != Some(super::EVENT_KEYED) {
+                    report.broken = Some(broken(
+                        BreakKind::Edited,
+                        &entry.place,
+                        format!(
+                            "line seq {seq} is the first sealed with the audit key, after lines that are not, and it is not the line of `audit seal`"
+                        ),
+                    ));
+                    break;
+                }
+            }
+            unkeyed_before |= unkeyed;
+        }
         if intact
             && let (Some(through), Some(c)) = (&pruned_through, &unrecorded)
             && *through == (c.seq, c.hash.clone())
@@ -477,6 +516,18 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         break;
     }
     report.files = walk.files_read;
+    if report.broken.is_none()
+        && !ranged
+        && options.sealer.is_keyed()
+        && !keyed_seen
+        && report.head.is_some()
+    {
+        report.broken = Some(Break {
+            kind: BreakKind::Edited,
+            place: None,
+            detail: "no line is sealed with the audit key: the trail was written, or rewritten, without it".into(),
+        });
+    }
     if report.broken.is_none()
         && let Some(checkpoint) = unrecorded
     {

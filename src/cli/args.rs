@@ -449,6 +449,9 @@ pub enum AuditCommand {
     Stats(AuditStatsArgs),
     /// Remove day files past retention (leaving a checkpoint) and compress older ones.
     Prune(AuditPruneArgs),
+    /// Seal a trail written without the audit key with the key from now on (PAYSTAT_AUDIT_KEY);
+    /// a line sealed with the key records the change.
+    Seal(TrailOnly),
 }
 
 /// The trail and the config file, for every `audit` command.

@@ -32,7 +32,21 @@ pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
         AuditCommand::History(args) => history(&args),
         AuditCommand::Stats(args) => stats(&args),
         AuditCommand::Prune(args) => prune_trail(&args),
+        AuditCommand::Seal(args) => seal(&args),
     }
+}
+
+/// `paystat audit seal`: the trail sealed with the audit key from a recorded line on.
+fn seal(args: &TrailOnly) -> Result<Exit, CliError> {
+    trail(args)?;
+    let trail = with_trail(builder(args.config.as_deref(), false)?, &args.trail)
+        .seal_trail()
+        .map_err(|e| CliError::audit(sentence(&e)))?;
+    print(format_args!(
+        "sealed: from the line just written on, {} is sealed with the audit key; `audit verify` needs the key\n",
+        trail.path().display()
+    ))?;
+    Ok(Exit::Done)
 }
 
 /// The trail named by the flags, the environment or the config, and the config itself.

@@ -862,6 +862,72 @@ async fn a_day_file_from_the_future_does_not_fork_the_chain() {
     assert!(said.contains("the clock is behind the trail"), "{said}");
 }
 
+/// A trail written without the key is sealed with it by a decision the chain records
+/// (`audit seal`), not by the first run that happens to have a key; verify then takes the
+/// unkeyed lines before that line and holds every line after it to the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealing_an_unkeyed_trail_with_the_key_is_a_recorded_step() {
+    const KEY: &str = "audit-key-canary-2a77";
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: Option<&str>, args: &[&str]| {
+        let mut cmd = paystat(dir.path());
+        if let Some(key) = key {
+            cmd.env("PAYSTAT_AUDIT_KEY", key);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    let base = mock.base_url(GatewayKind::Ledger);
+    let check = ["check", "--base-url", base.as_str(), "txn_001"];
+    assert_eq!(run(None, &check).status.code(), Some(0));
+    let keyed_check = run(Some(KEY), &check);
+    assert_eq!(keyed_check.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&keyed_check.stderr).contains("run `paystat audit seal`"),
+        "{}",
+        String::from_utf8_lossy(&keyed_check.stderr)
+    );
+    assert_eq!(
+        run(None, &["audit", "seal"]).status.code(),
+        Some(4),
+        "no key to seal with"
+    );
+    let sealed = run(Some(KEY), &["audit", "seal"]);
+    assert_eq!(
+        sealed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sealed.stderr)
+    );
+    assert_eq!(run(Some(KEY), &check).status.code(), Some(0));
+    assert_eq!(run(None, &check).status.code(), Some(4), "keyed now");
+    let verify = run(Some(KEY), &["audit", "verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{said}");
+    assert!(said.contains("intact"), "{said}");
+    let trail = crate::helpers::live_trail(dir.path());
+    assert!(trail.contains(r#""event":"audit.keyed""#), "{trail}");
+    // Without the seal line, the first keyed line after unkeyed ones is a forgery.
+    let day = std::fs::read_dir(dir.path().join("state/paystat/audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let text = std::fs::read_to_string(&day).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains(r#""event":"audit.keyed""#))
+        .collect();
+    std::fs::write(&day, kept.join("\n") + "\n").unwrap();
+    let verify = run(Some(KEY), &["audit", "verify"]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("it is not the line of `audit seal`"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_range_judges_only_its_own_lines_since_inclusive_until_exclusive() {
     let dir = tempfile::tempdir().unwrap();
