@@ -256,6 +256,21 @@ impl CheckerBuilder {
         Ok(AuditTrail::seal_with_key(self.trail_location(), options)?)
     }
 
+    /// Rotates the audit key of the trail the configuration names from `old` to `new`
+    /// ([`AuditTrail::rotate_key`]).
+    pub fn rotate_trail_key(
+        &self,
+        old: crate::audit::Sealer,
+        new: &crate::audit::Sealer,
+    ) -> Result<AuditTrail, BuildError> {
+        let options = TrailOptions {
+            actor: self.actor.clone(),
+            durability: Durability::Disk,
+            sealer: old,
+        };
+        Ok(AuditTrail::rotate_key(self.trail_location(), options, new)?)
+    }
+
     /// Opens the audit trail the configuration names.
     pub fn open_trail(&self) -> Result<AuditTrail, BuildError> {
         let durability = self

@@ -79,9 +79,9 @@ pub use audit::{AuditError, AuditRecord, AuditTrail, Envelope};
 /// [`prune`](audit_trail::prune).
 pub mod audit_trail {
     pub use crate::audit::{
-        Asked, Checkpoint, Durability, EVENT_CACHE_REJECTED, EVENT_KEYED, EVENT_PRUNE,
-        EVENT_REPAIR, EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine, Sealer, Target,
-        TrailOptions, Written, chain, default_actor, prune, query, verify,
+        Asked, Checkpoint, Durability, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED,
+        EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, GENESIS, Location, Origin, RequestLine,
+        Sealer, Target, TrailOptions, Written, chain, default_actor, prune, query, verify,
     };
 }
 

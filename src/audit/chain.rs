@@ -57,6 +57,16 @@ impl Sealer {
         self.key.is_some()
     }
 
+    /// A short fingerprint of the key (16 hex digits of a SHA-256 of it), to name a key in a line
+    /// without the key; `None` without a key.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.key.as_ref().map(|key| {
+            let digest =
+                sha256_hex(format!("paystat audit key\n{}", key.expose_secret()).as_bytes());
+            digest[..16].to_owned()
+        })
+    }
+
     /// The `chain` field of lines this sealer makes.
     pub fn name(&self) -> &'static str {
         if self.is_keyed() { KEYED } else { PLAIN }

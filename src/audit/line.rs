@@ -25,6 +25,10 @@ pub const EVENT_REPAIR: &str = "audit.repair";
 /// (`paystat audit seal`), sealed with the key itself.
 pub const EVENT_KEYED: &str = "audit.keyed";
 
+/// The event of the line, sealed with the old audit key, after which lines are sealed with the
+/// new one it names by fingerprint (`new_key`).
+pub const EVENT_KEY_ROTATED: &str = "audit.key_rotated";
+
 /// The event of the line that records pruning: the day files removed, and the last line they
 /// held (`through_seq`, `through_hash`), which the checkpoint repeats.
 pub const EVENT_PRUNE: &str = "audit.prune";

@@ -53,8 +53,8 @@ pub use chain::{GENESIS, Sealer};
 pub use error::AuditError;
 pub use files::{Checkpoint, Location};
 pub use line::{
-    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR,
-    EVENT_STATUS_CHECK, Envelope, Origin, RequestLine, Target, default_actor,
+    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE,
+    EVENT_REPAIR, EVENT_STATUS_CHECK, Envelope, Origin, RequestLine, Target, default_actor,
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;

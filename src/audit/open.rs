@@ -122,6 +122,37 @@ impl AuditTrail {
         Ok(trail)
     }
 
+    /// Rotates the audit key of the trail at `location`: `options` carry the current (old) key,
+    /// `new` the next. A line sealed with the old key names the new one by fingerprint; every
+    /// line after it is sealed with the new key, and verify needs both keys
+    /// (`PAYSTAT_AUDIT_KEY_PREVIOUS` for the old).
+    pub fn rotate_key(
+        location: Location,
+        options: TrailOptions,
+        new: &Sealer,
+    ) -> Result<AuditTrail, AuditError> {
+        let (Some(old), Some(next)) = (options.sealer.fingerprint(), new.fingerprint()) else {
+            return Err(AuditError::Seal(
+                "rotating the audit key needs the old key in PAYSTAT_AUDIT_KEY_PREVIOUS and the new one in PAYSTAT_AUDIT_KEY",
+            ));
+        };
+        if old == next {
+            return Err(AuditError::Seal(
+                "the new audit key is the old one; nothing to rotate",
+            ));
+        }
+        let trail = AuditTrail::open_at(location, options)?;
+        let mut fields = serde_json::Map::new();
+        fields.insert("new_key".into(), next.into());
+        fields.insert(
+            "detail".into(),
+            "this line is sealed with the old audit key; the lines after it are sealed with the new key it names"
+                .into(),
+        );
+        trail.note(super::EVENT_KEY_ROTATED, fields)?;
+        Ok(trail)
+    }
+
     fn open_inner(
         location: Location,
         options: TrailOptions,

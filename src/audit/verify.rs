@@ -31,6 +31,9 @@ pub struct VerifyOptions {
     pub expect_head: Option<String>,
     /// The sealer of keyed trails; plain SHA-256 otherwise.
     pub sealer: Sealer,
+    /// The audit key before the last rotation: lines are judged with it until the line that
+    /// rotates to `sealer`'s key.
+    pub previous: Option<Sealer>,
 }
 
 /// What is wrong with a line.
@@ -144,6 +147,8 @@ struct Fields {
     /// A prune line's last pruned line.
     through_seq: Option<u64>,
     through_hash: Option<String>,
+    /// A key rotation line's new key, by fingerprint.
+    new_key: Option<String>,
 }
 
 /// One line, judged on its own.
@@ -163,6 +168,8 @@ enum Line {
         /// Sealed without the key while the walk has one: taken only before the trail was
         /// sealed with the key (`audit seal`).
         unkeyed: bool,
+        /// For a key rotation line, the new key's fingerprint.
+        new_key: Option<String>,
     },
 }
 
@@ -177,6 +184,8 @@ struct Walk<'a> {
     current: Option<(PathBuf, Box<dyn std::io::BufRead>)>,
     raw: RawLine,
     options: &'a VerifyOptions,
+    /// The key lines are judged with now (the previous one until the rotation line).
+    sealer: Sealer,
     peeked: Option<Entry>,
     files_read: u64,
 }
@@ -225,7 +234,7 @@ impl Walk<'_> {
                 file: path.clone(),
                 line: self.raw.number,
             };
-            let (line, timestamp) = judge(&self.raw.bytes, &self.options.sealer)?;
+            let (line, timestamp) = judge(&self.raw.bytes, &self.sealer)?;
             if let Some(ts) = timestamp
                 && !in_range(&ts, self.options)
             {
@@ -264,6 +273,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                     event: fields.event,
                     pruned_through: None,
                     unkeyed: false,
+                    new_key: None,
                 },
                 fields.timestamp,
             )
@@ -300,6 +310,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
             event: fields.event,
             pruned_through,
             unkeyed,
+            new_key: fields.new_key,
         },
         fields.timestamp,
     ))
@@ -322,6 +333,10 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             ended: false,
         },
         options,
+        sealer: options
+            .previous
+            .clone()
+            .unwrap_or_else(|| options.sealer.clone()),
         peeked: None,
         files_read: 0,
     };
@@ -392,9 +407,16 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
                 event,
                 pruned_through,
                 unkeyed,
-            } => (seq, prev, hash, intact, (event, pruned_through, unkeyed)),
+                new_key,
+            } => (
+                seq,
+                prev,
+                hash,
+                intact,
+                (event, pruned_through, unkeyed, new_key),
+            ),
         };
-        let (event, pruned_through, unkeyed) = event;
+        let (event, pruned_through, unkeyed, new_key) = event;
         if options.sealer.is_keyed() && intact {
             if unkeyed && keyed_seen {
                 report.broken = Some(broken(
@@ -427,6 +449,15 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             && *through == (c.seq, c.hash.clone())
         {
             unrecorded = None;
+        }
+        // The line that rotates the key to the walk's own: the lines after it are sealed with it.
+        if intact
+            && options.previous.is_some()
+            && event.as_deref() == Some(super::EVENT_KEY_ROTATED)
+            && new_key.is_some()
+            && new_key == options.sealer.fingerprint()
+        {
+            walk.sealer = options.sealer.clone();
         }
         chain_began = true;
         if !intact {

@@ -452,6 +452,9 @@ pub enum AuditCommand {
     /// Seal a trail written without the audit key with the key from now on (PAYSTAT_AUDIT_KEY);
     /// a line sealed with the key records the change.
     Seal(TrailOnly),
+    /// Rotate the audit key: a line sealed with the old key (PAYSTAT_AUDIT_KEY_PREVIOUS) names
+    /// the new one (PAYSTAT_AUDIT_KEY); verify then needs both.
+    RotateKey(TrailOnly),
 }
 
 /// The trail and the config file, for every `audit` command.

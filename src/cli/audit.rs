@@ -33,7 +33,29 @@ pub fn run(command: AuditCommand) -> Result<Exit, CliError> {
         AuditCommand::Stats(args) => stats(&args),
         AuditCommand::Prune(args) => prune_trail(&args),
         AuditCommand::Seal(args) => seal(&args),
+        AuditCommand::RotateKey(args) => rotate_key(&args),
     }
+}
+
+/// `paystat audit rotate-key`: a line sealed with the old key (`PAYSTAT_AUDIT_KEY_PREVIOUS`)
+/// names the new one (`PAYSTAT_AUDIT_KEY`); the lines after it are sealed with the new key.
+fn rotate_key(args: &TrailOnly) -> Result<Exit, CliError> {
+    let (_, file) = trail(args)?;
+    let builder = with_trail(builder(args.config.as_deref(), false)?, &args.trail);
+    let new = sealer(&file)?;
+    let old = previous_sealer(&file)?.ok_or_else(|| {
+        CliError::usage(
+            "rotating the audit key needs the old key in PAYSTAT_AUDIT_KEY_PREVIOUS and the new one in PAYSTAT_AUDIT_KEY",
+        )
+    })?;
+    let trail = builder
+        .rotate_trail_key(old, &new)
+        .map_err(|e| CliError::audit(sentence(&e)))?;
+    print(format_args!(
+        "rotated: the line just written to {} is sealed with the old key and names the new one; from here on lines are sealed with PAYSTAT_AUDIT_KEY, and `audit verify` needs PAYSTAT_AUDIT_KEY_PREVIOUS too\n",
+        trail.path().display()
+    ))?;
+    Ok(Exit::Done)
 }
 
 /// `paystat audit seal`: the trail sealed with the audit key from a recorded line on.
@@ -138,6 +160,12 @@ fn sealer(file: &ConfigFile) -> Result<paystat::audit_trail::Sealer, CliError> {
         .map_err(|e| CliError::usage(sentence(&e)))
 }
 
+/// The audit key before the last rotation (`PAYSTAT_AUDIT_KEY_PREVIOUS`), if set.
+fn previous_sealer(file: &ConfigFile) -> Result<Option<paystat::audit_trail::Sealer>, CliError> {
+    file.audit_previous_sealer(&process_env)
+        .map_err(|e| CliError::usage(sentence(&e)))
+}
+
 fn verify_trail(args: &AuditVerifyArgs) -> Result<Exit, CliError> {
     let (location, file) = trail(&args.trail)?;
     let (since, until) = range(&args.range, OffsetDateTime::now_utc())?;
@@ -146,6 +174,7 @@ fn verify_trail(args: &AuditVerifyArgs) -> Result<Exit, CliError> {
         until,
         expect_head: args.expect_head.clone(),
         sealer: sealer(&file)?,
+        previous: previous_sealer(&file)?,
     };
     let report = verify::verify(&location, &options).map_err(|e| CliError::usage(sentence(&e)))?;
     print(format_args!("{}", describe(&report, &location)))?;
@@ -283,6 +312,7 @@ fn export(args: &AuditExportArgs) -> Result<Exit, CliError> {
             until,
             expect_head: None,
             sealer: sealer(&file)?,
+            previous: previous_sealer(&file)?,
         },
     )
     .map_err(|e| CliError::usage(sentence(&e)))?;

@@ -30,6 +30,9 @@ pub struct AuditSettings {
 
 /// The variable holding the audit key.
 pub const AUDIT_KEY_ENV: &str = "PAYSTAT_AUDIT_KEY";
+/// The variable holding the audit key before the last rotation (for `audit verify` and
+/// `audit rotate-key`).
+pub const AUDIT_KEY_PREVIOUS_ENV: &str = "PAYSTAT_AUDIT_KEY_PREVIOUS";
 /// The variable naming the trail's directory.
 pub const AUDIT_DIR_ENV: &str = "PAYSTAT_AUDIT_DIR";
 /// The variable naming paystat's state directory.
@@ -114,6 +117,22 @@ impl ConfigFile {
             )));
         }
         Ok(Sealer::keyed(secrecy::SecretString::from(key.to_owned())))
+    }
+
+    /// The audit key before the last rotation, from `PAYSTAT_AUDIT_KEY_PREVIOUS`, if set.
+    pub fn audit_previous_sealer(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::audit::Sealer>, ConfigError> {
+        match env(AUDIT_KEY_PREVIOUS_ENV).map(|k| k.trim().to_owned()) {
+            None => Ok(None),
+            Some(key) if key.is_empty() => Err(ConfigError::Audit(format!(
+                "{AUDIT_KEY_PREVIOUS_ENV} is empty; set it to the audit key before the last rotation, or unset it"
+            ))),
+            Some(key) => Ok(Some(crate::audit::Sealer::keyed(
+                secrecy::SecretString::from(key),
+            ))),
+        }
     }
 
     /// The retention in days (`audit.retain`, default 400), refused under 365 unless

@@ -2,14 +2,15 @@
 //! own. A file that points `key_env` at `PAYSTAT_AUDIT_KEY` would send the audit key to Stripe;
 //! one that points it at another gateway's variable, that gateway's secret.
 
-use super::audit::{AUDIT_DIR_ENV, AUDIT_KEY_ENV, STATE_DIR_ENV};
+use super::audit::{AUDIT_DIR_ENV, AUDIT_KEY_ENV, AUDIT_KEY_PREVIOUS_ENV, STATE_DIR_ENV};
 use super::{CONFIG_ENV, ConfigError, ConfigFile};
 use crate::gateway::{self, GatewayKind};
 
 /// Variables paystat (or the HTTP stack under it) reads for something other than a gateway's
 /// credential, and what each is.
-const OTHER_USES: [(&str, &str); 15] = [
+const OTHER_USES: [(&str, &str); 16] = [
     (AUDIT_KEY_ENV, "the audit key"),
+    (AUDIT_KEY_PREVIOUS_ENV, "the audit key before its rotation"),
     (AUDIT_DIR_ENV, "the audit directory"),
     (STATE_DIR_ENV, "the state directory"),
     (CONFIG_ENV, "the config file's path"),

@@ -928,6 +928,67 @@ async fn sealing_an_unkeyed_trail_with_the_key_is_a_recorded_step() {
     );
 }
 
+/// The audit key can be rotated: a line sealed with the old key names the new one, the lines
+/// after it are sealed with the new key, and verify needs both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_key_is_rotated_by_a_line_sealed_with_the_old_one() {
+    const OLD: &str = "audit-key-canary-old-41c8";
+    const NEW: &str = "audit-key-canary-new-93fd";
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: &str, previous: Option<&str>, args: &[&str]| {
+        let mut cmd = paystat(dir.path());
+        cmd.env("PAYSTAT_AUDIT_KEY", key);
+        if let Some(previous) = previous {
+            cmd.env("PAYSTAT_AUDIT_KEY_PREVIOUS", previous);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    let base = mock.base_url(GatewayKind::Ledger);
+    let check = [
+        "check",
+        "--no-cache",
+        "--base-url",
+        base.as_str(),
+        "txn_001",
+    ];
+    assert_eq!(run(OLD, None, &check).status.code(), Some(0));
+    let rotated = run(NEW, Some(OLD), &["audit", "rotate-key"]);
+    assert_eq!(
+        rotated.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert_eq!(run(NEW, None, &check).status.code(), Some(0));
+    let verify = |key: &str, previous: Option<&str>| {
+        let output = run(key, previous, &["audit", "verify"]);
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, said) = verify(NEW, Some(OLD));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("intact"), "{said}");
+    assert_eq!(
+        verify(NEW, None).0,
+        Some(1),
+        "the old lines need the old key"
+    );
+    assert_eq!(
+        verify(OLD, None).0,
+        Some(1),
+        "the new lines need the new key"
+    );
+    let trail = crate::helpers::live_trail(dir.path());
+    assert!(trail.contains(r#""event":"audit.key_rotated""#), "{trail}");
+    assert!(
+        !trail.contains(OLD) && !trail.contains(NEW),
+        "no key in the trail"
+    );
+}
+
 #[test]
 fn a_range_judges_only_its_own_lines_since_inclusive_until_exclusive() {
     let dir = tempfile::tempdir().unwrap();
