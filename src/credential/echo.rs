@@ -340,6 +340,11 @@ mod tests {
         let echoed = br#"{"message": "bad pass\/word\\with\"quote"}"#;
         let out = Echoes::of(&[&secret]).scrub(echoed).expect("found");
         assert_eq!(out, br#"{"message": "bad [REDACTED]"}"#);
+        // Outside JSON a backslash is itself.
+        let out = Echoes::of(&[&secret])
+            .scrub(b"echoed: pass/word\\with\"quote.")
+            .expect("found raw");
+        assert_eq!(out, b"echoed: [REDACTED].");
     }
 
     #[test]
