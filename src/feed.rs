@@ -119,7 +119,7 @@ impl Checker {
                     Err(e) => {
                         // A gateway may echo a credential in its error text.
                         let mut e = crate::credential::redact(&e);
-                        crate::gateway::scrub(&mut e, &gateway.secrets());
+                        endpoint.echoes.scrub_text(&mut e);
                         sync.error = Some(e);
                         break;
                     }

@@ -12,6 +12,7 @@ mod ask;
 mod bulk;
 pub(crate) mod exchange;
 mod options;
+mod record;
 mod reuse;
 mod route;
 mod stop;
@@ -99,28 +100,6 @@ impl Checker {
         &self.endpoints
     }
 
-    /// The configured gateway and the form of the first of its credentials echoed in `bytes`, in
-    /// any form a gateway can echo it ([`crate::credential::echo`]); what `paystat record` asks of
-    /// a fixture before writing it.
-    pub fn echoed_secret(&self, bytes: &[u8]) -> Option<(GatewayKind, &'static str)> {
-        self.endpoints.iter().find_map(|e| {
-            e.echoes
-                .find(bytes)
-                .map(|(_, form)| (e.gateway.kind(), form.as_str()))
-        })
-    }
-
-    /// Whether `id` holds, as it is, the credential of a configured gateway.
-    fn holds_a_secret(&self, id: &str) -> bool {
-        use secrecy::ExposeSecret;
-        self.endpoints.iter().any(|e| {
-            e.gateway
-                .secrets()
-                .iter()
-                .any(|s| !s.expose_secret().is_empty() && id.contains(s.expose_secret()))
-        })
-    }
-
     /// The checker's HTTP client.
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
@@ -160,15 +139,6 @@ impl Checker {
         self.run(id, false).await.map(|(result, _)| result)
     }
 
-    /// Checks one payment like [`Checker::check`], and also returns the gateway's last complete
-    /// reply as received (for recording fixtures and verifying providers; never logged).
-    pub async fn check_capturing(
-        &self,
-        id: &str,
-    ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
-        self.run(id, true).await
-    }
-
     async fn run(
         &self,
         id: &str,
@@ -202,26 +172,11 @@ impl Checker {
         let clock = &self.options.clock;
         let started = clock.now();
         let took = || clock.now().saturating_sub(started);
-        // An id that holds a configured credential (a key pasted in the wrong place) is never
-        // sent, and never written down: its result and audit line say `[REDACTED]`.
-        if self.holds_a_secret(id) {
-            let (result, asked, _) = Answer::refused(
-                None,
-                Outcome::InvalidId,
-                "the id holds a configured credential: it was not sent, and is recorded as [REDACTED]"
-                    .to_owned(),
-            )
-            .into_result(crate::credential::REDACTED, took());
-            log(&result);
-            return match self.audit.write(&result, &asked).await {
-                Ok(written) => Ok((result, None, written)),
-                Err(source) => Err(self.unaudited(crate::credential::REDACTED, source)),
-            };
-        }
         let (result, asked, reply) =
             match route::endpoint_for(&self.endpoints, self.options.routing, id) {
-                Err((gateway, detail)) => {
-                    Answer::refused(gateway, Outcome::InvalidId, detail).into_result(id, took())
+                Err(refused) => {
+                    Answer::refused(refused.gateway, Outcome::InvalidId, refused.detail)
+                        .into_result(refused.shown_id, took())
                 }
                 Ok(endpoint) => match self.cached(endpoint, id) {
                     Some((mut result, asked)) => {
@@ -239,7 +194,8 @@ impl Checker {
         log(&result);
         match self.audit.write(&result, &asked).await {
             Ok(written) => Ok((result, reply, written)),
-            Err(source) => Err(self.unaudited(id, source)),
+            // The id as the result shows it (never a credential pasted as an id).
+            Err(source) => Err(self.unaudited(&result.payment_id, source)),
         }
     }
 

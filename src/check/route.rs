@@ -128,15 +128,35 @@ impl From<Configured> for Endpoint {
     }
 }
 
-/// Why an id is not sent: the gateway it would have gone to, if known, and one sentence.
-pub(crate) type Refusal = (Option<GatewayKind>, String);
+/// Why an id is not sent: the gateway it would have gone to, if known, one sentence, and the id
+/// as the result and its audit line may show it.
+pub(crate) struct Refusal<'a> {
+    pub gateway: Option<GatewayKind>,
+    pub detail: String,
+    pub shown_id: &'a str,
+}
 
-/// The endpoint to ask about `id`, or why none can be asked.
-pub(crate) fn endpoint_for<'a>(
+/// The endpoint to ask about `id`, or why none can be asked. An id that holds a configured
+/// credential (a key pasted in the wrong place) is refused like any id no gateway may be asked
+/// about, and shown as `[REDACTED]`, so the key reaches neither a gateway nor the trail.
+pub(crate) fn endpoint_for<'a, 'i>(
     endpoints: &'a [Endpoint],
     routing: Routing,
-    id: &str,
-) -> Result<&'a Endpoint, Refusal> {
+    id: &'i str,
+) -> Result<&'a Endpoint, Refusal<'i>> {
+    let refuse = |gateway, detail: String| Refusal {
+        gateway,
+        detail,
+        shown_id: id,
+    };
+    if holds_a_secret(endpoints, id) {
+        return Err(Refusal {
+            gateway: None,
+            detail: "the id holds a configured credential: it was not sent, and is recorded as [REDACTED]"
+                .to_owned(),
+            shown_id: crate::credential::REDACTED,
+        });
+    }
     let kind = match routing {
         Routing::Fixed(kind) => kind,
         Routing::Auto => match gateway::route(id) {
@@ -146,13 +166,24 @@ pub(crate) fn endpoint_for<'a>(
                     Err(invalid) => invalid.to_string(),
                     Ok(()) => format!("no gateway fits this id: {}", gateway::routing_rules()),
                 };
-                return Err((None, detail));
+                return Err(refuse(None, detail));
             }
         },
     };
-    payment_id::validate(id).map_err(|invalid| (Some(kind), invalid.to_string()))?;
+    payment_id::validate(id).map_err(|invalid| refuse(Some(kind), invalid.to_string()))?;
     endpoints
         .iter()
         .find(|e| e.gateway.kind() == kind)
-        .ok_or_else(|| (Some(kind), format!("no {kind} gateway is configured")))
+        .ok_or_else(|| refuse(Some(kind), format!("no {kind} gateway is configured")))
+}
+
+/// Whether `id` holds, as it is, the credential of a configured gateway.
+fn holds_a_secret(endpoints: &[Endpoint], id: &str) -> bool {
+    use secrecy::ExposeSecret;
+    endpoints.iter().any(|e| {
+        e.gateway
+            .secrets()
+            .iter()
+            .any(|s| !s.expose_secret().is_empty() && id.contains(s.expose_secret()))
+    })
 }

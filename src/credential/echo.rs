@@ -104,11 +104,6 @@ impl Echoes {
     }
 }
 
-/// `text` with every echo of `secrets` replaced by `[REDACTED]`.
-pub fn scrub_text(text: &mut String, secrets: &[&SecretString]) {
-    Echoes::of(secrets).scrub_text(text);
-}
-
 fn find_one(bytes: &[u8], pattern: &Pattern) -> Option<(std::ops::Range<usize>, Form)> {
     let secret = pattern.raw.expose_secret();
     let first = secret.as_bytes()[0];

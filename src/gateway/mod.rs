@@ -319,12 +319,6 @@ impl Reading {
     }
 }
 
-/// Replaces every echo of `secrets` in `text` (raw, escaped, or in base64) with `[REDACTED]`: a
-/// gateway may quote a credential back in any text it sends.
-pub fn scrub(text: &mut String, secrets: &[&SecretString]) {
-    crate::credential::echo::scrub_text(text, secrets);
-}
-
 /// One gateway's wire format.
 pub trait Gateway: Send + Sync + fmt::Debug {
     /// Which gateway this is.
