@@ -645,24 +645,15 @@ async fn feeds_are_read_page_by_page_to_their_end() {
         })
         .await;
     // Plaid: 25 events and `has_more`, then 3 more, then nothing after event 28.
-    let plaid_page = |ids: Vec<u64>, more: bool| {
-        let events: Vec<_> = ids.into_iter().map(plaid_event).collect();
-        serde_json::json!({"transfer_events": events, "has_more": more, "request_id": "req"})
-            .to_string()
-    };
-    for (after, body) in [
-        (0, plaid_page((1..=25).collect(), true)),
-        (25, plaid_page((26..=28).collect(), false)),
-        (28, plaid_page(Vec::new(), false)),
-    ] {
-        server
-            .mock_async(|when, then| {
-                when.path("/transfer/event/sync")
-                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 500}}"#));
-                then.status(200).body(body);
-            })
-            .await;
-    }
+    plaid_pages(
+        &server,
+        &[
+            (0, (1..=25).collect(), true),
+            (25, (26..=28).collect(), false),
+            (28, Vec::new(), false),
+        ],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let sync = || {
         run(paystat(dir.path())
@@ -707,6 +698,24 @@ fn plaid_event(n: u64) -> serde_json::Value {
         "timestamp": "2024-08-21T14:02:11Z", "account_id": "acc", "transfer_type": "debit",
         "transfer_amount": "1.00"
     })
+}
+
+/// Plaid's transfer event sync at `server`: after each event id, the page of `events` (asked
+/// 500 at a time), saying whether more follow.
+async fn plaid_pages(server: &MockServer, pages: &[(u64, Vec<u64>, bool)]) {
+    for (after, events, more) in pages {
+        let events: Vec<_> = events.iter().copied().map(plaid_event).collect();
+        let body =
+            serde_json::json!({"transfer_events": events, "has_more": more, "request_id": "req"})
+                .to_string();
+        server
+            .mock_async(|when, then| {
+                when.path("/transfer/event/sync")
+                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 500}}"#));
+                then.status(200).body(body);
+            })
+            .await;
+    }
 }
 
 /// `paystat cache sync` of Stripe and Plaid at `server`.
@@ -778,20 +787,11 @@ async fn a_feed_that_does_not_advance_ends_the_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plaid_feed_asks_for_500_and_follows_has_more() {
     let server = MockServer::start_async().await;
-    let page = |ids: std::ops::RangeInclusive<u64>, more: bool| {
-        let events: Vec<_> = ids.map(plaid_event).collect();
-        serde_json::json!({"transfer_events": events, "has_more": more, "request_id": "req"})
-            .to_string()
-    };
-    for (after, body) in [(0, page(1..=3, true)), (3, page(4..=5, false))] {
-        server
-            .mock_async(|when, then| {
-                when.path("/transfer/event/sync")
-                    .json_body_includes(format!(r#"{{"after_id": {after}, "count": 500}}"#));
-                then.status(200).body(body);
-            })
-            .await;
-    }
+    plaid_pages(
+        &server,
+        &[(0, (1..=3).collect(), true), (3, (4..=5).collect(), false)],
+    )
+    .await;
     server
         .mock_async(|when, then| {
             when.path("/v1/events");
