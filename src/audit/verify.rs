@@ -162,15 +162,21 @@ enum Line {
         hash: String,
         /// Whether the content matches the hash (and the sealing is the expected one).
         intact: bool,
-        event: Option<String>,
-        /// For a prune line, the last line it pruned.
-        pruned_through: Option<(u64, String)>,
-        /// Sealed without the key while the walk has one: taken only before the trail was
-        /// sealed with the key (`audit seal`).
-        unkeyed: bool,
-        /// For a key rotation line, the new key's fingerprint.
-        new_key: Option<String>,
+        marks: Marks,
     },
+}
+
+/// What a chained line says of the chain itself, beyond its place in it.
+#[derive(Debug, Default)]
+struct Marks {
+    event: Option<String>,
+    /// For a prune line, the last line it pruned.
+    pruned_through: Option<(u64, String)>,
+    /// Sealed without the key while the walk has one: taken only before the trail was sealed
+    /// with the key (`audit seal`).
+    unkeyed: bool,
+    /// For a key rotation line, the new key's fingerprint.
+    new_key: Option<String>,
 }
 
 struct Entry {
@@ -270,10 +276,10 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                     prev: String::new(),
                     hash: String::new(),
                     intact: false,
-                    event: fields.event,
-                    pruned_through: None,
-                    unkeyed: false,
-                    new_key: None,
+                    marks: Marks {
+                        event: fields.event,
+                        ..Marks::default()
+                    },
                 },
                 fields.timestamp,
             )
@@ -307,10 +313,12 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
             prev,
             hash,
             intact,
-            event: fields.event,
-            pruned_through,
-            unkeyed,
-            new_key: fields.new_key,
+            marks: Marks {
+                event: fields.event,
+                pruned_through,
+                unkeyed,
+                new_key: fields.new_key,
+            },
         },
         fields.timestamp,
     ))
@@ -371,7 +379,7 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             place: Some(place.clone()),
             detail,
         };
-        let (seq, prev, hash, intact, event) = match entry.line {
+        let (seq, prev, hash, intact, marks) = match entry.line {
             Line::Legacy if !chain_began => {
                 report.legacy += 1;
                 continue;
@@ -386,7 +394,7 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             }
             Line::NotJson => {
                 // A fragment a crash left, followed by paystat's repair line: a warning.
-                let repaired = matches!(walk.peek()?, Some(Entry { line: Line::Chained { event: Some(e), prev, seq, .. }, .. })
+                let repaired = matches!(walk.peek()?, Some(Entry { line: Line::Chained { marks: Marks { event: Some(e), .. }, prev, seq, .. }, .. })
                     if e == EVENT_REPAIR && last.as_ref().is_none_or(|(s, h, _)| *prev == *h && *seq == s + 1));
                 if repaired {
                     report.repairs.push(entry.place);
@@ -404,19 +412,15 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
                 prev,
                 hash,
                 intact,
-                event,
-                pruned_through,
-                unkeyed,
-                new_key,
-            } => (
-                seq,
-                prev,
-                hash,
-                intact,
-                (event, pruned_through, unkeyed, new_key),
-            ),
+                marks,
+            } => (seq, prev, hash, intact, marks),
         };
-        let (event, pruned_through, unkeyed, new_key) = event;
+        let Marks {
+            event,
+            pruned_through,
+            unkeyed,
+            new_key,
+        } = marks;
         if options.sealer.is_keyed() && intact {
             if unkeyed && keyed_seen {
                 report.broken = Some(broken(
