@@ -51,7 +51,7 @@ pub const MAX_ACTOR: usize = 256;
 pub use append::Written;
 pub use chain::{GENESIS, Sealer};
 pub use error::AuditError;
-pub use files::{Checkpoint, Location};
+pub use files::{Checkpoint, Location, day_of};
 pub use line::{
     Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE,
     EVENT_REPAIR, EVENT_STATUS_CHECK, Envelope, Origin, RequestLine, Target, default_actor,

@@ -268,7 +268,7 @@ impl Cache {
             .expect("HMAC takes a key of any length");
         mac.update(digest);
         let bytes = mac.finalize().into_bytes();
-        bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::result::hex(&bytes[..8])
     }
 
     fn corrupt(&self, e: impl fmt::Display) -> CacheError {

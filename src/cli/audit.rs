@@ -134,19 +134,6 @@ pub fn parse_when(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Str
 }
 
 /// A place, shown relative to the trail (`2026-11-27.jsonl line 4`).
-/// The day of the day file `place` is in (`None` for a single-file trail).
-fn place_day(place: &Place) -> Option<time::Date> {
-    let name = place.file.file_name()?.to_str()?;
-    let stem = name
-        .strip_suffix(".jsonl")
-        .or_else(|| name.strip_suffix(".jsonl.gz"))?;
-    time::Date::parse(
-        stem,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
-}
-
 fn shown(place: &Place, location: &Location) -> String {
     let file = match location {
         Location::Days(dir) => place.file.strip_prefix(dir).unwrap_or(&place.file),
@@ -247,7 +234,8 @@ fn head(args: &TrailOnly) -> Result<Exit, CliError> {
                 shown(&place, &location)
             ))?;
             let today = OffsetDateTime::now_utc().date();
-            if let Some(day) = place_day(&place).filter(|day| *day > today) {
+            if let Some(day) = paystat::audit_trail::day_of(&place.file).filter(|day| *day > today)
+            {
                 print(format_args!(
                     "the clock is behind the trail: its head is in the day file of {day}, and today is {today} (UTC)\n"
                 ))?;
