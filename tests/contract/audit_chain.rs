@@ -1165,3 +1165,131 @@ fn places_and_sealers_describe_themselves() {
     );
     assert_eq!(format!("{:?}", Sealer::plain()), "Sealer { keyed: false }");
 }
+
+/// The live trail's newest day file under `paystat(dir)`'s state directory.
+fn newest_day_file(dir: &Path) -> PathBuf {
+    let trail = dir.join("state/paystat/audit");
+    let mut days: Vec<PathBuf> = std::fs::read_dir(&trail)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    days.sort();
+    days.pop().unwrap()
+}
+
+/// A line on disk when its answer was shown, then cut short, is not a crash: paystat refuses
+/// to write a repair over it (exit 4, the trail left as it is), and verify reports it as a
+/// break, not a warning. A line deleted whole from the end is found the same way, without a
+/// recorded head. A tail a crash tore (never synced, so never shown) is still repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_cut_after_it_was_on_disk_is_never_repaired_away() {
+    const KEY: &str = "audit-key-canary-d07a";
+    let mock = crate::helpers::ledger_mock().await;
+    let run = |dir: &Path, args: &[&str]| {
+        paystat(dir)
+            .env("PAYSTAT_AUDIT_KEY", KEY)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let base = mock.base_url(GatewayKind::Ledger);
+    let check = |dir: &Path, id: &str| run(dir, &["check", "--base-url", &base, id]);
+    let said = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for cut in ["short", "whole"] {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check(dir.path(), "txn_001").status.code(), Some(0));
+        assert_eq!(check(dir.path(), "txn_003").status.code(), Some(0));
+        let file = newest_day_file(dir.path());
+        let text = std::fs::read_to_string(&file).unwrap();
+        let last_start = text.trim_end().rfind('\n').unwrap() + 1;
+        let kept = match cut {
+            "short" => &text[..last_start + 40],
+            _ => &text[..last_start],
+        };
+        std::fs::write(&file, kept).unwrap();
+        let verify = run(dir.path(), &["audit", "verify"]);
+        assert_eq!(verify.status.code(), Some(1), "{cut}: {}", said(&verify));
+        let again = check(dir.path(), "txn_001");
+        assert_eq!(again.status.code(), Some(4), "{cut}: {}", said(&again));
+        assert!(
+            said(&again).contains("was cut after it was on disk"),
+            "{cut}: {}",
+            said(&again)
+        );
+        assert!(again.stdout.is_empty(), "no answer shown");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            kept,
+            "{cut}: untouched"
+        );
+        let verify = run(dir.path(), &["audit", "verify"]);
+        assert_eq!(verify.status.code(), Some(1), "{cut}: {}", said(&verify));
+        assert!(
+            said(&verify).contains("BROKEN") && !said(&verify).contains("intact"),
+            "{cut}: {}",
+            said(&verify)
+        );
+    }
+    // A crash tore the tail: bytes after the last line on disk. Repaired, a warning.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(check(dir.path(), "txn_001").status.code(), Some(0));
+    let file = newest_day_file(dir.path());
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(r#"{"v":3,"seq":2,"prev":"ab"#);
+    std::fs::write(&file, &text).unwrap();
+    assert_eq!(check(dir.path(), "txn_003").status.code(), Some(0));
+    let verify = run(dir.path(), &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", said(&verify));
+    assert!(said(&verify).contains("warning"), "{}", said(&verify));
+}
+
+/// The record of how far the trail is on disk is sealed: edited, it is a break; removed from a
+/// trail whose lines say they were synced, it is a break too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_of_what_was_on_disk_is_sealed_and_required() {
+    const KEY: &str = "audit-key-canary-5e3c";
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        paystat(dir.path())
+            .env("PAYSTAT_AUDIT_KEY", KEY)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let base = mock.base_url(GatewayKind::Ledger);
+    assert_eq!(
+        run(&["check", "--base-url", &base, "txn_001"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let record = dir.path().join("state/paystat/audit/durable.json");
+    let original = std::fs::read_to_string(&record).expect("a durable record is written");
+    assert!(original.contains("\"seq\":1"), "{original}");
+    assert!(!original.contains(KEY));
+    assert_eq!(run(&["audit", "verify"]).status.code(), Some(0));
+    std::fs::write(&record, original.replace("\"seq\":1", "\"seq\":0")).unwrap();
+    let verify = run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("does not match its seal"),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    std::fs::remove_file(&record).unwrap();
+    let verify = run(&["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("durable.json"),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
