@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::durable::Mark;
 use super::files::Location;
 use super::line::{
     Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, Note,
@@ -204,14 +205,18 @@ impl AuditTrail {
             return Err(error);
         }
         if batch.syncer.is_some() {
-            writer
-                .open
-                .file
-                .sync_data()
-                .map_err(|source| AuditError::Write {
-                    path: writer.open.path.clone(),
-                    source,
-                })?;
+            let write_error = |source| AuditError::Write {
+                path: writer.open.path.clone(),
+                source,
+            };
+            writer.open.file.sync_data().map_err(write_error)?;
+            if let Some(head) = &writer.head {
+                writer
+                    .open
+                    .recorder
+                    .record(&head.mark())
+                    .map_err(write_error)?;
+            }
         }
         Ok(())
     }
@@ -254,10 +259,13 @@ impl AuditTrail {
         timestamp: &'l str,
         event: &'l str,
     ) -> Envelope<'l> {
+        let first = seq == 1 && prev == chain::GENESIS;
         Envelope {
             v: chain::FORMAT_VERSION,
             seq,
             prev: Cow::Borrowed(prev),
+            legacy_before: first
+                .then(|| self.legacy_before.load(std::sync::atomic::Ordering::SeqCst)),
             chain: Cow::Borrowed(self.sealer.name()),
             timestamp: Cow::Borrowed(timestamp),
             event: Cow::Borrowed(event),
@@ -324,7 +332,7 @@ impl AuditTrail {
                 Ok(day) => day,
                 Err(e) => return Batch::failed(self.write_error(e)),
             };
-            let next = match open_file(&self.location, day, self.durability) {
+            let next = match open_file(&self.location, day, self.durability, &self.sealer) {
                 Ok(next) => next,
                 Err(e) => return Batch::failed(e),
             };
@@ -373,8 +381,13 @@ impl AuditTrail {
             let _ = open.file.set_len(head.length + kept_bytes as u64);
         }
         let syncer = open.syncer.clone();
+        let last = kept.checked_sub(1).map(|last| Mark {
+            seq: head.seq + kept as u64,
+            hash: ends[last].1.clone(),
+            length: head.length + kept_bytes as u64,
+        });
         // Numbered while the file is still locked, so the numbers follow the file's order.
-        let first_seq = syncer.as_ref().map(|s| s.written(kept as u64));
+        let first_seq = syncer.as_ref().map(|s| s.written(kept as u64, last));
         let error = failure.map(|source| AuditError::Write {
             path: open.path.clone(),
             source,

@@ -19,8 +19,13 @@ use sha2::Sha256;
 /// The `prev` of a trail's first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The format version written in every chained line's `v`.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version written in every chained line's `v`: 3 since the chain's first line
+/// counts the lines before it and the trail keeps a sealed record of how far it is on disk
+/// ([`super::durable`]).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The first format version with chain fields: a line of an earlier one is legacy.
+pub const CHAINED_SINCE: u32 = 2;
 
 /// How line hashes are made: plain SHA-256, or HMAC-SHA-256 with the audit key.
 #[derive(Clone, Default)]

@@ -62,6 +62,18 @@ pub enum AuditError {
         /// The audit path.
         path: PathBuf,
     },
+    /// Lines that were on disk when their answers were shown are gone from the end of the
+    /// trail (cut short or removed): not a crash, so paystat does not write over them.
+    #[error(
+        "line seq {seq} of the audit log {} was cut after it was on disk (the trail's durable record names it): the trail was tampered with; paystat writes nothing more to it — run `paystat audit verify` and keep the trail as it is",
+        .path.display()
+    )]
+    CutAfterDurable {
+        /// The trail file.
+        path: PathBuf,
+        /// The last line the durable record names.
+        seq: u64,
+    },
     /// An earlier line could not be written, so this check was not sent at all: after the
     /// first audit failure no further request leaves paystat.
     #[error("not sent: an earlier audit line could not be written")]
@@ -105,6 +117,10 @@ impl AuditError {
             AuditError::NotKeyedYet { path } => AuditError::NotKeyedYet { path: path.clone() },
             AuditError::Seal(why) => AuditError::Seal(why),
             AuditError::Replaced { path } => AuditError::Replaced { path: path.clone() },
+            AuditError::CutAfterDurable { path, seq } => AuditError::CutAfterDurable {
+                path: path.clone(),
+                seq: *seq,
+            },
             AuditError::Halted => AuditError::Halted,
             AuditError::Sync { path, reason } => AuditError::Sync {
                 path: path.clone(),

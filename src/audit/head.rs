@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::durable::{self, Mark};
 use super::files::{self, Location};
 use super::line::{EVENT_REPAIR, now_millis};
 use super::open::Writer;
@@ -24,6 +25,17 @@ pub(super) struct Head {
     /// checkpoint or a compressed day file): a keyed trail takes no line without the key, and an
     /// unkeyed one takes keyed lines only after `audit seal` says so.
     pub(super) keyed: Option<bool>,
+}
+
+impl Head {
+    /// The head as the durable record names it.
+    pub(super) fn mark(&self) -> Mark {
+        Mark {
+            seq: self.seq,
+            hash: self.hash.clone(),
+            length: self.length,
+        }
+    }
 }
 
 impl AuditTrail {
@@ -53,6 +65,17 @@ impl AuditTrail {
             return Ok(head.clone());
         }
         let tail = files::tail(&open.file, length).map_err(write_error)?;
+        // Lines that were on disk are never written over: the durable record says how far
+        // this file was synced, and a crash can only tear what lies after that.
+        if let Some(durable) = durable::read(&self.location).map_err(write_error)?
+            && open.path.file_name() == Some(std::ffi::OsStr::new(&durable.file))
+            && durable.length > length - tail.fragment
+        {
+            return Err(AuditError::CutAfterDurable {
+                path: open.path.clone(),
+                seq: durable.seq,
+            });
+        }
         let mut head = match tail.last.as_deref().and_then(chained) {
             Some((seq, hash)) => Head {
                 file: open.path.clone(),
@@ -81,6 +104,12 @@ impl AuditTrail {
                 keyed: None,
             },
         };
+        // The chain begins here: its first line says how many lines came before it.
+        if head.seq == 0 && head.hash == GENESIS {
+            let legacy = self.lines_before_the_chain().map_err(write_error)?;
+            self.legacy_before
+                .store(legacy, std::sync::atomic::Ordering::SeqCst);
+        }
         // A keyed trail takes no line without the key (not even a repair): one would read as
         // tampering to every later verify.
         if head.keyed == Some(true) && !self.sealer.is_keyed() {
@@ -121,9 +150,37 @@ impl AuditTrail {
                 hash,
                 keyed: Some(self.sealer.is_keyed()),
             };
+            if self.durability.is_disk() {
+                open.recorder.record(&head.mark()).map_err(write_error)?;
+            }
         }
         writer.head = Some(head.clone());
         Ok(head)
+    }
+
+    /// The lines (JSON objects) of a trail that has no chained line yet: written before the
+    /// chain, by an earlier paystat.
+    fn lines_before_the_chain(&self) -> std::io::Result<u64> {
+        let mut raw = files::RawLine {
+            bytes: Vec::new(),
+            number: 0,
+            ended: false,
+        };
+        let mut count = 0;
+        for path in self.location.files()? {
+            let mut reader = files::open_reader(&path)?;
+            while files::next_line(&mut *reader, &mut raw)? {
+                if raw.ended
+                    && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(
+                        &raw.bytes,
+                    )
+                    .is_ok()
+                {
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
     }
 
     /// The head a new day file continues from: the last line of the newest earlier day file,

@@ -112,6 +112,10 @@ pub struct Envelope<'a> {
     /// The hash of the line before it ([`super::GENESIS`] for the first).
     #[serde(default)]
     pub prev: Cow<'a, str>,
+    /// On a chain's first line only: how many lines without chain fields (written before the
+    /// chain) come before it in the trail. Any other such line is one put there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_before: Option<u64>,
     /// How hashes are made: `sha256`, or `hmac-sha256` with the audit key.
     #[serde(default)]
     pub chain: Cow<'a, str>,

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 mod append;
 pub mod chain;
+pub mod durable;
 mod error;
 mod files;
 mod head;
@@ -85,6 +86,9 @@ pub struct AuditTrail {
     sealer: Sealer,
     /// Opened by `audit seal`: the one opening that may put a keyed line after unkeyed ones.
     starting_key: bool,
+    /// The lines without chain fields the trail holds when its chain begins, found with the
+    /// head (and read only for a chain's first line).
+    legacy_before: std::sync::atomic::AtomicU64,
     syncs: Arc<std::sync::atomic::AtomicU64>,
 }
 

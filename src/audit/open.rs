@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
+use super::durable::Recorder;
 use super::files::{self, Location};
 use super::line::{Origin, default_actor};
 use super::sync::{Durability, Syncer};
@@ -44,6 +45,8 @@ pub(super) struct OpenFile {
     /// The open file's identity (device, inode), compared with the path's before each line.
     pub(super) identity: (u64, u64),
     pub(super) syncer: Option<Arc<Syncer>>,
+    /// Records how far the file is on disk after each sync (with `--audit-sync os`, never).
+    pub(super) recorder: Arc<Recorder>,
 }
 
 #[derive(Debug)]
@@ -192,7 +195,7 @@ impl AuditTrail {
                 path: location.path().to_owned(),
                 source,
             })?;
-        let open = open_file(&location, day, options.durability)?;
+        let open = open_file(&location, day, options.durability, &options.sealer)?;
         let lock = match &location {
             Location::File(_) => open.file.try_clone(),
             Location::Days(dir) => create_0600(&dir.join(files::LOCK), false),
@@ -218,6 +221,7 @@ impl AuditTrail {
             durability: options.durability,
             sealer: options.sealer,
             starting_key,
+            legacy_before: std::sync::atomic::AtomicU64::new(0),
             syncs: Arc::default(),
         };
         // Finds the head now, repairing a fragment a crash left, so a broken trail is said at
@@ -262,6 +266,7 @@ pub(super) fn open_file(
     location: &Location,
     day: time::Date,
     durability: Durability,
+    sealer: &Sealer,
 ) -> Result<OpenFile, AuditError> {
     let (path, day) = match location {
         Location::File(path) => (path.clone(), None),
@@ -292,10 +297,11 @@ pub(super) fn open_file(
         "the audit log"
     };
     crate::ownership::check_metadata(what, &path, &meta)?;
+    let recorder = Arc::new(Recorder::new(location, &path, sealer.clone()));
     let syncer = match durability {
         Durability::Disk => Some(Arc::new(
             file.try_clone()
-                .and_then(Syncer::start)
+                .and_then(|file| Syncer::start(file, Arc::clone(&recorder)))
                 .map_err(open_error)?,
         )),
         Durability::Os => None,
@@ -306,6 +312,7 @@ pub(super) fn open_file(
         identity: (meta.dev(), meta.ino()),
         file,
         syncer,
+        recorder,
     })
 }
 

@@ -11,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::durable::{Mark, Recorder};
+
 /// How far an audit line must get before its answer is shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,6 +43,8 @@ type Synced = Result<u64, String>;
 #[derive(Debug, Default)]
 struct Written {
     lines: u64,
+    /// The last line written, as the durable record will name it once it is synced.
+    last: Option<Mark>,
     closing: bool,
     /// Whether the syncer sleeps until a line comes (only then does a writer wake it: while it
     /// gathers lines it looks for itself, so a busy run pays no wake-up per line).
@@ -56,15 +60,16 @@ pub(super) struct Syncer {
 }
 
 impl Syncer {
-    /// Starts the syncer thread for `file` (a handle on the same open file as the writer's).
-    pub fn start(file: File) -> std::io::Result<Syncer> {
+    /// Starts the syncer thread for `file` (a handle on the same open file as the writer's),
+    /// which records each sync's last line with `recorder`.
+    pub fn start(file: File, recorder: Arc<Recorder>) -> std::io::Result<Syncer> {
         let written = Arc::new((Mutex::new(Written::default()), Condvar::new()));
         let (tx, synced) = watch::channel(Ok(0));
         let syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (shared, counter) = (Arc::clone(&written), Arc::clone(&syncs));
         std::thread::Builder::new()
             .name("paystat-audit-sync".into())
-            .spawn(move || run(&file, &shared, &tx, &counter))?;
+            .spawn(move || run(&file, &recorder, &shared, &tx, &counter))?;
         Ok(Syncer {
             written,
             synced,
@@ -72,13 +77,16 @@ impl Syncer {
         })
     }
 
-    /// Notes `lines` more lines written; returns the sequence number of the first. Call in
-    /// write order.
-    pub fn written(&self, lines: u64) -> u64 {
+    /// Notes `lines` more lines written, the last of them `last`; returns the sequence number
+    /// of the first. Call in write order.
+    pub fn written(&self, lines: u64, last: Option<Mark>) -> u64 {
         let (lock, wake) = &*self.written;
         let mut written = lock.lock().unwrap_or_else(|p| p.into_inner());
         let first = written.lines + 1;
         written.lines += lines;
+        if last.is_some() {
+            written.last = last;
+        }
         if lines > 0 && written.idle {
             written.idle = false;
             wake.notify_one();
@@ -112,6 +120,7 @@ impl Drop for Syncer {
 
 fn run(
     file: &File,
+    recorder: &Recorder,
     written: &(Mutex<Written>, Condvar),
     tx: &watch::Sender<Synced>,
     syncs: &std::sync::atomic::AtomicU64,
@@ -141,11 +150,19 @@ fn run(
                 std::thread::sleep(GATHER_AT_MOST.saturating_sub(QUIET));
                 state = lock.lock().unwrap_or_else(|p| p.into_inner());
             }
-            state.lines
+            (state.lines, state.last.clone())
         };
+        let (target, last) = target;
         // Every line written so far, in one sync.
         match file.sync_data() {
             Ok(()) => {
+                // Then the record of how far the trail is on disk: a record behind the file is
+                // only weaker evidence, never a wrong one.
+                if let Some(last) = &last
+                    && let Err(e) = recorder.record(last)
+                {
+                    tracing::warn!("cannot record how far the audit trail is on disk: {e}");
+                }
                 synced = target;
                 syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let _ = tx.send(Ok(synced));

@@ -111,6 +111,9 @@ pub struct Report {
     pub head: Option<(u64, String)>,
     /// Whether the lines were sealed with a key.
     pub keyed: bool,
+    /// Lines without chain fields before a chain begun by a paystat that did not count them:
+    /// shown, but nothing proves they were not put there.
+    pub legacy_unverified: bool,
     /// A checkpoint the chain starts from that no prune line records, written before pruning
     /// was recorded (unsealed): the walk after it holds, but what it stands for is unproven.
     pub unrecorded_checkpoint: Option<PathBuf>,
@@ -149,6 +152,10 @@ struct Fields {
     through_hash: Option<String>,
     /// A key rotation line's new key, by fingerprint.
     new_key: Option<String>,
+    /// A chain's first line: the lines without chain fields before it.
+    legacy_before: Option<u64>,
+    /// `os` on a line not synced to disk.
+    sync: Option<String>,
 }
 
 /// One line, judged on its own.
@@ -177,6 +184,13 @@ struct Marks {
     unkeyed: bool,
     /// For a key rotation line, the new key's fingerprint.
     new_key: Option<String>,
+    /// The line's format version.
+    v: u32,
+    /// On a chain's first line: the lines without chain fields it says came before it.
+    legacy_before: Option<u64>,
+    /// A status check synced to disk before its answer was shown (by a paystat that records
+    /// how far the trail is on disk).
+    recorded_on_disk: bool,
 }
 
 struct Entry {
@@ -267,7 +281,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
     };
     let (Some(seq), Some(prev)) = (fields.seq, fields.prev) else {
         // Written before the chain, when nothing about it says otherwise.
-        return Ok(if fields.v.unwrap_or(0) < chain::FORMAT_VERSION {
+        return Ok(if fields.v.unwrap_or(0) < chain::CHAINED_SINCE {
             (Line::Legacy, fields.timestamp)
         } else {
             (
@@ -307,6 +321,10 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
         (Some(event), Some(seq), Some(hash)) if event == super::EVENT_PRUNE => Some((seq, hash)),
         _ => None,
     };
+    let v = fields.v.unwrap_or(0);
+    let recorded_on_disk = v >= chain::FORMAT_VERSION
+        && fields.event.as_deref() == Some(super::EVENT_STATUS_CHECK)
+        && fields.sync.as_deref() != Some("os");
     Ok((
         Line::Chained {
             seq,
@@ -318,6 +336,9 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                 pruned_through,
                 unkeyed,
                 new_key: fields.new_key,
+                v,
+                legacy_before: fields.legacy_before,
+                recorded_on_disk,
             },
         },
         fields.timestamp,
@@ -351,6 +372,7 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     let ranged = options.since.is_some() || options.until.is_some();
     // The line the next one must follow; `None` in a range until its first line anchors it.
     let checkpoint_seen = checkpoint.is_some();
+    let checkpoint_seq = checkpoint.as_ref().map_or(0, |c| c.seq);
     // The checkpoint the walk starts from, until a prune line of the chain records it.
     let mut unrecorded = if ranged { None } else { checkpoint.clone() };
     // With a key: whether a line sealed with it was seen, and unkeyed lines before it.
@@ -369,6 +391,20 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         ..Report::default()
     };
     let mut head_seen = false;
+    // How far the trail was on disk, as recorded: that line must still be in the chain.
+    let durable_path = super::durable::path_of(location);
+    let durable = if ranged {
+        None
+    } else {
+        super::durable::read(location).map_err(|source| VerifyError::Read {
+            path: durable_path.clone(),
+            source,
+        })?
+    };
+    // Whether the recorded line was found (and was the same line), and whether any line says
+    // a record should exist.
+    let mut durable_found: Option<bool> = None;
+    let mut needs_record = false;
     // Lines in the format before the chain come before every chained line: after a checkpoint
     // (the chain began before what was pruned) there can be none.
     let mut chain_began = !ranged && checkpoint_seen;
@@ -420,7 +456,35 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             pruned_through,
             unkeyed,
             new_key,
+            v,
+            legacy_before,
+            recorded_on_disk,
         } = marks;
+        // The chain's first line says how many lines without chain fields came before it
+        // (a chain begun before paystat said so leaves them unverified).
+        if intact && !ranged && seq == 1 && prev == GENESIS {
+            if v >= chain::FORMAT_VERSION && legacy_before != Some(report.legacy) {
+                report.broken = Some(broken(
+                    BreakKind::Inserted,
+                    &entry.place,
+                    format!(
+                        "{} line{} without chain fields come before the chain's first line, which records {}",
+                        report.legacy,
+                        if report.legacy == 1 { "" } else { "s" },
+                        legacy_before.map_or("none".to_owned(), |n| n.to_string())
+                    ),
+                ));
+                break;
+            }
+            report.legacy_unverified = v < chain::FORMAT_VERSION && report.legacy > 0;
+        }
+        needs_record |= intact && recorded_on_disk;
+        if intact
+            && let Some(d) = &durable
+            && d.seq == seq
+        {
+            durable_found = Some(d.hash == hash);
+        }
         if options.sealer.is_keyed() && intact {
             if unkeyed && keyed_seen {
                 report.broken = Some(broken(
@@ -564,6 +628,27 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         });
     }
     if report.broken.is_none()
+        && let Some(d) = &durable
+        && !d.sealed_by(&options.sealer)
+        && !options.previous.as_ref().is_some_and(|p| d.sealed_by(p))
+    {
+        report.broken = Some(Break {
+            kind: BreakKind::Edited,
+            place: None,
+            detail: format!("{} does not match its seal", durable_path.display()),
+        });
+    }
+    if report.broken.is_none() && !ranged {
+        report.broken = durable_break(
+            durable.as_ref(),
+            durable_found,
+            needs_record,
+            checkpoint_seq,
+            &durable_path,
+            report.head.as_ref().map(|(s, _)| *s),
+        );
+    }
+    if report.broken.is_none()
         && let Some(checkpoint) = unrecorded
     {
         let path = location.path().join(super::files::CHECKPOINT);
@@ -606,6 +691,45 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         });
     }
     Ok(report)
+}
+
+/// What the durable record says of a walk that found no other break: the line it names must
+/// be in the chain (unless pruned), and a trail whose lines were synced must have one.
+fn durable_break(
+    durable: Option<&super::durable::Durable>,
+    found: Option<bool>,
+    needed: bool,
+    pruned_through: u64,
+    path: &Path,
+    head: Option<u64>,
+) -> Option<Break> {
+    let cut = |detail: String| {
+        Some(Break {
+            kind: BreakKind::Truncated,
+            place: None,
+            detail,
+        })
+    };
+    match (durable, found) {
+        (Some(_), Some(true)) => None,
+        (Some(d), Some(false)) => cut(format!(
+            "line seq {} is not the line that was on disk ({} names another): the trail was cut and written again after it",
+            d.seq,
+            path.display()
+        )),
+        (Some(d), None) if d.seq > pruned_through => cut(format!(
+            "line seq {} was on disk ({} names it), and the trail ends at {}: lines were cut off its end",
+            d.seq,
+            path.display(),
+            head.map_or("no chained line".to_owned(), |s| format!("seq {s}"))
+        )),
+        (Some(_), None) => None,
+        (None, _) if needed => cut(format!(
+            "{} is missing, and the trail's lines say they were synced to disk: the record of how far it was on disk was removed",
+            path.display()
+        )),
+        (None, _) => None,
+    }
 }
 
 /// The files a range can hold lines of: a day file outside the range is not opened.

@@ -191,6 +191,13 @@ fn describe(report: &Report, location: &Location) -> String {
             shown(place, location)
         ));
     }
+    let legacy_warning = report.legacy_unverified.then(|| {
+        format!(
+            "warning: the chain began before paystat counted the lines written before it: its {} legacy line{} cannot be shown not to have been put there\n",
+            report.legacy,
+            if report.legacy == 1 { "" } else { "s" }
+        )
+    });
     match &report.broken {
         None => {
             let head = report
@@ -199,11 +206,17 @@ fn describe(report: &Report, location: &Location) -> String {
                 .map_or("no chained line yet".to_owned(), |(seq, hash)| {
                     format!("head seq {seq} {hash}")
                 });
+            if let Some(warning) = &legacy_warning {
+                text.push_str(warning);
+            }
             match &report.unrecorded_checkpoint {
                 // Not intact: what the checkpoint stands for cannot be shown to be pruning.
                 Some(path) => text.push_str(&format!(
                     "warning: no line of the chain records {} (written by hand, or by a paystat from before pruning was recorded): the day files before it cannot be shown to have been pruned\nunverified: every line after the checkpoint follows the one before it; {head}\n",
                     display_safe(&path.display().to_string())
+                )),
+                None if legacy_warning.is_some() => text.push_str(&format!(
+                    "unverified: every chained line follows the one before it; {head}\n"
                 )),
                 None => text.push_str(&format!(
                     "intact: every line follows the one before it; {head}\n"

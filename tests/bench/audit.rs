@@ -165,6 +165,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                 v: 2,
                 seq,
                 prev: Cow::Owned(prev.clone()),
+                legacy_before: None,
                 chain: sealer.name().into(),
                 timestamp: timestamp.into(),
                 event: paystat::audit_trail::EVENT_STATUS_CHECK.into(),

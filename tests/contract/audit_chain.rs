@@ -92,8 +92,14 @@ fn an_untouched_trail_is_intact_and_its_head_is_the_last_line() {
     assert!(lines[9].ends_with(&format!(r#","hash":"{head}"}}"#)));
     let first: AuditRecord = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(
-        (first.envelope.v, first.envelope.seq, &*first.envelope.prev),
-        (2, 1, GENESIS)
+        (
+            first.envelope.v,
+            first.envelope.seq,
+            &*first.envelope.prev,
+            first.envelope.legacy_before
+        ),
+        (3, 1, GENESIS, Some(0)),
+        "the chain's first line says no line came before it"
     );
     let second: AuditRecord = serde_json::from_str(&lines[1]).unwrap();
     assert_eq!(
@@ -1082,7 +1088,7 @@ fn the_kind_of_break_is_told_apart_where_neighbours_look_alike() {
     let object = value.as_object_mut().unwrap();
     object.remove("seq");
     object.remove("prev");
-    assert_eq!(object["v"], 2);
+    assert_eq!(object["v"], 3);
     lines[6] = value.to_string();
     write_lines(&path, &lines);
     assert_eq!(
@@ -1291,5 +1297,74 @@ async fn the_record_of_what_was_on_disk_is_sealed_and_required() {
         String::from_utf8_lossy(&verify.stdout).contains("durable.json"),
         "{}",
         String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// The chain's first line counts the lines without chain fields before it: a legacy-looking
+/// line planted before the first line of a trail that began chained is a break, and so is one
+/// added to a trail that began after legacy lines. A chain begun by a paystat that did not count
+/// them leaves its legacy lines unverified, and verify says so.
+#[test]
+fn a_line_planted_before_the_chain_is_found_by_the_count_its_first_line_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.jsonl");
+    write_trail(&path, 3, Sealer::plain());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{LEGACY}{text}")).unwrap();
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Inserted, Some(3))),
+        "two lines planted before a chain that began with none"
+    );
+
+    let path = dir.path().join("upgraded.jsonl");
+    std::fs::write(&path, LEGACY).unwrap();
+    write_trail(&path, 2, Sealer::plain());
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "{report:?}");
+    assert!(
+        !report.legacy_unverified,
+        "counted by the chain's first line"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let one = LEGACY.lines().next().unwrap();
+    std::fs::write(&path, format!("{one}\n{text}")).unwrap();
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Inserted, Some(4)))
+    );
+
+    // A chain begun before the count: its legacy lines are shown as unverified, never intact.
+    let path = dir.path().join("older.jsonl");
+    std::fs::write(&path, LEGACY).unwrap();
+    write_trail(&path, 2, Sealer::plain());
+    let mut lines = lines_of(&path);
+    // As a paystat before the count wrote it: format 2, no count; the next line re-chained.
+    let reseal = |line: &str| {
+        let (body, _) = paystat::audit_trail::chain::unseal(line.as_bytes()).unwrap();
+        Sealer::plain().seal(body)
+    };
+    let older = lines[2]
+        .replace(r#""v":3,"#, r#""v":2,"#)
+        .replace(r#""legacy_before":2,"#, "");
+    assert_ne!(older, lines[2]);
+    let (first, hash) = reseal(&older);
+    lines[2] = String::from_utf8(first).unwrap();
+    let prev = lines[3].split(r#""prev":""#).nth(1).unwrap()[..64].to_owned();
+    let (second, _) = reseal(&lines[3].replace(&prev, &hash));
+    lines[3] = String::from_utf8(second).unwrap();
+    write_lines(&path, &lines);
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "{report:?}");
+    assert!(report.legacy_unverified);
+    let out = paystat(dir.path())
+        .args(["audit", "verify", "--audit-log"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("unverified") && !said.contains("intact"),
+        "{said}"
     );
 }

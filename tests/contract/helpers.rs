@@ -263,6 +263,7 @@ pub fn fixed_record<'a>(
             v: 2,
             seq,
             prev: prev.to_owned().into(),
+            legacy_before: None,
             chain: "sha256".into(),
             timestamp: timestamp.to_owned().into(),
             event: paystat::audit_trail::EVENT_STATUS_CHECK.into(),

@@ -1,0 +1,147 @@
+//! How far the trail is on disk, sealed: after each disk sync paystat records the last line
+//! synced (its file, where it ends, its `seq` and hash), sealed like the lines. A tail a crash
+//! tore lies after that point — never synced, so no answer was shown for it — and paystat
+//! repairs it; a line cut or removed *before* that point was on disk when its answer was
+//! shown, so paystat refuses to write over it and `audit verify` reports a break.
+//!
+//! What it cannot tell: lines written with `--audit-sync os` are never recorded (they are not
+//! synced), and someone who can write the directory can put back an older record of the same
+//! trail — compare `audit head` with a head kept elsewhere (`audit verify --expect-head`) for
+//! that. Without an audit key, anyone who can write the directory can forge the record too.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::chain::Sealer;
+use super::files::Location;
+
+/// The record's name in a day-file trail (a single-file trail's is `<file>.durable.json`).
+pub const DURABLE: &str = "durable.json";
+
+/// The last line synced to disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durable {
+    /// The trail file it is in (its name).
+    pub file: String,
+    /// Where that line ends in the file, in bytes.
+    pub length: u64,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// The record's seal (the trail's hash of the fields above).
+    pub seal: String,
+}
+
+impl Durable {
+    fn sealed_bytes(file: &str, length: u64, seq: u64, hash: &str) -> Vec<u8> {
+        format!("paystat durable\n{file}\n{length}\n{seq}\n{hash}").into_bytes()
+    }
+
+    /// Whether the seal is `sealer`'s.
+    pub fn sealed_by(&self, sealer: &Sealer) -> bool {
+        sealer.hash(&Durable::sealed_bytes(
+            &self.file,
+            self.length,
+            self.seq,
+            &self.hash,
+        )) == self.seal
+    }
+}
+
+/// Where `location`'s record is.
+pub fn path_of(location: &Location) -> PathBuf {
+    match location {
+        Location::Days(dir) => dir.join(DURABLE),
+        Location::File(path) => {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(".durable.json");
+            path.with_file_name(name)
+        }
+    }
+}
+
+/// The record of `location`, if there is one.
+pub fn read(location: &Location) -> std::io::Result<Option<Durable>> {
+    let path = path_of(location);
+    // A record another user could write would let that user cut lines off the trail.
+    crate::ownership::check_no_link("the audit trail's durable record", &path)
+        .map_err(std::io::Error::other)?;
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is unreadable: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records, for one trail file, the last line synced.
+#[derive(Debug)]
+pub(super) struct Recorder {
+    path: PathBuf,
+    file: String,
+    sealer: Sealer,
+}
+
+/// A line as the record names it: its seq, its hash, where it ends in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Mark {
+    pub(super) seq: u64,
+    pub(super) hash: String,
+    pub(super) length: u64,
+}
+
+impl Recorder {
+    /// The recorder of the trail file `file` of `location`.
+    pub(super) fn new(location: &Location, file: &Path, sealer: Sealer) -> Recorder {
+        Recorder {
+            path: path_of(location),
+            file: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sealer,
+        }
+    }
+
+    /// Records `mark` as on disk: written beside and renamed over the record, so it is always
+    /// whole. Called after the sync that made `mark` durable; the first record's directory is
+    /// synced too, so a power cut cannot leave synced lines with no record at all.
+    pub(super) fn record(&self, mark: &Mark) -> std::io::Result<()> {
+        let seal = self.sealer.hash(&Durable::sealed_bytes(
+            &self.file,
+            mark.length,
+            mark.seq,
+            &mark.hash,
+        ));
+        let record = Durable {
+            file: self.file.clone(),
+            length: mark.length,
+            seq: mark.seq,
+            hash: mark.hash.clone(),
+            seal,
+        };
+        let first = !self.path.exists();
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(".new");
+        let temporary = PathBuf::from(temporary);
+        {
+            let mut file = super::open::create_0600(&temporary, false)?;
+            file.set_len(0)?;
+            let mut bytes = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+            file.write_all(&bytes)?;
+        }
+        std::fs::rename(&temporary, &self.path)?;
+        if first && let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
