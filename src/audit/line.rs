@@ -37,6 +37,17 @@ pub const EVENT_PRUNE: &str = "audit.prune";
 /// match its seal, so the gateway was asked instead.
 pub const EVENT_CACHE_REJECTED: &str = "cache.row_rejected";
 
+/// Every event a line can record, as `audit export --event` takes them.
+pub const EVENTS: [&str; 7] = [
+    EVENT_STATUS_CHECK,
+    EVENT_CACHE_REJECTED,
+    EVENT_HALTED,
+    EVENT_REPAIR,
+    EVENT_KEYED,
+    EVENT_KEY_ROTATED,
+    EVENT_PRUNE,
+];
+
 /// Where a check came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {

@@ -55,7 +55,7 @@ pub use error::AuditError;
 pub use files::{Checkpoint, Location, day_of};
 pub use line::{
     Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE,
-    EVENT_REPAIR, EVENT_STATUS_CHECK, Envelope, Origin, RequestLine, Target, default_actor,
+    EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, Envelope, Origin, RequestLine, Target, default_actor,
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;

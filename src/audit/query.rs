@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::files::{self, Location, RawLine};
 use super::verify::Place;
-use super::{AuditRecord, EVENT_STATUS_CHECK};
+use super::{AuditRecord, EVENT_STATUS_CHECK, Envelope};
 use crate::result::flat::{self, RESULT_COLUMNS};
 use crate::result::{GatewayKind, Outcome, Source};
 
@@ -32,6 +32,47 @@ pub struct Filter {
     pub gateway: Option<GatewayKind>,
     /// With this outcome.
     pub outcome: Option<Outcome>,
+    /// Of these events only (`payment.status_check`, `audit.prune`, …); every event when empty.
+    pub events: Vec<String>,
+}
+
+/// One line a query passes on: a status check, read whole, or a line of another event (a
+/// prune, a key rotation, a repair, a rejected cache row), by its envelope.
+#[derive(Debug)]
+pub enum Found<'r> {
+    /// A status check.
+    Check(&'r AuditRecord<'static>),
+    /// Another event: its envelope, and the payment it names, if any.
+    Other {
+        /// Its place in the chain, when, who, which event.
+        envelope: &'r Envelope<'static>,
+        /// The payment it is about (a rejected cache row names one).
+        payment_id: Option<&'r str>,
+    },
+}
+
+impl Found<'_> {
+    /// The envelope.
+    pub fn envelope(&self) -> &Envelope<'static> {
+        match self {
+            Found::Check(record) => &record.envelope,
+            Found::Other { envelope, .. } => envelope,
+        }
+    }
+
+    /// Whether the line was written before the chain (format 1): shown, never verified.
+    pub fn unchained(&self) -> bool {
+        self.envelope().v < super::chain::CHAINED_SINCE
+    }
+}
+
+/// A line of another event, as a query reads it.
+#[derive(serde::Deserialize)]
+struct OtherLine {
+    #[serde(flatten)]
+    envelope: Envelope<'static>,
+    #[serde(default)]
+    payment_id: Option<String>,
 }
 
 /// A line of the trail paystat could not read as a status check.
@@ -52,24 +93,26 @@ pub enum QueryError {
 }
 
 /// What a query went through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scanned {
     /// Lines read in the files of the range.
     pub read: u64,
-    /// Status-check lines that matched.
+    /// Lines that matched.
     pub matched: u64,
+    /// Of those, lines of other events than status checks, per event.
+    pub other_events: BTreeMap<String, u64>,
     /// Of those, legacy (unchained) lines.
     pub legacy: u64,
-    /// Lines that are not status checks paystat can read (repairs, notes, fragments).
+    /// Lines paystat cannot read as audit lines (fragments a crash left).
     pub skipped: u64,
 }
 
-/// Calls `each` with every status-check line of `location` that passes `filter`, in trail order:
-/// its place, its bytes as written and the record read from them.
+/// Calls `each` with every line of `location` that passes `filter`, in trail order: its
+/// place, its bytes as written and what they say.
 pub fn scan(
     location: &Location,
     filter: &Filter,
-    mut each: impl FnMut(&Place, &[u8], &AuditRecord<'static>) -> Result<(), QueryError>,
+    mut each: impl FnMut(&Place, &[u8], &Found<'_>) -> Result<(), QueryError>,
 ) -> Result<Scanned, QueryError> {
     let read_error = |path: &std::path::Path, source| QueryError::Read {
         path: path.to_owned(),
@@ -98,38 +141,58 @@ pub fn scan(
         raw.number = 0;
         while files::next_line(&mut *reader, &mut raw).map_err(|e| read_error(&path, e))? {
             scanned.read += 1;
-            let record: AuditRecord<'static> = match serde_json::from_slice(&raw.bytes) {
-                Ok(record) => record,
-                Err(_) => {
-                    scanned.skipped += 1;
-                    continue;
-                }
-            };
-            if record.envelope.event != EVENT_STATUS_CHECK {
+            let Ok(other) = serde_json::from_slice::<OtherLine>(&raw.bytes) else {
                 scanned.skipped += 1;
                 continue;
+            };
+            let event = &other.envelope.event;
+            if !filter.events.is_empty() && !filter.events.iter().any(|e| e == event) {
+                continue;
             }
-            if !passes(&record, filter) {
+            let record;
+            let found = if event == EVENT_STATUS_CHECK {
+                record = match serde_json::from_slice::<AuditRecord<'static>>(&raw.bytes) {
+                    Ok(record) => record,
+                    Err(_) => {
+                        scanned.skipped += 1;
+                        continue;
+                    }
+                };
+                Found::Check(&record)
+            } else {
+                Found::Other {
+                    envelope: &other.envelope,
+                    payment_id: other.payment_id.as_deref(),
+                }
+            };
+            if !passes(&found, filter) {
                 continue;
             }
             scanned.matched += 1;
-            if record.envelope.v == 0 {
+            if found.unchained() {
                 scanned.legacy += 1;
+            }
+            if let Found::Other { envelope, .. } = &found {
+                *scanned
+                    .other_events
+                    .entry(envelope.event.to_string())
+                    .or_default() += 1;
             }
             let place = Place {
                 file: path.clone(),
                 line: raw.number,
             };
-            each(&place, &raw.bytes, &record)?;
+            each(&place, &raw.bytes, &found)?;
         }
     }
     Ok(scanned)
 }
 
-fn passes(record: &AuditRecord<'_>, filter: &Filter) -> bool {
+fn passes(found: &Found<'_>, filter: &Filter) -> bool {
+    let envelope = found.envelope();
     if filter.since.is_some() || filter.until.is_some() {
         let Ok(at) = OffsetDateTime::parse(
-            &record.envelope.timestamp,
+            &envelope.timestamp,
             &time::format_description::well_known::Rfc3339,
         ) else {
             return false;
@@ -138,18 +201,30 @@ fn passes(record: &AuditRecord<'_>, filter: &Filter) -> bool {
             return false;
         }
     }
-    filter
-        .actor
-        .as_ref()
-        .is_none_or(|a| *a == record.envelope.actor)
-        && filter
-            .payment_id
-            .as_ref()
-            .is_none_or(|id| *id == record.check.payment_id)
-        && filter
-            .gateway
-            .is_none_or(|g| record.check.gateway == Some(g))
-        && filter.outcome.is_none_or(|o| record.check.outcome == o)
+    if filter.actor.as_ref().is_some_and(|a| *a != envelope.actor) {
+        return false;
+    }
+    match found {
+        Found::Check(record) => {
+            filter
+                .payment_id
+                .as_ref()
+                .is_none_or(|id| *id == record.check.payment_id)
+                && filter
+                    .gateway
+                    .is_none_or(|g| record.check.gateway == Some(g))
+                && filter.outcome.is_none_or(|o| record.check.outcome == o)
+        }
+        // Another event has no gateway or outcome: a filter on them leaves it out.
+        Found::Other { payment_id, .. } => {
+            filter.gateway.is_none()
+                && filter.outcome.is_none()
+                && filter
+                    .payment_id
+                    .as_ref()
+                    .is_none_or(|id| Some(id.as_str()) == *payment_id)
+        }
+    }
 }
 
 /// The envelope's columns in CSV, before the result's.
@@ -197,14 +272,31 @@ pub fn export(
             let mut writer = csv::Writer::from_writer(out);
             let mut header = flat::header(ENVELOPE_COLUMNS);
             header.extend(flat::header(RESULT_COLUMNS));
-            header.extend(["prev".to_owned(), "hash".to_owned()]);
+            header.extend([
+                "prev".to_owned(),
+                "hash".to_owned(),
+                "chain_status".to_owned(),
+            ]);
             writer.write_record(&header).map_err(csv_error)?;
-            let scanned = scan(location, filter, |_, bytes, record| {
+            let scanned = scan(location, filter, |_, bytes, found| {
                 let value: Value = serde_json::from_slice(bytes)
                     .unwrap_or_else(|_| Value::Object(Default::default()));
                 let mut row = flat::cells(&value, ENVELOPE_COLUMNS);
                 row.extend(flat::cells(&value, RESULT_COLUMNS));
-                row.extend([record.envelope.prev.to_string(), record.hash.clone()]);
+                let hash = value
+                    .get("hash")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                row.extend([
+                    found.envelope().prev.to_string(),
+                    hash.to_owned(),
+                    if found.unchained() {
+                        "unverified"
+                    } else {
+                        "chained"
+                    }
+                    .to_owned(),
+                ]);
                 // Safe to open in a spreadsheet; the JSON-lines export keeps the exact bytes.
                 let row = row.iter().map(|c| flat::spreadsheet_safe(c).into_owned());
                 writer.write_record(row).map_err(csv_error)
@@ -219,11 +311,15 @@ fn csv_error(e: csv::Error) -> QueryError {
     QueryError::Write(std::io::Error::other(e))
 }
 
-/// One check in a payment's history.
+/// One line in a payment's history: a check, or another event about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryRow {
     /// When.
     pub timestamp: String,
+    /// Which event (`payment.status_check`, `cache.row_rejected`).
+    pub event: String,
+    /// Written before the chain: shown, not verified.
+    pub unchained: bool,
     /// Who.
     pub actor: String,
     /// The OS user.
@@ -232,8 +328,8 @@ pub struct HistoryRow {
     pub gateway: Option<GatewayKind>,
     /// Mock, test or live.
     pub environment: Option<String>,
-    /// What came back.
-    pub outcome: Outcome,
+    /// What came back (a check only).
+    pub outcome: Option<Outcome>,
     /// The payment's status, when found.
     pub status: Option<String>,
     /// The gateway's word.
@@ -242,7 +338,7 @@ pub struct HistoryRow {
     pub duration_ms: u64,
 }
 
-/// Every check of `payment_id`, oldest first (`each` called per check, in trail order).
+/// Every line about `payment_id`, oldest first (`each` called per line, in trail order).
 pub fn history(
     location: &Location,
     payment_id: &str,
@@ -252,18 +348,30 @@ pub fn history(
         payment_id: Some(payment_id.to_owned()),
         ..Filter::default()
     };
-    scan(location, &filter, |_, _, record| {
-        each(HistoryRow {
-            timestamp: record.envelope.timestamp.to_string(),
-            actor: record.envelope.actor.to_string(),
-            os_user: record.envelope.os_user.to_string(),
-            gateway: record.check.gateway,
-            environment: record.environment.map(|e| e.as_str().to_owned()),
-            outcome: record.check.outcome,
-            status: record.check.status.map(|s| s.as_str().to_owned()),
-            gateway_status: record.check.gateway_status.clone(),
-            duration_ms: record.check.duration_ms,
-        })
+    scan(location, &filter, |_, _, found| {
+        let envelope = found.envelope();
+        let mut row = HistoryRow {
+            timestamp: envelope.timestamp.to_string(),
+            event: envelope.event.to_string(),
+            unchained: found.unchained(),
+            actor: envelope.actor.to_string(),
+            os_user: envelope.os_user.to_string(),
+            gateway: None,
+            environment: None,
+            outcome: None,
+            status: None,
+            gateway_status: None,
+            duration_ms: 0,
+        };
+        if let Found::Check(record) = found {
+            row.gateway = record.check.gateway;
+            row.environment = record.environment.map(|e| e.as_str().to_owned());
+            row.outcome = Some(record.check.outcome);
+            row.status = record.check.status.map(|s| s.as_str().to_owned());
+            row.gateway_status = record.check.gateway_status.clone();
+            row.duration_ms = record.check.duration_ms;
+        }
+        each(row)
     })
 }
 
@@ -319,7 +427,11 @@ pub fn stats(
         latency: Histogram<u64>,
     }
     let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
-    let scanned = scan(location, filter, |_, _, record| {
+    let scanned = scan(location, filter, |_, _, found| {
+        // Lines of other events are counted in `Scanned::other_events`.
+        let Found::Check(record) = found else {
+            return Ok(());
+        };
         let check = &record.check;
         let key = match by {
             GroupBy::Gateway => check

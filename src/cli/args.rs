@@ -527,6 +527,11 @@ pub struct AuditExportArgs {
     /// Only checks with this outcome (`found`, `not_found`, `timeout`, …).
     #[arg(long, value_name = "OUTCOME")]
     pub outcome: Option<String>,
+    /// Only lines of this event (repeat for more): `payment.status_check`, `audit.prune`,
+    /// `audit.key_rotated`, `audit.keyed`, `audit.repair`, `audit.halted`,
+    /// `cache.row_rejected`. Every event by default.
+    #[arg(long, value_name = "EVENT")]
+    pub event: Vec<String>,
 }
 
 /// `paystat audit history`.

@@ -280,6 +280,17 @@ fn filter(
             })
         })
         .transpose()?;
+    if let Some(unknown) = args
+        .event
+        .iter()
+        .find(|e| !paystat::audit_trail::EVENTS.contains(&e.as_str()))
+    {
+        return Err(CliError::usage(format!(
+            "--event `{}` is not an event of the trail; use one of {}",
+            display_safe(unknown),
+            paystat::audit_trail::EVENTS.join(", ")
+        )));
+    }
     Ok(Filter {
         since,
         until,
@@ -287,6 +298,7 @@ fn filter(
         payment_id: args.payment_id.clone(),
         gateway: args.gateway.map(GatewayKind::from),
         outcome,
+        events: args.event.clone(),
     })
 }
 
@@ -319,7 +331,7 @@ fn export(args: &AuditExportArgs) -> Result<Exit, CliError> {
     .map_err(|e| CliError::usage(sentence(&e)))?;
     let legacy = match scanned.legacy {
         0 => String::new(),
-        n => format!(" ({n} legacy, unchained)"),
+        n => format!(" ({n} legacy, unchained: not verified)"),
     };
     let chain = match &report.broken {
         None => "the chain verified over the range".to_owned(),
@@ -333,13 +345,28 @@ fn export(args: &AuditExportArgs) -> Result<Exit, CliError> {
         ),
     };
     eprintln!(
-        "paystat: exported {} line{}{legacy}; {chain}",
+        "paystat: exported {} line{}{}{legacy}; {chain}",
         scanned.matched,
-        if scanned.matched == 1 { "" } else { "s" }
+        if scanned.matched == 1 { "" } else { "s" },
+        other_events(&scanned)
     );
     Ok(Exit::Audited {
         broken: report.broken.is_some(),
     })
+}
+
+/// The lines of other events than status checks a query went through, for its summary:
+/// ` (of them: audit.prune 1, cache.row_rejected 2)`.
+fn other_events(scanned: &query::Scanned) -> String {
+    if scanned.other_events.is_empty() {
+        return String::new();
+    }
+    let counts: Vec<String> = scanned
+        .other_events
+        .iter()
+        .map(|(event, n)| format!("{} {n}", display_safe(event)))
+        .collect();
+    format!(" (other events: {})", counts.join(", "))
 }
 
 /// A query error as the CLI reports it: a closed pipe ends quietly, a write error is exit 5.
@@ -363,6 +390,7 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
     table.load_preset(presets::ASCII_MARKDOWN);
     table.set_header([
         "when (UTC)",
+        "event",
         "actor",
         "os user",
         "gateway",
@@ -379,14 +407,24 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
         table.add_row(
             [
                 row.timestamp,
+                // A line from before the chain is shown, never as if it were verified.
+                if row.unchained {
+                    format!("{} (unchained, not verified)", row.event)
+                } else {
+                    row.event
+                },
                 row.actor,
                 row.os_user,
                 row.gateway.map(|g| g.to_string()).unwrap_or_default(),
                 row.environment.unwrap_or_default(),
-                row.outcome.to_string(),
+                row.outcome.map(|o| o.to_string()).unwrap_or_default(),
                 row.status.unwrap_or_default(),
                 row.gateway_status.unwrap_or_default(),
-                format!("{} ms", row.duration_ms),
+                if row.outcome.is_some() {
+                    format!("{} ms", row.duration_ms)
+                } else {
+                    String::new()
+                },
             ]
             .map(|text| cell(&text)),
         );
@@ -395,7 +433,7 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
     .map_err(|e| output_or_read(&e))?;
     if rows == 0 {
         eprintln!(
-            "paystat: no check of payment {} in the {} lines of the trail",
+            "paystat: no line about payment {} in the {} lines of the trail",
             display_safe(&args.id),
             scanned.read
         );
@@ -403,9 +441,13 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
     }
     print(format_args!("{table}\n"))?;
     eprintln!(
-        "paystat: {rows} check{} of payment {}",
+        "paystat: {rows} line{} about payment {}{}",
         if rows == 1 { "" } else { "s" },
-        display_safe(&args.id)
+        display_safe(&args.id),
+        match scanned.legacy {
+            0 => String::new(),
+            n => format!(" ({n} unchained, not verified)"),
+        }
     );
     Ok(Exit::Done)
 }
@@ -424,6 +466,7 @@ fn stats(args: &AuditStatsArgs) -> Result<Exit, CliError> {
         until,
         ..Filter::default()
     };
+    // Checks are counted in the table; other events in the summary.
     let (rows, scanned) = query::stats(&location, &filter, by).map_err(|e| output_or_read(&e))?;
     let mut table = Table::new();
     table.load_preset(presets::ASCII_MARKDOWN);
@@ -467,14 +510,16 @@ fn stats(args: &AuditStatsArgs) -> Result<Exit, CliError> {
         ]);
     }
     print(format_args!("{table}\n"))?;
+    let checks = scanned.matched - scanned.other_events.values().sum::<u64>();
     eprintln!(
-        "paystat: {} check{} counted{}",
-        scanned.matched,
-        if scanned.matched == 1 { "" } else { "s" },
+        "paystat: {} check{} counted{}{}",
+        checks,
+        if checks == 1 { "" } else { "s" },
         match scanned.legacy {
             0 => String::new(),
-            n => format!(" ({n} legacy, unchained)"),
-        }
+            n => format!(" ({n} legacy, unchained: not verified)"),
+        },
+        other_events(&scanned)
     );
     Ok(Exit::Done)
 }

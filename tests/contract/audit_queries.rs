@@ -371,3 +371,64 @@ fn prune_keeps_twelve_months_unless_told_otherwise() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// Lines of other events than status checks (a key rotation here) are exported, counted and
+/// filtered by their event name; an unknown event name is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_events_are_shown_and_filtered_by_name() {
+    const OLD: &str = "audit-key-canary-old-4411";
+    const NEW: &str = "audit-key-canary-new-4412";
+    let mock = crate::helpers::ledger_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: &str, previous: Option<&str>, args: &[&str]| {
+        let mut cmd = paystat(dir.path());
+        cmd.env("PAYSTAT_AUDIT_KEY", key);
+        if let Some(previous) = previous {
+            cmd.env("PAYSTAT_AUDIT_KEY_PREVIOUS", previous);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    let base = mock.base_url(GatewayKind::Ledger);
+    assert_eq!(
+        run(OLD, None, &["check", "--base-url", &base, "txn_001"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(NEW, Some(OLD), &["audit", "rotate-key"]).status.code(),
+        Some(0)
+    );
+    let all = run(NEW, Some(OLD), &["audit", "export"]);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.contains("\"event\":\"audit.key_rotated\""), "{text}");
+    assert!(
+        String::from_utf8_lossy(&all.stderr).contains("other events: audit.key_rotated 1"),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let only = run(
+        NEW,
+        Some(OLD),
+        &["audit", "export", "--event", "audit.key_rotated"],
+    );
+    let text = String::from_utf8_lossy(&only.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("audit.key_rotated"));
+    let checks = run(
+        NEW,
+        Some(OLD),
+        &["audit", "export", "--event", "payment.status_check"],
+    );
+    assert!(!String::from_utf8_lossy(&checks.stdout).contains("audit.key_rotated"));
+    let stats = run(NEW, Some(OLD), &["audit", "stats"]);
+    let said = String::from_utf8_lossy(&stats.stderr);
+    assert!(
+        said.contains("1 check counted") && said.contains("audit.key_rotated 1"),
+        "{said}"
+    );
+    let bad = run(NEW, Some(OLD), &["audit", "export", "--event", "nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("audit.prune"));
+}
