@@ -128,8 +128,12 @@ impl Recorder {
             seal,
         };
         let first = !self.path.exists();
+        // A name of its own: other paystat processes, and this one's syncer and notes, record
+        // at the same time, and each rename must put a whole record in place.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut temporary = self.path.clone().into_os_string();
-        temporary.push(".new");
+        temporary.push(format!(".{}.{n}.new", std::process::id()));
         let temporary = PathBuf::from(temporary);
         {
             let mut file = super::open::create_0600(&temporary, false)?;
