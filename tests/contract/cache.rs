@@ -930,3 +930,164 @@ fn processes_opening_a_new_cache_at_once_all_get_it() {
         }
     }
 }
+
+/// A Stripe intent's 200 body from the scenario `file`, answering for `id`.
+fn stripe_body(file: &str, id: &str) -> String {
+    let scenario = change_scenario(file);
+    String::from_utf8(scenario.body_bytes.clone())
+        .unwrap()
+        .replace(&scenario.payment_id, id)
+}
+
+/// `server` answers GET of Stripe intent `id` with `body`, counting the requests.
+async fn stripe_answers<'a>(server: &'a MockServer, id: &str, body: String) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::GET)
+                .path(format!("/v1/payment_intents/{id}"));
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(body);
+        })
+        .await
+}
+
+/// `paystat check` of one Stripe intent at `server`, as JSON, with `flags`.
+fn check_stripe(dir: &Path, server: &MockServer, flags: &[&str], id: &str) -> Output {
+    run(paystat(dir)
+        .env("PAYSTAT_STRIPE_URL", server.base_url())
+        .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+        .args(["check", "--gateway", "stripe", "--format", "json"])
+        .args(flags)
+        .arg(id))
+}
+
+/// A Stripe payment that succeeded long ago (far past the 120-day dispute window) is refunded
+/// later: Stripe sets no deadline for refunds, so a succeeded answer is never final on its own.
+/// After a first sync (which cannot prove that nothing happened before it), the check asks
+/// Stripe and shows the refund.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_long_after_success_is_never_hidden_by_the_cache() {
+    const ID: &str = "pi_3MtwBwLkdIwHu7ixLateRef01";
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    let succeeded =
+        stripe_answers(&server, ID, stripe_body("stripe/status_succeeded.toml", ID)).await;
+    let first = results(&check_stripe(dir.path(), &server, &[], ID)).remove(0);
+    assert_eq!(first.status, Some(paystat::PaymentStatus::Completed));
+    assert_eq!(
+        first.finality,
+        Some(paystat::Finality::Changing),
+        "a succeeded intent can still be refunded or disputed"
+    );
+    assert!(
+        first.final_after.is_some(),
+        "the dispute window stays as information"
+    );
+    succeeded.delete_async().await;
+    stripe_answers(
+        &server,
+        ID,
+        stripe_body("stripe/status_succeeded_fully_refunded.toml", ID),
+    )
+    .await;
+    paystat::contract::register_feed(&server, GatewayKind::Stripe, &[]).await;
+    let synced = run(paystat(dir.path())
+        .env("PAYSTAT_STRIPE_URL", server.base_url())
+        .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+        .args(["cache", "sync", "--gateway", "stripe"]));
+    assert_eq!(synced.status.code(), Some(0), "{}", stdout(&synced));
+    let after = results(&check_stripe(dir.path(), &server, &[], ID)).remove(0);
+    assert_eq!(
+        (after.source, after.status),
+        (Source::Gateway, Some(paystat::PaymentStatus::Refunded))
+    );
+}
+
+/// With the feed followed (a cursor in the cache), a check syncs the feed first and then reuses
+/// an answer that can still change, without --max-age, only when no event has named it since it
+/// was stored; an event names it: asked again. A feed that cannot be read is said once on
+/// stderr, and then only answers that can no longer change are reused. `--no-sync` keeps
+/// --max-age's meaning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changing_answer_is_reused_only_while_the_feed_is_followed_without_a_gap() {
+    const ID: &str = "pi_3MtwBwLkdIwHu7ixFollowed1";
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    let intent = stripe_answers(
+        &server,
+        ID,
+        stripe_body("stripe/status_processing.toml", ID),
+    )
+    .await;
+    let mut feed = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::GET).path("/v1/events");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(paystat::contract::feed_page(GatewayKind::Stripe, &[]));
+        })
+        .await;
+    let sync = || {
+        run(paystat(dir.path())
+            .env("PAYSTAT_STRIPE_URL", server.base_url())
+            .env("PAYSTAT_STRIPE_KEY", "sk_test_mock")
+            .args(["cache", "sync", "--gateway", "stripe"]))
+    };
+    assert_eq!(sync().status.code(), Some(0));
+    let check = |flags: &[&str]| check_stripe(dir.path(), &server, flags, ID);
+    assert_eq!(results(&check(&[]))[0].source, Source::Gateway);
+    let feed_reads = feed.hits_async().await;
+    let again = check(&[]);
+    assert_eq!(
+        results(&again)[0].source,
+        Source::Cache,
+        "followed without a gap: reused without --max-age"
+    );
+    assert_eq!(intent.hits_async().await, 1, "Stripe was not asked again");
+    assert_eq!(
+        feed.hits_async().await,
+        feed_reads + 1,
+        "the check synced the feed first"
+    );
+
+    // An event names the payment: the check's own sync drops it, and Stripe is asked.
+    feed.delete_async().await;
+    let event = stripe_event(
+        7,
+        "payment_intent.succeeded",
+        serde_json::json!({"id": ID, "object": "payment_intent"}),
+    )
+    .to_string();
+    feed = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::GET).path("/v1/events");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(paystat::contract::feed_page(GatewayKind::Stripe, &[&event]));
+        })
+        .await;
+    assert_eq!(results(&check(&[]))[0].source, Source::Gateway);
+    assert_eq!(intent.hits_async().await, 2);
+
+    // The feed fails: said once, and the changing answer is not reused, even within --max-age.
+    feed.delete_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::GET).path("/v1/events");
+            then.status(500).body("{}");
+        })
+        .await;
+    let unsynced = check(&["--max-age", "1h"]);
+    assert_eq!(results(&unsynced)[0].source, Source::Gateway);
+    let said = String::from_utf8_lossy(&unsynced.stderr);
+    assert_eq!(
+        said.matches("could not sync Stripe's change feed").count(),
+        1,
+        "{said}"
+    );
+    // --no-sync: --max-age decides, and the feed is not asked.
+    let no_sync = check(&["--no-sync", "--max-age", "1h"]);
+    assert_eq!(results(&no_sync)[0].source, Source::Cache);
+    assert!(!String::from_utf8_lossy(&no_sync.stderr).contains("could not sync"));
+}
