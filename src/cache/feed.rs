@@ -68,12 +68,13 @@ impl Cache {
     pub fn cursor(&self, feed: &Feed<'_>) -> Result<Option<Cursor>, CacheError> {
         self.connection()
             .query_row(
-                "SELECT position, synced_at FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3",
+                "SELECT position, synced_at, since FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3",
                 params![feed.gateway.as_str(), feed.host, feed.scope],
                 |row| {
                     Ok(Cursor {
                         position: row.get(0)?,
                         synced_at: row.get(1)?,
+                        since: row.get(2)?,
                     })
                 },
             )
@@ -85,14 +86,15 @@ impl Cache {
     pub fn set_cursor(&self, feed: &Feed<'_>, cursor: &Cursor) -> Result<(), CacheError> {
         self.connection()
             .execute(
-                "INSERT OR REPLACE INTO cursors (gateway, host, scope, position, synced_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO cursors (gateway, host, scope, position, synced_at, since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     feed.gateway.as_str(),
                     feed.host,
                     feed.scope,
                     cursor.position,
-                    cursor.synced_at
+                    cursor.synced_at,
+                    cursor.since
                 ],
             )
             .map_err(|e| self.corrupt(e))?;
@@ -104,7 +106,7 @@ impl Cache {
         let connection = self.connection();
         let mut statement = connection
             .prepare(
-                "SELECT gateway, host, scope, position, synced_at FROM cursors ORDER BY gateway, host, scope",
+                "SELECT gateway, host, scope, position, synced_at, since FROM cursors ORDER BY gateway, host, scope",
             )
             .map_err(|e| self.corrupt(e))?;
         let rows = statement
@@ -116,6 +118,7 @@ impl Cache {
                     Cursor {
                         position: row.get(3)?,
                         synced_at: row.get(4)?,
+                        since: row.get(5)?,
                     },
                 ))
             })

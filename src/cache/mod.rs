@@ -30,7 +30,7 @@ mod read;
 mod schema;
 mod writer;
 
-pub use policy::reusable;
+pub use policy::{Followed, position_after, reusable};
 pub use schema::{FILE_NAME, SCHEMA_VERSION};
 use writer::Writer;
 
@@ -127,6 +127,9 @@ pub struct Entry {
     pub environment: Environment,
     /// When it was fetched, unix milliseconds.
     pub fetched_ms: i64,
+    /// Where the gateway's change feed stood when it was asked, when the feed was followed
+    /// then and no sync moved it before the answer was stored.
+    pub feed_position: Option<String>,
 }
 
 impl Entry {
@@ -143,6 +146,9 @@ pub struct Cursor {
     pub position: String,
     /// When the feed was last read to its end, unix seconds.
     pub synced_at: i64,
+    /// The position from which the feed has been read without a gap (set when a sync starts
+    /// afresh; kept while syncs continue from the cursor).
+    pub since: Option<String>,
 }
 
 /// Counts of one gateway's entries.
@@ -245,13 +251,15 @@ impl Cache {
         fetched_ms: i64,
         rules: &str,
         text: &str,
+        feed_position: Option<&str>,
     ) -> String {
         let row = format!(
-            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{text}",
+            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{}\n{text}",
             key.gateway.as_str(),
             key.host,
             key.scope,
-            key.payment_id
+            key.payment_id,
+            feed_position.unwrap_or("-"),
         );
         (self.seal)(row.as_bytes())
     }
@@ -314,7 +322,7 @@ mod tests {
         let cache = Cache::open(&path).unwrap();
         let result = found("t1", Finality::Final, None);
         cache
-            .put(&key("t1"), &result, Environment::Test, 100)
+            .put(&key("t1"), &result, Environment::Test, 100, None)
             .unwrap();
         let entry = cache.get(&key("t1")).unwrap().unwrap();
         assert_eq!(entry.result, result);
@@ -329,7 +337,7 @@ mod tests {
         assert!(cache.get(&key("t1")).unwrap().is_some());
         let missing = CheckResult::new("t3", Some(GatewayKind::Plaid), Outcome::NotFound);
         cache
-            .put(&key("t3"), &missing, Environment::Test, 1)
+            .put(&key("t3"), &missing, Environment::Test, 1, None)
             .unwrap();
         assert!(cache.get(&key("t3")).unwrap().is_none());
     }
@@ -342,14 +350,14 @@ mod tests {
         for id in ["a", "b"] {
             let result = found(id, Finality::Final, None);
             cache
-                .put_later(&key(id), &result, Environment::Live, 5)
+                .put_later(&key(id), &result, Environment::Live, 5, None)
                 .unwrap();
         }
         cache.flush().unwrap();
         assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 5);
         let result = found("c", Finality::Final, None);
         cache
-            .put_later(&key("c"), &result, Environment::Live, 6)
+            .put_later(&key("c"), &result, Environment::Live, 6, None)
             .unwrap();
         drop(cache);
         let cache = Cache::open(&path).unwrap();
@@ -359,7 +367,7 @@ mod tests {
         );
         let missing = CheckResult::new("d", Some(GatewayKind::Plaid), Outcome::NotFound);
         cache
-            .put_later(&key("d"), &missing, Environment::Live, 7)
+            .put_later(&key("d"), &missing, Environment::Live, 7, None)
             .unwrap();
         cache.flush().unwrap();
         assert!(
@@ -369,7 +377,7 @@ mod tests {
         let mut unjudged = found("e", Finality::Final, None);
         unjudged.finality = None;
         cache
-            .put_later(&key("e"), &unjudged, Environment::Live, 7)
+            .put_later(&key("e"), &unjudged, Environment::Live, 7, None)
             .unwrap();
         cache.flush().unwrap();
         assert!(
@@ -389,7 +397,7 @@ mod tests {
             wait_reason: None,
         });
         cache
-            .put_later(&key("f"), &asked, Environment::Live, 8)
+            .put_later(&key("f"), &asked, Environment::Live, 8, None)
             .unwrap();
         cache.flush().unwrap();
         assert_eq!(
@@ -410,7 +418,13 @@ mod tests {
         for (at, result) in entries.iter().enumerate() {
             let fetched = 1_000 * (at as i64 + 1);
             cache
-                .put(&key(&result.payment_id), result, Environment::Test, fetched)
+                .put(
+                    &key(&result.payment_id),
+                    result,
+                    Environment::Test,
+                    fetched,
+                    None,
+                )
                 .unwrap();
         }
         let stats = cache.stats().unwrap();
@@ -434,12 +448,16 @@ mod tests {
         let path = dir.path().join("c.sqlite3");
         let cache = Cache::open(&path).unwrap().with_rules("0.1.0+old");
         let result = found("a", Finality::Final, None);
-        cache.put(&key("a"), &result, Environment::Live, 1).unwrap();
+        cache
+            .put(&key("a"), &result, Environment::Live, 1, None)
+            .unwrap();
         assert!(cache.get(&key("a")).unwrap().is_some());
         drop(cache);
         let cache = Cache::open(&path).unwrap().with_rules("0.1.0+new");
         assert!(cache.get(&key("a")).unwrap().is_none(), "asked again");
-        cache.put(&key("a"), &result, Environment::Live, 2).unwrap();
+        cache
+            .put(&key("a"), &result, Environment::Live, 2, None)
+            .unwrap();
         assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 2);
     }
 
@@ -467,7 +485,7 @@ mod tests {
         ];
         for (_, result) in &entries {
             cache
-                .put(&key(&result.payment_id), result, Environment::Test, 1)
+                .put(&key(&result.payment_id), result, Environment::Test, 1, None)
                 .unwrap();
         }
         let feed = Feed {
@@ -509,7 +527,7 @@ mod tests {
         let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
         let result = found("t1", Finality::Final, None);
         cache
-            .put(&key("t2"), &result, Environment::Test, 1)
+            .put(&key("t2"), &result, Environment::Test, 1, None)
             .unwrap();
         assert!(matches!(
             cache.get(&key("t2")),
@@ -522,18 +540,34 @@ mod tests {
         let today = time::macros::date!(2026 - 02 - 01);
         let minute = Duration::from_secs(60);
         let changing = found("d", Finality::Changing, None);
-        assert!(!reusable(&changing, today, minute, Duration::ZERO));
-        assert!(reusable(&changing, today, minute, 2 * minute));
-        assert!(!reusable(&changing, today, minute, minute));
+        assert!(!reusable(
+            &changing,
+            today,
+            minute,
+            Duration::ZERO,
+            None,
+            None
+        ));
+        assert!(reusable(&changing, today, minute, 2 * minute, None, None));
+        assert!(!reusable(&changing, today, minute, minute, None, None));
         let until_today = found("c", Finality::FinalAfter, Some("2026-02-01"));
-        assert!(!reusable(&until_today, today, minute, Duration::ZERO));
+        assert!(!reusable(
+            &until_today,
+            today,
+            minute,
+            Duration::ZERO,
+            None,
+            None
+        ));
         let past = found("b", Finality::FinalAfter, Some("2026-01-31"));
-        assert!(reusable(&past, today, minute, Duration::ZERO));
+        assert!(reusable(&past, today, minute, Duration::ZERO, None, None));
         assert!(reusable(
             &found("a", Finality::Final, None),
             today,
             minute,
-            Duration::ZERO
+            Duration::ZERO,
+            None,
+            None
         ));
     }
 }

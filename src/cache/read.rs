@@ -11,7 +11,7 @@ impl Cache {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT result, environment, fetched_ms, finality, final_after, rules, seal FROM answers
+                "SELECT result, environment, fetched_ms, finality, final_after, rules, seal, feed_position FROM answers
                  WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
             )
             .map_err(|e| self.corrupt(e))?;
@@ -27,19 +27,37 @@ impl Cache {
                         row.get::<_, Option<String>>(4)?,
                         row.get::<_, String>(5)?,
                         row.get::<_, Option<String>>(6)?,
+                        row.get::<_, Option<String>>(7)?,
                     ))
                 },
             )
             .optional()
             .map_err(|e| self.corrupt(e))?;
-        let Some((text, environment, fetched_ms, finality, final_after, rules, seal)) = row else {
+        let Some((
+            text,
+            environment,
+            fetched_ms,
+            finality,
+            final_after,
+            rules,
+            seal,
+            feed_position,
+        )) = row
+        else {
             return Ok(None);
         };
         if rules != self.rules {
             return Ok(None);
         }
         // A row is what paystat stored, or nothing: an edit, a row sealed with another key.
-        let expected = self.seal_of(key, &environment, fetched_ms, &rules, &text);
+        let expected = self.seal_of(
+            key,
+            &environment,
+            fetched_ms,
+            &rules,
+            &text,
+            feed_position.as_deref(),
+        );
         if seal.as_deref() != Some(expected.as_str()) {
             return Err(CacheError::SealBroken {
                 payment_id: crate::result::kept_id(key.payment_id).into_owned(),
@@ -69,6 +87,7 @@ impl Cache {
             result,
             environment,
             fetched_ms,
+            feed_position,
         }))
     }
 

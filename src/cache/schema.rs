@@ -20,9 +20,10 @@ enum Prepare {
 }
 
 /// The schema this paystat writes (SQLite's `user_version`). Version 2 added the salt that
-/// fingerprints credentials and each row's seal; a version 1 cache is emptied on opening (its
-/// entries carry neither, so no run could prove it may reuse them).
-pub const SCHEMA_VERSION: i64 = 2;
+/// fingerprints credentials and each row's seal; version 3 the feed position each answer was
+/// stored at and the position each feed has been followed from without a gap. An older cache
+/// is emptied on opening (its entries carry neither, so no run could prove it may reuse them).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The file name of the cache in the state directory.
 pub const FILE_NAME: &str = "cache.sqlite3";
@@ -39,7 +40,8 @@ CREATE TABLE answers (
     finality    TEXT    NOT NULL,
     final_after TEXT,
     rules       TEXT    NOT NULL,
-    seal        TEXT
+    seal        TEXT,
+    feed_position TEXT
 );
 CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
 CREATE TABLE cursors (
@@ -48,6 +50,7 @@ CREATE TABLE cursors (
     scope     TEXT    NOT NULL,
     position  TEXT    NOT NULL,
     synced_at INTEGER NOT NULL,
+    since     TEXT,
     PRIMARY KEY (gateway, host, scope)
 ) WITHOUT ROWID;
 ";
@@ -143,6 +146,17 @@ impl Cache {
             }
             if version < 2 {
                 tx.execute_batch(META).map_err(fail)?;
+            }
+            if version == 1 || version == 2 {
+                // Its rows do not say where the feed stood when they were stored.
+                tx.execute_batch(
+                    "DELETE FROM answers; DELETE FROM cursors;
+                     ALTER TABLE answers ADD COLUMN feed_position TEXT;
+                     ALTER TABLE cursors ADD COLUMN since TEXT;",
+                )
+                .map_err(fail)?;
+            }
+            if version < SCHEMA_VERSION {
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(fail)?;
             }

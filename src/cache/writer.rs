@@ -24,6 +24,12 @@ struct Pending {
     final_after: Option<String>,
     environment: Environment,
     fetched_ms: i64,
+    /// Where the feed stood when the gateway was asked, and the seal of the row that says so:
+    /// kept only if no sync has moved the feed's cursor since (else an event read by that sync
+    /// could be one this answer predates).
+    feed_position: Option<String>,
+    seal_with_position: String,
+    /// The seal of the row without a feed position.
     seal: String,
 }
 
@@ -58,8 +64,10 @@ impl Cache {
         result: &CheckResult,
         environment: Environment,
         fetched_ms: i64,
+        feed_position: Option<&str>,
     ) -> Result<(), CacheError> {
-        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms, feed_position)
+        else {
             return Ok(());
         };
         write_batch(&self.connection(), &[pending]).map_err(|e| self.corrupt(e))
@@ -73,6 +81,7 @@ impl Cache {
         result: &CheckResult,
         environment: Environment,
         fetched_ms: i64,
+        feed_position: Option<&str>,
     ) -> Option<Box<Pending>> {
         if result.outcome != Outcome::Found || result.finality.is_none() {
             return None;
@@ -84,7 +93,18 @@ impl Cache {
             ..result.clone()
         };
         let text = serde_json::to_string(&answer).ok()?;
-        let seal = self.seal_of(key, environment.as_str(), fetched_ms, &self.rules, &text);
+        let seal_for = |position| {
+            self.seal_of(
+                key,
+                environment.as_str(),
+                fetched_ms,
+                &self.rules,
+                &text,
+                position,
+            )
+        };
+        let seal = seal_for(None);
+        let seal_with_position = feed_position.map(|p| seal_for(Some(p))).unwrap_or_default();
         Some(Box::new(Pending {
             rules: self.rules.clone(),
             gateway: key.gateway,
@@ -96,6 +116,8 @@ impl Cache {
             final_after: result.final_after.clone(),
             environment,
             fetched_ms,
+            feed_position: feed_position.map(str::to_owned),
+            seal_with_position,
             seal,
         }))
     }
@@ -109,8 +131,10 @@ impl Cache {
         result: &CheckResult,
         environment: Environment,
         fetched_ms: i64,
+        feed_position: Option<&str>,
     ) -> Result<(), CacheError> {
-        let Some(pending) = self.pending(key, result, environment, fetched_ms) else {
+        let Some(pending) = self.pending(key, result, environment, fetched_ms, feed_position)
+        else {
             return Ok(());
         };
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -255,6 +279,8 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
                 p.final_after,
                 p.rules,
                 p.seal,
+                p.feed_position,
+                p.seal_with_position,
             ])?;
         }
         Ok(())
@@ -268,6 +294,13 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
     }
 }
 
+/// The feed position is kept, with its seal, only while the feed's cursor is still there: a
+/// sync since the gateway was asked may have read (and dropped nothing for) an event this
+/// answer predates.
 const INSERT: &str = "INSERT OR REPLACE INTO answers
-     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal, feed_position)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+            CASE WHEN kept THEN ?13 ELSE ?11 END, CASE WHEN kept THEN ?12 END
+     FROM (SELECT ?12 IS NOT NULL AND EXISTS (
+              SELECT 1 FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND position = ?12
+           ) AS kept)";

@@ -28,7 +28,7 @@ use crate::result::{CheckResult, GatewayKind, Outcome};
 
 pub use answer::UnauditedCheck;
 use answer::{Answer, log, millis};
-use route::Endpoint;
+pub(crate) use route::Endpoint;
 
 pub use options::{CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;

@@ -15,7 +15,9 @@ fn unix_ms(time: time::OffsetDateTime) -> i64 {
 
 impl Checker {
     /// The cached answer for `id` at `endpoint`, when the cache is used and holds one that may
-    /// be shown today: final, or younger than `--max-age`. It is audited like an asked answer,
+    /// be shown today ([`crate::cache::reusable`]): final; or stored while the run's feed sync
+    /// shows the gateway's feed followed without a gap; or, where no feed was followed, younger
+    /// than `--max-age`. It is audited like an asked answer,
     /// with `source: cache`, its age, and no request.
     pub(super) fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
         let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
@@ -40,7 +42,15 @@ impl Checker {
         };
         let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
         let age = entry.age(unix_ms(wall));
-        if !crate::cache::reusable(&entry.result, wall.date(), age, using.max_age) {
+        let followed = endpoint.followed.get();
+        if !crate::cache::reusable(
+            &entry.result,
+            wall.date(),
+            age,
+            using.max_age,
+            entry.feed_position.as_deref(),
+            followed,
+        ) {
             return None;
         }
         let mut result = entry.result;
@@ -75,11 +85,19 @@ impl Checker {
         let environment = asked.environment.unwrap_or(Environment::Live);
         // Written in batches by the cache's own thread: a bulk run does not wait on commits.
         let scope = endpoint.scope_in(&using.cache);
-        if let Err(e) =
-            using
-                .cache
-                .put_later(&endpoint.cache_key(scope, id), result, environment, now)
-        {
+        // Where the feed stood before the gateway was asked (the run's sync): an event after it
+        // is read by a later sync, which then drops this answer.
+        let feed_position = match endpoint.followed.get() {
+            Some(crate::cache::Followed::Synced { position, .. }) => Some(position.as_str()),
+            _ => None,
+        };
+        if let Err(e) = using.cache.put_later(
+            &endpoint.cache_key(scope, id),
+            result,
+            environment,
+            now,
+            feed_position,
+        ) {
             self.cache_failure(&e);
         }
     }

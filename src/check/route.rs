@@ -43,6 +43,9 @@ pub(crate) struct Endpoint {
     pub echoes: crate::gateway::Echoes,
     /// What kind of system this gateway is, as the configuration decided.
     pub environment: crate::result::Environment,
+    /// How this run stands with the gateway's change feed, once it tried to sync it
+    /// ([`Checker::follow_feeds`](crate::check::Checker::follow_feeds)); unset when it did not.
+    pub followed: std::sync::OnceLock<crate::cache::Followed>,
 }
 
 impl Endpoint {
@@ -116,6 +119,7 @@ impl From<Configured> for Endpoint {
             credential_digest: credential_digest(c.gateway.as_ref()),
             echoes: crate::gateway::Echoes::of(&c.gateway.secrets()),
             scope_in_cache: std::sync::OnceLock::new(),
+            followed: std::sync::OnceLock::new(),
             cache_host,
             cache_scope,
             gateway: c.gateway,

@@ -214,6 +214,10 @@ pub struct CheckArgs {
     /// Ask every gateway; neither read nor write the status cache.
     #[arg(long, conflicts_with = "refresh")]
     pub no_cache: bool,
+    /// Do not sync the change feeds the cache follows before reusing its answers: answers that
+    /// can still change are then reused only within --max-age.
+    #[arg(long, conflicts_with_all = ["no_cache", "refresh"])]
+    pub no_sync: bool,
     /// Ask every gateway and overwrite the cached answers.
     #[arg(long)]
     pub refresh: bool,

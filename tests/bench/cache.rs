@@ -8,8 +8,8 @@
 //!   ids are mixed as a day's reconciliation finds them: 7 in 10 completed and 1 in 10 failed
 //!   (final), 2 in 10 pending (can still change). The second run should send only the pending
 //!   ones; the bench prints the requests and wall time of each run.
-//! - **Stripe's pacing.** The Stripe ids (PaymentIntents that are canceled, or succeeded more than
-//!   120 days ago: final), at Stripe's default 25 requests/s: once with `--no-cache`, once to
+//! - **Stripe's pacing.** The Stripe ids (canceled PaymentIntents: final; a succeeded one can
+//!   still be refunded, so it is not), at Stripe's default 25 requests/s: once with `--no-cache`, once to
 //!   fill the cache, once served from it. The bench prints the uncached and cached wall times
 //!   side by side.
 //!
@@ -135,8 +135,7 @@ fn run_child(cmd: &mut Command, ids: &str) -> (Duration, usize) {
 }
 
 /// A local ledger and Stripe, counting requests: `GET /v1/payments/txn_N` is completed,
-/// failed or pending by N's last digit; `GET /v1/payment_intents/pi_benchN` is canceled or
-/// succeeded in 2023.
+/// failed or pending by N's last digit; `GET /v1/payment_intents/pi_benchN` is canceled.
 fn serve(requests: Arc<AtomicU64>) -> u16 {
     server::serve(Arc::new(move |request| {
         requests.fetch_add(1, Ordering::SeqCst);
@@ -148,13 +147,8 @@ fn answer(path: &str) -> String {
     let id = path.rsplit('/').next().unwrap_or("");
     let digit = id.bytes().last().map_or(0, |b| b.wrapping_sub(b'0'));
     if path.starts_with("/v1/payment_intents/") {
-        let status = if digit.is_multiple_of(2) {
-            "canceled"
-        } else {
-            "succeeded"
-        };
         format!(
-            r#"{{"id": "{id}", "object": "payment_intent", "amount": 2000, "amount_received": 2000, "currency": "usd", "status": "{status}", "created": 1680800504, "livemode": false, "latest_charge": null}}"#
+            r#"{{"id": "{id}", "object": "payment_intent", "amount": 2000, "amount_received": 0, "currency": "usd", "status": "canceled", "created": 1680800504, "livemode": false, "latest_charge": null}}"#
         )
     } else {
         let status = match digit {

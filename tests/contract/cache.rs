@@ -277,10 +277,11 @@ async fn no_cache_leaves_the_store_alone_and_refresh_overwrites_it() {
         results(&kept)[0].status,
         Some(paystat::PaymentStatus::Completed)
     );
-    // The payment changes; a plain check still shows the cached (final-by-date) answer...
+    // The payment changes; a check that accepts an answer up to an hour old (and follows no
+    // feed) still shows the cached one...
     server.reset_async().await;
     paystat::contract::register_after_change(&server, &scenario).await;
-    let cached = &results(&check(&[]))[0];
+    let cached = &results(&check(&["--max-age", "1h"]))[0];
     assert_eq!(
         (cached.source, cached.status),
         (Source::Cache, Some(paystat::PaymentStatus::Completed))
@@ -347,7 +348,7 @@ async fn every_change_scenario_invalidates_its_cached_answer() {
                 gateway,
             ]))
         };
-        let check = || {
+        let check_with = |flags: &[&str]| {
             let output = run(gateway_cmd(dir.path(), scenario, &url)
                 .args([
                     "check",
@@ -358,9 +359,11 @@ async fn every_change_scenario_invalidates_its_cached_answer() {
                     "--max-age",
                     "1h",
                 ])
+                .args(flags)
                 .arg(&scenario.payment_id));
             results(&output).remove(0)
         };
+        let check = || check_with(&[]);
         // A first sync sets the cursor (nothing has changed yet).
         let first_sync = sync();
         assert_eq!(
@@ -381,7 +384,7 @@ async fn every_change_scenario_invalidates_its_cached_answer() {
         server.reset_async().await;
         paystat::contract::register_after_change(&server, scenario).await;
         // Without a sync the cache cannot know: the cached answer stands (within --max-age).
-        assert_eq!(check().source, Source::Cache, "{name}");
+        assert_eq!(check_with(&["--no-sync"]).source, Source::Cache, "{name}");
         let synced = sync();
         let said = stdout(&synced);
         assert_eq!(synced.status.code(), Some(0), "{name}: {said}");
@@ -489,7 +492,7 @@ fn a_damaged_or_newer_store_is_a_clear_error_not_an_answer() {
     assert_eq!(output.status.code(), Some(2));
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
-        said.contains("schema version 9, newer than this paystat reads (2)"),
+        said.contains("schema version 9, newer than this paystat reads (3)"),
         "{said}"
     );
 }
@@ -530,7 +533,7 @@ fn concurrent_writers_and_readers_never_see_a_torn_entry() {
                 for round in 0..300 {
                     let n = writer * 1000 + round;
                     cache
-                        .put(&key("txn_shared"), &entry(n), Environment::Live, n)
+                        .put(&key("txn_shared"), &entry(n), Environment::Live, n, None)
                         .unwrap();
                 }
             });
@@ -898,7 +901,13 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
             .unwrap()
             .with_rules("0.0.1+another-mapping");
         other
-            .put(&key, &stored.result, Environment::Mock, stored.fetched_ms)
+            .put(
+                &key,
+                &stored.result,
+                Environment::Mock,
+                stored.fetched_ms,
+                None,
+            )
             .unwrap();
     }
     let again = check_ledger(dir.path(), &base, &[], &["txn_001"]);
@@ -1037,16 +1046,16 @@ async fn a_changing_answer_is_reused_only_while_the_feed_is_followed_without_a_g
     assert_eq!(sync().status.code(), Some(0));
     let check = |flags: &[&str]| check_stripe(dir.path(), &server, flags, ID);
     assert_eq!(results(&check(&[]))[0].source, Source::Gateway);
-    let feed_reads = feed.hits_async().await;
+    let feed_reads = feed.calls_async().await;
     let again = check(&[]);
     assert_eq!(
         results(&again)[0].source,
         Source::Cache,
         "followed without a gap: reused without --max-age"
     );
-    assert_eq!(intent.hits_async().await, 1, "Stripe was not asked again");
+    assert_eq!(intent.calls_async().await, 1, "Stripe was not asked again");
     assert_eq!(
-        feed.hits_async().await,
+        feed.calls_async().await,
         feed_reads + 1,
         "the check synced the feed first"
     );
@@ -1068,7 +1077,7 @@ async fn a_changing_answer_is_reused_only_while_the_feed_is_followed_without_a_g
         })
         .await;
     assert_eq!(results(&check(&[]))[0].source, Source::Gateway);
-    assert_eq!(intent.hits_async().await, 2);
+    assert_eq!(intent.calls_async().await, 2);
 
     // The feed fails: said once, and the changing answer is not reused, even within --max-age.
     feed.delete_async().await;
@@ -1082,7 +1091,8 @@ async fn a_changing_answer_is_reused_only_while_the_feed_is_followed_without_a_g
     assert_eq!(results(&unsynced)[0].source, Source::Gateway);
     let said = String::from_utf8_lossy(&unsynced.stderr);
     assert_eq!(
-        said.matches("could not sync Stripe's change feed").count(),
+        said.matches("could not sync the stripe change feed")
+            .count(),
         1,
         "{said}"
     );

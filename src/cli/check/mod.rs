@@ -116,6 +116,16 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         quiet: args.quiet,
         summary_json: args.summary_json,
     };
+    // A followed feed is synced before its gateway's changing answers are reused: an answer
+    // is reused only if no event has named it since it was stored.
+    if !args.no_cache && !args.refresh && !args.no_sync {
+        for (gateway, why) in checker.follow_feeds().await {
+            eprintln!(
+                "paystat: could not sync the {gateway} change feed ({}); only {gateway} answers that can no longer change are reused from the cache in this run",
+                paystat::payment_id::display_safe(&why)
+            );
+        }
+    }
     let checker = std::sync::Arc::new(checker);
     let exit = report(&checker, ids, run).await;
     // The answers are shown and audited; keeping them is what is left. A failure here costs

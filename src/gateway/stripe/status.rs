@@ -101,22 +101,19 @@ impl IntentStatus {
         }
     }
 
-    /// Whether the answer can still change. A canceled intent is done. A succeeded one can
-    /// still be refunded or disputed: card networks take disputes for about 120 days, so it is
-    /// final only after [`DISPUTE_WINDOW_DAYS`] — and not while a dispute is open.
-    fn finality(self, aftermath: Aftermath) -> Finality {
-        match (self, aftermath) {
-            (IntentStatus::Canceled, _) => Finality::Final,
-            (IntentStatus::Succeeded, Aftermath::DisputeOpen) => Finality::Changing,
-            (IntentStatus::Succeeded, _) => Finality::FinalAfter,
-            (
-                IntentStatus::RequiresPaymentMethod
-                | IntentStatus::RequiresConfirmation
-                | IntentStatus::RequiresAction
-                | IntentStatus::Processing
-                | IntentStatus::RequiresCapture,
-                _,
-            ) => Finality::Changing,
+    /// Whether the answer can still change. Only a canceled intent is done. A succeeded one
+    /// can still be refunded (Stripe sets no deadline) or disputed (most card disputes come
+    /// within [`DISPUTE_WINDOW_DAYS`], some far later), whatever its charge says today: its
+    /// dispute window is shown as information (`final_after`), never as a promise.
+    fn finality(self) -> Finality {
+        match self {
+            IntentStatus::Canceled => Finality::Final,
+            IntentStatus::Succeeded
+            | IntentStatus::RequiresPaymentMethod
+            | IntentStatus::RequiresConfirmation
+            | IntentStatus::RequiresAction
+            | IntentStatus::Processing
+            | IntentStatus::RequiresCapture => Finality::Changing,
         }
     }
 }
@@ -146,12 +143,12 @@ pub fn status_mapping() -> Vec<MappingRow> {
     let row = |status: IntentStatus, when: Option<&'static str>, declined, aftermath| {
         let normalized = status.normalize(declined, aftermath);
         MappingRow {
-            finality: match status.finality(aftermath) {
-                Finality::Final => "final",
-                Finality::FinalAfter => {
-                    "final 120 days after `created` (the card-dispute window), given as `final_after`"
+            finality: match (status.finality(), status) {
+                (Finality::Final, _) => "final",
+                (_, IntentStatus::Succeeded) => {
+                    "changing (Stripe sets no deadline for refunds; `final_after` gives the usual end of the card-dispute window, 120 days after `created`)"
                 }
-                Finality::Changing => "changing",
+                (Finality::FinalAfter | Finality::Changing, _) => "changing",
             },
             gateway: GatewayKind::Stripe,
             word: status.word(),
@@ -265,18 +262,16 @@ pub(super) fn read_intent(id: &str, body: &[u8]) -> Verdict {
         Some(status) => status.normalize(declined, after),
         None => PaymentStatus::Unknown,
     };
-    let finality = intent_status.map_or(Finality::Changing, |s| s.finality(after));
-    let final_after = match finality {
-        Finality::FinalAfter => OffsetDateTime::from_unix_timestamp(wire.created)
+    let finality = intent_status.map_or(Finality::Changing, IntentStatus::finality);
+    // The usual end of the card-dispute window, as information (none while a dispute is open,
+    // or for a `created` at the end of time).
+    let final_after = match (intent_status, after) {
+        (Some(IntentStatus::Succeeded), Aftermath::DisputeOpen) => None,
+        (Some(IntentStatus::Succeeded), _) => OffsetDateTime::from_unix_timestamp(wire.created)
             .ok()
             .and_then(|t| t.checked_add(time::Duration::days(DISPUTE_WINDOW_DAYS)))
             .map(|t| t.date().to_string()),
-        Finality::Final | Finality::Changing => None,
-    };
-    // A date that cannot be computed (a `created` at the end of time) leaves it changing.
-    let finality = match (finality, &final_after) {
-        (Finality::FinalAfter, None) => Finality::Changing,
-        (finality, _) => finality,
+        _ => None,
     };
     let amount_refunded = match refunded_minor {
         0 => None,
