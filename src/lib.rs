@@ -91,7 +91,9 @@ pub use cache::{Cache, CacheError};
 pub use feed::FeedSync;
 /// The status cache's keys, entries, feed cursors and counts.
 pub mod status_cache {
-    pub use crate::cache::{Cursor, Entry, Feed, GatewayStats, Key, reusable};
+    pub use crate::cache::{
+        Cursor, Entry, Feed, Followed, GatewayStats, Key, Provenance, reusable,
+    };
 }
 
 /// The gateways: the adapter trait and its replies, each gateway's profile, routing by an

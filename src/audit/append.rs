@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use super::durable::Mark;
 use super::files::Location;
 use super::line::{
-    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, Note,
-    timestamp_of,
+    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, LineRef,
+    Note, timestamp_of,
 };
 use super::open::{AppendLock, BUFFER_KEPT, Writer, open_file};
 use super::sync::Syncer;
@@ -26,9 +26,15 @@ use crate::result::CheckResult;
 pub struct Written {
     wait: Option<(Arc<Syncer>, u64)>,
     path: Arc<Path>,
+    line: LineRef,
 }
 
 impl Written {
+    /// The line written: its place in the chain and its hash.
+    pub fn line(&self) -> &LineRef {
+        &self.line
+    }
+
     /// Returns once the line is as durable as the trail promises (at once for `sync = "os"`).
     pub async fn durable(self) -> Result<(), AuditError> {
         match self.wait {
@@ -67,6 +73,10 @@ struct Batch {
     first_seq: Option<u64>,
     /// How many of the lines, from the first, are whole in the file.
     kept: u64,
+    /// The chain's `seq` of the first line.
+    first_chained: u64,
+    /// The hashes of the lines kept, in order.
+    hashes: Vec<String>,
     /// Why the others are not.
     error: Option<AuditError>,
 }
@@ -78,6 +88,8 @@ impl Batch {
             syncer: None,
             first_seq: None,
             kept: 0,
+            first_chained: 0,
+            hashes: Vec::new(),
             error: Some(error),
         }
     }
@@ -181,6 +193,10 @@ impl AuditTrail {
                     .clone()
                     .zip(batch.first_seq.map(|first| first + index)),
                 path: Arc::clone(&self.shown_path),
+                line: LineRef {
+                    seq: batch.first_chained + index,
+                    hash: batch.hashes[index as usize].clone(),
+                },
             });
         }
         Err(batch
@@ -291,6 +307,7 @@ impl AuditTrail {
             environment: pending.asked.environment,
             request: pending.asked.request.as_ref().map(Cow::Borrowed),
             sync: self.durability,
+            copy_of: pending.asked.copy_of.as_ref().map(Cow::Borrowed),
             check: Cow::Borrowed(&pending.result),
             hash: String::new(),
         };
@@ -392,12 +409,14 @@ impl AuditTrail {
             path: open.path.clone(),
             source,
         });
-        if let Some((_, hash)) = kept.checked_sub(1).map(|last| ends.swap_remove(last)) {
+        ends.truncate(kept);
+        let hashes: Vec<String> = ends.into_iter().map(|(_, hash)| hash).collect();
+        if let Some(hash) = hashes.last() {
             writer.head = Some(Head {
                 file: writer.open.path.clone(),
                 length: head.length + kept_bytes as u64,
                 seq: head.seq + kept as u64,
-                hash,
+                hash: hash.clone(),
                 keyed: Some(self.sealer.is_keyed()),
             });
         }
@@ -408,6 +427,8 @@ impl AuditTrail {
             syncer,
             first_seq,
             kept: kept as u64,
+            first_chained: head.seq + 1,
+            hashes,
             error,
         }
     }

@@ -98,6 +98,16 @@ impl Target {
     }
 }
 
+/// A line of the trail by its place in the chain and its hash: what a reused answer names as
+/// the line that recorded the gateway's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRef {
+    /// The line's `seq`.
+    pub seq: u64,
+    /// The line's `hash`.
+    pub hash: String,
+}
+
 /// What a check asked, for its audit line: the request, the host and the kind of system.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Asked {
@@ -107,6 +117,9 @@ pub struct Asked {
     pub target: Option<Target>,
     /// Mock, test or live; none when no gateway was chosen.
     pub environment: Option<Environment>,
+    /// For an answer reused from the status cache: the line that recorded the gateway's answer
+    /// it copies.
+    pub copy_of: Option<LineRef>,
 }
 
 /// The fields every line starts with, whatever its event: its place in the chain, when it
@@ -164,6 +177,10 @@ pub struct AuditRecord<'a> {
     /// for the default, a line synced to disk before its answer was shown.
     #[serde(default, skip_serializing_if = "Durability::is_disk")]
     pub sync: Durability,
+    /// For an answer reused from the status cache: the line that recorded the gateway's answer
+    /// it copies (`audit verify` checks that the two answers are the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<Cow<'a, LineRef>>,
     /// What the check concluded: the whole normalized result, its fields at the top level.
     #[serde(flatten)]
     pub check: Cow<'a, CheckResult>,

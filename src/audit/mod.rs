@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 mod append;
 pub mod chain;
+mod copies;
 pub mod durable;
 mod error;
 mod files;
@@ -55,7 +56,8 @@ pub use error::AuditError;
 pub use files::{Checkpoint, Location, day_of};
 pub use line::{
     Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE,
-    EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, Envelope, Origin, RequestLine, Target, default_actor,
+    EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, Envelope, LineRef, Origin, RequestLine, Target,
+    default_actor,
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;

@@ -156,6 +156,8 @@ struct Fields {
     legacy_before: Option<u64>,
     /// `os` on a line not synced to disk.
     sync: Option<String>,
+    /// A reused answer's original line.
+    copy_of: Option<super::copies::CopyOf>,
 }
 
 /// One line, judged on its own.
@@ -169,7 +171,7 @@ enum Line {
         hash: String,
         /// Whether the content matches the hash (and the sealing is the expected one).
         intact: bool,
-        marks: Marks,
+        marks: Box<Marks>,
     },
 }
 
@@ -191,6 +193,8 @@ struct Marks {
     /// A status check synced to disk before its answer was shown (by a paystat that records
     /// how far the trail is on disk).
     recorded_on_disk: bool,
+    /// A reused answer: the `seq` and hash of the line it copies, and its own answer's digest.
+    copy_of: Option<(u64, String, Option<String>)>,
 }
 
 struct Entry {
@@ -290,10 +294,10 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                     prev: String::new(),
                     hash: String::new(),
                     intact: false,
-                    marks: Marks {
+                    marks: Box::new(Marks {
                         event: fields.event,
                         ..Marks::default()
-                    },
+                    }),
                 },
                 fields.timestamp,
             )
@@ -322,6 +326,10 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
         _ => None,
     };
     let v = fields.v.unwrap_or(0);
+    let copy_of = fields.copy_of.map(|c| {
+        let answer = super::copies::answer_digest(bytes);
+        (c.seq, c.hash, answer)
+    });
     let recorded_on_disk = v >= chain::FORMAT_VERSION
         && fields.event.as_deref() == Some(super::EVENT_STATUS_CHECK)
         && fields.sync.as_deref() != Some("os");
@@ -331,7 +339,7 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
             prev,
             hash,
             intact,
-            marks: Marks {
+            marks: Box::new(Marks {
                 event: fields.event,
                 pruned_through,
                 unkeyed,
@@ -339,7 +347,8 @@ fn judge(bytes: &[u8], sealer: &Sealer) -> Result<(Line, Option<String>), Verify
                 v,
                 legacy_before: fields.legacy_before,
                 recorded_on_disk,
-            },
+                copy_of,
+            }),
         },
         fields.timestamp,
     ))
@@ -405,6 +414,15 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     // a record should exist.
     let mut durable_found: Option<bool> = None;
     let mut needs_record = false;
+    // Reused answers whose originals are still to be looked up.
+    let mut copies: std::collections::HashMap<u64, Vec<super::copies::Copy>> =
+        std::collections::HashMap::new();
+    let mut waiting_copies = 0;
+    let all_files = if ranged {
+        Vec::new()
+    } else {
+        location.files().map_err(read_error)?
+    };
     // Lines in the format before the chain come before every chained line: after a checkpoint
     // (the chain began before what was pruned) there can be none.
     let mut chain_began = !ranged && checkpoint_seen;
@@ -430,8 +448,8 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             }
             Line::NotJson => {
                 // A fragment a crash left, followed by paystat's repair line: a warning.
-                let repaired = matches!(walk.peek()?, Some(Entry { line: Line::Chained { marks: Marks { event: Some(e), .. }, prev, seq, .. }, .. })
-                    if e == EVENT_REPAIR && last.as_ref().is_none_or(|(s, h, _)| *prev == *h && *seq == s + 1));
+                let repaired = matches!(walk.peek()?, Some(Entry { line: Line::Chained { marks, prev, seq, .. }, .. })
+                    if marks.event.as_deref() == Some(EVENT_REPAIR) && last.as_ref().is_none_or(|(s, h, _)| *prev == *h && *seq == s + 1));
                 if repaired {
                     report.repairs.push(entry.place);
                     continue;
@@ -459,7 +477,8 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             v,
             legacy_before,
             recorded_on_disk,
-        } = marks;
+            copy_of,
+        } = *marks;
         // The chain's first line says how many lines without chain fields came before it
         // (a chain begun before paystat said so leaves them unverified).
         if intact && !ranged && seq == 1 && prev == GENESIS {
@@ -538,6 +557,38 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         }
         if options.expect_head.as_deref() == Some(hash.as_str()) {
             head_seen = true;
+        }
+        // A reused answer names an earlier line; whether that line holds the same answer is
+        // looked up in batches (bounded memory).
+        if let Some((original, original_hash, answer)) = copy_of {
+            if original >= seq {
+                report.broken = Some(broken(
+                    BreakKind::Inserted,
+                    &entry.place,
+                    format!("line seq {seq} reuses the answer of a line after it (seq {original})"),
+                ));
+                break;
+            }
+            if !ranged {
+                copies
+                    .entry(original)
+                    .or_default()
+                    .push(super::copies::Copy {
+                        place: entry.place.clone(),
+                        seq,
+                        hash: original_hash,
+                        answer: answer.unwrap_or_default(),
+                    });
+                waiting_copies += 1;
+                if waiting_copies >= super::copies::BATCH {
+                    waiting_copies = 0;
+                    report.broken = super::copies::check(&all_files, &mut copies, checkpoint_seq)
+                        .map_err(read_error)?;
+                    if report.broken.is_some() {
+                        break;
+                    }
+                }
+            }
         }
         let Some((last_seq, last_hash, last_place)) = last.clone() else {
             // The first line of a range anchors it.
@@ -626,6 +677,10 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
             place: None,
             detail: "no line is sealed with the audit key: the trail was written, or rewritten, without it".into(),
         });
+    }
+    if report.broken.is_none() && !copies.is_empty() {
+        report.broken =
+            super::copies::check(&all_files, &mut copies, checkpoint_seq).map_err(read_error)?;
     }
     if report.broken.is_none()
         && let Some(d) = &durable

@@ -130,6 +130,20 @@ pub struct Entry {
     /// Where the gateway's change feed stood when it was asked, when the feed was followed
     /// then and no sync moved it before the answer was stored.
     pub feed_position: Option<String>,
+    /// The audit line that recorded the gateway's answer: its `seq` and hash.
+    pub line: Option<(u64, String)>,
+}
+
+/// Where a stored answer came from: when it was fetched (unix milliseconds), where the
+/// gateway's feed stood when it was asked, and the audit line that recorded it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance<'a> {
+    /// When the gateway answered, unix milliseconds.
+    pub fetched_ms: i64,
+    /// The feed's position before the gateway was asked, when the run followed the feed.
+    pub feed_position: Option<&'a str>,
+    /// The `seq` and hash of the audit line that recorded the answer.
+    pub line: Option<(u64, &'a str)>,
 }
 
 impl Entry {
@@ -248,13 +262,18 @@ impl Cache {
         &self,
         key: &Key<'_>,
         environment: &str,
-        fetched_ms: i64,
         rules: &str,
         text: &str,
-        feed_position: Option<&str>,
+        provenance: Provenance<'_>,
     ) -> String {
+        let Provenance {
+            fetched_ms,
+            feed_position,
+            line,
+        } = provenance;
+        let line = line.map_or("-".to_owned(), |(seq, hash)| format!("{seq} {hash}"));
         let row = format!(
-            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{}\n{text}",
+            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{}\n{line}\n{text}",
             key.gateway.as_str(),
             key.host,
             key.scope,
@@ -294,6 +313,14 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fetched at `ms`, with no feed position and no audit line.
+    fn fetched_at(ms: i64) -> Provenance<'static> {
+        Provenance {
+            fetched_ms: ms,
+            ..Provenance::default()
+        }
+    }
     use crate::result::{Finality, Money, Outcome, PaymentStatus, currency};
 
     fn found(id: &str, finality: Finality, final_after: Option<&str>) -> CheckResult {
@@ -322,7 +349,7 @@ mod tests {
         let cache = Cache::open(&path).unwrap();
         let result = found("t1", Finality::Final, None);
         cache
-            .put(&key("t1"), &result, Environment::Test, 100, None)
+            .put(&key("t1"), &result, Environment::Test, fetched_at(100))
             .unwrap();
         let entry = cache.get(&key("t1")).unwrap().unwrap();
         assert_eq!(entry.result, result);
@@ -337,7 +364,7 @@ mod tests {
         assert!(cache.get(&key("t1")).unwrap().is_some());
         let missing = CheckResult::new("t3", Some(GatewayKind::Plaid), Outcome::NotFound);
         cache
-            .put(&key("t3"), &missing, Environment::Test, 1, None)
+            .put(&key("t3"), &missing, Environment::Test, fetched_at(1))
             .unwrap();
         assert!(cache.get(&key("t3")).unwrap().is_none());
     }
@@ -350,14 +377,14 @@ mod tests {
         for id in ["a", "b"] {
             let result = found(id, Finality::Final, None);
             cache
-                .put_later(&key(id), &result, Environment::Live, 5, None)
+                .put_later(&key(id), &result, Environment::Live, fetched_at(5))
                 .unwrap();
         }
         cache.flush().unwrap();
         assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 5);
         let result = found("c", Finality::Final, None);
         cache
-            .put_later(&key("c"), &result, Environment::Live, 6, None)
+            .put_later(&key("c"), &result, Environment::Live, fetched_at(6))
             .unwrap();
         drop(cache);
         let cache = Cache::open(&path).unwrap();
@@ -367,7 +394,7 @@ mod tests {
         );
         let missing = CheckResult::new("d", Some(GatewayKind::Plaid), Outcome::NotFound);
         cache
-            .put_later(&key("d"), &missing, Environment::Live, 7, None)
+            .put_later(&key("d"), &missing, Environment::Live, fetched_at(7))
             .unwrap();
         cache.flush().unwrap();
         assert!(
@@ -377,7 +404,7 @@ mod tests {
         let mut unjudged = found("e", Finality::Final, None);
         unjudged.finality = None;
         cache
-            .put_later(&key("e"), &unjudged, Environment::Live, 7, None)
+            .put_later(&key("e"), &unjudged, Environment::Live, fetched_at(7))
             .unwrap();
         cache.flush().unwrap();
         assert!(
@@ -397,7 +424,7 @@ mod tests {
             wait_reason: None,
         });
         cache
-            .put_later(&key("f"), &asked, Environment::Live, 8, None)
+            .put_later(&key("f"), &asked, Environment::Live, fetched_at(8))
             .unwrap();
         cache.flush().unwrap();
         assert_eq!(
@@ -422,8 +449,7 @@ mod tests {
                     &key(&result.payment_id),
                     result,
                     Environment::Test,
-                    fetched,
-                    None,
+                    fetched_at(fetched),
                 )
                 .unwrap();
         }
@@ -449,14 +475,14 @@ mod tests {
         let cache = Cache::open(&path).unwrap().with_rules("0.1.0+old");
         let result = found("a", Finality::Final, None);
         cache
-            .put(&key("a"), &result, Environment::Live, 1, None)
+            .put(&key("a"), &result, Environment::Live, fetched_at(1))
             .unwrap();
         assert!(cache.get(&key("a")).unwrap().is_some());
         drop(cache);
         let cache = Cache::open(&path).unwrap().with_rules("0.1.0+new");
         assert!(cache.get(&key("a")).unwrap().is_none(), "asked again");
         cache
-            .put(&key("a"), &result, Environment::Live, 2, None)
+            .put(&key("a"), &result, Environment::Live, fetched_at(2))
             .unwrap();
         assert_eq!(cache.get(&key("a")).unwrap().unwrap().fetched_ms, 2);
     }
@@ -485,7 +511,12 @@ mod tests {
         ];
         for (_, result) in &entries {
             cache
-                .put(&key(&result.payment_id), result, Environment::Test, 1, None)
+                .put(
+                    &key(&result.payment_id),
+                    result,
+                    Environment::Test,
+                    fetched_at(1),
+                )
                 .unwrap();
         }
         let feed = Feed {
@@ -527,7 +558,7 @@ mod tests {
         let cache = Cache::open(&dir.path().join("c.sqlite3")).unwrap();
         let result = found("t1", Finality::Final, None);
         cache
-            .put(&key("t2"), &result, Environment::Test, 1, None)
+            .put(&key("t2"), &result, Environment::Test, fetched_at(1))
             .unwrap();
         assert!(matches!(
             cache.get(&key("t2")),

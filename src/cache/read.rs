@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Cache, CacheError, Entry, GatewayStats, Key};
+use super::{Cache, CacheError, Entry, GatewayStats, Key, Provenance};
 use crate::result::{CheckResult, Environment, GatewayKind, Outcome};
 
 impl Cache {
@@ -11,7 +11,7 @@ impl Cache {
         let connection = self.connection();
         let mut statement = connection
             .prepare_cached(
-                "SELECT result, environment, fetched_ms, finality, final_after, rules, seal, feed_position FROM answers
+                "SELECT result, environment, fetched_ms, finality, final_after, rules, seal, feed_position, line_seq, line_hash FROM answers
                  WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND payment_id = ?4",
             )
             .map_err(|e| self.corrupt(e))?;
@@ -28,6 +28,8 @@ impl Cache {
                         row.get::<_, String>(5)?,
                         row.get::<_, Option<String>>(6)?,
                         row.get::<_, Option<String>>(7)?,
+                        row.get::<_, Option<i64>>(8)?,
+                        row.get::<_, Option<String>>(9)?,
                     ))
                 },
             )
@@ -42,6 +44,8 @@ impl Cache {
             rules,
             seal,
             feed_position,
+            line_seq,
+            line_hash,
         )) = row
         else {
             return Ok(None);
@@ -49,14 +53,21 @@ impl Cache {
         if rules != self.rules {
             return Ok(None);
         }
+        let line = match (line_seq.and_then(|s| u64::try_from(s).ok()), line_hash) {
+            (Some(seq), Some(hash)) => Some((seq, hash)),
+            _ => None,
+        };
         // A row is what paystat stored, or nothing: an edit, a row sealed with another key.
         let expected = self.seal_of(
             key,
             &environment,
-            fetched_ms,
             &rules,
             &text,
-            feed_position.as_deref(),
+            Provenance {
+                fetched_ms,
+                feed_position: feed_position.as_deref(),
+                line: line.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+            },
         );
         if seal.as_deref() != Some(expected.as_str()) {
             return Err(CacheError::SealBroken {
@@ -88,6 +99,7 @@ impl Cache {
             environment,
             fetched_ms,
             feed_position,
+            line,
         }))
     }
 

@@ -21,7 +21,8 @@ enum Prepare {
 
 /// The schema this paystat writes (SQLite's `user_version`). Version 2 added the salt that
 /// fingerprints credentials and each row's seal; version 3 the feed position each answer was
-/// stored at and the position each feed has been followed from without a gap. An older cache
+/// stored at, the audit line that recorded it, and the position each feed has been followed
+/// from without a gap. An older cache
 /// is emptied on opening (its entries carry neither, so no run could prove it may reuse them).
 pub const SCHEMA_VERSION: i64 = 3;
 
@@ -41,7 +42,9 @@ CREATE TABLE answers (
     final_after TEXT,
     rules       TEXT    NOT NULL,
     seal        TEXT,
-    feed_position TEXT
+    feed_position TEXT,
+    line_seq    INTEGER,
+    line_hash   TEXT
 );
 CREATE UNIQUE INDEX answers_key ON answers (gateway, host, scope, payment_id);
 CREATE TABLE cursors (
@@ -152,6 +155,8 @@ impl Cache {
                 tx.execute_batch(
                     "DELETE FROM answers; DELETE FROM cursors;
                      ALTER TABLE answers ADD COLUMN feed_position TEXT;
+                     ALTER TABLE answers ADD COLUMN line_seq INTEGER;
+                     ALTER TABLE answers ADD COLUMN line_hash TEXT;
                      ALTER TABLE cursors ADD COLUMN since TEXT;",
                 )
                 .map_err(fail)?;

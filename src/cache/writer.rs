@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{Cache, CacheError, Key};
+use super::{Cache, CacheError, Key, Provenance};
 use crate::result::{CheckResult, Environment, Finality, GatewayKind, Outcome};
 
 /// An answer to store, owned, on its way to the writer thread.
@@ -29,6 +29,9 @@ struct Pending {
     /// could be one this answer predates).
     feed_position: Option<String>,
     seal_with_position: String,
+    /// The audit line that recorded the answer.
+    line_seq: Option<i64>,
+    line_hash: Option<String>,
     /// The seal of the row without a feed position.
     seal: String,
 }
@@ -63,11 +66,9 @@ impl Cache {
         key: &Key<'_>,
         result: &CheckResult,
         environment: Environment,
-        fetched_ms: i64,
-        feed_position: Option<&str>,
+        provenance: Provenance<'_>,
     ) -> Result<(), CacheError> {
-        let Some(pending) = self.pending(key, result, environment, fetched_ms, feed_position)
-        else {
+        let Some(pending) = self.pending(key, result, environment, provenance) else {
             return Ok(());
         };
         write_batch(&self.connection(), &[pending]).map_err(|e| self.corrupt(e))
@@ -80,9 +81,13 @@ impl Cache {
         key: &Key<'_>,
         result: &CheckResult,
         environment: Environment,
-        fetched_ms: i64,
-        feed_position: Option<&str>,
+        provenance: Provenance<'_>,
     ) -> Option<Box<Pending>> {
+        let Provenance {
+            fetched_ms,
+            feed_position,
+            line,
+        } = provenance;
         if result.outcome != Outcome::Found || result.finality.is_none() {
             return None;
         }
@@ -93,14 +98,17 @@ impl Cache {
             ..result.clone()
         };
         let text = serde_json::to_string(&answer).ok()?;
-        let seal_for = |position| {
+        let seal_for = |feed_position| {
             self.seal_of(
                 key,
                 environment.as_str(),
-                fetched_ms,
                 &self.rules,
                 &text,
-                position,
+                Provenance {
+                    fetched_ms,
+                    feed_position,
+                    line,
+                },
             )
         };
         let seal = seal_for(None);
@@ -118,6 +126,8 @@ impl Cache {
             fetched_ms,
             feed_position: feed_position.map(str::to_owned),
             seal_with_position,
+            line_seq: line.and_then(|(seq, _)| i64::try_from(seq).ok()),
+            line_hash: line.map(|(_, hash)| hash.to_owned()),
             seal,
         }))
     }
@@ -130,11 +140,9 @@ impl Cache {
         key: &Key<'_>,
         result: &CheckResult,
         environment: Environment,
-        fetched_ms: i64,
-        feed_position: Option<&str>,
+        provenance: Provenance<'_>,
     ) -> Result<(), CacheError> {
-        let Some(pending) = self.pending(key, result, environment, fetched_ms, feed_position)
-        else {
+        let Some(pending) = self.pending(key, result, environment, provenance) else {
             return Ok(());
         };
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -281,6 +289,8 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
                 p.seal,
                 p.feed_position,
                 p.seal_with_position,
+                p.line_seq,
+                p.line_hash,
             ])?;
         }
         Ok(())
@@ -298,9 +308,9 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
 /// sync since the gateway was asked may have read (and dropped nothing for) an event this
 /// answer predates.
 const INSERT: &str = "INSERT OR REPLACE INTO answers
-     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal, feed_position)
+     (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal, feed_position, line_seq, line_hash)
      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-            CASE WHEN kept THEN ?13 ELSE ?11 END, CASE WHEN kept THEN ?12 END
+            CASE WHEN kept THEN ?13 ELSE ?11 END, CASE WHEN kept THEN ?12 END, ?14, ?15
      FROM (SELECT ?12 IS NOT NULL AND EXISTS (
               SELECT 1 FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND position = ?12
            ) AS kept)";

@@ -218,6 +218,7 @@ impl Answer {
             request: self.request,
             target: self.target,
             environment: self.environment,
+            copy_of: None,
         };
         (result, asked, self.reply)
     }

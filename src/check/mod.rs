@@ -185,9 +185,7 @@ impl Checker {
                     }
                     None => {
                         let asked = self.ask(client, endpoint, id, capture).await;
-                        let (result, asked, reply) = asked.into_result(id, took());
-                        self.remember(endpoint, id, &result, &asked);
-                        (result, asked, reply)
+                        asked.into_result(id, took())
                     }
                 },
             };
@@ -205,8 +203,12 @@ impl Checker {
         written: Result<WrittenCheck, UnauditedCheck>,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
         let (result, reply, written) = written?;
+        let line = written.line().clone();
         match written.durable().await {
-            Ok(()) => Ok((result, reply)),
+            Ok(()) => {
+                self.remember(&result.payment_id, &result, &line);
+                Ok((result, reply))
+            }
             Err(source) => Err(self.unaudited(&result.payment_id, source)),
         }
     }

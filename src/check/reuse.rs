@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use super::Checker;
 use super::route::Endpoint;
-use crate::audit::{Asked, Target};
-use crate::result::{CheckResult, Environment, Outcome, Source};
+use crate::audit::{Asked, LineRef, Target};
+use crate::result::{CheckResult, Outcome, Source};
 
 /// `time` as unix milliseconds (the status cache's clock).
 fn unix_ms(time: time::OffsetDateTime) -> i64 {
@@ -53,6 +53,9 @@ impl Checker {
         ) {
             return None;
         }
+        // A reuse is a copy of an audited answer, and its line names that answer's line; a row
+        // that names none is asked again.
+        let (seq, hash) = entry.line?;
         let mut result = entry.result;
         result.source = Source::Cache;
         result.cache_age_s = Some(age.as_secs());
@@ -63,18 +66,21 @@ impl Checker {
             request: None,
             target: Some(Target::of(endpoint.gateway.base_url())),
             environment: Some(entry.environment),
+            copy_of: Some(LineRef { seq, hash }),
         };
         Some((result, asked))
     }
 
-    /// Keeps a found payment's answer in the cache, when it is used.
-    pub(super) fn remember(
-        &self,
-        endpoint: &Endpoint,
-        id: &str,
-        result: &CheckResult,
-        asked: &Asked,
-    ) {
+    /// Keeps a found payment's answer in the cache, when it is used: once its audit line
+    /// (`line`) is durable, so that every reuse names a line that is in the trail.
+    pub(super) fn remember(&self, id: &str, result: &CheckResult, line: &LineRef) {
+        if result.source != Source::Gateway {
+            return;
+        }
+        let Ok(endpoint) = super::route::endpoint_for(&self.endpoints, self.options.routing, id)
+        else {
+            return;
+        };
         let Some(using) = &self.options.cache else {
             return;
         };
@@ -82,7 +88,7 @@ impl Checker {
             return;
         }
         let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
-        let environment = asked.environment.unwrap_or(Environment::Live);
+        let environment = endpoint.environment;
         // Written in batches by the cache's own thread: a bulk run does not wait on commits.
         let scope = endpoint.scope_in(&using.cache);
         // Where the feed stood before the gateway was asked (the run's sync): an event after it
@@ -91,12 +97,16 @@ impl Checker {
             Some(crate::cache::Followed::Synced { position, .. }) => Some(position.as_str()),
             _ => None,
         };
+        let provenance = crate::cache::Provenance {
+            fetched_ms: now,
+            feed_position,
+            line: Some((line.seq, line.hash.as_str())),
+        };
         if let Err(e) = using.cache.put_later(
             &endpoint.cache_key(scope, id),
             result,
             environment,
-            now,
-            feed_position,
+            provenance,
         ) {
             self.cache_failure(&e);
         }

@@ -187,6 +187,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                 path: format!("/v1/payments/txn_{:07}", seq % 200_000),
             })),
             sync: paystat::audit_trail::Durability::Disk,
+            copy_of: None,
             check: Cow::Owned(result),
             hash: String::new(),
         };

@@ -533,7 +533,15 @@ fn concurrent_writers_and_readers_never_see_a_torn_entry() {
                 for round in 0..300 {
                     let n = writer * 1000 + round;
                     cache
-                        .put(&key("txn_shared"), &entry(n), Environment::Live, n, None)
+                        .put(
+                            &key("txn_shared"),
+                            &entry(n),
+                            Environment::Live,
+                            paystat::status_cache::Provenance {
+                                fetched_ms: n,
+                                ..Default::default()
+                            },
+                        )
                         .unwrap();
                 }
             });
@@ -905,8 +913,10 @@ async fn an_answer_judged_by_other_rules_is_asked_again() {
                 &key,
                 &stored.result,
                 Environment::Mock,
-                stored.fetched_ms,
-                None,
+                paystat::status_cache::Provenance {
+                    fetched_ms: stored.fetched_ms,
+                    ..Default::default()
+                },
             )
             .unwrap();
     }
@@ -1100,4 +1110,78 @@ async fn a_changing_answer_is_reused_only_while_the_feed_is_followed_without_a_g
     let no_sync = check(&["--no-sync", "--max-age", "1h"]);
     assert_eq!(results(&no_sync)[0].source, Source::Cache);
     assert!(!String::from_utf8_lossy(&no_sync.stderr).contains("could not sync"));
+}
+
+/// A reused answer is a copy: its audit line names the line that recorded the gateway's answer,
+/// and `audit verify` checks the two answers are the same. Without an audit key a cache row can
+/// be rewritten with a valid plain seal and is then served — but the trail shows the forgery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_answer_names_its_original_and_verify_compares_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = mock.base_url(GatewayKind::Ledger);
+    assert_eq!(
+        results(&check_ledger(dir.path(), &base, &[], &["txn_001"]))[0].source,
+        Source::Gateway
+    );
+    assert_eq!(
+        results(&check_ledger(dir.path(), &base, &[], &["txn_001"]))[0].source,
+        Source::Cache
+    );
+    let lines = trail(dir.path());
+    assert_eq!(
+        lines[1]["copy_of"],
+        serde_json::json!({"seq": 1, "hash": lines[0]["hash"]}),
+        "the reuse names the line that recorded the answer"
+    );
+    let verify = || run(paystat(dir.path()).args(["audit", "verify"]));
+    assert_eq!(verify().status.code(), Some(0), "{}", stdout(&verify()));
+
+    // The row rewritten with a plain seal (no audit key): served, and found by verify.
+    let path = dir.path().join("state/paystat/cache.sqlite3");
+    let scope: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT scope FROM answers", [], |row| row.get(0))
+        .unwrap();
+    let port = reqwest::Url::parse(&base).unwrap().port().unwrap();
+    let host = format!("http://127.0.0.1:{port}");
+    let key = CacheKey {
+        gateway: GatewayKind::Ledger,
+        host: &host,
+        scope: &scope,
+        payment_id: "txn_001",
+    };
+    let cache = Cache::open(&path)
+        .unwrap()
+        .with_rules(paystat::gateways::answer_rules());
+    let stored = cache.get(&key).unwrap().unwrap();
+    let mut forged = stored.result.clone();
+    forged.amount = Some(paystat::Money::from_minor(
+        99_999,
+        paystat::currency("USD").unwrap(),
+    ));
+    let (seq, hash) = stored.line.clone().unwrap();
+    cache
+        .put(
+            &key,
+            &forged,
+            Environment::Mock,
+            paystat::status_cache::Provenance {
+                fetched_ms: stored.fetched_ms,
+                feed_position: None,
+                line: Some((seq, &hash)),
+            },
+        )
+        .unwrap();
+    drop(cache);
+    let served = results(&check_ledger(dir.path(), &base, &[], &["txn_001"]));
+    assert_eq!(served[0].source, Source::Cache);
+    let broken = verify();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stdout(&broken)
+            .contains("reuses the answer of line seq 1, but its answer is not that line's"),
+        "{}",
+        stdout(&broken)
+    );
 }

@@ -281,6 +281,7 @@ pub fn fixed_record<'a>(
             path: format!("/v1/payments/{}", result.payment_id),
         })),
         sync: paystat::audit_trail::Durability::Disk,
+        copy_of: None,
         check: std::borrow::Cow::Borrowed(result),
         hash: String::new(),
     }
