@@ -233,6 +233,23 @@ async fn register_answer(
             }
         })
         .await;
+    // Stripe's dispute list for the intent, when the scenario gives one.
+    if let Some(disputes) = &response.disputes {
+        let path = stripe::disputes_url(&root, id).path().to_owned();
+        server
+            .mock_async(|when, then| {
+                let _ = when
+                    .method("GET")
+                    .path(path)
+                    .query_param("payment_intent", id);
+                let _ = then
+                    .status(200)
+                    .header(MOCK_HEADER, "1")
+                    .header("content-type", "application/json")
+                    .body(disputes.trim());
+            })
+            .await;
+    }
     if spec.is_some() {
         // The same route without the requirements: a request that breaks them gets a
         // distinctive answer instead of the scenario's, so the scenario fails.

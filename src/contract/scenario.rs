@@ -243,6 +243,10 @@ pub struct Response {
     /// Why this body deliberately breaks the provider's published shape (its JSON Schema);
     /// absent for every realistic body, which must then validate.
     pub off_spec: Option<String>,
+    /// Stripe only: the dispute list Stripe answers for this PaymentIntent
+    /// (`GET /v1/disputes?payment_intent=…`), which paystat asks when the latest charge says
+    /// `disputed: true`.
+    pub disputes: Option<String>,
 }
 
 /// A scenario file that cannot be used, with the file and the field.
@@ -343,6 +347,19 @@ impl Scenario {
                     "request",
                     format!("`{name}` carries a credential: require it by name only, with \"*\""),
                 ));
+            }
+        }
+        for (at, response) in std::iter::once(("response", &self.response))
+            .chain(self.change.as_ref().map(|c| ("change.response", &c.response)))
+        {
+            let Some(disputes) = &response.disputes else {
+                continue;
+            };
+            if self.gateway != GatewayKind::Stripe {
+                return err(&format!("{at}.disputes"), "only Stripe has a dispute list");
+            }
+            if serde_json::from_str::<serde_json::Value>(disputes).is_err() {
+                return err(&format!("{at}.disputes"), "must be Stripe's dispute list as JSON");
             }
         }
         if let Some(change) = &self.change {

@@ -164,6 +164,16 @@ pub fn status_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
     url_with_segments(base, &["v1", "payment_intents", id])
 }
 
+/// The dispute list of PaymentIntent `id` under `base`: `{base}/v1/disputes?payment_intent={id}`
+/// (at most 100, Stripe's largest page).
+pub fn disputes_url(base: &reqwest::Url, id: &str) -> reqwest::Url {
+    let mut url = url_with_segments(base, &["v1", "disputes"]);
+    url.query_pairs_mut()
+        .append_pair("payment_intent", id)
+        .append_pair("limit", "100");
+    url
+}
+
 /// The events list (the change feed) under `base`.
 pub fn events_url(base: &reqwest::Url) -> reqwest::Url {
     url_with_segments(base, &["v1", "events"])
