@@ -95,13 +95,22 @@ impl Answer {
         gateway: &dyn Gateway,
         echoes: &crate::gateway::Echoes,
         id: &str,
-        exchange: Exchange,
+        (exchange, follow_up): (Exchange, Option<Exchange>),
         took: Duration,
         capture: bool,
     ) -> Option<HeaderMap> {
         let (reading, http_status, headers, error) = match exchange {
             Exchange::Replied(reply) => {
-                let mut reading = gateway.read(id, &reply);
+                let mut reading = match follow_up {
+                    None => gateway.read(id, &reply),
+                    Some(Exchange::Replied(second)) => gateway.read_followed(id, &reply, &second),
+                    Some(Exchange::Failed {
+                        outcome, detail, ..
+                    }) => Reading::new(Verdict::refused(
+                        outcome,
+                        format!("the gateway's follow-up request failed: {detail}"),
+                    )),
+                };
                 reading.redact(echoes);
                 let status = reply.status;
                 let headers = if capture {

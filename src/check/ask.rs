@@ -23,6 +23,47 @@ impl Checker {
         self.stop.unless_interrupted(sleep).await.is_some()
     }
 
+    /// Sends the follow-up request a reply called for, paced like any request, within the
+    /// check's deadline.
+    async fn follow_up(
+        &self,
+        endpoint: &Endpoint,
+        client: &reqwest::Client,
+        request: reqwest::Result<reqwest::Request>,
+        deadline: Duration,
+    ) -> exchange::Exchange {
+        let failed = |outcome, detail: String| exchange::Exchange::Failed {
+            outcome,
+            detail,
+            http_status: None,
+        };
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                return failed(
+                    Outcome::BadRequest,
+                    format!("the follow-up request cannot be built: {}", e.without_url()),
+                );
+            }
+        };
+        let clock = &self.options.clock;
+        if let Some(pacer) = &endpoint.pacer {
+            let wait = pacer.reserve(clock.now());
+            if !wait.is_zero() && !self.wait(wait).await {
+                return failed(Outcome::Interrupted, INTERRUPTED.into());
+            }
+        }
+        let timeout = endpoint
+            .policy
+            .attempt_timeout
+            .min(deadline.saturating_sub(clock.now()));
+        let proxy = endpoint.proxy.as_ref().map(|p| &p.0);
+        self.stop
+            .unless_interrupted(exchange::send(client, request, timeout, proxy))
+            .await
+            .unwrap_or_else(|| failed(Outcome::Interrupted, INTERRUPTED.into()))
+    }
+
     /// Asks the gateway about a valid id, retrying as the policy decides.
     pub(super) async fn ask(
         &self,
@@ -79,12 +120,23 @@ impl Checker {
                     detail: INTERRUPTED.into(),
                     http_status: None,
                 });
+            // A reply that needs a second request to be read (a gateway's list of what followed
+            // the payment) gets it now, paced and timed like the first, in the same attempt.
+            let follow_up = match &exchange {
+                exchange::Exchange::Replied(reply) => match gateway.follow_up(client, id, reply) {
+                    None => None,
+                    Some(request) => {
+                        Some(self.follow_up(endpoint, client, request, deadline).await)
+                    }
+                },
+                exchange::Exchange::Failed { .. } => None,
+            };
             let took = clock.now().saturating_sub(attempt_started);
             let headers = answer.read(
                 gateway.as_ref(),
                 &endpoint.echoes,
                 id,
-                exchange,
+                (exchange, follow_up),
                 took,
                 capture,
             );

@@ -349,9 +349,11 @@ impl Scenario {
                 ));
             }
         }
-        for (at, response) in std::iter::once(("response", &self.response))
-            .chain(self.change.as_ref().map(|c| ("change.response", &c.response)))
-        {
+        for (at, response) in std::iter::once(("response", &self.response)).chain(
+            self.change
+                .as_ref()
+                .map(|c| ("change.response", &c.response)),
+        ) {
             let Some(disputes) = &response.disputes else {
                 continue;
             };
@@ -359,7 +361,10 @@ impl Scenario {
                 return err(&format!("{at}.disputes"), "only Stripe has a dispute list");
             }
             if serde_json::from_str::<serde_json::Value>(disputes).is_err() {
-                return err(&format!("{at}.disputes"), "must be Stripe's dispute list as JSON");
+                return err(
+                    &format!("{at}.disputes"),
+                    "must be Stripe's dispute list as JSON",
+                );
             }
         }
         if let Some(change) = &self.change {

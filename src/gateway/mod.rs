@@ -334,6 +334,25 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     /// Reads a complete reply to the request for payment `id`.
     fn read(&self, id: &str, reply: &Reply) -> Reading;
 
+    /// A second request that `reply` (to the request for payment `id`) calls for before it can
+    /// be read — Stripe's dispute list, when the latest charge says it was disputed. `None`: the
+    /// reply is read on its own (most replies, so most checks cost one request).
+    fn follow_up(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        reply: &Reply,
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        let _ = (client, id, reply);
+        None
+    }
+
+    /// Reads `reply` together with `follow_up`, the reply to [`Gateway::follow_up`]'s request.
+    fn read_followed(&self, id: &str, reply: &Reply, follow_up: &Reply) -> Reading {
+        let _ = follow_up;
+        self.read(id, reply)
+    }
+
     /// The secret values this adapter sends, so that a gateway echoing one back (in an error
     /// message, say) never puts it into a result, an audit line or a recorded fixture.
     fn secrets(&self) -> Vec<&SecretString>;

@@ -1185,3 +1185,60 @@ async fn a_reused_answer_names_its_original_and_verify_compares_them() {
         stdout(&broken)
     );
 }
+
+/// The dispute list is asked only for a disputed charge, and its failure is the check's: a 404
+/// from it never makes the payment "not found", a 500 is the gateway's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispute_list_is_asked_only_for_a_disputed_charge_and_its_failure_is_never_not_found()
+{
+    const ID: &str = "pi_3MtwBwLkdIwHu7ixDisputeL";
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    let intent = stripe_answers(
+        &server,
+        ID,
+        stripe_body("stripe/status_succeeded_disputed.toml", ID),
+    )
+    .await;
+    let list = |status: u16, body: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .mock_async(|when, then| {
+                    when.method(httpmock::Method::GET)
+                        .path("/v1/disputes")
+                        .query_param("payment_intent", ID);
+                    then.status(status)
+                        .header("content-type", "application/json")
+                        .body(body);
+                })
+                .await
+        }
+    };
+    let mut disputes = list(
+        404,
+        r#"{"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such payment_intent"}}"#,
+    )
+    .await;
+    let flags = ["--no-cache", "--max-attempts", "1"];
+    let missing = results(&check_stripe(dir.path(), &server, &flags, ID)).remove(0);
+    assert_eq!(missing.outcome, Outcome::BadResponse, "{:?}", missing.detail);
+    disputes.delete_async().await;
+    disputes = list(500, r#"{"error": {"type": "api_error", "message": "down"}}"#).await;
+    let down = results(&check_stripe(dir.path(), &server, &flags, ID)).remove(0);
+    assert_eq!(down.outcome, Outcome::GatewayError);
+    assert_eq!(disputes.calls_async().await, 1);
+    assert_eq!(intent.calls_async().await, 2);
+
+    // Not disputed: one request, and the list is never asked.
+    const CLEAN: &str = "pi_3MtwBwLkdIwHu7ixNoDispute";
+    stripe_answers(
+        &server,
+        CLEAN,
+        stripe_body("stripe/status_succeeded.toml", CLEAN),
+    )
+    .await;
+    let clean = results(&check_stripe(dir.path(), &server, &flags, CLEAN)).remove(0);
+    assert_eq!(clean.status, Some(paystat::PaymentStatus::Completed));
+    assert_eq!(disputes.calls_async().await, 1, "no dispute list asked");
+}

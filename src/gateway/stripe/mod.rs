@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{
     Changes, CommonSettings, CredentialVar, FeedRules, Gateway, GatewayKind, Profile, Reading,
-    Reply, Section, header_text, url_with_segments,
+    Reply, Section, Verdict, header_text, url_with_segments,
 };
 use crate::credential::{self, CredentialError};
 use crate::result::Environment;
@@ -214,12 +214,51 @@ impl Gateway for Stripe {
 
     fn request(&self, client: &reqwest::Client, id: &str) -> reqwest::Result<reqwest::Request> {
         let mut url = status_url(&self.base_url, id);
-        // The intent's status never changes after `succeeded`: its latest charge (and that
-        // charge's dispute) say whether the money was refunded or disputed. One GET asks for both.
+        // The intent's status never changes after `succeeded`: its latest charge says whether
+        // the money was refunded, or disputed (then the dispute list says how it stands).
         url.query_pairs_mut()
-            .append_pair("expand[]", "latest_charge")
-            .append_pair("expand[]", "latest_charge.dispute");
+            .append_pair("expand[]", "latest_charge");
         self.get(client, url).build()
+    }
+
+    fn follow_up(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        reply: &Reply,
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        // Only a disputed charge costs a second request: its disputes, all of them (one charge
+        // can be disputed more than once; the charge's own `dispute` field names one).
+        let probe: wire::WireProbe = (reply.status == 200)
+            .then(|| serde_json::from_slice(&reply.body).ok())
+            .flatten()?;
+        let disputed = probe.status == "succeeded"
+            && probe
+                .latest_charge
+                .as_ref()
+                .and_then(wire::Expandable::object)
+                .is_some_and(|c| c.disputed);
+        disputed.then(|| self.get(client, disputes_url(&self.base_url, id)).build())
+    }
+
+    fn read_followed(&self, id: &str, reply: &Reply, follow_up: &Reply) -> Reading {
+        if follow_up.status != 200 {
+            // The dispute list's own failure (a rate limit, an outage) decides the attempt; its
+            // 404 says nothing of the payment, which Stripe has just returned.
+            let mut reading = self.read(id, follow_up);
+            if reading.verdict.outcome() == crate::result::Outcome::NotFound {
+                reading.verdict = Verdict::refused(
+                    crate::result::Outcome::BadResponse,
+                    "Stripe's dispute list for this PaymentIntent answered 404",
+                );
+            }
+            return reading;
+        }
+        let mut reading = self.read(id, reply);
+        if let Verdict::Found(_) = reading.verdict {
+            reading.verdict = read_intent(id, &reply.body, Some(&follow_up.body));
+        }
+        reading
     }
 
     fn secrets(&self) -> Vec<&SecretString> {
@@ -275,7 +314,7 @@ impl Gateway for Stripe {
     fn read(&self, id: &str, reply: &Reply) -> Reading {
         let request_id = header_text(&reply.headers, REQUEST_ID_HEADER);
         let verdict = match reply.status {
-            200 => read_intent(id, &reply.body),
+            200 => read_intent(id, &reply.body, None),
             status => read_error(status, &reply.body),
         };
         // Stripe's explicit advice overrides the status: `false` forbids a retry, `true` asks

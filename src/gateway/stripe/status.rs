@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::super::{GatewayKind, MappingRow, Payment, Verdict};
-use super::wire::{Expandable, WireCharge, WireDispute, WireIntent};
+use super::wire::{Expandable, WireCharge, WireDispute, WireDisputeList, WireIntent};
 use crate::result::{self, Finality, Money, Outcome, PaymentStatus};
 
 /// Currencies Stripe sends in whole units, whatever ISO 4217 says (its "Supported currencies"
@@ -183,13 +183,23 @@ pub fn status_mapping() -> Vec<MappingRow> {
         .collect()
 }
 
-/// What the latest charge says happened after the money moved: the aftermath, the amount
-/// refunded (Stripe's minor units), and the dispute's status and reason.
-fn aftermath(charge: Option<&Expandable<WireCharge>>) -> (Aftermath, i64, Option<&WireDispute>) {
+/// The dispute statuses that close a dispute without taking the money: won, an inquiry closed,
+/// a dispute prevented (newer API versions).
+const CLOSED_KEEPING_THE_MONEY: [&str; 3] = ["won", "warning_closed", "prevented"];
+
+/// What the latest charge and, when it was disputed, its dispute list say happened after the
+/// money moved: the aftermath, the amount refunded (Stripe's minor units), and the dispute that
+/// decided it. Of several disputes, any lost one decides (`returned`); else any still open
+/// (`warning_needs_response`, `warning_under_review`, `needs_response`, `under_review`, or a word
+/// paystat does not know) makes it `disputed`; else the refunds decide, with the latest closed
+/// dispute shown. A disputed charge whose list was not read, or is empty, stays `disputed`.
+fn aftermath<'d>(
+    charge: Option<&Expandable<WireCharge>>,
+    disputes: Option<&'d [WireDispute]>,
+) -> (Aftermath, i64, Option<&'d WireDispute>) {
     let Some(charge) = charge.and_then(Expandable::object) else {
         return (Aftermath::Nothing, 0, None);
     };
-    let dispute = charge.dispute.as_ref().and_then(Expandable::object);
     let refunds = if charge.refunded {
         Aftermath::Refunded
     } else if charge.amount_refunded > 0 {
@@ -197,24 +207,57 @@ fn aftermath(charge: Option<&Expandable<WireCharge>>) -> (Aftermath, i64, Option
     } else {
         Aftermath::Nothing
     };
-    let state = match dispute.as_ref().map(|d| d.status.as_str()) {
-        Some("lost") => Aftermath::DisputeLost,
+    if !charge.disputed {
+        return (refunds, charge.amount_refunded, None);
+    }
+    let disputes = disputes.unwrap_or_default();
+    let lost = disputes.iter().find(|d| d.status == "lost");
+    let open = disputes
+        .iter()
+        .find(|d| !CLOSED_KEEPING_THE_MONEY.contains(&d.status.as_str()) && d.status != "lost");
+    let closed = disputes
+        .iter()
+        .filter(|d| CLOSED_KEEPING_THE_MONEY.contains(&d.status.as_str()))
+        .max_by_key(|d| d.created.unwrap_or(i64::MIN));
+    let (state, dispute) = match (lost, open, closed) {
+        (Some(lost), _, _) => (Aftermath::DisputeLost, Some(lost)),
+        (None, Some(open), _) => (Aftermath::DisputeOpen, Some(open)),
         // A won dispute (or a closed inquiry) leaves the money where the refunds left it.
-        Some("won" | "warning_closed") if refunds == Aftermath::Nothing => Aftermath::DisputeWon,
-        Some("won" | "warning_closed") => refunds,
-        Some(_) => Aftermath::DisputeOpen,
-        None if charge.disputed => Aftermath::DisputeOpen,
-        None => refunds,
+        (None, None, Some(closed)) if refunds == Aftermath::Nothing => {
+            (Aftermath::DisputeWon, Some(closed))
+        }
+        (None, None, Some(closed)) => (refunds, Some(closed)),
+        (None, None, None) => (Aftermath::DisputeOpen, None),
     };
     (state, charge.amount_refunded, dispute)
 }
 
-pub(super) fn read_intent(id: &str, body: &[u8]) -> Verdict {
+/// Reads a PaymentIntent `body` for `id`, with its dispute list (`disputes`) when its latest
+/// charge was disputed and the list was asked.
+pub(super) fn read_intent(id: &str, body: &[u8], disputes: Option<&[u8]>) -> Verdict {
     let bad = |detail: String| Verdict::refused(Outcome::BadResponse, detail);
     let wire: WireIntent = match serde_json::from_slice(body) {
         Ok(wire) => wire,
         Err(e) => return bad(format!("Stripe's 200 body is not a PaymentIntent: {e}")),
     };
+    let disputes: Option<WireDisputeList> = match disputes.map(serde_json::from_slice) {
+        None => None,
+        Some(Ok(list)) => Some(list),
+        Some(Err(e)) => {
+            return bad(format!(
+                "Stripe's dispute list is not a list of disputes: {e}"
+            ));
+        }
+    };
+    if let Some(list) = &disputes
+        && list.has_more
+        && !list.data.iter().any(|d| d.status == "lost")
+    {
+        return bad(
+            "Stripe lists more than 100 disputes for this PaymentIntent, and paystat reads one page of them"
+                .into(),
+        );
+    }
     if wire
         .object
         .as_deref()
@@ -255,7 +298,10 @@ pub(super) fn read_intent(id: &str, body: &[u8]) -> Verdict {
     };
     let declined = wire.last_payment_error.is_some();
     let (after, refunded_minor, dispute) = match intent_status {
-        Some(IntentStatus::Succeeded) => aftermath(wire.latest_charge.as_ref()),
+        Some(IntentStatus::Succeeded) => aftermath(
+            wire.latest_charge.as_ref(),
+            disputes.as_ref().map(|l| l.data.as_slice()),
+        ),
         _ => (Aftermath::Nothing, 0, None),
     };
     let status = match intent_status {
@@ -307,11 +353,29 @@ pub(super) fn read_intent(id: &str, body: &[u8]) -> Verdict {
 mod tests {
     use super::*;
 
+    /// A charge, its disputes' statuses, what they make of it and the dispute shown.
+    type Case<'a> = (
+        &'a Expandable<WireCharge>,
+        &'a [&'a str],
+        Aftermath,
+        Option<&'a str>,
+    );
+
     #[test]
-    fn the_latest_charge_says_what_happened_after_the_money_moved() {
+    fn the_latest_charge_and_its_disputes_say_what_happened_after_the_money_moved() {
         let charge = |json: &str| serde_json::from_str::<Expandable<WireCharge>>(json).unwrap();
-        let state = |json: &str| aftermath(Some(&charge(json))).0;
-        let table = [
+        let disputes = |statuses: &[&str]| -> Vec<WireDispute> {
+            statuses
+                .iter()
+                .enumerate()
+                .map(|(n, status)| WireDispute {
+                    status: (*status).to_owned(),
+                    reason: Some(format!("reason {n}")),
+                    created: Some(1_700_000_000 + n as i64),
+                })
+                .collect()
+        };
+        let undisputed = [
             (
                 r#"{"amount_refunded": 0, "refunded": false, "disputed": false, "dispute": null}"#,
                 Aftermath::Nothing,
@@ -324,55 +388,106 @@ mod tests {
                 r#"{"amount_refunded": 2000, "refunded": true, "disputed": false}"#,
                 Aftermath::Refunded,
             ),
+        ];
+        for (json, expected) in undisputed {
+            assert_eq!(aftermath(Some(&charge(json)), None).0, expected, "{json}");
+        }
+        let disputed = charge(
+            r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": "dp_1"}"#,
+        );
+        let refunded = charge(r#"{"amount_refunded": 2000, "refunded": true, "disputed": true}"#);
+        let table: [Case<'_>; 14] = [
+            // The list not read, or empty: the charge says disputed, so it is.
+            (&disputed, &[], Aftermath::DisputeOpen, None),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": "dp_1"}"#,
+                &disputed,
+                &["needs_response"],
                 Aftermath::DisputeOpen,
+                Some("needs_response"),
             ),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "needs_response", "reason": "fraudulent"}}"#,
+                &disputed,
+                &["under_review"],
                 Aftermath::DisputeOpen,
+                Some("under_review"),
             ),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "under_review"}}"#,
+                &disputed,
+                &["warning_needs_response"],
                 Aftermath::DisputeOpen,
+                Some("warning_needs_response"),
             ),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "warning_needs_response"}}"#,
+                &disputed,
+                &["warning_under_review"],
                 Aftermath::DisputeOpen,
+                Some("warning_under_review"),
             ),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "lost", "reason": "fraudulent"}}"#,
+                &disputed,
+                &["a_word_stripe_adds_later"],
+                Aftermath::DisputeOpen,
+                Some("a_word_stripe_adds_later"),
+            ),
+            (&disputed, &["lost"], Aftermath::DisputeLost, Some("lost")),
+            (&disputed, &["won"], Aftermath::DisputeWon, Some("won")),
+            (
+                &disputed,
+                &["warning_closed"],
+                Aftermath::DisputeWon,
+                Some("warning_closed"),
+            ),
+            (
+                &disputed,
+                &["prevented"],
+                Aftermath::DisputeWon,
+                Some("prevented"),
+            ),
+            (&refunded, &["won"], Aftermath::Refunded, Some("won")),
+            // Several disputes: any lost one decides, else any open one.
+            (
+                &disputed,
+                &["warning_closed", "won", "lost"],
                 Aftermath::DisputeLost,
+                Some("lost"),
             ),
             (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "won"}}"#,
+                &disputed,
+                &["won", "needs_response"],
+                Aftermath::DisputeOpen,
+                Some("needs_response"),
+            ),
+            (
+                &disputed,
+                &["warning_closed", "won"],
                 Aftermath::DisputeWon,
-            ),
-            (
-                r#"{"amount_refunded": 2000, "refunded": true, "disputed": true, "dispute": {"status": "won"}}"#,
-                Aftermath::Refunded,
-            ),
-            (
-                r#"{"amount_refunded": 0, "refunded": false, "disputed": true, "dispute": {"status": "warning_closed"}}"#,
-                Aftermath::DisputeWon,
+                Some("won"),
             ),
         ];
-        for (json, expected) in table {
-            assert_eq!(state(json), expected, "{json}");
+        for (charge, statuses, expected, shown) in table {
+            let list = disputes(statuses);
+            let read = if statuses.is_empty() {
+                None
+            } else {
+                Some(list.as_slice())
+            };
+            let (state, _, dispute) = aftermath(Some(charge), read);
+            assert_eq!(state, expected, "{statuses:?}");
+            assert_eq!(dispute.map(|d| d.status.as_str()), shown, "{statuses:?}");
         }
-        assert_eq!(aftermath(None).0, Aftermath::Nothing);
+        assert_eq!(aftermath(None, None).0, Aftermath::Nothing);
         // An expanded charge paystat cannot read fails the intent, never reads as "nothing".
         let unreadable = r#"{"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd",
             "status": "succeeded", "created": 1680800504, "latest_charge": {"refunded": "yes"}}"#;
         assert!(matches!(
-            read_intent("pi_1", unreadable.as_bytes()),
+            read_intent("pi_1", unreadable.as_bytes(), None),
             Verdict::NoPayment {
                 outcome: Outcome::BadResponse,
                 ..
             }
         ));
         assert_eq!(
-            aftermath(Some(&charge(r#""ch_1""#))).0,
+            aftermath(Some(&charge(r#""ch_1""#)), None).0,
             Aftermath::Nothing,
             "not expanded"
         );
@@ -392,6 +507,27 @@ mod tests {
         );
     }
 
+    /// A dispute list that is not one, or that goes on past its one page without a lost
+    /// dispute on it, is no answer paystat can show.
+    #[test]
+    fn a_dispute_list_paystat_cannot_read_whole_is_a_bad_response() {
+        let intent = r#"{"id": "pi_1", "object": "payment_intent", "amount": 2000, "currency": "usd",
+            "status": "succeeded", "created": 1680800504,
+            "latest_charge": {"amount_refunded": 0, "refunded": false, "disputed": true}}"#;
+        let outcome =
+            |list: &str| read_intent("pi_1", intent.as_bytes(), Some(list.as_bytes())).outcome();
+        assert_eq!(outcome("[]"), Outcome::BadResponse);
+        assert_eq!(
+            outcome(r#"{"data": [{"status": "won"}], "has_more": true}"#),
+            Outcome::BadResponse
+        );
+        assert_eq!(
+            outcome(r#"{"data": [{"status": "lost"}], "has_more": true}"#),
+            Outcome::Found,
+            "a lost dispute decides whatever the other pages hold"
+        );
+    }
+
     /// An intent canceled after a declined attempt keeps its `last_payment_error`: it is
     /// `canceled` with Stripe's cancellation reason, and the old decline is not its failure.
     #[test]
@@ -400,7 +536,7 @@ mod tests {
             "status": "canceled", "created": 1680800504, "cancellation_reason": "abandoned",
             "last_payment_error": {"type": "card_error", "code": "card_declined",
               "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}}"#;
-        let Verdict::Found(payment) = read_intent("pi_1", body.as_bytes()) else {
+        let Verdict::Found(payment) = read_intent("pi_1", body.as_bytes(), None) else {
             panic!("a canceled intent is found");
         };
         assert_eq!(payment.status, PaymentStatus::Canceled);
@@ -415,7 +551,7 @@ mod tests {
         let body = r#"{"id": "pi_1", "object": "payment_intent", "amount": 50050, "currency": "ugx",
             "status": "processing", "created": 1680800504}"#;
         assert!(matches!(
-            read_intent("pi_1", body.as_bytes()),
+            read_intent("pi_1", body.as_bytes(), None),
             Verdict::NoPayment {
                 outcome: crate::result::Outcome::BadResponse,
                 ..

@@ -26,22 +26,45 @@ impl<T> Expandable<T> {
     }
 }
 
-/// The latest charge, when the GET expanded it (`expand[]=latest_charge`).
+/// The latest charge, when the GET expanded it (`expand[]=latest_charge`). Its `dispute` field
+/// (deprecated by Stripe: it names one dispute of possibly several) is not read; `disputed`
+/// says whether to ask the dispute list.
 #[derive(Deserialize)]
 pub(super) struct WireCharge {
     pub(super) amount_refunded: i64,
     pub(super) refunded: bool,
     pub(super) disputed: bool,
-    /// The dispute's id, or the dispute itself when expanded (`latest_charge.dispute`).
-    #[serde(default)]
-    pub(super) dispute: Option<Expandable<WireDispute>>,
 }
 
+/// One dispute of Stripe's dispute list.
 #[derive(Deserialize)]
 pub(super) struct WireDispute {
     pub(super) status: String,
     #[serde(default)]
     pub(super) reason: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub(super) created: Option<i64>,
+}
+
+/// `GET /v1/disputes?payment_intent=…`: the PaymentIntent's disputes, newest first.
+#[derive(Deserialize)]
+pub(super) struct WireDisputeList {
+    pub(super) data: Vec<WireDispute>,
+    pub(super) has_more: bool,
+}
+
+/// Just enough of a PaymentIntent to tell whether its dispute list must be asked.
+#[derive(Deserialize)]
+pub(super) struct WireProbe {
+    pub(super) status: String,
+    #[serde(default)]
+    pub(super) latest_charge: Option<Expandable<WireProbeCharge>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct WireProbeCharge {
+    pub(super) disputed: bool,
 }
 
 #[derive(Deserialize)]
