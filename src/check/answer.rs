@@ -100,10 +100,18 @@ impl Answer {
         capture: bool,
     ) -> Option<HeaderMap> {
         let (reading, http_status, headers, error) = match exchange {
-            Exchange::Replied(reply) => {
+            Exchange::Replied(mut reply) => {
                 let mut reading = match follow_up {
                     None => gateway.read(id, &reply),
-                    Some(Exchange::Replied(second)) => gateway.read_followed(id, &reply, &second),
+                    Some(Exchange::Replied(second)) => {
+                        let reading = gateway.read_followed(id, &reply, &second);
+                        if capture {
+                            let mut second = second;
+                            second.redact(echoes);
+                            reply.follow_up = Some(Box::new(second));
+                        }
+                        reading
+                    }
                     Some(Exchange::Failed {
                         outcome, detail, ..
                     }) => Reading::new(Verdict::refused(

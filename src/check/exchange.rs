@@ -107,6 +107,7 @@ pub(crate) async fn send(
             body.extend_from_slice(&chunk);
         }
         Ok(Reply {
+            follow_up: None,
             status,
             headers,
             body,

@@ -206,10 +206,24 @@ pub fn scenario_text(
     if !headers.is_empty() {
         let _ = writeln!(out, "headers = {{ {} }}", headers.join(", "));
     }
-    if !body.contains("'''") {
-        let _ = writeln!(out, "body = '''\n{body}\n'''");
-    } else {
-        let _ = writeln!(out, "body = {}", q(&body));
+    let long_string = |name: &str, text: &str| {
+        if text.contains("'''") {
+            format!("{name} = {}\n", q(text))
+        } else {
+            format!("{name} = '''\n{text}\n'''\n")
+        }
+    };
+    out.push_str(&long_string("body", &body));
+    // The follow-up this reply called for (Stripe's dispute list), so the scenario replays whole.
+    if let Some(second) = reply.follow_up.as_deref().filter(|r| r.status == 200) {
+        let list = match serde_json::from_slice::<Value>(&second.body) {
+            Ok(mut json) => {
+                scrub(&mut json);
+                serde_json::to_string_pretty(&json).expect("a JSON value serializes")
+            }
+            Err(_) => scrub_text(&String::from_utf8_lossy(&second.body)),
+        };
+        out.push_str(&long_string("disputes", &list));
     }
     let _ = writeln!(out, "\n[expect]\noutcome = {}", q(result.outcome.as_str()));
     if let Some(status) = result.status {

@@ -173,6 +173,9 @@ pub struct Reply {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Vec<u8>,
+    /// The reply to the follow-up request this one called for ([`Gateway::follow_up`]), when
+    /// kept with it (for `paystat record`).
+    pub follow_up: Option<Box<Reply>>,
 }
 
 impl Reply {

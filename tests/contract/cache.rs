@@ -1189,8 +1189,7 @@ async fn a_reused_answer_names_its_original_and_verify_compares_them() {
 /// The dispute list is asked only for a disputed charge, and its failure is the check's: a 404
 /// from it never makes the payment "not found", a 500 is the gateway's error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dispute_list_is_asked_only_for_a_disputed_charge_and_its_failure_is_never_not_found()
-{
+async fn the_dispute_list_is_asked_only_for_a_disputed_charge_and_its_failure_is_never_not_found() {
     const ID: &str = "pi_3MtwBwLkdIwHu7ixDisputeL";
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::start_async().await;
@@ -1222,9 +1221,18 @@ async fn the_dispute_list_is_asked_only_for_a_disputed_charge_and_its_failure_is
     .await;
     let flags = ["--no-cache", "--max-attempts", "1"];
     let missing = results(&check_stripe(dir.path(), &server, &flags, ID)).remove(0);
-    assert_eq!(missing.outcome, Outcome::BadResponse, "{:?}", missing.detail);
+    assert_eq!(
+        missing.outcome,
+        Outcome::BadResponse,
+        "{:?}",
+        missing.detail
+    );
     disputes.delete_async().await;
-    disputes = list(500, r#"{"error": {"type": "api_error", "message": "down"}}"#).await;
+    disputes = list(
+        500,
+        r#"{"error": {"type": "api_error", "message": "down"}}"#,
+    )
+    .await;
     let down = results(&check_stripe(dir.path(), &server, &flags, ID)).remove(0);
     assert_eq!(down.outcome, Outcome::GatewayError);
     assert_eq!(disputes.calls_async().await, 1);

@@ -39,6 +39,7 @@ fn recording_scrubs_every_secret_and_personal_detail() {
     headers.insert("content-type", "application/json".parse().unwrap());
     headers.insert("set-cookie", "session=abc123secretcookie".parse().unwrap());
     let reply = Reply {
+        follow_up: None,
         status: 200,
         headers,
         body: RAW_PLAID.as_bytes().to_vec(),
@@ -332,4 +333,66 @@ async fn verify_fails_against_a_provider_that_broke_the_contract() {
     let mut settings = settings();
     settings.set_description("paystat verify --gateway ledger --base-url [a ledger that renamed status to state for txn_001 and reports txn_002 as settled]");
     settings.bind(|| insta::assert_snapshot!("verify_broken_ledger", text(&output.stdout)));
+}
+
+/// A disputed payment is recorded with the dispute list paystat asked for it, so the recorded
+/// scenario replays to the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disputed_payment_is_recorded_with_its_dispute_list() {
+    let scenarios = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let mock = EmbeddedMock::start(scenarios.scenarios()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = empty_fixtures(tmp.path());
+    let out = fixtures.join("stripe/recorded_two_disputes.toml");
+    let record = paystat(tmp.path())
+        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+        .args([
+            "record",
+            "--gateway",
+            "stripe",
+            "--base-url",
+            &mock.base_url(GatewayKind::Stripe),
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("pi_3MtwBwLkdIwHu7ixTwoDisputes")
+        .output()
+        .unwrap();
+    assert_eq!(record.status.code(), Some(0), "{}", text(&record.stderr));
+    let recorded = std::fs::read_to_string(&out).unwrap();
+    assert!(recorded.contains("disputes = '''"), "{recorded}");
+    assert!(recorded.contains("status = \"returned\""), "{recorded}");
+    let reviewed = recorded
+        .replace("TODO: name this situation", "Two disputes, recorded")
+        .replace(
+            paystat::contract::REQUIREMENT_PLACEHOLDER,
+            "A lost dispute among two makes the payment returned.",
+        );
+    std::fs::write(&out, reviewed).unwrap();
+    let replayed = paystat::contract::ScenarioSet::from_dir(&fixtures).unwrap();
+    let scenario = &replayed.scenarios()[0];
+    let replay = EmbeddedMock::start(replayed.scenarios()).await;
+    let check = paystat(tmp.path())
+        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+        .env("PAYSTAT_STRIPE_ENVIRONMENT", "mock")
+        .args([
+            "check",
+            "--no-cache",
+            "--format",
+            "json",
+            "--gateway",
+            "stripe",
+            "--base-url",
+            &replay.base_url(GatewayKind::Stripe),
+            &scenario.payment_id,
+        ])
+        .output()
+        .unwrap();
+    let results: Vec<paystat::CheckResult> = serde_json::from_slice(&check.stdout).unwrap();
+    assert!(
+        scenario.expect.mismatches(&results[0]).is_empty(),
+        "{:?} {}",
+        scenario.expect.mismatches(&results[0]),
+        text(&check.stderr)
+    );
 }

@@ -185,6 +185,7 @@ fn accepts(
     let reading = gateway.read(
         id,
         &Reply {
+            follow_up: None,
             status: 200,
             headers: Default::default(),
             body: bytes,
@@ -237,6 +238,7 @@ fn the_mock_answers_an_unknown_id_as_the_gateway_would() {
         let body = body.to_string().into_bytes();
         assert_eq!(schemas.check(kind, status, &body), Ok(()), "{kind}");
         let reply = Reply {
+            follow_up: None,
             status,
             headers: Default::default(),
             body,
