@@ -30,8 +30,9 @@ mutants:
 	cargo mutants -f 'src/gateway/**/*.rs' -f src/result/money.rs -f src/result/status.rs \
 		-f src/payment_id.rs -f 'src/retry/*.rs' --jobs 2 --timeout 120
 	cargo mutants -f src/audit/chain.rs -f src/audit/verify.rs -f src/audit/prune.rs \
+		-f src/audit/copies.rs -f src/audit/durable.rs -f src/audit/head.rs \
 		--jobs 2 --timeout 120 -o mutants-audit -- --lib --test contract -- audit
-	cargo mutants -f 'src/cache/*.rs' -f src/feed.rs \
+	cargo mutants -f 'src/cache/*.rs' -f src/feed.rs -f src/check/reuse.rs \
 		--jobs 2 --timeout 120 -o mutants-cache -- --lib --test contract -- cache feed
 	cargo mutants -f src/audit/append.rs -f src/audit/error.rs -f src/audit/sync.rs \
 		--re 'AuditTrail::check_line|AuditTrail::envelope|AuditTrail::write|AuditTrail::appended|AuditTrail::written|AuditTrail::append|AuditError::again|Drop for AuditTrail|Syncer::written' \

@@ -25,9 +25,10 @@
 
 //!
 //! Its rooms: [`line`] (the line's shape, written by one serializer), [`append`] (the batch
-//! append), [`sync`] (group commit), [`head`] (the chain's head and repair), [`open`] (files and
-//! locks), [`files`] (where the trail lives and how its files are read), and the readers:
-//! [`chain`], [`verify`], [`prune`] and [`query`].
+//! append), [`sync`] (group commit), [`durable`] (the sealed record of how far the trail is on
+//! disk), [`head`] (the chain's head and repair), [`open`] (files and locks), [`files`] (where
+//! the trail lives and how its files are read), and the readers: [`chain`], [`verify`] (with
+//! [`copies`], the check of reused answers), [`prune`] and [`query`].
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
