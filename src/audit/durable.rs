@@ -127,6 +127,15 @@ impl Recorder {
             hash: mark.hash.clone(),
             seal,
         };
+        // Never backwards: another process may have recorded a later line meanwhile (two
+        // processes syncing at the same instant can still both pass this; the earlier record
+        // then stands, weaker evidence but never a wrong one).
+        let existing = std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Durable>(&bytes).ok());
+        if existing.as_ref().is_some_and(|d| d.seq >= mark.seq) {
+            return Ok(());
+        }
         let first = !self.path.exists();
         // A name of its own: other paystat processes, and this one's syncer and notes, record
         // at the same time, and each rename must put a whole record in place.
@@ -147,5 +156,50 @@ impl Recorder {
             std::fs::File::open(dir)?.sync_all()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_never_goes_back_and_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::Days(dir.path().to_owned());
+        let recorder = Recorder::new(
+            &location,
+            &dir.path().join("2026-12-02.jsonl"),
+            Sealer::plain(),
+        );
+        let mark = |seq: u64| Mark {
+            seq,
+            hash: format!("{seq:064}"),
+            length: seq * 100,
+        };
+        recorder.record(&mark(5)).unwrap();
+        recorder.record(&mark(3)).unwrap();
+        let record = read(&location).unwrap().unwrap();
+        assert_eq!((record.seq, record.length), (5, 500), "a later line stands");
+        assert_eq!(record.file, "2026-12-02.jsonl");
+        assert!(record.sealed_by(&Sealer::plain()));
+        recorder.record(&mark(6)).unwrap();
+        assert_eq!(read(&location).unwrap().unwrap().seq, 6);
+        let single = Location::File(dir.path().join("trail.jsonl"));
+        assert_eq!(
+            path_of(&single),
+            dir.path().join("trail.jsonl.durable.json")
+        );
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".new")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "every record was renamed into place");
     }
 }
