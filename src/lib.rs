@@ -80,7 +80,7 @@ pub use audit::{AuditError, AuditRecord, AuditTrail, Envelope};
 pub mod audit_trail {
     pub use crate::audit::{
         Asked, Checkpoint, Durability, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED,
-        EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, GENESIS, Location, Origin,
+        EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, GENESIS, LineRef, Location, Origin,
         RequestLine, Sealer, Target, TrailOptions, Written, chain, day_of, default_actor, durable,
         prune, query, verify,
     };

@@ -201,5 +201,11 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0, "every record was renamed into place");
+        // A record that cannot be read is an error, never "no record".
+        let broken = Location::Days(dir.path().join("broken"));
+        std::fs::create_dir_all(path_of(&broken)).unwrap();
+        assert!(read(&broken).is_err());
+        let absent = Location::Days(dir.path().join("absent"));
+        assert!(read(&absent).unwrap().is_none());
     }
 }

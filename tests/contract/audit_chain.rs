@@ -1368,3 +1368,86 @@ fn a_line_planted_before_the_chain_is_found_by_the_count_its_first_line_keeps() 
         "{said}"
     );
 }
+
+/// A reused answer's line names the line it copies; verify compares them, accepts a copy of a
+/// line pruned since (what it copied is gone with retention, and the prune line says so), and
+/// refuses a line that claims to copy a later one.
+#[test]
+fn copies_are_checked_against_their_originals_and_pruned_originals_are_accepted() {
+    use paystat::audit_trail::LineRef;
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    std::fs::create_dir_all(&trail).unwrap();
+    let found = |id: &str, source: paystat::Source| {
+        let mut result = CheckResult::new(id, Some(GatewayKind::Ledger), Outcome::Found);
+        result.status = Some(paystat::PaymentStatus::Completed);
+        result.source = source;
+        result
+    };
+    let mut prev = GENESIS.to_owned();
+    let mut hashes = Vec::new();
+    let mut write_day = |day: &str, lines: &[(u64, CheckResult, Option<LineRef>)]| {
+        let mut text = String::new();
+        for (seq, result, copy_of) in lines {
+            let mut record = crate::helpers::fixed_record(
+                &prev,
+                *seq,
+                &format!("{day}T12:00:0{seq}.000Z"),
+                result,
+            );
+            record.copy_of = copy_of.clone().map(std::borrow::Cow::Owned);
+            let (line, hash) = crate::helpers::seal(&record);
+            text.push_str(&line);
+            text.push('\n');
+            hashes.push(hash.clone());
+            prev = hash;
+        }
+        std::fs::write(trail.join(format!("{day}.jsonl")), text).unwrap();
+        hashes.clone()
+    };
+    let first = write_day(
+        "2025-01-01",
+        &[
+            (1, found("txn_1", paystat::Source::Gateway), None),
+            (2, found("txn_2", paystat::Source::Gateway), None),
+        ],
+    );
+    let copy = |seq: u64| LineRef {
+        seq,
+        hash: first[seq as usize - 1].clone(),
+    };
+    write_day(
+        "2026-11-20",
+        &[
+            (3, found("txn_1", paystat::Source::Cache), Some(copy(1))),
+            (4, found("txn_2", paystat::Source::Cache), Some(copy(2))),
+        ],
+    );
+    let location = Location::Days(trail.clone());
+    assert_eq!(verify::verify(&location, &plain()).unwrap().broken, None);
+    // Both originals pruned (through seq 2): the copies stand.
+    let today = time::macros::date!(2026 - 11 - 27);
+    let pruned = recording_trail(&location)
+        .prune(today, 400, None, false)
+        .unwrap();
+    assert_eq!(pruned.checkpoint.unwrap().seq, 2);
+    let report = verify::verify(&location, &plain()).unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+
+    // A line that claims to copy a line after it.
+    let later = dir.path().join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    let cached = found("txn_1", paystat::Source::Cache);
+    let mut record = crate::helpers::fixed_record(GENESIS, 1, "2026-11-20T12:00:00.000Z", &cached);
+    record.copy_of = Some(std::borrow::Cow::Owned(LineRef {
+        seq: 1,
+        hash: GENESIS.to_owned(),
+    }));
+    let (line, _) = crate::helpers::seal(&record);
+    std::fs::write(later.join("2026-11-20.jsonl"), line + "\n").unwrap();
+    let broken = verify::verify(&Location::Days(later), &plain())
+        .unwrap()
+        .broken
+        .unwrap();
+    assert_eq!(broken.kind, BreakKind::Inserted, "{broken:?}");
+}
