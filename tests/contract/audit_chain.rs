@@ -1095,6 +1095,14 @@ fn the_kind_of_break_is_told_apart_where_neighbours_look_alike() {
         first_break(&verify_file(&path, &plain())),
         Some((BreakKind::Edited, Some(7)))
     );
+    // Nor is one of format 2, the first with chain fields.
+    value["v"] = 2.into();
+    lines[6] = value.to_string();
+    write_lines(&path, &lines);
+    assert_eq!(
+        first_break(&verify_file(&path, &plain())),
+        Some((BreakKind::Edited, Some(7)))
+    );
 }
 
 #[test]
@@ -1208,7 +1216,7 @@ async fn a_line_cut_after_it_was_on_disk_is_never_repaired_away() {
             String::from_utf8_lossy(&out.stderr)
         )
     };
-    for cut in ["short", "whole"] {
+    for cut in ["short", "tail", "whole"] {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(check(dir.path(), "txn_001").status.code(), Some(0));
         assert_eq!(check(dir.path(), "txn_003").status.code(), Some(0));
@@ -1217,6 +1225,8 @@ async fn a_line_cut_after_it_was_on_disk_is_never_repaired_away() {
         let last_start = text.trim_end().rfind('\n').unwrap() + 1;
         let kept = match cut {
             "short" => &text[..last_start + 40],
+            // Only its last bytes: most of the line is still there, after the point on disk.
+            "tail" => &text[..text.len() - 6],
             _ => &text[..last_start],
         };
         std::fs::write(&file, kept).unwrap();
@@ -1316,6 +1326,15 @@ fn a_line_planted_before_the_chain_is_found_by_the_count_its_first_line_keeps() 
         Some((BreakKind::Inserted, Some(3))),
         "two lines planted before a chain that began with none"
     );
+
+    // A legacy file whose last line lacks its newline: the line is counted, ended, and the chain
+    // (beginning with the repair that records it) says so.
+    let path = dir.path().join("unended.jsonl");
+    std::fs::write(&path, LEGACY.trim_end()).unwrap();
+    write_trail(&path, 1, Sealer::plain());
+    let report = verify_file(&path, &plain());
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.legacy, 2);
 
     let path = dir.path().join("upgraded.jsonl");
     std::fs::write(&path, LEGACY).unwrap();
