@@ -481,7 +481,7 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         } = *marks;
         // The chain's first line says how many lines without chain fields came before it
         // (a chain begun before paystat said so leaves them unverified).
-        if intact && !ranged && seq == 1 && prev == GENESIS {
+        if intact && !ranged && seq == 1 {
             if v >= chain::FORMAT_VERSION && legacy_before != Some(report.legacy) {
                 report.broken = Some(broken(
                     BreakKind::Inserted,
