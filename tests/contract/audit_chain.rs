@@ -1443,13 +1443,43 @@ fn copies_are_checked_against_their_originals_and_pruned_originals_are_accepted(
         ],
     );
     let location = Location::Days(trail.clone());
-    assert_eq!(verify::verify(&location, &plain()).unwrap().broken, None);
+    let report = verify::verify(&location, &plain()).unwrap();
+    assert_eq!(report.broken, None);
+    assert!(
+        !report.legacy_unverified,
+        "a format-2 chain with no legacy line has nothing unverified"
+    );
+    // A break after the copies is still the break, whatever the copies say.
+    let day = trail.join("2026-11-20.jsonl");
+    let intact = std::fs::read_to_string(&day).unwrap();
+    std::fs::write(&day, intact.replacen("txn_2", "txn_9", 1)).unwrap();
+    assert_eq!(
+        verify::verify(&location, &plain())
+            .unwrap()
+            .broken
+            .map(|b| b.kind),
+        Some(BreakKind::Edited)
+    );
+    std::fs::write(&day, &intact).unwrap();
     // Both originals pruned (through seq 2): the copies stand.
     let today = time::macros::date!(2026 - 11 - 27);
     let pruned = recording_trail(&location)
         .prune(today, 400, None, false)
         .unwrap();
-    assert_eq!(pruned.checkpoint.unwrap().seq, 2);
+    let checkpoint = pruned.checkpoint.unwrap();
+    assert_eq!(checkpoint.seq, 2);
+    let report = verify::verify(&location, &plain()).unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+    // A durable record that names a line pruned since stands too.
+    let sealed = format!(
+        "paystat durable\n2025-01-01.jsonl\n1000\n2\n{}",
+        checkpoint.hash
+    );
+    let record = serde_json::json!({
+        "file": "2025-01-01.jsonl", "length": 1000, "seq": 2, "hash": checkpoint.hash,
+        "seal": Sealer::plain().hash(sealed.as_bytes()),
+    });
+    std::fs::write(trail.join("durable.json"), record.to_string()).unwrap();
     let report = verify::verify(&location, &plain()).unwrap();
     assert_eq!(report.broken, None, "{report:?}");
 
