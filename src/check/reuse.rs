@@ -17,8 +17,8 @@ impl Checker {
     /// The cached answer for `id` at `endpoint`, when the cache is used and holds one that may
     /// be shown today ([`crate::cache::reusable`]): final; or stored while the run's feed sync
     /// shows the gateway's feed followed without a gap; or, where no feed was followed, younger
-    /// than `--max-age`. It is audited like an asked answer,
-    /// with `source: cache`, its age, and no request.
+    /// than `--max-age`. It is audited like an asked answer, with `source: cache`, its age, no
+    /// request, and the line it copies.
     pub(super) fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
         let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
         if self.cache_failed.load(Ordering::Relaxed) {
@@ -74,19 +74,19 @@ impl Checker {
     /// Keeps a found payment's answer in the cache, when it is used: once its audit line
     /// (`line`) is durable, so that every reuse names a line that is in the trail.
     pub(super) fn remember(&self, id: &str, result: &CheckResult, line: &LineRef) {
-        if result.source != Source::Gateway {
+        let Some(using) = &self.options.cache else {
+            return;
+        };
+        if result.source != Source::Gateway
+            || result.outcome != Outcome::Found
+            || self.cache_failed.load(Ordering::Relaxed)
+        {
             return;
         }
         let Ok(endpoint) = super::route::endpoint_for(&self.endpoints, self.options.routing, id)
         else {
             return;
         };
-        let Some(using) = &self.options.cache else {
-            return;
-        };
-        if result.outcome != Outcome::Found || self.cache_failed.load(Ordering::Relaxed) {
-            return;
-        }
         let now = unix_ms(time::OffsetDateTime::from(self.options.clock.wall_time()));
         let environment = endpoint.environment;
         // Written in batches by the cache's own thread: a bulk run does not wait on commits.
