@@ -65,20 +65,8 @@ pub fn path_of(location: &Location) -> PathBuf {
 
 /// The record of `location`, if there is one.
 pub fn read(location: &Location) -> std::io::Result<Option<Durable>> {
-    let path = path_of(location);
     // A record another user could write would let that user cut lines off the trail.
-    crate::ownership::check_no_link("the audit trail's durable record", &path)
-        .map_err(std::io::Error::other)?;
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{} is unreadable: {e}", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::files::read_record("the audit trail's durable record", &path_of(location))
 }
 
 /// Records, for one trail file, the last line synced.

@@ -93,20 +93,8 @@ impl Location {
         let Location::Days(dir) = self else {
             return Ok(None);
         };
-        let path = dir.join(CHECKPOINT);
         // A checkpoint another user could write would let that user cut the chain anywhere.
-        crate::ownership::check_no_link("the audit checkpoint", &path)
-            .map_err(std::io::Error::other)?;
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{CHECKPOINT} is unreadable: {e}"),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_record("the audit checkpoint", &dir.join(CHECKPOINT))
     }
 
     /// A human name: the file, or the directory.
@@ -114,6 +102,25 @@ impl Location {
         match self {
             Location::File(p) | Location::Days(p) => p,
         }
+    }
+}
+
+/// A small JSON file of the trail's own (a checkpoint, the durable record), `what` in errors:
+/// `None` when there is none; a link there, or a file that does not read as `T`, is an error.
+pub(super) fn read_record<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    path: &Path,
+) -> std::io::Result<Option<T>> {
+    crate::ownership::check_no_link(what, path).map_err(std::io::Error::other)?;
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is unreadable: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

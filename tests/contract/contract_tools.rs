@@ -118,14 +118,9 @@ fn empty_fixtures(root: &Path) -> std::path::PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recorded_scenario_is_refused_until_its_requirement_is_written() {
-    let mock =
-        EmbeddedMock::start(ScenarioSet::from_dir(&fixtures_dir()).unwrap().scenarios()).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let fixtures = empty_fixtures(tmp.path());
-    let out = fixtures.join("stripe/recorded_decline.toml");
-    let record = paystat(tmp.path())
+/// `paystat record` of Stripe intent `id` from `mock` into `out`, run in `dir`.
+fn record_stripe(dir: &Path, mock: &EmbeddedMock, out: &Path, id: &str) -> std::process::Output {
+    paystat(dir)
         .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
         .args([
             "record",
@@ -135,10 +130,20 @@ async fn a_recorded_scenario_is_refused_until_its_requirement_is_written() {
             &mock.base_url(GatewayKind::Stripe),
         ])
         .arg("--out")
-        .arg(&out)
-        .arg("pi_3MtwBwLkdIwHu7ixDeclined1")
+        .arg(out)
+        .arg(id)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_scenario_is_refused_until_its_requirement_is_written() {
+    let mock =
+        EmbeddedMock::start(ScenarioSet::from_dir(&fixtures_dir()).unwrap().scenarios()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = empty_fixtures(tmp.path());
+    let out = fixtures.join("stripe/recorded_decline.toml");
+    let record = record_stripe(tmp.path(), &mock, &out, "pi_3MtwBwLkdIwHu7ixDeclined1");
     assert_eq!(record.status.code(), Some(0), "{}", text(&record.stderr));
     let recorded = std::fs::read_to_string(&out).unwrap();
     assert!(!recorded.contains(STRIPE_KEY));
@@ -344,20 +349,7 @@ async fn a_disputed_payment_is_recorded_with_its_dispute_list() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = empty_fixtures(tmp.path());
     let out = fixtures.join("stripe/recorded_two_disputes.toml");
-    let record = paystat(tmp.path())
-        .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
-        .args([
-            "record",
-            "--gateway",
-            "stripe",
-            "--base-url",
-            &mock.base_url(GatewayKind::Stripe),
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("pi_3MtwBwLkdIwHu7ixTwoDisputes")
-        .output()
-        .unwrap();
+    let record = record_stripe(tmp.path(), &mock, &out, "pi_3MtwBwLkdIwHu7ixTwoDisputes");
     assert_eq!(record.status.code(), Some(0), "{}", text(&record.stderr));
     let recorded = std::fs::read_to_string(&out).unwrap();
     assert!(recorded.contains("disputes = '''"), "{recorded}");
