@@ -194,7 +194,7 @@ struct Marks {
     /// how far the trail is on disk).
     recorded_on_disk: bool,
     /// A reused answer: the `seq` and hash of the line it copies, and its own answer's digest.
-    copy_of: Option<(u64, String, Option<String>)>,
+    copy_of: Option<(u64, String, Option<[u8; 32]>)>,
 }
 
 struct Entry {
@@ -414,10 +414,10 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
     // a record should exist.
     let mut durable_found: Option<bool> = None;
     let mut needs_record = false;
-    // Reused answers whose originals are still to be looked up.
-    let mut copies: std::collections::HashMap<u64, Vec<super::copies::Copy>> =
-        std::collections::HashMap::new();
-    let mut waiting_copies = 0;
+    // Reused answers whose originals are still to be looked up, and the file the walk is in
+    // (by its place among the trail's files).
+    let mut copies = super::copies::Copies::default();
+    let mut in_file: Option<(PathBuf, u32)> = None;
     let all_files = if ranged {
         Vec::new()
     } else {
@@ -570,19 +570,26 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
                 break;
             }
             if !ranged {
-                copies
-                    .entry(original)
-                    .or_default()
-                    .push(super::copies::Copy {
-                        place: entry.place.clone(),
-                        seq,
-                        hash: original_hash,
-                        answer: answer.unwrap_or_default(),
-                    });
-                waiting_copies += 1;
-                if waiting_copies >= super::copies::BATCH {
-                    waiting_copies = 0;
-                    report.broken = super::copies::check(&all_files, &mut copies, checkpoint_seq)
+                if in_file.as_ref().is_none_or(|(f, _)| *f != entry.place.file) {
+                    let index = all_files
+                        .iter()
+                        .position(|f| *f == entry.place.file)
+                        .unwrap_or(0);
+                    in_file = Some((
+                        entry.place.file.clone(),
+                        u32::try_from(index).unwrap_or(u32::MAX),
+                    ));
+                }
+                let file = in_file.as_ref().map_or(0, |(_, i)| *i);
+                copies.push(
+                    (seq, file, entry.place.line),
+                    original,
+                    &original_hash,
+                    answer,
+                );
+                if copies.full() {
+                    report.broken = copies
+                        .check(&all_files, checkpoint_seq)
                         .map_err(read_error)?;
                     if report.broken.is_some() {
                         break;
@@ -679,8 +686,9 @@ pub fn verify(location: &Location, options: &VerifyOptions) -> Result<Report, Ve
         });
     }
     if report.broken.is_none() && !copies.is_empty() {
-        report.broken =
-            super::copies::check(&all_files, &mut copies, checkpoint_seq).map_err(read_error)?;
+        report.broken = copies
+            .check(&all_files, checkpoint_seq)
+            .map_err(read_error)?;
     }
     if report.broken.is_none()
         && let Some(d) = &durable

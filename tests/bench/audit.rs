@@ -112,7 +112,9 @@ fn run(cmd: &mut Command) -> (Duration, f64) {
     (started.elapsed(), used.peak_rss_kib as f64 / 1024.0)
 }
 
-/// Writes `lines` chained lines over [`DAYS`] day files in `dir`, the way paystat writes them.
+/// Writes `lines` chained lines over [`DAYS`] day files in `dir`, the way paystat writes them;
+/// every fifth found check is an answer reused from the cache, naming the line it copies (so
+/// `verify` looks up 20 % of the trail's lines a second time).
 fn write_trail(dir: &Path, lines: u64) -> PathBuf {
     use std::io::Write;
     std::fs::create_dir_all(dir).unwrap();
@@ -121,6 +123,8 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
     let per_day = lines.div_ceil(DAYS);
     let start = time::macros::date!(2026 - 10 - 01);
     let mut file: Option<(u64, std::io::BufWriter<std::fs::File>)> = None;
+    // The last answer the gateway gave, and its line: what a reuse copies.
+    let mut last_asked: Option<(CheckResult, paystat::audit_trail::LineRef)> = None;
     for seq in 1..=lines {
         let day = (seq - 1) / per_day;
         if file.as_ref().is_none_or(|(d, _)| *d != day) {
@@ -160,6 +164,19 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
         }
         result.attempts = 1;
         result.duration_ms = 20 + seq % 480;
+        let copy_of = match &last_asked {
+            Some((asked, line)) if found && seq % 5 == 0 => {
+                result = CheckResult {
+                    source: paystat::Source::Cache,
+                    cache_age_s: Some(60),
+                    attempts: 0,
+                    duration_ms: 1,
+                    ..asked.clone()
+                };
+                Some(Cow::Owned(line.clone()))
+            }
+            _ => None,
+        };
         let record = AuditRecord {
             envelope: paystat::Envelope {
                 v: 2,
@@ -187,13 +204,22 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                 path: format!("/v1/payments/txn_{:07}", seq % 200_000),
             })),
             sync: paystat::audit_trail::Durability::Disk,
-            copy_of: None,
-            check: Cow::Owned(result),
+            copy_of: copy_of.clone(),
+            check: Cow::Owned(result.clone()),
             hash: String::new(),
         };
         let (mut line, hash) = sealer.seal(serde_json::to_vec(&record).unwrap());
         line.push(b'\n');
         file.as_mut().unwrap().1.write_all(&line).unwrap();
+        if found && copy_of.is_none() {
+            last_asked = Some((
+                result,
+                paystat::audit_trail::LineRef {
+                    seq,
+                    hash: hash.clone(),
+                },
+            ));
+        }
         prev = hash;
     }
     if let Some((_, mut f)) = file {
