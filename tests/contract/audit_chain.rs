@@ -1500,3 +1500,43 @@ fn copies_are_checked_against_their_originals_and_pruned_originals_are_accepted(
         .unwrap();
     assert_eq!(broken.kind, BreakKind::Inserted, "{broken:?}");
 }
+
+/// A keyed trail whose last lines are in a compressed day file (nothing written for a while,
+/// `compress_after` passed) is still known to be keyed: a run without the key refuses to append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_trail_behind_a_compressed_day_still_refuses_a_keyless_append() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("audit");
+    let location = Location::Days(trail.clone());
+    let open = |sealer: Sealer| {
+        AuditTrail::open_at(
+            location.clone(),
+            TrailOptions {
+                sealer,
+                durability: paystat::audit_trail::Durability::Os,
+                ..TrailOptions::new("compressed")
+            },
+        )
+    };
+    let keyed = open(Sealer::keyed(SecretString::from("audit-key-canary-9c41"))).unwrap();
+    let result = CheckResult::new("txn_001", Some(GatewayKind::Ledger), Outcome::NotFound);
+    keyed.record(&result, &Asked::default()).await.unwrap();
+    let today = keyed.path();
+    drop(keyed);
+    // That day, long ago and compressed.
+    let old = trail.join("2025-06-01.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&old).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&std::fs::read(&today).unwrap()).unwrap();
+    gz.finish().unwrap();
+    std::fs::remove_file(&today).unwrap();
+    let keyless = open(Sealer::plain()).unwrap();
+    let refused = keyless.record(&result, &Asked::default()).await;
+    assert!(
+        matches!(refused, Err(paystat::AuditError::KeyNeeded { .. })),
+        "{refused:?}"
+    );
+}
