@@ -204,10 +204,10 @@ impl AuditTrail {
                     return Ok((seq, hash, last.as_deref().map(is_keyed)));
                 }
             }
-            // A compressed day file is older than the uncompressed ones after it: whether it
-            // was keyed is left to verify.
-            if let Some((seq, hash, _)) = last_chained(earlier)? {
-                return Ok((seq, hash, None));
+            // A compressed day file: read whole, its last chained line says whether the trail
+            // was keyed.
+            if let Some((seq, hash, _, keyed)) = last_chained(earlier)? {
+                return Ok((seq, hash, Some(keyed)));
             }
         }
         Ok(match self.location.checkpoint()? {
@@ -218,8 +218,9 @@ impl AuditTrail {
 }
 
 /// The last chained line of the trail file `path` (compressed or not): its sequence number,
-/// hash and line number; `None` when the file holds no chained line.
-pub(super) fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, u64)>> {
+/// hash, line number and whether it was sealed with the audit key; `None` when the file holds no
+/// chained line.
+pub(super) fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, u64, bool)>> {
     let mut reader = files::open_reader(path)?;
     let mut raw = files::RawLine {
         bytes: Vec::new(),
@@ -229,7 +230,7 @@ pub(super) fn last_chained(path: &Path) -> std::io::Result<Option<(u64, String, 
     let mut last = None;
     while files::next_line(&mut *reader, &mut raw)? {
         if let Some((seq, hash)) = chained(&raw.bytes) {
-            last = Some((seq, hash, raw.number));
+            last = Some((seq, hash, raw.number, is_keyed(&raw.bytes)));
         }
     }
     Ok(last)

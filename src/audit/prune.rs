@@ -131,7 +131,7 @@ pub fn prune(
         };
         if day < keep_from {
             // The chain continues from this file's last line.
-            if let Some((seq, hash, _)) = super::head::last_chained(&path).map_err(io(&path))? {
+            if let Some((seq, hash, _, _)) = super::head::last_chained(&path).map_err(io(&path))? {
                 checkpoint = Some(Checkpoint {
                     seq,
                     hash,

@@ -823,7 +823,7 @@ pub fn head(location: &Location) -> Result<Option<(u64, String, Place)>, VerifyE
         .files()
         .map_err(|e| read_error(location.path(), e))?;
     for path in files.iter().rev() {
-        if let Some((seq, hash, line)) =
+        if let Some((seq, hash, line, _)) =
             super::head::last_chained(path).map_err(|e| read_error(path, e))?
         {
             let place = Place {
