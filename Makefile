@@ -29,7 +29,7 @@ ci:
 mutants:
 	cargo mutants -f 'src/gateway/**/*.rs' -f src/result/money.rs -f src/result/status.rs \
 		-f src/payment_id.rs -f 'src/retry/*.rs' --jobs 2 --timeout 120
-	cargo mutants -f src/audit/chain.rs -f src/audit/verify.rs -f src/audit/prune.rs \
+	cargo mutants -f src/audit/chain.rs -f 'src/audit/verify/*.rs' -f src/audit/prune.rs \
 		-f src/audit/copies.rs -f src/audit/durable.rs -f src/audit/head.rs \
 		--jobs 2 --timeout 120 -o mutants-audit -- --lib --test contract -- audit
 	cargo mutants -f 'src/cache/*.rs' -f src/feed.rs -f src/check/reuse.rs \

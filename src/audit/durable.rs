@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::Sealer;
 use super::files::Location;
+use super::verify::{Break, BreakKind};
 
 /// The record's name in a day-file trail (a single-file trail's is `<file>.durable.json`).
 pub const DURABLE: &str = "durable.json";
@@ -144,6 +145,45 @@ impl Recorder {
             std::fs::File::open(dir)?.sync_all()?;
         }
         Ok(())
+    }
+}
+
+/// What the durable record says of a verify walk that found no other break: the line it names must
+/// be in the chain (unless pruned), and a trail whose lines were synced must have one.
+pub(super) fn break_of(
+    durable: Option<&Durable>,
+    found: Option<bool>,
+    needed: bool,
+    pruned_through: u64,
+    path: &Path,
+    head: Option<u64>,
+) -> Option<Break> {
+    let cut = |detail: String| {
+        Some(Break {
+            kind: BreakKind::Truncated,
+            place: None,
+            detail,
+        })
+    };
+    match (durable, found) {
+        (Some(_), Some(true)) => None,
+        (Some(d), Some(false)) => cut(format!(
+            "line seq {} is not the line that was on disk ({} names another): the trail was cut and written again after it",
+            d.seq,
+            path.display()
+        )),
+        (Some(d), None) if d.seq > pruned_through => cut(format!(
+            "line seq {} was on disk ({} names it), and the trail ends at {}: lines were cut off its end",
+            d.seq,
+            path.display(),
+            head.map_or("no chained line".to_owned(), |s| format!("seq {s}"))
+        )),
+        (Some(_), None) => None,
+        (None, _) if needed => cut(format!(
+            "{} is missing, and the trail's lines say they were synced to disk: the record of how far it was on disk was removed",
+            path.display()
+        )),
+        (None, _) => None,
     }
 }
 
