@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::files::{self, RawLine};
 use super::line::AuditRecord;
 use super::verify::{Break, BreakKind, Place};
-use crate::result::{CheckResult, Source};
 
 /// How many copies are looked up in one pass over the trail (about 4 MiB of them).
 pub(super) const BATCH: usize = 50_000;
@@ -73,16 +72,7 @@ fn digest_of(hex: &str) -> Digest {
 pub(super) fn answer_digest(bytes: &[u8]) -> Option<Digest> {
     use sha2::Digest as _;
     let record: AuditRecord<'static> = serde_json::from_slice(bytes).ok()?;
-    let answer = CheckResult {
-        source: Source::Gateway,
-        cache_age_s: None,
-        attempts: 0,
-        attempt_log: Vec::new(),
-        retry_stop: None,
-        duration_ms: 0,
-        ..record.check.into_owned()
-    };
-    let text = serde_json::to_vec(&answer).ok()?;
+    let text = serde_json::to_vec(&record.check.answer()).ok()?;
     Some(sha2::Sha256::digest(&text).into())
 }
 

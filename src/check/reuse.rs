@@ -56,12 +56,11 @@ impl Checker {
         // A reuse is a copy of an audited answer, and its line names that answer's line; a row
         // that names none is asked again.
         let (seq, hash) = entry.line?;
-        let mut result = entry.result;
-        result.source = Source::Cache;
-        result.cache_age_s = Some(age.as_secs());
-        result.attempts = 0;
-        result.attempt_log.clear();
-        result.retry_stop = None;
+        let result = CheckResult {
+            source: Source::Cache,
+            cache_age_s: Some(age.as_secs()),
+            ..entry.result.answer()
+        };
         let asked = Asked {
             request: None,
             target: Some(Target::of(endpoint.gateway.base_url())),

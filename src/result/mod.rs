@@ -399,6 +399,22 @@ impl CheckResult {
         self.amount.map(|m| m.currency_code())
     }
 
+    /// The answer alone, without how it was obtained: as the gateway gave it (`source`
+    /// gateway, no cache age), with no attempts, retry stop or duration. A reuse from the cache
+    /// is this plus its own source, age and duration, and `audit verify` compares a reuse with
+    /// its original by it.
+    pub fn answer(&self) -> CheckResult {
+        CheckResult {
+            source: Source::Gateway,
+            cache_age_s: None,
+            attempts: 0,
+            attempt_log: Vec::new(),
+            retry_stop: None,
+            duration_ms: 0,
+            ..self.clone()
+        }
+    }
+
     /// Whether this answer can no longer change on `today` (UTC): a found payment that is
     /// `final`, or `final_after` a day before `today`. A `final_after` without a readable date
     /// is still changing.
