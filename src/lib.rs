@@ -53,18 +53,21 @@ mod feed;
 mod gateway;
 pub mod ownership;
 pub mod payment_id;
+pub mod remote;
 mod result;
 pub mod retry;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 // Building a checker.
 pub use build::{BuildError, Built, CheckerBuilder};
-pub use config::{ConfigError, ConfigFile, Overrides};
+pub use config::{ConfigError, ConfigFile, Overrides, ServeSection};
 
 // Checking.
-pub use check::{Checker, Routing, UnauditedCheck};
+pub use check::{Ask, Checker, Routing, UnauditedCheck};
 
 // The result vocabulary.
 pub use result::{
@@ -79,8 +82,9 @@ pub use audit::{AuditError, AuditRecord, AuditTrail, Envelope};
 /// [`prune`](audit_trail::prune).
 pub mod audit_trail {
     pub use crate::audit::{
-        Asked, Checkpoint, Durability, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED,
-        EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, GENESIS, LineRef, Location, Origin,
+        Asked, Caller, Checkpoint, Durability, EVENT_AUDIT_READ, EVENT_CACHE_REJECTED,
+        EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK,
+        EVENT_TOKEN_CREATED, EVENT_TOKEN_REVOKED, EVENTS, GENESIS, LineRef, Location, Origin,
         RequestLine, Sealer, Target, TrailOptions, Written, chain, day_of, default_actor, durable,
         prune, query, verify,
     };

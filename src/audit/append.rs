@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use super::durable::Mark;
 use super::files::Location;
 use super::line::{
-    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope, LineRef,
-    Note, timestamp_of,
+    Asked, AuditRecord, Caller, EVENT_CACHE_REJECTED, EVENT_HALTED, EVENT_STATUS_CHECK, Envelope,
+    LineRef, Note, timestamp_of,
 };
 use super::open::{AppendLock, BUFFER_KEPT, Writer, open_file};
 use super::sync::Syncer;
@@ -212,9 +212,24 @@ impl AuditTrail {
         event: &str,
         fields: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), AuditError> {
+        self.note_as(event, fields, None)
+    }
+
+    /// Appends a line of another event like [`AuditTrail::note`], written for `caller` (a
+    /// request through the service) when given: the line's actor is then the caller's.
+    pub fn note_as(
+        &self,
+        event: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+        caller: Option<&Caller>,
+    ) -> Result<(), AuditError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp, out| {
-            let envelope = self.envelope(seq, prev, timestamp, event);
+            let mut envelope = self.envelope(seq, prev, timestamp, event);
+            if let Some(caller) = caller {
+                envelope.actor = Cow::Borrowed(&caller.actor);
+                envelope.caller = Some(Cow::Borrowed(caller));
+            }
             out.extend_from_slice(&self.note_line(envelope, &fields));
         });
         if let Some(error) = batch.error {
@@ -288,6 +303,7 @@ impl AuditTrail {
             actor: Cow::Borrowed(&self.actor),
             os_user: Cow::Borrowed(&self.os_user),
             origin: Cow::Borrowed(&self.origin),
+            caller: None,
         }
     }
 
@@ -301,8 +317,13 @@ impl AuditTrail {
         timestamp: &str,
         out: &mut Vec<u8>,
     ) {
+        let mut envelope = self.envelope(seq, prev, timestamp, EVENT_STATUS_CHECK);
+        if let Some(caller) = pending.asked.caller.as_deref() {
+            envelope.actor = Cow::Borrowed(&caller.actor);
+            envelope.caller = Some(Cow::Borrowed(caller));
+        }
         let record = AuditRecord {
-            envelope: self.envelope(seq, prev, timestamp, EVENT_STATUS_CHECK),
+            envelope,
             target: pending.asked.target.as_ref().map(Cow::Borrowed),
             environment: pending.asked.environment,
             request: pending.asked.request.as_ref().map(Cow::Borrowed),

@@ -37,8 +37,19 @@ pub const EVENT_PRUNE: &str = "audit.prune";
 /// match its seal, so the gateway was asked instead.
 pub const EVENT_CACHE_REJECTED: &str = "cache.row_rejected";
 
+/// The event of the line that records a service token created (`paystat token create`): its
+/// id, actor, role and expiry, never the token.
+pub const EVENT_TOKEN_CREATED: &str = "token.created";
+
+/// The event of the line that records a service token revoked (`paystat token revoke`).
+pub const EVENT_TOKEN_REVOKED: &str = "token.revoked";
+
+/// The event of the line that records a read of the trail through the service (a history or an
+/// export): who read which range with which filters, and how many lines.
+pub const EVENT_AUDIT_READ: &str = "audit.read";
+
 /// Every event a line can record, as `audit export --event` takes them.
-pub const EVENTS: [&str; 7] = [
+pub const EVENTS: [&str; 10] = [
     EVENT_STATUS_CHECK,
     EVENT_CACHE_REJECTED,
     EVENT_HALTED,
@@ -46,7 +57,28 @@ pub const EVENTS: [&str; 7] = [
     EVENT_KEYED,
     EVENT_KEY_ROTATED,
     EVENT_PRUNE,
+    EVENT_TOKEN_CREATED,
+    EVENT_TOKEN_REVOKED,
+    EVENT_AUDIT_READ,
 ];
+
+/// Who asked through the Payment Status Service: the authenticated actor (the token's), and
+/// how the request came. Written on the line's envelope as `via`, `token_id`, `client` and
+/// `request_id`; a line written by the command line has none of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The token's actor: the line's `actor` (never serialized here, the envelope has it).
+    #[serde(skip)]
+    pub actor: String,
+    /// How the request came: `serve`.
+    pub via: String,
+    /// The id of the token that authenticated the request (never the token).
+    pub token_id: String,
+    /// The client's address (from `X-Forwarded-For` only behind a trusted proxy).
+    pub client: String,
+    /// The request id the response carries.
+    pub request_id: String,
+}
 
 /// Where a check came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +152,8 @@ pub struct Asked {
     /// For an answer reused from the status cache: the line that recorded the gateway's answer
     /// it copies.
     pub copy_of: Option<LineRef>,
+    /// Who asked, when the check came through the service (the line's actor is then theirs).
+    pub caller: Option<std::sync::Arc<Caller>>,
 }
 
 /// The fields every line starts with, whatever its event: its place in the chain, when it
@@ -155,6 +189,9 @@ pub struct Envelope<'a> {
     pub os_user: Cow<'a, str>,
     /// Where from.
     pub origin: Cow<'a, Origin>,
+    /// For a request through the service: how it came, and which token authenticated it.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Cow<'a, Caller>>,
 }
 
 /// One status check's audit line, as written and as read back. Lines written before the chain

@@ -56,9 +56,9 @@ pub use chain::{GENESIS, Sealer};
 pub use error::AuditError;
 pub use files::{Checkpoint, Location, day_of};
 pub use line::{
-    Asked, AuditRecord, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE,
-    EVENT_REPAIR, EVENT_STATUS_CHECK, EVENTS, Envelope, LineRef, Origin, RequestLine, Target,
-    default_actor,
+    Asked, AuditRecord, Caller, EVENT_AUDIT_READ, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED,
+    EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, EVENT_TOKEN_CREATED,
+    EVENT_TOKEN_REVOKED, EVENTS, Envelope, LineRef, Origin, RequestLine, Target, default_actor,
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;

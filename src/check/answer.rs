@@ -236,6 +236,7 @@ impl Answer {
             target: self.target,
             environment: self.environment,
             copy_of: None,
+            caller: None,
         };
         (result, asked, self.reply)
     }

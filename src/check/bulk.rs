@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::stream::{LocalBoxStream, Stream, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{Checker, UnauditedCheck, WrittenCheck};
+use super::{Ask, Checker, UnauditedCheck, WrittenCheck};
 use crate::gateway::Reply;
 use crate::result::CheckResult;
 
@@ -27,10 +27,22 @@ impl Checker {
         ids: impl Stream<Item = String> + 'a,
         ordered: bool,
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+        static DEFAULT: std::sync::LazyLock<Ask> = std::sync::LazyLock::new(Ask::default);
+        self.check_stream_as(ids, ordered, &DEFAULT)
+    }
+
+    /// Checks ids as [`Checker::check_stream`] does, each asked as `ask` says (a batch sent to
+    /// the service: who asked, which gateway).
+    pub fn check_stream_as<'a>(
+        &'a self,
+        ids: impl Stream<Item = String> + 'a,
+        ordered: bool,
+        ask: &'a Ask,
+    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
         let asked = ids
             .take_until(self.stop.stopped())
             .take_while(|_| std::future::ready(self.stop.taking()))
-            .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await });
+            .map(move |id| async move { self.ask_and_write(&self.client, &id, false, ask).await });
         self.pipeline(asked, ordered)
     }
 
@@ -136,7 +148,10 @@ impl Checker {
         let local = concurrency - helper_share;
         let syncing = awaiting_sync(local);
         let here = mine
-            .map(move |id| async move { self.ask_and_write(&self.client, &id, false).await })
+            .map(move |id| async move {
+                self.ask_and_write(&self.client, &id, false, &Ask::default())
+                    .await
+            })
             .buffer_unordered(local)
             .map(move |written| async move { self.when_durable(written).await.map(|(c, _)| c) })
             .buffer_unordered(syncing);
@@ -165,7 +180,11 @@ impl Checker {
             let syncing = awaiting_sync(concurrency);
             let mut done = tokio_stream_of(ids)
                 .take_while(|_| std::future::ready(checker.stop.taking()))
-                .map(|id| async move { checker.ask_and_write(client, &id, false).await })
+                .map(|id| async move {
+                    checker
+                        .ask_and_write(client, &id, false, &Ask::default())
+                        .await
+                })
                 .buffer_unordered(concurrency)
                 .map(|written| async move { checker.when_durable(written).await.map(|(c, _)| c) })
                 .buffer_unordered(syncing);

@@ -30,7 +30,7 @@ pub use answer::UnauditedCheck;
 use answer::{Answer, log, millis};
 pub(crate) use route::Endpoint;
 
-pub use options::{CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};
+pub use options::{Ask, CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};
 pub use route::Routing;
 
 /// The detail of a check cut short by [`Checker::interrupt`].
@@ -118,6 +118,11 @@ impl Checker {
             .map(|using| using.cache.as_ref())
     }
 
+    /// Whether an audit failure stopped this checker (it then sends nothing more).
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+
     /// The audit trail this checker writes to.
     pub fn audit_trail(&self) -> &AuditTrail {
         &self.audit
@@ -136,15 +141,22 @@ impl Checker {
 
     /// Checks one payment. The result is returned only after its audit line is written.
     pub async fn check(&self, id: &str) -> Result<CheckResult, UnauditedCheck> {
-        self.run(id, false).await.map(|(result, _)| result)
+        self.check_as(id, &Ask::default()).await
+    }
+
+    /// Checks one payment as `ask` says (the service's requests: who asked, which gateway, how
+    /// old an answer may be reused). The result is returned only after its audit line is written.
+    pub async fn check_as(&self, id: &str, ask: &Ask) -> Result<CheckResult, UnauditedCheck> {
+        self.run(id, false, ask).await.map(|(result, _)| result)
     }
 
     async fn run(
         &self,
         id: &str,
         capture: bool,
+        ask: &Ask,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
-        let written = self.ask_and_write(&self.client, id, capture).await;
+        let written = self.ask_and_write(&self.client, id, capture, ask).await;
         self.when_durable(written).await
     }
 
@@ -160,6 +172,7 @@ impl Checker {
         client: &reqwest::Client,
         id: &str,
         capture: bool,
+        ask: &Ask,
     ) -> Result<WrittenCheck, UnauditedCheck> {
         // An answer that cannot be audited is never shown, and after the first one nothing more
         // is asked: the gateway is not sent requests whose answers would be thrown away.
@@ -172,23 +185,22 @@ impl Checker {
         let clock = &self.options.clock;
         let started = clock.now();
         let took = || clock.now().saturating_sub(started);
-        let (result, asked, reply) =
-            match route::endpoint_for(&self.endpoints, self.options.routing, id) {
-                Err(refused) => {
-                    Answer::refused(refused.gateway, Outcome::InvalidId, refused.detail)
-                        .into_result(refused.shown_id, took())
+        let routing = ask.routing.unwrap_or(self.options.routing);
+        let (result, mut asked, reply) = match route::endpoint_for(&self.endpoints, routing, id) {
+            Err(refused) => Answer::refused(refused.gateway, Outcome::InvalidId, refused.detail)
+                .into_result(refused.shown_id, took()),
+            Ok(endpoint) => match self.cached(endpoint, id, ask) {
+                Some((mut result, asked)) => {
+                    result.duration_ms = millis(took());
+                    (result, asked, None)
                 }
-                Ok(endpoint) => match self.cached(endpoint, id) {
-                    Some((mut result, asked)) => {
-                        result.duration_ms = millis(took());
-                        (result, asked, None)
-                    }
-                    None => {
-                        let asked = self.ask(client, endpoint, id, capture).await;
-                        asked.into_result(id, took())
-                    }
-                },
-            };
+                None => {
+                    let asked = self.ask(client, endpoint, id, capture).await;
+                    asked.into_result(id, took())
+                }
+            },
+        };
+        asked.caller = ask.caller.clone();
         log(&result);
         match self.audit.write(&result, &asked).await {
             Ok(written) => Ok((result, reply, written)),

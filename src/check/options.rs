@@ -55,3 +55,17 @@ impl CheckerOptions {
         }
     }
 }
+
+/// How one check, or one batch, is asked beyond the checker's options: what a request to the
+/// service says. The default asks as the checker was built to.
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
+    /// The gateway, when the request names one (else the checker's routing).
+    pub routing: Option<Routing>,
+    /// Who asked: the audit line's actor and how the request came (else the checker's actor).
+    pub caller: Option<Arc<crate::audit::Caller>>,
+    /// Changing answers younger than this are reused (else the checker's `--max-age`).
+    pub max_age: Option<Duration>,
+    /// Ask the gateway, never the cache (the answer is still kept).
+    pub refresh: bool,
+}

@@ -12,7 +12,7 @@ impl Checker {
         &self,
         id: &str,
     ) -> Result<(CheckResult, Option<Reply>), UnauditedCheck> {
-        self.run(id, true).await
+        self.run(id, true, &super::Ask::default()).await
     }
 
     /// The configured gateway and the form of the first of its credentials echoed in `bytes`, in

@@ -3,8 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Checker;
 use super::route::Endpoint;
+use super::{Ask, Checker};
 use crate::audit::{Asked, LineRef, Target};
 use crate::result::{CheckResult, Outcome, Source};
 
@@ -19,8 +19,17 @@ impl Checker {
     /// shows the gateway's feed followed without a gap; or, where no feed was followed, younger
     /// than `--max-age`. It is audited like an asked answer, with `source: cache`, its age, no
     /// request, and the line it copies.
-    pub(super) fn cached(&self, endpoint: &Endpoint, id: &str) -> Option<(CheckResult, Asked)> {
-        let using = self.options.cache.as_ref().filter(|c| !c.refresh)?;
+    pub(super) fn cached(
+        &self,
+        endpoint: &Endpoint,
+        id: &str,
+        ask: &Ask,
+    ) -> Option<(CheckResult, Asked)> {
+        let using = self
+            .options
+            .cache
+            .as_ref()
+            .filter(|c| !c.refresh && !ask.refresh)?;
         if self.cache_failed.load(Ordering::Relaxed) {
             return None;
         }
@@ -47,7 +56,7 @@ impl Checker {
             &entry.result,
             wall.date(),
             age,
-            using.max_age,
+            ask.max_age.unwrap_or(using.max_age),
             entry.feed_position.as_deref(),
             followed,
         ) {
@@ -66,6 +75,7 @@ impl Checker {
             target: Some(Target::of(endpoint.gateway.base_url())),
             environment: Some(entry.environment),
             copy_of: Some(LineRef { seq, hash }),
+            caller: None,
         };
         Some((result, asked))
     }

@@ -184,10 +184,11 @@ pub(crate) fn endpoint_for<'a, 'i>(
 /// Whether `id` holds, as it is, the credential of a configured gateway.
 fn holds_a_secret(endpoints: &[Endpoint], id: &str) -> bool {
     use secrecy::ExposeSecret;
-    endpoints.iter().any(|e| {
-        e.gateway
-            .secrets()
-            .iter()
-            .any(|s| !s.expose_secret().is_empty() && id.contains(s.expose_secret()))
-    })
+    crate::credential::holds_service_token(id)
+        || endpoints.iter().any(|e| {
+            e.gateway
+                .secrets()
+                .iter()
+                .any(|s| !s.expose_secret().is_empty() && id.contains(s.expose_secret()))
+        })
 }

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the status of one or more payments.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Start the embedded mock gateway and check the reference payments against it.
     #[cfg(feature = "contract")]
     Demo(DemoArgs),
@@ -49,6 +49,16 @@ pub enum Command {
         /// What to do with the cache.
         #[command(subcommand)]
         command: CacheCommand,
+    },
+    /// Run the Payment Status Service: the checker behind an authenticated HTTP API.
+    #[cfg(feature = "serve")]
+    Serve(ServeCmdArgs),
+    /// Create, list and revoke the service's bearer tokens.
+    #[cfg(feature = "serve")]
+    Token {
+        /// What to do with the tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Verify, anchor, export and question the audit trail, and prune it past retention.
     Audit {
@@ -230,6 +240,10 @@ pub struct CheckArgs {
     /// The gateway to ask.
     #[arg(long, value_enum, default_value = "ledger")]
     pub gateway: GatewayArg,
+    /// Ask the Payment Status Service at this URL instead of the gateways (`paystat serve`;
+    /// the token from PAYSTAT_TOKEN): no gateway key is needed here, and the service audits.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["base_url", "max_age", "no_cache", "refresh", "no_sync"])]
+    pub server: Option<String>,
     /// The gateway's base URL (not with `--gateway auto`; use the config file or
     /// PAYSTAT_LEDGER_URL, PAYSTAT_STRIPE_URL, PAYSTAT_PLAID_URL).
     #[arg(long, value_name = "URL")]
@@ -616,4 +630,108 @@ audited, exit 130 / 143; a second signal cuts them short.";
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     paystat::clock::parse_duration(text)
+}
+
+/// `paystat serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct ServeCmdArgs {
+    /// The config file (default: PAYSTAT_CONFIG, else ~/.config/paystat/config.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to listen (default: the config's `[serve] listen`, else 127.0.0.1:8080; port 0
+    /// picks a free one, and the address is said on stderr).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The TLS certificate chain (PEM); with --tls-key, the service speaks HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM, readable by its owner only).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP on an address other than loopback: a TLS-terminating proxy is in front.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// How long checks in flight may take to finish on SIGTERM or SIGINT (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Option<Duration>,
+    /// How often the gateways' change feeds are synced into the cache (default 5m; 0s: never).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub sync_every: Option<Duration>,
+    /// The most ids in one batch (default 10000).
+    #[arg(long, value_name = "N")]
+    pub max_batch: Option<usize>,
+    /// A proxy whose X-Forwarded-For is believed (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Answer without the status cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Log lines as JSON (the default when stderr is not a terminal) or as text.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Where the trail is, and how far a line gets before its answer is sent.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+/// The log formats of `paystat serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Text for people.
+    Text,
+}
+
+/// The token subcommands.
+#[cfg(feature = "serve")]
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it, once (the state directory keeps only its SHA-256).
+    Create(TokenCreateArgs),
+    /// List the tokens (never a token itself).
+    List(TokenConfigArgs),
+    /// Revoke a token, at once for the running service.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Where the tokens and the trail are.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct TokenConfigArgs {
+    /// The config file (default: PAYSTAT_CONFIG, else ~/.config/paystat/config.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the trail is (creating and revoking tokens is audited).
+    #[command(flatten)]
+    pub trail: TrailArgs,
+}
+
+/// `paystat token create`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Who the token is: the actor of every audit line written for its requests.
+    #[arg(long, value_name = "NAME")]
+    pub actor: String,
+    /// What it may do: ops checks; compliance also reads histories and exports; admin also syncs the cache.
+    #[arg(long, value_enum)]
+    pub role: paystat::serve::Role,
+    /// How long it is valid (default 90d).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "90d")]
+    pub expires: Duration,
+    #[command(flatten)]
+    pub config: TokenConfigArgs,
+}
+
+/// `paystat token revoke`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (`tok_…`, from `token list`).
+    pub id: String,
+    #[command(flatten)]
+    pub config: TokenConfigArgs,
 }

@@ -17,6 +17,8 @@ mod ids;
 mod mock;
 mod output;
 mod render;
+#[cfg(feature = "serve")]
+mod serve;
 mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,14 +98,31 @@ fn sentence(error: &dyn std::error::Error) -> String {
 /// Parses the process's arguments and runs paystat; the whole program behind `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The service logs as JSON unless told otherwise or run in a terminal, at info; the other
+    // commands log errors only, as text.
+    #[cfg(feature = "serve")]
+    let service = match &cli.command {
+        Command::Serve(args) => Some(match args.log_format {
+            Some(args::LogFormat::Json) => true,
+            Some(args::LogFormat::Text) => false,
+            None => !std::io::stderr().is_terminal(),
+        }),
+        _ => None,
+    };
+    #[cfg(not(feature = "serve"))]
+    let service: Option<bool> = None;
+    init_tracing(service);
     // One thread drives the checks and their connections: no hand-off between threads for
     // every answer (a bulk run measured half the CPU per check of the multi-threaded runtime).
-    // Disk syncs and reading the ids have threads of their own.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // Disk syncs and reading the ids have threads of their own. The service, which answers
+    // many clients at once, runs on every core.
+    let runtime = match service {
+        Some(_) => tokio::runtime::Builder::new_multi_thread(),
+        None => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("paystat: cannot start the async runtime: {e}");
@@ -125,12 +144,26 @@ pub fn main() -> ExitCode {
 
 /// Diagnostics go to stderr, filtered by `RUST_LOG` (default: errors only, so that a normal
 /// run's stderr holds nothing but paystat's one-sentence error).
-fn init_tracing() {
+fn init_tracing(service: Option<bool>) {
+    let default = if service.is_some() {
+        "paystat=info"
+    } else {
+        "paystat=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("paystat=error"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
         // The embedded mock traces every request it receives with its headers, which hold the
         // credentials of whoever calls it; it stays silent whatever RUST_LOG says.
         .add_directive("httpmock=off".parse().expect("a fixed directive parses"));
+    if service == Some(true) {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -145,9 +178,13 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
-        Command::Check(args) => check::run(args).await,
+        Command::Check(args) => check::run(*args).await,
         Command::Audit { command } => audit::run(command),
         Command::Cache { command } => cache::run(command).await,
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args).await,
+        #[cfg(feature = "serve")]
+        Command::Token { command } => serve::token(command),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -104,9 +104,37 @@ pub struct ConfigFile {
     /// Plaid.
     #[serde(default)]
     pub plaid: PlaidSection,
+    /// `[serve]`: how `paystat serve` listens and runs.
+    #[serde(default)]
+    pub serve: ServeSection,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     source: Option<PathBuf>,
+}
+
+/// `[serve]`: the Payment Status Service's settings (each also a `paystat serve` flag, which
+/// wins). Durations are written like `30s` or `5m`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// The address to listen on (default `127.0.0.1:8080`).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM; owner-only).
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address: a TLS-terminating proxy is in front.
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// How long checks in flight may take to finish on a stop (default 30s).
+    pub shutdown_grace: Option<String>,
+    /// How often the change feeds are synced into the cache (default 5m; `0s`: never).
+    pub sync_every: Option<String>,
+    /// The most ids in one batch (default 10,000).
+    pub max_batch: Option<usize>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A configuration that cannot be used.

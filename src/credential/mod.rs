@@ -41,8 +41,25 @@ pub struct IncompleteCredential {
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Prefixes of the secret keys people paste by mistake (Stripe's secret and restricted keys,
-/// webhook secrets).
-const SECRET_PREFIXES: [&str; 5] = ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"];
+/// webhook secrets, the Payment Status Service's own tokens).
+const SECRET_PREFIXES: [&str; 6] = [
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "whsec_",
+    SERVICE_TOKEN_PREFIX,
+];
+
+/// What every token of the Payment Status Service starts with (`pst_` and 64 hex digits).
+pub const SERVICE_TOKEN_PREFIX: &str = "pst_";
+
+/// Whether `text` holds a word shaped like a service token: never sent to a gateway, never
+/// recorded (an operator who pastes their token as an id).
+pub fn holds_service_token(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word.starts_with(SERVICE_TOKEN_PREFIX))
+}
 
 /// Whether a word looks like a secret: a known key prefix, or a long run of hexadecimal digits
 /// (Plaid's client ids are 24 hex digits and its secrets 30).

@@ -17,6 +17,7 @@ pub use money::{Money, currency};
 pub use status::{Finality, Outcome, PaymentStatus};
 
 /// The gateways paystat can ask.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GatewayKind {
@@ -76,6 +77,7 @@ impl Environment {
 }
 
 /// What a gateway's error body said, kept for Operations and the gateway's support.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayError {
     /// The error's category (Stripe `type`, Plaid `error_type`).
@@ -88,6 +90,7 @@ pub struct GatewayError {
 }
 
 /// Why paystat waited before an attempt.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -102,6 +105,7 @@ pub enum WaitReason {
 }
 
 /// Why a failed check was not tried again.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -132,6 +136,7 @@ impl RetryStop {
 }
 
 /// One request of a check, as the result and the audit line show it.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     /// 1 for the first request.
@@ -199,6 +204,7 @@ fn bound_text(text: &mut String) {
 }
 
 /// The normalized answer to one status check.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The payment asked about, exactly as given — unless it is longer than any gateway takes
@@ -221,6 +227,7 @@ pub struct CheckResult {
     /// The exact amount, when found; written as `amount_minor` (integer minor units) and
     /// `currency` (ISO 4217, upper case).
     #[serde(flatten, with = "money_fields")]
+    #[cfg_attr(feature = "serve", schema(value_type = money_fields::Fields))]
     pub amount: Option<Money>,
     /// What the payment asked for, in the same currency's minor units, when the gateway
     /// tells it apart from the amount that moved (Stripe's `amount`, while `amount` above is
@@ -285,6 +292,7 @@ pub struct CheckResult {
 }
 
 /// Where an answer came from.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -437,15 +445,19 @@ const DATE: &[time::format_description::BorrowedFormatItem<'_>] =
 
 /// `Option<Money>` as the two flat fields the result has always had: `amount_minor` and
 /// `currency`, both null when there is no payment.
-mod money_fields {
+pub(crate) mod money_fields {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::{Money, currency};
 
+    /// The amount's two fields, as a result writes them.
     #[derive(Serialize, Deserialize)]
-    struct Fields {
+    #[cfg_attr(feature = "serve", derive(utoipa::ToSchema), schema(as = MoneyFields))]
+    pub struct Fields {
+        /// The amount that moved, in the currency's minor units (integer).
         amount_minor: Option<i64>,
+        /// ISO 4217, upper case (the gateway's own exponent where it differs).
         currency: Option<String>,
     }
 

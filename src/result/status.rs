@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a status check concluded, whatever the gateway.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -137,6 +138,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// Where a found payment stands, in paystat's words.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -282,6 +284,7 @@ impl PaymentStatus {
 /// Whether a found payment's answer can still change, as its gateway's adapter decides. The
 /// status cache reuses an answer only when it cannot: `final`, or `final_after` once the date in
 /// the result's `final_after` has passed.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -192,6 +192,7 @@ fn write_trail(dir: &Path, lines: u64) -> PathBuf {
                     host: "ops-1".into(),
                     pid: 4242,
                 }),
+                caller: None,
             },
             target: Some(Cow::Owned(Target {
                 scheme: "https".into(),

@@ -6,15 +6,16 @@ use std::path::Path;
 
 use crate::helpers::walk;
 
-const LAYERS: [&[&str]; 9] = [
+const LAYERS: [&[&str]; 10] = [
     &["result"],
     &["bounds", "payment_id", "clock", "credential", "ownership"],
     &["retry"],
     &["gateway"],
     &["audit", "cache"],
     &["config"],
-    &["check"],
+    &["check", "remote"],
     &["feed", "build"],
+    &["serve"],
     &["contract"],
 ];
 

@@ -273,6 +273,7 @@ pub fn fixed_record<'a>(
                 host: "ops-1".into(),
                 pid: 4242,
             }),
+            caller: None,
         },
         target: None,
         environment: Some(paystat::Environment::Live),
@@ -350,6 +351,22 @@ pub struct Played {
 
 /// Plays `scenario` on its own embedded mock and checks its payment id once.
 pub async fn play(scenario: &Scenario) -> Played {
+    play_with(scenario, |checker, id| async move {
+        checker
+            .check(&id)
+            .await
+            .expect("the audit file is writable")
+    })
+    .await
+}
+
+/// Plays `scenario` on its own embedded mock, with `check` asking the checker built for it
+/// about the scenario's payment id (directly, or through the service).
+pub async fn play_with<F, Fut>(scenario: &Scenario, check: F) -> Played
+where
+    F: FnOnce(Checker, String) -> Fut,
+    Fut: std::future::Future<Output = CheckResult>,
+{
     let dir = tempfile::tempdir().unwrap();
     let mock = EmbeddedMock::start([scenario]).await;
     // Transport faults are played by the raw-TCP fault server; httpmock cannot break HTTP.
@@ -384,10 +401,7 @@ pub async fn play(scenario: &Scenario) -> Played {
         None => Vec::new(),
     };
     let checker = spawned.build();
-    let result = checker
-        .check(&scenario.payment_id)
-        .await
-        .expect("the audit file is writable");
+    let result = check(checker, scenario.payment_id.clone()).await;
     Played {
         result,
         audit: audit_lines(dir.path()),

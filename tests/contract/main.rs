@@ -22,4 +22,6 @@ mod resilience;
 mod scenarios;
 mod schema_bodies;
 mod secrets;
+#[cfg(feature = "serve")]
+mod serve;
 mod trust;

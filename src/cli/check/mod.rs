@@ -13,6 +13,7 @@ use super::args::{CheckArgs, GatewayArg};
 mod end;
 mod presentation;
 mod progress;
+mod remote;
 
 use super::exit::{Checked, Exit};
 use super::ids::{self, IdSource};
@@ -76,6 +77,28 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     };
     let presentation = Presentation::new(&args.only, args.stale_after, args.format, args.ordered)?;
     let source = source(args.ids, args.ids_file.as_deref())?;
+    if let Some(server) = &args.server {
+        let known = match &source {
+            IdSource::Args(ids) => Some(ids.len()),
+            IdSource::Reader(_) => None,
+        };
+        let reading = ids::Reading {
+            column: args.column,
+            skip_comments: args.skip_comments,
+        };
+        let gateway = match routing {
+            Routing::Fixed(kind) if args.gateway != GatewayArg::Auto => Some(kind),
+            _ => None,
+        };
+        let run = Run {
+            presentation,
+            known,
+            unconfigured: BTreeMap::new(),
+            quiet: args.quiet,
+            summary_json: args.summary_json,
+        };
+        return remote::run(server, gateway, ids::stream(source, reading), run).await;
+    }
     // Only the gateways the ids need are configured, so a Stripe-only run needs no Plaid keys.
     // Ids read from input are not known in advance: every gateway is tried, and an id that
     // needs one that could not be configured ends the run with that gateway's error.
