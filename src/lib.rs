@@ -33,9 +33,12 @@
 //! - `audit`: the append-only JSON-lines trail, whose lines are the results themselves, synced to
 //!   disk with group commit;
 //! - `config`: the file, the environment and the flags, turned into configured gateways;
-//! - `check`: the [`Checker`] — ask, decide, wait, audit, return;
+//! - `check`: the [`Checker`] — ask, decide, wait, audit, return; [`remote`]: `check --server`,
+//!   asking the service instead;
 //! - `feed`, `build`: the gateways' change feeds read into the cache ([`FeedSync`]), and the
 //!   one [`CheckerBuilder`];
+//! - `serve` (feature `serve`, on by default): the Payment Status Service — the checker behind
+//!   an authenticated HTTP API, its tokens, problems, metrics and OpenAPI document;
 //! - [`contract`] (feature `contract`, on by default): the scenario files, the embedded mock
 //!   gateway, coverage and the requirements report, provider schemas, record and verify.
 //!
@@ -86,7 +89,7 @@ pub mod audit_trail {
         EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK,
         EVENT_TOKEN_CREATED, EVENT_TOKEN_REVOKED, EVENTS, GENESIS, LineRef, Location, Origin,
         RequestLine, Sealer, Target, TrailOptions, Written, chain, day_of, default_actor, durable,
-        prune, query, verify,
+        prune, query, sync_totals, verify,
     };
 }
 

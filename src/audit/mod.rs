@@ -62,7 +62,7 @@ pub use line::{
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;
-pub use sync::Durability;
+pub use sync::{Durability, sync_totals};
 
 use append::Queue;
 use head::Head;

@@ -36,6 +36,20 @@ const QUIET: std::time::Duration = std::time::Duration::from_millis(1);
 /// The longest it gathers lines before syncing, however fast they come.
 const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Disk syncs made by this process, and the time they took in all (nanoseconds), for the
+/// service's metrics.
+static SYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SYNC_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The disk syncs of audit files this process made, and the time they took in all.
+pub fn sync_totals() -> (u64, std::time::Duration) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (
+        SYNCS.load(Relaxed),
+        std::time::Duration::from_nanos(SYNC_NANOS.load(Relaxed)),
+    )
+}
+
 /// How far the file is durable: the last line synced, or why syncing failed.
 type Synced = Result<u64, String>;
 
@@ -130,31 +144,44 @@ fn run(
     loop {
         let target = {
             let mut state = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut waited = false;
             while state.lines == synced && !state.closing {
                 state.idle = true;
+                waited = true;
                 state = wake.wait(state).unwrap_or_else(|p| p.into_inner());
             }
             state.idle = false;
             if state.lines == synced {
                 return;
             }
-            // Commit delay, as databases do: if more lines come within a quiet interval, the
-            // run is busy; then wait once more, so that one sync covers all the lines of that
-            // while. A lone line waits one quiet interval at most.
-            let seen = state.lines;
-            drop(state);
-            std::thread::sleep(QUIET);
-            state = lock.lock().unwrap_or_else(|p| p.into_inner());
-            if state.lines != seen && !state.closing {
+            // A line that woke the syncer from sleep is synced at once: a lone check (a request
+            // to the service) does not wait for company. Lines that came while the last sync ran
+            // mean a busy run: then the commit delay, as databases do — wait a quiet interval,
+            // and if still more come, gather them up to GATHER_AT_MOST, so that one sync covers
+            // all the lines of that while.
+            if !waited {
+                let seen = state.lines;
                 drop(state);
-                std::thread::sleep(GATHER_AT_MOST.saturating_sub(QUIET));
+                std::thread::sleep(QUIET);
                 state = lock.lock().unwrap_or_else(|p| p.into_inner());
+                if state.lines != seen && !state.closing {
+                    drop(state);
+                    std::thread::sleep(GATHER_AT_MOST.saturating_sub(QUIET));
+                    state = lock.lock().unwrap_or_else(|p| p.into_inner());
+                }
             }
             (state.lines, state.last.clone())
         };
         let (target, last) = target;
         // Every line written so far, in one sync.
-        match file.sync_data() {
+        let started = std::time::Instant::now();
+        let done = file.sync_data();
+        SYNC_NANOS.fetch_add(
+            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        SYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match done {
             Ok(()) => {
                 // Then the record of how far the trail is on disk: a record behind the file is
                 // only weaker evidence, never a wrong one.

@@ -39,6 +39,26 @@ impl Checker {
         ordered: bool,
         ask: &'a Ask,
     ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+        self.stream_as(ids, ordered, ask).boxed_local()
+    }
+
+    /// Checks ids as [`Checker::check_stream_as`] does, as a stream that may move between
+    /// threads (the service runs each batch on a multi-threaded runtime).
+    pub fn check_stream_send<'a>(
+        &'a self,
+        ids: impl Stream<Item = String> + Send + 'a,
+        ordered: bool,
+        ask: &'a Ask,
+    ) -> futures_util::stream::BoxStream<'a, Result<CheckResult, UnauditedCheck>> {
+        self.stream_as(ids, ordered, ask).boxed()
+    }
+
+    fn stream_as<'a, S: Stream<Item = String> + 'a>(
+        &'a self,
+        ids: S,
+        ordered: bool,
+        ask: &'a Ask,
+    ) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a {
         let asked = ids
             .take_until(self.stop.stopped())
             .take_while(|_| std::future::ready(self.stop.taking()))
@@ -51,27 +71,30 @@ impl Checker {
         &'a self,
         asked: impl Stream<Item = F> + 'a,
         ordered: bool,
-    ) -> LocalBoxStream<'a, Result<CheckResult, UnauditedCheck>>
+    ) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a
     where
         F: Future<Output = Result<WrittenCheck, UnauditedCheck>> + 'a,
     {
+        use futures_util::future::Either;
         let concurrency = self.options.concurrency.max(1);
         let syncing = awaiting_sync(concurrency);
         let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
         if ordered {
-            asked
-                .buffered(concurrency)
-                .map(|written| self.when_durable(written))
-                .buffered(syncing)
-                .map(shown)
-                .boxed_local()
+            Either::Left(
+                asked
+                    .buffered(concurrency)
+                    .map(|written| self.when_durable(written))
+                    .buffered(syncing)
+                    .map(shown),
+            )
         } else {
-            asked
-                .buffer_unordered(concurrency)
-                .map(|written| self.when_durable(written))
-                .buffer_unordered(syncing)
-                .map(shown)
-                .boxed_local()
+            Either::Right(
+                asked
+                    .buffer_unordered(concurrency)
+                    .map(|written| self.when_durable(written))
+                    .buffer_unordered(syncing)
+                    .map(shown),
+            )
         }
     }
 }

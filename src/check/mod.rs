@@ -86,6 +86,11 @@ impl Checker {
         self.options.routing
     }
 
+    /// How many checks it runs at once.
+    pub fn concurrency(&self) -> usize {
+        self.options.concurrency.max(1)
+    }
+
     /// The gateways this checker paces, and their rates (requests per second).
     pub fn pacing(&self) -> Vec<(GatewayKind, f64)> {
         let paced = self

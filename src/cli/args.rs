@@ -661,6 +661,12 @@ pub struct ServeCmdArgs {
     /// The most ids in one batch (default 10000).
     #[arg(long, value_name = "N")]
     pub max_batch: Option<usize>,
+    /// Requests one token may make per second (default 200; its burst is as many).
+    #[arg(long, value_name = "N")]
+    pub token_rate: Option<u32>,
+    /// Requests of one token under way at once (default 32).
+    #[arg(long, value_name = "N")]
+    pub token_concurrency: Option<usize>,
     /// A proxy whose X-Forwarded-For is believed (repeatable).
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,

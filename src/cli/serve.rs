@@ -69,11 +69,37 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
         }
         options.max_batch = n;
     }
+    if let Some(rate) = args.token_rate.or(section.token_rate) {
+        if rate == 0 {
+            return Err(CliError::usage(
+                "the token rate (--token-rate, [serve] token_rate) is at least 1 request a second",
+            ));
+        }
+        options.token_rate = rate;
+    }
+    if let Some(n) = args.token_concurrency.or(section.token_concurrency) {
+        if n == 0 || n > 100_000 {
+            return Err(CliError::usage(
+                "the requests one token may have under way (--token-concurrency, [serve] token_concurrency) are 1 to 100000",
+            ));
+        }
+        options.token_concurrency = n;
+    }
     options.trusted_proxies = if args.trusted_proxies.is_empty() {
         section.trusted_proxies.clone()
     } else {
         args.trusted_proxies.clone()
     };
+    // One descriptor per connection, and the gateways' and the trail's besides.
+    let wanted = options.max_connections as u64 + 256;
+    if let Ok(limit) = rlimit::increase_nofile_limit(wanted)
+        && limit < wanted
+    {
+        eprintln!(
+            "paystat: the open-files limit ({limit}) is below the {} connections the service takes; some clients will wait to connect",
+            options.max_connections
+        );
+    }
     let state_dir = builder.state_dir();
     let trail = trail_reading(&builder)?;
     let mut builder = builder.routing(Routing::Auto).concurrency(64);

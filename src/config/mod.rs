@@ -132,6 +132,10 @@ pub struct ServeSection {
     pub sync_every: Option<String>,
     /// The most ids in one batch (default 10,000).
     pub max_batch: Option<usize>,
+    /// Requests one token may make per second (default 200).
+    pub token_rate: Option<u32>,
+    /// Requests of one token under way at once (default 32).
+    pub token_concurrency: Option<usize>,
     /// Proxies whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,

@@ -29,6 +29,11 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
+/// How long a check took inside a request (the gateway exchange, the audit line and its
+/// sync), set on the response by the handler that checked.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckTime(pub Duration);
+
 /// An authenticated request: its token, and the caller its audit lines name.
 #[derive(Debug, Clone)]
 pub struct Authed {
@@ -241,6 +246,7 @@ pub async fn finish(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let id = format!("req_{:016x}", fastrand::u64(..));
     request.extensions_mut().insert(RequestId(id.clone()));
     let route = request
@@ -280,6 +286,14 @@ pub async fn finish(
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
+    }
+    // Server-Timing (W3C): the request inside the service, and the check's part of it, in ms.
+    let mut timing = format!("total;dur={:.3}", arrived.elapsed().as_secs_f64() * 1000.0);
+    if let Some(CheckTime(check)) = response.extensions().get::<CheckTime>().copied() {
+        timing.push_str(&format!(", check;dur={:.3}", check.as_secs_f64() * 1000.0));
+    }
+    if let Ok(value) = HeaderValue::from_str(&timing) {
+        response.headers_mut().insert("server-timing", value);
     }
     service.metrics.answered(&route, response.status().as_u16());
     response

@@ -156,10 +156,15 @@ pub async fn payment(
         .retry_after(1)
         .into_response();
     };
-    match service.check(&id, &ask).await {
+    let started = std::time::Instant::now();
+    let mut response = match service.check(&id, &ask).await {
         Ok(result) => result_response(&result),
         Err(problem) => problem.into_response(),
-    }
+    };
+    response
+        .extensions_mut()
+        .insert(super::access::CheckTime(started.elapsed()));
+    response
 }
 
 /// A result as a response: its JSON, with the status its outcome calls for.
@@ -177,11 +182,9 @@ impl Service {
     /// One audited check, counted in the metrics.
     pub(super) async fn check(&self, id: &str, ask: &Ask) -> Result<CheckResult, Problem> {
         let _counted = self.metrics.in_flight();
-        let started = std::time::Instant::now();
         match self.checker.check_as(id, ask).await {
             Ok(result) => {
                 self.metrics.checked(&result);
-                let _ = started;
                 Ok(result)
             }
             Err(_) => Err(unaudited()),
@@ -338,25 +341,28 @@ impl Service {
         ordered: bool,
         lines: tokio::sync::mpsc::Sender<Bytes>,
     ) {
-        let concurrency = self.options.max_in_flight.clamp(1, 64);
         let gone = lines.clone();
-        let service = &self;
-        let ask = &ask;
-        let checks = futures_util::stream::iter(ids)
-            .take_while(move |_| std::future::ready(!gone.is_closed()))
-            .map(|id| async move {
-                let _permit = service.in_flight.acquire().await;
-                service.check(&id, ask).await
-            });
-        let mut results = if ordered {
-            checks.buffered(concurrency).boxed()
-        } else {
-            checks.buffer_unordered(concurrency).boxed()
+        // The checker's own pipeline, as a bulk run uses it: its concurrency asking, and the
+        // lines awaiting their shared sync beside them. A client gone takes no further id.
+        let ids = futures_util::stream::iter(ids)
+            .take_while(move |_| std::future::ready(!gone.is_closed()));
+        let _counted = self.metrics.in_flight();
+        // The batch holds its share of the global bound on checks in flight while it runs.
+        let share = self
+            .checker
+            .concurrency()
+            .min(self.options.max_in_flight.max(1)) as u32;
+        let Ok(_share) = self.in_flight.acquire_many(share).await else {
+            return;
         };
+        let mut results = self.checker.check_stream_send(ids, ordered, &ask);
         while let Some(result) = results.next().await {
             let mut line = match result {
-                Ok(result) => serde_json::to_vec(&result).unwrap_or_default(),
-                Err(problem) => serde_json::to_vec(&problem).unwrap_or_default(),
+                Ok(result) => {
+                    self.metrics.checked(&result);
+                    serde_json::to_vec(&result).unwrap_or_default()
+                }
+                Err(_) => serde_json::to_vec(&unaudited()).unwrap_or_default(),
             };
             line.push(b'\n');
             // A client gone: the rest of the checks under way still finish (and are audited).

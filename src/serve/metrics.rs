@@ -43,7 +43,10 @@ pub struct Metrics {
     checks: Family<CheckLabels, Counter>,
     gateway_seconds: Family<GatewayLabel, Histogram>,
     retries: Family<RetryLabels, Counter>,
-    audit_sync_seconds: Histogram,
+    audit_syncs: Counter,
+    audit_sync_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// The sync totals last reported, to add what came since.
+    reported: std::sync::Mutex<(u64, std::time::Duration)>,
     cache_entries: Gauge,
     http: Family<HttpLabels, Counter>,
     in_flight: Gauge,
@@ -78,10 +81,16 @@ impl Default for Metrics {
             "Requests sent again, by gateway and the reason for waiting",
             retries.clone(),
         );
-        let audit_sync_seconds = Histogram::new(buckets());
+        let audit_syncs = Counter::default();
+        registry.register(
+            "audit_syncs",
+            "Disk syncs of the audit trail (concurrent checks share one)",
+            audit_syncs.clone(),
+        );
+        let audit_sync_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "audit_sync_duration_seconds",
-            "From an audit line written to it being on disk (shared syncs included)",
+            "Time spent in disk syncs of the audit trail (divide by paystat_audit_syncs_total for the mean)",
             audit_sync_seconds.clone(),
         );
         let cache_entries = Gauge::default();
@@ -107,7 +116,9 @@ impl Default for Metrics {
             checks,
             gateway_seconds,
             retries,
+            audit_syncs,
             audit_sync_seconds,
+            reported: std::sync::Mutex::new((0, std::time::Duration::ZERO)),
             cache_entries,
             http,
             in_flight,
@@ -147,11 +158,6 @@ impl Metrics {
         }
     }
 
-    /// Records how long a line waited to be on disk.
-    pub fn synced(&self, seconds: f64) {
-        self.audit_sync_seconds.observe(seconds);
-    }
-
     /// Counts an HTTP response.
     pub fn answered(&self, route: &str, status: u16) {
         self.http
@@ -173,6 +179,14 @@ impl Metrics {
         if let Some(entries) = cache_entries {
             self.cache_entries
                 .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        }
+        {
+            let (syncs, took) = crate::audit::sync_totals();
+            let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+            self.audit_syncs.inc_by(syncs.saturating_sub(reported.0));
+            self.audit_sync_seconds
+                .inc_by(took.saturating_sub(reported.1).as_secs_f64());
+            *reported = (syncs, took);
         }
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -166,17 +166,18 @@ impl Service {
         self.checker.follow_feeds().await
     }
 
-    /// Syncs the feeds every `sync_every`, until the service stops.
+    /// Syncs the feeds the cache follows every `sync_every` (the first sync is the one the
+    /// service made as it started), until the service stops.
     pub async fn sync_in_background(self: Arc<Self>) {
         let every = self.options.sync_every;
         if every.is_zero() || self.checker.cache().is_none() {
             return;
         }
         loop {
+            self.checker.clock().sleep(every).await;
             for (gateway, why) in self.sync_feeds().await {
                 tracing::warn!(%gateway, why = %crate::credential::redact(&why), "could not sync the change feed");
             }
-            self.checker.clock().sleep(every).await;
         }
     }
 }

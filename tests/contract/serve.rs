@@ -679,6 +679,15 @@ async fn no_secret_leaves_the_service() {
         metrics.contains("paystat_http_requests_total{route=\"/v1/payments/{id}\",status=\"200\"}"),
         "{metrics}"
     );
+    for family in [
+        "paystat_gateway_request_duration_seconds_bucket{le=",
+        "paystat_audit_syncs_total ",
+        "paystat_audit_sync_duration_seconds_total ",
+        "paystat_checks_in_flight 0",
+        "paystat_cache_entries",
+    ] {
+        assert!(metrics.contains(family), "no {family} in\n{metrics}");
+    }
 }
 
 /// A stop with a check in flight: the check finishes (cut short past the grace, as
@@ -686,7 +695,7 @@ async fn no_secret_leaves_the_service() {
 #[tokio::test]
 async fn a_stop_finishes_the_checks_in_flight_and_audits_them() {
     let dir = tempfile::tempdir().unwrap();
-    // A gateway that sends its headers and then nothing: the check waits for its timeout.
+    // A gateway that never answers: the check waits for its timeout.
     let stall =
         crate::fault_server::FaultServer::failing(paystat::contract::TransportFault::NeverAnswers)
             .await;
@@ -728,6 +737,53 @@ async fn a_stop_finishes_the_checks_in_flight_and_audits_them() {
     let lines = audit_lines(dir.path());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].check.outcome, Outcome::Interrupted);
+}
+
+/// A batch client that goes away stops the batch: no further id is asked, and what was checked
+/// is audited (and the trail verifies).
+#[tokio::test]
+async fn a_batch_whose_client_disconnects_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _mock) = ledger_app(dir.path(), ServeOptions::default()).await;
+    let token = app.token("ops-alice", Role::Ops);
+    let ids: Vec<String> = (0..10_000).map(|i| format!("txn_{i:05}")).collect();
+    let mut response = client()
+        .post(format!("{}/v1/checks", app.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(json!({ "ids": ids }).to_string())
+        .send()
+        .await
+        .unwrap();
+    // The first results arrive; then the client is gone.
+    let first = response.chunk().await.unwrap().expect("a first result");
+    assert!(
+        first.starts_with(b"{\"payment_id\""),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    drop(response);
+    // The batch ends (no check in flight any more) well before its 10,000 ids.
+    loop {
+        let metrics = app.get("/metrics", None).await.body;
+        if metrics.contains("paystat_checks_in_flight 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.stop().await;
+    let lines = audit_lines(dir.path());
+    assert!(
+        !lines.is_empty() && lines.len() < 10_000,
+        "{} lines",
+        lines.len()
+    );
+    let report = paystat::audit_trail::verify::verify(
+        &paystat::audit_trail::Location::File(dir.path().join("audit.jsonl")),
+        &paystat::audit_trail::verify::VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
 }
 
 /// A client that sends its headers a byte at a time is dropped after the header timeout.
@@ -786,24 +842,32 @@ async fn readiness_turns_false_when_the_trails_disk_is_full() {
     app.stop().await;
 }
 
-/// Three clients at once, a hundred checks each: one trail, every line there, and it verifies.
+/// Three clients at once, a thousand Stripe checks each: one trail with every line, which
+/// verifies, and one pacer for all of them — on simulated time, the requests take exactly the
+/// time Stripe's 25 a second allows, whoever sent them.
 #[tokio::test]
-async fn concurrent_clients_share_one_trail_that_verifies() {
+async fn concurrent_clients_share_one_trail_and_one_pace() {
     let dir = tempfile::tempdir().unwrap();
-    let (app, _mock) = ledger_app(dir.path(), ServeOptions::default()).await;
+    let server = httpmock::MockServer::start_async().await;
+    let clock = helpers::simulated_clock();
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
+        .clock(clock.clone())
+        .concurrency(16)
+        .build();
+    let app = App::start(checker, ServeOptions::default()).await;
     let tokens: Vec<String> = (0..3)
         .map(|i| app.token(&format!("ops-{i}"), Role::Ops))
         .collect();
-    let url = app.url.clone();
-    let clients = tokens.into_iter().map(|token| {
-        let url = url.clone();
+    let clients = tokens.iter().enumerate().map(|(c, token)| {
+        let ids: Vec<String> = (0..1000).map(|i| format!("pi_{c}{i:023}")).collect();
+        let body = json!({ "ids": ids }).to_string();
+        let url = format!("{}/v1/checks", app.url);
         async move {
-            let ids: Vec<String> = (0..100).map(|i| format!("txn_{:03}", i % 3 + 1)).collect();
             let reply = client()
-                .post(format!("{url}/v1/checks"))
+                .post(url)
                 .bearer_auth(token)
                 .header("content-type", "application/json")
-                .body(json!({ "ids": ids }).to_string())
+                .body(body)
                 .send()
                 .await
                 .unwrap();
@@ -811,10 +875,21 @@ async fn concurrent_clients_share_one_trail_that_verifies() {
         }
     });
     let counts = futures_util::future::join_all(clients).await;
-    assert_eq!(counts, vec![100, 100, 100]);
+    assert_eq!(counts, vec![1000, 1000, 1000]);
     app.stop().await;
+    // One pacer: the 3000 requests take 2999 slots of 40 ms of simulated time (three pacers,
+    // one per client, would take a third of it).
+    let span = paystat::clock::Clock::now(&*clock);
+    let one_pace = Duration::from_millis(40 * 2999);
+    assert!(
+        span >= one_pace && span < one_pace + Duration::from_secs(1),
+        "3000 Stripe requests took {span:?} of simulated time, not {one_pace:?}"
+    );
     let lines = audit_lines(dir.path());
-    assert_eq!(lines.len(), 300);
+    assert_eq!(lines.len(), 3000);
+    let actors: std::collections::BTreeSet<&str> =
+        lines.iter().map(|l| l.envelope.actor.as_ref()).collect();
+    assert_eq!(actors.len(), 3);
     let report = paystat::audit_trail::verify::verify(
         &paystat::audit_trail::Location::File(dir.path().join("audit.jsonl")),
         &paystat::audit_trail::verify::VerifyOptions::default(),
