@@ -28,6 +28,15 @@ pub struct App {
 impl App {
     /// Serves `checker` with `options`, accepting the tokens of a fresh state directory.
     pub async fn start(checker: Checker, options: ServeOptions) -> App {
+        App::start_with(checker, options, None).await
+    }
+
+    /// Like [`App::start`], over TLS when `tls` is given.
+    pub async fn start_with(
+        checker: Checker,
+        options: ServeOptions,
+        tls: Option<paystat::serve::Tls>,
+    ) -> App {
         let state = tempfile::tempdir().unwrap();
         let trail = TrailReading {
             location: checker.audit_trail().location().clone(),
@@ -36,12 +45,16 @@ impl App {
         };
         let service = Service::new(Arc::new(checker), state.path().to_owned(), trail, options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!(
+            "{}://{}",
+            if tls.is_some() { "https" } else { "http" },
+            listener.local_addr().unwrap()
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(paystat::serve::serve(
             listener,
             Arc::clone(&service),
-            None,
+            tls,
             async move {
                 let _ = stopped.await;
             },
@@ -608,9 +621,10 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
     assert!(report.broken.is_none(), "{:?}", report.broken);
 }
 
-/// No token, key or secret in any response, metric or trail line; no id, actor or token in
-/// a metric's labels.
+/// No token, key or secret in any response, log line, metric or trail line; no id, actor or
+/// token in a metric's labels.
 #[tokio::test]
+#[tracing_test::traced_test]
 async fn no_secret_leaves_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let (app, _mock) = ledger_app(dir.path(), ServeOptions::default()).await;
@@ -949,4 +963,142 @@ async fn check_with_server_prints_the_services_answers() {
     // The service audited both checks, as alice; the client's machine has no trail.
     assert_eq!(audit_lines(dir.path()).len(), 2);
     assert!(!cwd.path().join("state/paystat/audit").exists());
+}
+
+/// Over TLS: the service answers HTTPS with the configured certificate; a key file others can
+/// read is refused like any key file.
+#[tokio::test]
+async fn tls_serves_https_and_refuses_a_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (files.path().join("tls.crt"), files.path().join("tls.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = paystat::serve::Tls::from_pem(&cert_path, &key_path).unwrap_err();
+    assert!(refused.contains("can be read by other users"), "{refused}");
+    assert!(!refused.contains("PRIVATE KEY"), "{refused}");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let tls = paystat::serve::Tls::from_pem(&cert_path, &key_path).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = paystat::contract::base_url(&mock.server().base_url(), GatewayKind::Ledger);
+    let checker = spawn(dir.path(), GatewayKind::Ledger, &base).build();
+    let app = App::start_with(checker, ServeOptions::default(), Some(tls)).await;
+    let token = app.token("ops-alice", Role::Ops);
+    let https = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .resolve(
+            "localhost",
+            app.url.trim_start_matches("https://").parse().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let port = app.url.rsplit(':').next().unwrap().to_owned();
+    let reply = https
+        .get(format!("https://localhost:{port}/v1/payments/txn_001"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = client()
+        .get(format!("http://127.0.0.1:{port}/livez"))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    app.stop().await;
+    assert_eq!(audit_lines(dir.path()).len(), 1);
+}
+
+/// `paystat token create|list|revoke` as an administrator runs them: the token printed once and
+/// kept nowhere, the list without tokens, both changes audited; and `paystat serve` on an
+/// address other than loopback without TLS refused.
+#[test]
+fn token_commands_print_once_list_without_secrets_and_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| helpers::paystat(dir.path()).args(args).output().unwrap();
+    let created = run(&[
+        "token",
+        "create",
+        "--actor",
+        "alice",
+        "--role",
+        "compliance",
+        "--expires",
+        "30d",
+    ]);
+    assert_eq!(
+        created.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("pst_") && token.len() == 68, "{token}");
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        stderr.contains("alice (compliance)") && !stderr.contains(&token),
+        "{stderr}"
+    );
+    let state = dir.path().join("state/paystat");
+    let file = std::fs::read_to_string(state.join("tokens.json")).unwrap();
+    assert!(!file.contains(&token));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(state.join("tokens.json"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let listed = run(&["token", "list"]);
+    let table = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        table.contains("| alice ") && table.contains("| active ") && !table.contains("pst_"),
+        "{table}"
+    );
+    let id = table
+        .split_whitespace()
+        .find(|w| w.starts_with("tok_"))
+        .unwrap()
+        .to_owned();
+    let revoked = run(&["token", "revoke", &id]);
+    assert_eq!(revoked.status.code(), Some(0));
+    let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(listed.contains("| revoked "), "{listed}");
+    let unknown = run(&["token", "revoke", "tok_000000000000"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no token has the id tok_000000000000")
+    );
+
+    let trail = helpers::live_trail(dir.path());
+    let events: Vec<Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["token.created", "token.revoked"]);
+    assert_eq!(events[0]["token_id"], id.as_str());
+    assert_eq!(events[0]["role"], "compliance");
+    assert!(!trail.contains(&token));
+
+    let exposed = run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(exposed.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&exposed.stderr);
+    assert!(
+        said.contains("is not a loopback address") && said.contains("--insecure-http"),
+        "{said}"
+    );
 }
