@@ -558,7 +558,11 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
         .get("/v1/payments/txn_001/history", Some(&compliance))
         .await;
     assert_eq!(history.status, 200, "{}", history.body);
-    assert_eq!(history.header("paystat-chain"), "verified");
+    assert_eq!(
+        history.header("paystat-chain"),
+        "",
+        "a history does not walk the chain"
+    );
     let rows: Vec<Value> = history
         .body
         .lines()
@@ -605,6 +609,8 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
     assert_eq!(reads[0]["read"], "history");
     assert_eq!(reads[0]["filters"]["payment_id"], "txn_001");
     assert_eq!(reads[0]["lines"], 2);
+    assert_eq!(reads[0]["range_chain"], "not verified");
+    assert_eq!(reads[1]["range_chain"], "verified");
     assert_eq!(reads[0]["actor"], "compliance-carol");
     assert_eq!(reads[1]["read"], "export");
     assert_eq!(reads[1]["lines"], 4);
