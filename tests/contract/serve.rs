@@ -859,6 +859,16 @@ async fn readiness_turns_false_when_the_trails_disk_is_full() {
             .contains("does not take a write")
     );
     assert_eq!(app.get("/livez", None).await.status, 200);
+    // A check whose line cannot be written: its answer withheld, a problem instead, and from
+    // then on the checker sends nothing more (readiness says why).
+    let token = app.token("ops-alice", Role::Ops);
+    let withheld = app.get("/v1/payments/txn_001", Some(&token)).await;
+    assert_eq!(withheld.status, 503, "{}", withheld.body);
+    assert_eq!(withheld.json()["code"], "audit_unavailable");
+    assert!(!withheld.body.contains("completed"), "{}", withheld.body);
+    let ready = app.get("/readyz", None).await;
+    let why = ready.json()["detail"].as_str().unwrap().to_owned();
+    assert!(why.contains("could not be written"), "{why}");
     app.stop().await;
 }
 
