@@ -668,6 +668,10 @@ async fn no_secret_leaves_the_service() {
     seen.push_str(&token_file);
     app.stop().await;
     seen.push_str(&std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap());
+    assert!(
+        logs_contain("status check finished"),
+        "the service's logs were captured"
+    );
     for secret in [
         ops.as_str(),
         compliance.as_str(),
@@ -680,6 +684,10 @@ async fn no_secret_leaves_the_service() {
             assert!(
                 !seen.contains(&form),
                 "a form of a secret was found: {form}"
+            );
+            assert!(
+                !logs_contain(&form),
+                "a form of a secret was logged: {form}"
             );
         }
     }
