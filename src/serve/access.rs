@@ -322,3 +322,82 @@ async fn with_request_id(response: Response, id: &str) -> Response {
         axum::body::Body::from(serde_json::to_vec(&value).unwrap_or_default()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(rate: u32, concurrency: usize) -> Arc<Limits> {
+        Arc::new(Limits::new(&ServeOptions {
+            token_rate: rate,
+            token_concurrency: concurrency,
+            ..ServeOptions::default()
+        }))
+    }
+
+    #[test]
+    fn a_tokens_rate_refills_with_time_and_says_when_to_come_back() {
+        let limits = limits(3, 8);
+        let at = Duration::from_secs(100);
+        for _ in 0..3 {
+            assert_eq!(limits.take("tok_a", at), Ok(()));
+        }
+        assert_eq!(limits.take("tok_a", at), Err(1));
+        // Another token has its own budget.
+        assert_eq!(limits.take("tok_b", at), Ok(()));
+        // A third of a second gives back one request; a whole second all three, not more.
+        assert_eq!(
+            limits.take("tok_a", at + Duration::from_millis(340)),
+            Ok(())
+        );
+        assert_eq!(
+            limits.take("tok_a", at + Duration::from_millis(340)),
+            Err(1)
+        );
+        let later = at + Duration::from_secs(10);
+        for _ in 0..3 {
+            assert_eq!(limits.take("tok_a", later), Ok(()));
+        }
+        assert_eq!(limits.take("tok_a", later), Err(1));
+    }
+
+    #[test]
+    fn a_tokens_requests_under_way_are_counted_until_they_end() {
+        let limits = limits(100, 2);
+        let first = limits.enter("tok_a").expect("room");
+        let second = limits.enter("tok_a").expect("room");
+        assert!(limits.enter("tok_a").is_none());
+        assert!(limits.enter("tok_b").is_some());
+        drop(first);
+        let third = limits.enter("tok_a").expect("room again");
+        assert!(limits.enter("tok_a").is_none());
+        drop((second, third));
+        assert!(limits.enter("tok_a").is_some());
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_forwards_for_it() {
+        let peer: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.3".parse().unwrap());
+        assert_eq!(client_of(Some(peer), &headers, &[]), "10.0.0.2:4000");
+        let trusted: Vec<IpAddr> = vec!["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        assert_eq!(client_of(Some(peer), &headers, &trusted), "203.0.113.9");
+        assert_eq!(
+            client_of(Some(peer), &HeaderMap::new(), &trusted),
+            "10.0.0.2:4000"
+        );
+        assert_eq!(client_of(None, &headers, &trusted), "unknown");
+    }
+
+    #[test]
+    fn only_a_bearer_authorization_is_a_token() {
+        use secrecy::ExposeSecret;
+        let mut headers = HeaderMap::new();
+        assert!(bearer(&headers).is_none());
+        headers.insert(header::AUTHORIZATION, "Basic YWxpY2U6eA==".parse().unwrap());
+        assert!(bearer(&headers).is_none());
+        headers.insert(header::AUTHORIZATION, "bearer pst_abc ".parse().unwrap());
+        assert_eq!(bearer(&headers).unwrap().expose_secret(), "pst_abc");
+    }
+}
