@@ -588,6 +588,14 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
         .await;
     assert_eq!(csv.status, 200);
     assert_eq!(csv.header("content-type"), "text/csv");
+    // Who asked through the service is in the CSV too.
+    let header: Vec<&str> = csv.body.lines().next().unwrap().split(',').collect();
+    for column in ["via", "token_id", "client", "request_id"] {
+        assert!(header.contains(&column), "no {column} column: {header:?}");
+    }
+    let via = header.iter().position(|c| *c == "via").unwrap();
+    let row: Vec<&str> = csv.body.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[via], "serve");
     assert_eq!(
         csv.body.lines().count(),
         4,
