@@ -167,15 +167,36 @@ pub async fn payment(
     response
 }
 
-/// A result as a response: its JSON, with the status its outcome calls for.
+/// A result as a response: its JSON, with the status its outcome calls for; a 503 carries
+/// `Retry-After` when the gateway asked for a wait (the last one it asked for, in whole
+/// seconds).
 pub fn result_response(result: &CheckResult) -> Response {
     let body = serde_json::to_vec(result).unwrap_or_default();
-    let mut response = (status_of(result.outcome), body).into_response();
+    let status = status_of(result.outcome);
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && let Some(wait) = gateway_wait(result)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    }
     response
+}
+
+/// The last wait the gateway asked for with `Retry-After`, in whole seconds (at least 1).
+fn gateway_wait(result: &CheckResult) -> Option<u64> {
+    result
+        .attempt_log
+        .iter()
+        .rev()
+        .find(|a| a.wait_reason == Some(crate::result::WaitReason::RetryAfter))
+        .and_then(|a| a.wait_ms)
+        .map(|ms| ms.div_ceil(1000).max(1))
 }
 
 impl Service {

@@ -271,6 +271,24 @@ async fn judge(file: &Path, result_schema: &jsonschema::Validator) -> Vec<String
             reply.status, served.result.outcome
         ));
     }
+    // A 503 says when to come back when the gateway said so.
+    let gateway_wait = served
+        .result
+        .attempt_log
+        .iter()
+        .rev()
+        .find(|a| a.wait_reason == Some(paystat::WaitReason::RetryAfter))
+        .and_then(|a| a.wait_ms);
+    let expected = match (reply.status, gateway_wait) {
+        (503, Some(ms)) => ms.div_ceil(1000).max(1).to_string(),
+        _ => String::new(),
+    };
+    if reply.header("retry-after") != expected {
+        problems.push(format!(
+            "{name}: Retry-After {:?}, not {expected:?}",
+            reply.header("retry-after")
+        ));
+    }
     if reply.header("content-type") != "application/json" {
         problems.push(format!(
             "{name}: content-type {}",
