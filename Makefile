@@ -39,3 +39,5 @@ mutants:
 		--jobs 2 --timeout 120 -o mutants-append -- --lib --test contract -- audit
 	cargo mutants -f 'src/check/*.rs' \
 		--jobs 2 --timeout 120 -o mutants-check -- --lib --test contract
+	cargo mutants -f src/serve/tokens.rs -f src/serve/access.rs -f src/serve/api.rs -f src/serve/trail.rs \
+		--jobs 2 --timeout 120 -o mutants-serve -- --lib --test contract -- serve tokens
