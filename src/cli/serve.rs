@@ -53,12 +53,24 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
         "shutdown_grace",
         section.shutdown_grace.as_deref(),
     )?) {
+        if grace > Duration::from_secs(3600) {
+            return Err(CliError::usage(
+                "the shutdown grace (--shutdown-grace, [serve] shutdown_grace) is at most 1h",
+            ));
+        }
         options.shutdown_grace = grace;
     }
     if let Some(every) = args
         .sync_every
         .or(duration_of("sync_every", section.sync_every.as_deref())?)
     {
+        if every > Duration::from_secs(86_400)
+            || (!every.is_zero() && every < Duration::from_secs(1))
+        {
+            return Err(CliError::usage(
+                "the feed sync interval (--sync-every, [serve] sync_every) is 1s to 24h, or 0s for never",
+            ));
+        }
         options.sync_every = every;
     }
     if let Some(n) = args.max_batch.or(section.max_batch) {

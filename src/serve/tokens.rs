@@ -139,6 +139,9 @@ pub enum TokenError {
     /// An actor that cannot be recorded.
     #[error("the actor must be 1 to 256 characters without control characters")]
     BadActor,
+    /// A validity out of range.
+    #[error("a token is valid for 1 minute to 10 years (--expires 90d, say)")]
+    BadExpiry,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -265,6 +268,9 @@ impl Tokens {
         {
             return Err(TokenError::BadActor);
         }
+        if valid < MIN_VALID || valid > MAX_VALID {
+            return Err(TokenError::BadExpiry);
+        }
         let mut secret = [0u8; 32];
         let mut id = [0u8; 6];
         getrandom::fill(&mut secret)
@@ -346,6 +352,12 @@ impl Tokens {
     }
 }
 
+/// The shortest validity a token may have.
+pub const MIN_VALID: Duration = Duration::from_secs(60);
+
+/// The longest validity a token may have (ten years).
+pub const MAX_VALID: Duration = Duration::from_secs(3650 * 86_400);
+
 /// What every token starts with, so a scanner (and paystat's own redaction) can tell one.
 pub const PREFIX: &str = crate::credential::SERVICE_TOKEN_PREFIX;
 
@@ -410,6 +422,32 @@ mod tests {
             tokens.revoke("tok_000000000000", now()),
             Err(TokenError::NoSuchToken(_))
         ));
+    }
+
+    #[test]
+    fn an_absurd_validity_or_actor_is_refused_with_a_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Tokens::at(dir.path());
+        let create = |actor: &str, valid| tokens.create(actor, Role::Ops, valid, now());
+        for valid in [
+            Duration::from_secs(59),
+            Duration::from_secs(u64::MAX),
+            MAX_VALID + Duration::from_secs(1),
+        ] {
+            assert!(
+                matches!(create("alice", valid), Err(TokenError::BadExpiry)),
+                "{valid:?}"
+            );
+        }
+        assert!(create("alice", MAX_VALID).is_ok());
+        assert!(create("alice", MIN_VALID).is_ok());
+        for actor in ["", "  ", "al\nice", &"a".repeat(257)] {
+            assert!(
+                matches!(create(actor, MIN_VALID), Err(TokenError::BadActor)),
+                "{actor:?}"
+            );
+        }
+        assert_eq!(tokens.list().unwrap().len(), 2);
     }
 
     #[test]

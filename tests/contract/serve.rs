@@ -1144,6 +1144,32 @@ fn token_commands_print_once_list_without_secrets_and_are_audited() {
     assert_eq!(events[0]["role"], "compliance");
     assert!(!trail.contains(&token));
 
+    // Absurd numbers: one sentence, exit 2, nothing created or served.
+    for (args, said) in [
+        (
+            &[
+                "token",
+                "create",
+                "--actor",
+                "bob",
+                "--role",
+                "ops",
+                "--expires",
+                "100000000d",
+            ][..],
+            "1 minute to 10 years",
+        ),
+        (&["serve", "--shutdown-grace", "5000d"][..], "at most 1h"),
+        (&["serve", "--sync-every", "10ms"][..], "1s to 24h"),
+        (&["serve", "--max-batch", "0"][..], "1 to 1000000 ids"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{args:?}"
+        );
+    }
     let exposed = run(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(exposed.status.code(), Some(2));
     let said = String::from_utf8_lossy(&exposed.stderr);
