@@ -79,7 +79,8 @@ impl Limits {
         }
     }
 
-    /// Takes one request from `token`'s budget at `now`, or says in how many seconds there is one.
+    /// Takes one request from `token`'s budget at `now`, or says in how many seconds (whole,
+    /// for `Retry-After`) there is one.
     fn take(&self, token: &str, now: Duration) -> Result<(), u32> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (level, at) = buckets.entry(token.to_owned()).or_insert((self.rate, now));
@@ -90,7 +91,8 @@ impl Limits {
             *level -= 1.0;
             Ok(())
         } else {
-            Err(((1.0 - *level) / self.rate).ceil().clamp(1.0, 3600.0) as u32)
+            // At least one request a second comes back: the next is never more than a second away.
+            Err(1)
         }
     }
 
