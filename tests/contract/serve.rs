@@ -773,10 +773,13 @@ async fn a_stop_finishes_the_checks_in_flight_and_audits_them() {
             .map(|r| r.status().as_u16())
     });
     // Once the check is under way (its request reached the gateway), stop the service.
-    while stall.connections() == 0 {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let reached = tokio::time::timeout(Duration::from_secs(30), async {
+        while stall.connections() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "the check never reached the gateway");
     app.stop.take().unwrap().send(()).unwrap();
     let status = tokio::time::timeout(Duration::from_secs(30), asking)
         .await
@@ -818,13 +821,18 @@ async fn a_batch_whose_client_disconnects_stops() {
     );
     drop(response);
     // The batch ends (no check in flight any more) well before its 10,000 ids.
-    loop {
-        let metrics = app.get("/metrics", None).await.body;
-        if metrics.contains("paystat_checks_in_flight 0") {
-            break;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while !app
+            .get("/metrics", None)
+            .await
+            .body
+            .contains("paystat_checks_in_flight 0")
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
+    assert!(ended.is_ok(), "the batch went on without its client");
     app.stop().await;
     let lines = audit_lines(dir.path());
     assert!(
