@@ -199,6 +199,16 @@ fn assert_fits(validator: &jsonschema::Validator, value: &Value, what: &str) {
     );
 }
 
+/// The trail of `audit.jsonl` under `dir` verifies whole.
+fn assert_trail_verifies(dir: &Path) {
+    let report = paystat::audit_trail::verify::verify(
+        &paystat::audit_trail::Location::File(dir.join("audit.jsonl")),
+        &paystat::audit_trail::verify::VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+}
+
 /// The HTTP status the service's table gives each outcome.
 fn status_for(outcome: Outcome) -> u16 {
     match outcome {
@@ -645,12 +655,7 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
         json!(["payment.status_check"])
     );
     assert_eq!(reads[2]["lines"], 3);
-    let report = paystat::audit_trail::verify::verify(
-        &paystat::audit_trail::Location::File(dir.path().join("audit.jsonl")),
-        &paystat::audit_trail::verify::VerifyOptions::default(),
-    )
-    .unwrap();
-    assert!(report.broken.is_none(), "{:?}", report.broken);
+    assert_trail_verifies(dir.path());
 }
 
 /// No token, key or secret in any response, log line, metric or trail line; no id, actor or
@@ -840,12 +845,7 @@ async fn a_batch_whose_client_disconnects_stops() {
         "{} lines",
         lines.len()
     );
-    let report = paystat::audit_trail::verify::verify(
-        &paystat::audit_trail::Location::File(dir.path().join("audit.jsonl")),
-        &paystat::audit_trail::verify::VerifyOptions::default(),
-    )
-    .unwrap();
-    assert!(report.broken.is_none(), "{:?}", report.broken);
+    assert_trail_verifies(dir.path());
 }
 
 /// A client that sends its headers a byte at a time is dropped after the header timeout.
@@ -962,12 +962,7 @@ async fn concurrent_clients_share_one_trail_and_one_pace() {
     let actors: std::collections::BTreeSet<&str> =
         lines.iter().map(|l| l.envelope.actor.as_ref()).collect();
     assert_eq!(actors.len(), 3);
-    let report = paystat::audit_trail::verify::verify(
-        &paystat::audit_trail::Location::File(dir.path().join("audit.jsonl")),
-        &paystat::audit_trail::verify::VerifyOptions::default(),
-    )
-    .unwrap();
-    assert!(report.broken.is_none(), "{:?}", report.broken);
+    assert_trail_verifies(dir.path());
 }
 
 /// `paystat check --server`: the ids go to the service, the results come back in the CLI's

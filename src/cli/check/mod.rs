@@ -246,12 +246,9 @@ pub async fn report(
     let mut results = checker
         .check_stream_parallel(ids, presentation.ordered)
         .ready_chunks(256);
-    let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
-    let mut output_error: Option<std::io::Error> = output.begin().err();
+    let mut tally = Tally::begin(presentation);
     let progress = Progress::new(run.quiet, run.known, checker);
-    let mut summary = Summary::default();
     let mut withheld = Vec::new();
-    let mut worst = Checked::AllFound;
     let mut stopped = None;
     // Lines are flushed when a result is ready and nothing was flushed for FLUSH_EVERY, else
     // FLUSH_EVERY after the last flush: a line shows within that, and a fast run writes its
@@ -263,9 +260,7 @@ pub async fn report(
             () = sleep_until(flush_due) => {
                 flush_due = None;
                 last_flush = Some(tokio::time::Instant::now());
-                if output_error.is_none() {
-                    output_error = output.flush().err();
-                }
+                tally.flush();
                 continue;
             }
             chunk = results.next() => match chunk {
@@ -274,15 +269,8 @@ pub async fn report(
                     for result in chunk {
                         match result {
                             Ok(result) => {
-                                let result = &result;
-                                let age = presentation.age(result, now);
-                                summary.add(result, age.is_some_and(|a| a.stale));
-                                worst = worst.max(checked(result.outcome));
-                                progress.tick(result);
-                                if output_error.is_none() && presentation.shows(result, age) {
-                                    output_error = output.push(Shown { result, age }).err();
-                                    summary.shown += u64::from(output_error.is_none());
-                                }
+                                tally.add(&result, presentation, now);
+                                progress.tick(&result);
                             }
                             Err(unaudited) => {
                                 progress.tick_withheld();
@@ -298,12 +286,10 @@ pub async fn report(
                         _ => {
                             last_flush = Some(now);
                             flush_due = None;
-                            if output_error.is_none() {
-                                output_error = output.flush().err();
-                            }
+                            tally.flush();
                         }
                     }
-                    if output_error.is_some() {
+                    if tally.output_error.is_some() {
                         // Nobody reads the results any more: ask no more gateways.
                         checker.stop_taking();
                     }
@@ -328,16 +314,14 @@ pub async fn report(
         }
     }
     progress.finish();
-    if output_error.is_none() {
-        output_error = output.end().err();
-    }
+    tally.end();
     finish(
         Ended {
             started,
-            summary,
+            summary: tally.summary,
             withheld,
-            output_error,
-            worst,
+            output_error: tally.output_error,
+            worst: tally.worst,
             stopped,
             read: read.get(),
             stopped_input: stopped_input.take(),
@@ -349,6 +333,59 @@ pub async fn report(
 /// Whether the checker routes by id shape (only then can an id need an unconfigured gateway).
 fn checker_routes_auto(checker: &Checker) -> bool {
     checker.routing() == Routing::Auto
+}
+
+/// What a run has shown and counted so far: the output, its first write error, the summary and
+/// the worst ending — shared by a run against the gateways and one through the service.
+pub(super) struct Tally {
+    pub output: Output,
+    pub output_error: Option<std::io::Error>,
+    pub summary: Summary,
+    pub worst: Checked,
+}
+
+impl Tally {
+    /// A run's tally, its output begun.
+    pub fn begin(presentation: &Presentation) -> Tally {
+        let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
+        let output_error = output.begin().err();
+        Tally {
+            output,
+            output_error,
+            summary: Summary::default(),
+            worst: Checked::AllFound,
+        }
+    }
+
+    /// Counts an audited result, and shows it unless `--only` leaves it out.
+    pub fn add(
+        &mut self,
+        result: &paystat::CheckResult,
+        presentation: &Presentation,
+        now: time::OffsetDateTime,
+    ) {
+        let age = presentation.age(result, now);
+        self.summary.add(result, age.is_some_and(|a| a.stale));
+        self.worst = self.worst.max(checked(result.outcome));
+        if self.output_error.is_none() && presentation.shows(result, age) {
+            self.output_error = self.output.push(Shown { result, age }).err();
+            self.summary.shown += u64::from(self.output_error.is_none());
+        }
+    }
+
+    /// Writes out what the output holds, unless writing already failed.
+    pub fn flush(&mut self) {
+        if self.output_error.is_none() {
+            self.output_error = self.output.flush().err();
+        }
+    }
+
+    /// Ends the output, unless writing already failed.
+    pub fn end(&mut self) {
+        if self.output_error.is_none() {
+            self.output_error = self.output.end().err();
+        }
+    }
 }
 
 /// How long a written result may wait in the output buffer.

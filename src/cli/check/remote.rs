@@ -9,13 +9,11 @@ use paystat::GatewayKind;
 use paystat::remote::{Answered, Remote};
 use secrecy::SecretString;
 
-use super::super::exit::{Checked, Exit};
+use super::super::exit::Exit;
 use super::super::ids;
-use super::super::output::{Output, Shown};
-use super::super::summary::Summary;
 use super::super::{CliError, sentence};
-use super::Run;
-use super::end::{Ended, checked, finish};
+use super::end::{Ended, finish};
+use super::{Run, Tally};
 
 /// The most ids sent in one batch (the service's default limit).
 const BATCH: usize = 10_000;
@@ -39,10 +37,7 @@ pub async fn run(
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let started = Instant::now();
     let presentation = &run.presentation;
-    let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
-    let mut output_error = output.begin().err();
-    let mut summary = Summary::default();
-    let mut worst = Checked::AllFound;
+    let mut tally = Tally::begin(presentation);
     let mut read = 0usize;
     let mut withheld: Vec<String> = Vec::new();
     let mut stopped_input = None;
@@ -68,28 +63,14 @@ pub async fn run(
             while let Some(answer) = answers.next().await {
                 match answer.map_err(|e| CliError::usage(sentence(&e)))? {
                     Answered::Result(result) => {
-                        let now = time::OffsetDateTime::now_utc();
-                        let age = presentation.age(&result, now);
-                        summary.add(&result, age.is_some_and(|a| a.stale));
-                        worst = worst.max(checked(result.outcome));
-                        if output_error.is_none() && presentation.shows(&result, age) {
-                            output_error = output
-                                .push(Shown {
-                                    result: &result,
-                                    age,
-                                })
-                                .err();
-                            summary.shown += u64::from(output_error.is_none());
-                        }
+                        tally.add(&result, presentation, time::OffsetDateTime::now_utc());
                     }
                     Answered::Withheld(why) => withheld.push(why),
                 }
             }
-            if output_error.is_none() {
-                output_error = output.flush().err();
-            }
+            tally.flush();
         }
-        if stopped_input.is_some() || output_error.is_some() {
+        if stopped_input.is_some() || tally.output_error.is_some() {
             break 'batches;
         }
     }
@@ -99,16 +80,14 @@ pub async fn run(
             withheld.len()
         )));
     }
-    if output_error.is_none() {
-        output_error = output.end().err();
-    }
+    tally.end();
     finish(
         Ended {
             started,
-            summary,
+            summary: tally.summary,
             withheld: Vec::new(),
-            output_error,
-            worst,
+            output_error: tally.output_error,
+            worst: tally.worst,
             stopped: None,
             read,
             stopped_input,
