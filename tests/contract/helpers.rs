@@ -85,6 +85,8 @@ pub struct Spawn {
     overrides: Overrides,
     clock: Arc<dyn Clock>,
     concurrency: usize,
+    /// The status cache, in `state/` under the test's folder, when used.
+    cache: bool,
 }
 
 /// Starts a test checker for `kind` at `base_url`, auditing under `dir`.
@@ -107,6 +109,7 @@ pub fn spawn(dir: &Path, kind: GatewayKind, base_url: &str) -> Spawn {
         overrides: Overrides::default(),
         clock: manual_clock(),
         concurrency: paystat::CheckerBuilder::DEFAULT_CONCURRENCY,
+        cache: false,
     }
 }
 
@@ -172,6 +175,14 @@ impl Spawn {
         self
     }
 
+    /// Uses the status cache of a state directory beside the trail (final answers reused).
+    pub fn cache(mut self) -> Spawn {
+        let state = self.audit.with_file_name("state");
+        std::fs::create_dir_all(&state).unwrap();
+        self.cache = true;
+        self.env("PAYSTAT_STATE_DIR", Some(state.to_str().unwrap()))
+    }
+
     /// The connected Stripe account to ask on behalf of (`--stripe-account`).
     pub fn stripe_account(mut self, account: Option<&str>) -> Spawn {
         self.overrides.stripe_account = account.map(str::to_owned);
@@ -197,7 +208,11 @@ impl Spawn {
         let file = ConfigFile::parse(Path::new("test.toml"), &self.config)
             .unwrap_or_else(|e| panic!("{e}"));
         let env = self.env;
-        CheckerBuilder::new(file)
+        let mut builder = CheckerBuilder::new(file);
+        if self.cache {
+            builder = builder.cache(Duration::ZERO, false);
+        }
+        builder
             .env(move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .overrides(self.overrides)
             .gateway(self.kind)

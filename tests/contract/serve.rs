@@ -1181,3 +1181,60 @@ fn token_commands_print_once_list_without_secrets_and_are_audited() {
         "{said}"
     );
 }
+
+/// A service with the status cache: a final answer is reused for the next client (a copy of
+/// the line that recorded it), and an admin syncs the feeds on request.
+#[tokio::test]
+async fn the_service_shares_one_cache_and_an_admin_syncs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = ledger_mock().await;
+    let base = paystat::contract::base_url(&mock.server().base_url(), GatewayKind::Ledger);
+    let checker = spawn(dir.path(), GatewayKind::Ledger, &base)
+        .env("PAYSTAT_LEDGER_ENVIRONMENT", Some("mock"))
+        .cache()
+        .build();
+    let app = App::start(checker, ServeOptions::default()).await;
+    let alice = app.token("ops-alice", Role::Ops);
+    let bob = app.token("ops-bob", Role::Ops);
+    let admin = app.token("admin-ada", Role::Admin);
+    let first = app.get("/v1/payments/txn_001", Some(&alice)).await;
+    assert_eq!(first.json()["source"], "gateway");
+    // The cache's writer keeps the answer once its line is durable; the next client is served
+    // from it as soon as it is there.
+    let second = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let reply = app.get("/v1/payments/txn_001", Some(&bob)).await;
+            if reply.json()["source"] == "cache" {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the answer is reused");
+    assert_eq!(second.status, 200);
+    assert_eq!(second.json()["status"], "completed");
+    // refresh=true asks the gateway again.
+    let fresh = app
+        .get("/v1/payments/txn_001?refresh=true", Some(&bob))
+        .await;
+    assert_eq!(fresh.json()["source"], "gateway");
+
+    let synced = app
+        .post("/v1/cache/sync", Some(&admin), "text/plain", "")
+        .await;
+    assert_eq!(synced.status, 200, "{}", synced.body);
+    assert_eq!(synced.json()["gateways"][0]["gateway"], "ledger");
+    assert_eq!(synced.json()["gateways"][0]["has_feed"], false);
+    app.stop().await;
+    let lines = audit_lines(dir.path());
+    let copy = lines
+        .iter()
+        .find(|l| l.check.source == paystat::Source::Cache)
+        .expect("a reused answer's line");
+    assert_eq!(copy.envelope.actor, "ops-bob");
+    let original = &lines[copy.copy_of.as_ref().unwrap().seq as usize - 1];
+    assert_eq!(original.check.source, paystat::Source::Gateway);
+    assert_eq!(original.check.payment_id, "txn_001");
+    assert_trail_verifies(dir.path());
+}
