@@ -108,7 +108,7 @@ impl Default for Metrics {
         let in_flight = Gauge::default();
         registry.register(
             "checks_in_flight",
-            "Status checks under way",
+            "Check requests under way: a single check, or a batch while it runs",
             in_flight.clone(),
         );
         Metrics {
@@ -168,7 +168,7 @@ impl Metrics {
             .inc();
     }
 
-    /// One more check under way, until the guard drops.
+    /// One more check request (a single check or a batch) under way, until the guard drops.
     pub fn in_flight(&self) -> InFlight {
         self.in_flight.inc();
         InFlight(self.in_flight.clone())
