@@ -316,6 +316,7 @@ fn csv_error(e: csv::Error) -> QueryError {
 }
 
 /// One line in a payment's history: a check, or another event about it.
+#[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryRow {
     /// When.

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Service;
 use super::access::Authed;
@@ -392,12 +392,34 @@ impl Service {
     }
 }
 
+/// What `POST /v1/cache/sync` did, per gateway.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CacheSync {
+    /// Each configured gateway's feed.
+    pub gateways: Vec<SyncedFeed>,
+}
+
+/// One gateway's feed, synced.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SyncedFeed {
+    /// The gateway.
+    pub gateway: GatewayKind,
+    /// Whether it has a change feed (the ledger has none).
+    pub has_feed: bool,
+    /// Changes read.
+    pub changes: u64,
+    /// Cached answers dropped because their payment changed.
+    pub dropped: u64,
+    /// Why the feed could not be read to its end, if it could not.
+    pub error: Option<String>,
+}
+
 /// `POST /v1/cache/sync` (admin): the gateways' change feeds read into the cache now.
 #[utoipa::path(
     post,
     path = "/v1/cache/sync",
     responses(
-        (status = 200, description = "Per gateway: whether it has a feed, changes read, entries dropped, or why it could not be synced"),
+        (status = 200, description = "Per gateway: whether it has a feed, changes read, entries dropped, or why it could not be synced", body = CacheSync),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -420,19 +442,17 @@ pub async fn cache_sync(
     };
     match service.checker.sync_feeds(cache).await {
         Ok(report) => {
-            let gateways: Vec<serde_json::Value> = report
+            let gateways = report
                 .iter()
-                .map(|sync| {
-                    serde_json::json!({
-                        "gateway": sync.gateway,
-                        "has_feed": sync.has_feed,
-                        "changes": sync.changes,
-                        "dropped": sync.dropped,
-                        "error": sync.error.as_deref().map(crate::credential::redact),
-                    })
+                .map(|sync| SyncedFeed {
+                    gateway: sync.gateway,
+                    has_feed: sync.has_feed,
+                    changes: sync.changes,
+                    dropped: sync.dropped,
+                    error: sync.error.as_deref().map(crate::credential::redact),
                 })
                 .collect();
-            axum::Json(serde_json::json!({ "gateways": gateways })).into_response()
+            axum::Json(CacheSync { gateways }).into_response()
         }
         Err(e) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

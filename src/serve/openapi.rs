@@ -25,7 +25,13 @@ use crate::result::CheckResult;
         super::probes::metrics,
         super::probes::openapi,
     ),
-    components(schemas(CheckResult, super::problem::Problem, super::api::Batch)),
+    components(schemas(
+        CheckResult,
+        super::problem::Problem,
+        super::api::Batch,
+        super::api::CacheSync,
+        crate::audit::query::HistoryRow
+    )),
     modifiers(&Bearer)
 )]
 struct Api;

@@ -239,7 +239,7 @@ fn streamed(
     path = "/v1/payments/{id}/history",
     params(("id" = String, Path, description = "The payment id")),
     responses(
-        (status = 200, description = "One history row per line about the payment, oldest first (the chain is not walked, as `audit history` does not)", content_type = "application/x-ndjson"),
+        (status = 200, description = "One history row per line about the payment, oldest first (the chain is not walked, as `audit history` does not)", body = crate::audit::query::HistoryRow, content_type = "application/x-ndjson"),
         (status = 403, description = "Not a compliance or admin token", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

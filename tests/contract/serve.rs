@@ -598,6 +598,10 @@ async fn compliance_reads_the_trail_and_each_read_is_audited() {
         .collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["actor"] == "ops-alice"));
+    let history_schema = validator("HistoryRow");
+    for row in &rows {
+        assert_fits(&history_schema, row, "a history row");
+    }
 
     let export = app.get("/v1/audit/export", Some(&compliance)).await;
     assert_eq!(export.status, 200);
@@ -1224,6 +1228,7 @@ async fn the_service_shares_one_cache_and_an_admin_syncs_it() {
         .post("/v1/cache/sync", Some(&admin), "text/plain", "")
         .await;
     assert_eq!(synced.status, 200, "{}", synced.body);
+    assert_fits(&validator("CacheSync"), &synced.json(), "a cache sync");
     assert_eq!(synced.json()["gateways"][0]["gateway"], "ledger");
     assert_eq!(synced.json()["gateways"][0]["has_feed"], false);
     app.stop().await;
