@@ -124,13 +124,10 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
     for (gateway, why) in &unconfigured {
         eprintln!("paystat: {gateway} is not configured ({why}); its payments cannot be checked");
     }
+    // The service reuses only answers that can no longer change (or, when a request says
+    // `max_age`, younger ones): a long-running process cannot sync a feed before every check as
+    // a `check` run does, and an answer is never older than the feed that would correct it.
     let checker = Arc::new(checker);
-    for (gateway, why) in checker.follow_feeds().await {
-        eprintln!(
-            "paystat: could not sync the {gateway} change feed ({}); only {gateway} answers that can no longer change are reused until it syncs",
-            paystat::payment_id::display_safe(&why)
-        );
-    }
     let service = Service::new(Arc::clone(&checker), state_dir, trail, options);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -160,14 +160,26 @@ impl Service {
             .with_state(Arc::clone(self))
     }
 
-    /// Syncs every followed change feed into the cache now (what `POST /v1/cache/sync` and the
-    /// background sync run): the gateways whose feed could not be read, with why.
-    pub async fn sync_feeds(&self) -> Vec<(crate::result::GatewayKind, String)> {
-        self.checker.follow_feeds().await
+    /// Syncs every gateway's change feed into the cache now (what the background sync runs):
+    /// one sentence for each feed that could not be read, or for the cache.
+    pub async fn sync_feeds(&self) -> Vec<String> {
+        let Some(cache) = self.checker.cache() else {
+            return Vec::new();
+        };
+        match self.checker.sync_feeds(cache).await {
+            Ok(report) => report
+                .into_iter()
+                .filter_map(|sync| {
+                    let why = sync.error?;
+                    Some(format!("the {} change feed: {why}", sync.gateway))
+                })
+                .collect(),
+            Err(e) => vec![format!("the status cache: {e}")],
+        }
     }
 
-    /// Syncs the feeds the cache follows every `sync_every` (the first sync is the one the
-    /// service made as it started), until the service stops.
+    /// Syncs the feeds every `sync_every`, until the service stops: a payment's cached answer is
+    /// dropped once its gateway's feed says it changed.
     pub async fn sync_in_background(self: Arc<Self>) {
         let every = self.options.sync_every;
         if every.is_zero() || self.checker.cache().is_none() {
@@ -175,8 +187,8 @@ impl Service {
         }
         loop {
             self.checker.clock().sleep(every).await;
-            for (gateway, why) in self.sync_feeds().await {
-                tracing::warn!(%gateway, why = %crate::credential::redact(&why), "could not sync the change feed");
+            for why in self.sync_feeds().await {
+                tracing::warn!(why = %crate::credential::redact(&why), "could not sync");
             }
         }
     }

@@ -1218,6 +1218,24 @@ async fn the_service_shares_one_cache_and_an_admin_syncs_it() {
     .expect("the answer is reused");
     assert_eq!(second.status, 200);
     assert_eq!(second.json()["status"], "completed");
+    // An answer that can still change (txn_002 is pending) is asked each time: the service
+    // cannot sync a feed before every check; a request may accept one younger than max_age.
+    for _ in 0..2 {
+        let pending = app.get("/v1/payments/txn_002", Some(&bob)).await;
+        assert_eq!(pending.json()["source"], "gateway");
+    }
+    let recent = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let reply = app.get("/v1/payments/txn_002?max_age=1h", Some(&bob)).await;
+            if reply.json()["source"] == "cache" {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a pending answer is reused within max_age");
+    assert_eq!(recent.json()["status"], "pending");
     // refresh=true asks the gateway again.
     let fresh = app
         .get("/v1/payments/txn_001?refresh=true", Some(&bob))
