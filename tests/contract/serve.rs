@@ -410,6 +410,11 @@ async fn refusals_are_problems_with_the_right_status_and_headers() {
                 .await,
         ),
         (
+            "a max_age over a year",
+            app.get("/v1/payments/txn_001?max_age=367d", Some(&ops))
+                .await,
+        ),
+        (
             "a stripe account per request",
             app.get("/v1/payments/txn_001?stripe_account=acct_1", Some(&ops))
                 .await,
