@@ -881,6 +881,35 @@ async fn a_slow_header_client_is_dropped() {
     app.stop().await;
 }
 
+/// At most `max_connections` connections are served at once: the next waits to be accepted
+/// until one closes.
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_one_to_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions {
+        max_connections: 1,
+        ..ServeOptions::default()
+    };
+    let (app, _mock) = ledger_app(dir.path(), options).await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let waiting = tokio::spawn({
+        let url = format!("{}/livez", app.url);
+        async move { client().get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    // While the first connection is open, the second is not served.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "a second connection was served");
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("served once the first closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
 /// Readiness says the trail cannot take lines when its disk is full; liveness still answers.
 #[tokio::test]
 async fn readiness_turns_false_when_the_trails_disk_is_full() {
