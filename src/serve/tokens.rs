@@ -447,7 +447,27 @@ mod tests {
                 "{actor:?}"
             );
         }
-        assert_eq!(tokens.list().unwrap().len(), 2);
+        assert!(
+            create(&"a".repeat(256), MIN_VALID).is_ok(),
+            "256 characters are kept"
+        );
+        assert_eq!(tokens.list().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_token_file_that_cannot_be_read_is_an_error_not_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = Tokens::at(dir.path());
+        // Missing: no tokens yet.
+        assert!(tokens.list().unwrap().is_empty());
+        // A directory where the file should be: an error, and a create does not write over it.
+        std::fs::create_dir(tokens.path()).unwrap();
+        assert!(matches!(tokens.list(), Err(TokenError::Io { .. })));
+        assert!(tokens.create("alice", Role::Ops, MIN_VALID, now()).is_err());
+        let garbage = tempfile::tempdir().unwrap();
+        let tokens = Tokens::at(garbage.path());
+        std::fs::write(tokens.path(), b"not json").unwrap();
+        assert!(matches!(tokens.list(), Err(TokenError::Malformed { .. })));
     }
 
     #[test]
