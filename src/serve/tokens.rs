@@ -455,6 +455,22 @@ mod tests {
     }
 
     #[test]
+    fn no_token_file_is_no_token_and_an_unreachable_one_is_an_error() {
+        let presented = SecretString::from(format!("{PREFIX}{}", "0".repeat(64)));
+        let dir = tempfile::tempdir().unwrap();
+        let none = Tokens::at(dir.path()).authenticate(Some(&presented), now());
+        assert_eq!(none.unwrap(), Err(Denied::Unknown));
+        // A state directory that is a file: the token file cannot even be looked at.
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(
+            Tokens::at(&file)
+                .authenticate(Some(&presented), now())
+                .is_err()
+        );
+    }
+
+    #[test]
     fn a_token_file_that_cannot_be_read_is_an_error_not_an_empty_list() {
         let dir = tempfile::tempdir().unwrap();
         let tokens = Tokens::at(dir.path());
