@@ -154,9 +154,10 @@ fn chain_of(service: &Service, filter: &Filter) -> Result<(&'static str, String)
     })
 }
 
-/// A streamed read of the trail: verified first when `verified`, then `read` run on a
-/// blocking thread into the body, then audited with what it read.
-fn streamed(
+/// A streamed read of the trail: verified first when `verified` (on a blocking thread: a walk
+/// over a big trail takes seconds), then `read` run on a blocking thread into the body, then
+/// audited with what it read.
+async fn streamed(
     service: Arc<Service>,
     authed: Authed,
     what: &'static str,
@@ -166,13 +167,28 @@ fn streamed(
     + Send
     + 'static,
 ) -> Response {
-    let (chain, detail) = if verified {
-        match chain_of(&service, &filter) {
-            Ok(chain) => chain,
-            Err(problem) => return problem.into_response(),
+    let (chain, detail, filter) = if verified {
+        let walking = Arc::clone(&service);
+        let walked = tokio::task::spawn_blocking(move || {
+            let chain = chain_of(&walking, &filter);
+            (chain, filter)
+        })
+        .await;
+        match walked {
+            Ok((Ok((chain, detail)), filter)) => (chain, detail, filter),
+            Ok((Err(problem), _)) => return problem.into_response(),
+            Err(_) => {
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "trail_unreadable",
+                    "Trail unreadable",
+                    "the walk over the trail's chain stopped before its end",
+                )
+                .into_response();
+            }
         }
     } else {
-        ("not verified", String::new())
+        ("not verified", String::new(), filter)
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(16);
     tokio::task::spawn_blocking(move || {
@@ -270,6 +286,7 @@ pub async fn history(
             })
         },
     )
+    .await
 }
 
 /// `GET /v1/audit/export` (compliance): the lines of a range, as written or as CSV.
@@ -311,4 +328,5 @@ pub async fn export(
         content_type,
         move |service, filter, out| query::export(&service.trail.location, filter, format, out),
     )
+    .await
 }
