@@ -225,11 +225,7 @@ impl AuditTrail {
     ) -> Result<(), AuditError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp, out| {
-            let mut envelope = self.envelope(seq, prev, timestamp, event);
-            if let Some(caller) = caller {
-                envelope.actor = Cow::Borrowed(&caller.actor);
-                envelope.caller = Some(Cow::Borrowed(caller));
-            }
+            let envelope = self.envelope((seq, prev), timestamp, event, caller);
             out.extend_from_slice(&self.note_line(envelope, &fields));
         });
         if let Some(error) = batch.error {
@@ -282,13 +278,14 @@ impl AuditTrail {
         self.note(EVENT_CACHE_REJECTED, fields)
     }
 
-    /// The envelope of the line at place `seq` after `prev`, written at `timestamp`.
+    /// The envelope of the line at place `seq` after `prev`, written at `timestamp`, for
+    /// `caller` when a request through the service wrote it (its actor is then the caller's).
     pub(super) fn envelope<'l>(
         &'l self,
-        seq: u64,
-        prev: &'l str,
+        (seq, prev): (u64, &'l str),
         timestamp: &'l str,
         event: &'l str,
+        caller: Option<&'l Caller>,
     ) -> Envelope<'l> {
         let first = seq == 1 && prev == chain::GENESIS;
         Envelope {
@@ -300,10 +297,10 @@ impl AuditTrail {
             chain: Cow::Borrowed(self.sealer.name()),
             timestamp: Cow::Borrowed(timestamp),
             event: Cow::Borrowed(event),
-            actor: Cow::Borrowed(&self.actor),
+            actor: Cow::Borrowed(caller.map_or(self.actor.as_str(), |c| c.actor.as_str())),
             os_user: Cow::Borrowed(&self.os_user),
             origin: Cow::Borrowed(&self.origin),
-            caller: None,
+            caller: caller.map(Cow::Borrowed),
         }
     }
 
@@ -317,11 +314,8 @@ impl AuditTrail {
         timestamp: &str,
         out: &mut Vec<u8>,
     ) {
-        let mut envelope = self.envelope(seq, prev, timestamp, EVENT_STATUS_CHECK);
-        if let Some(caller) = pending.asked.caller.as_deref() {
-            envelope.actor = Cow::Borrowed(&caller.actor);
-            envelope.caller = Some(Cow::Borrowed(caller));
-        }
+        let caller = pending.asked.caller.as_deref();
+        let envelope = self.envelope((seq, prev), timestamp, EVENT_STATUS_CHECK, caller);
         let record = AuditRecord {
             envelope,
             target: pending.asked.target.as_ref().map(Cow::Borrowed),

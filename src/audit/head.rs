@@ -137,7 +137,8 @@ impl AuditTrail {
                     .into(),
             );
             let timestamp = now_millis();
-            let envelope = self.envelope(head.seq + 1, &head.hash, &timestamp, EVENT_REPAIR);
+            let envelope =
+                self.envelope((head.seq + 1, &head.hash), &timestamp, EVENT_REPAIR, None);
             let body = self.note_line(envelope, &fields);
             let (mut line, hash) = self.sealer.seal(body);
             line.push(b'\n');
