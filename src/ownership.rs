@@ -117,6 +117,28 @@ pub fn check_metadata(
     Ok(())
 }
 
+/// Creates `dir` and its parents, owner-only (an existing directory is left as it is).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Opens `path` to read and write, creating it readable and writable by its owner only (an
+/// existing file keeps its mode, and is emptied when `truncate`).
+pub fn create_private(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o600)
+        .open(path)
+}
+
 /// Checks `path` (following a link to what it points to). A file that does not exist passes:
 /// paystat creates its own files private.
 pub fn check(what: &'static str, path: &Path) -> Result<(), NotPrivate> {

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::ownership::create_private_dir;
 use crate::result::{CheckResult, Environment, GatewayKind};
-use schema::{create_private_dir, create_private_file};
+use schema::create_private_file;
 
 mod feed;
 mod policy;

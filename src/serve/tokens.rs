@@ -204,19 +204,13 @@ impl Tokens {
 
     fn store(&self, file: &File) -> Result<(), TokenError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        crate::ownership::create_private_dir(dir).map_err(|e| self.io(e))?;
         let mut temporary = self.path.clone().into_os_string();
         temporary.push(format!(".{}.new", std::process::id()));
         let temporary = PathBuf::from(temporary);
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut out = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)?;
+            let mut out = crate::ownership::create_private(&temporary, true)?;
             let mut bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
             bytes.push(b'\n');
             out.write_all(&bytes)?;
@@ -233,19 +227,9 @@ impl Tokens {
         f: impl FnOnce(&mut File) -> Result<T, TokenError>,
     ) -> Result<T, TokenError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        crate::ownership::create_private_dir(dir).map_err(|e| self.io(e))?;
         let lock_path = dir.join("tokens.lock");
-        let lock = {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&lock_path)
-                .map_err(|e| self.io(e))?
-        };
+        let lock = crate::ownership::create_private(&lock_path, false).map_err(|e| self.io(e))?;
         let _held = crate::audit::AppendLock::take(&lock).map_err(|e| self.io(e))?;
         let mut file = self.load()?;
         let value = f(&mut file)?;

@@ -1150,6 +1150,10 @@ fn token_commands_print_once_list_without_secrets_and_are_audited() {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // The state directory the first token created is its user's alone, as the cache's is.
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(dir_mode & 0o777, 0o700);
 
     let listed = run(&["token", "list"]);
     let table = String::from_utf8(listed.stdout).unwrap();
