@@ -104,6 +104,17 @@ pub enum WaitReason {
     ServerAdvice,
 }
 
+impl WaitReason {
+    /// The word used in output, audit lines and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Backoff => "backoff",
+            WaitReason::RetryAfter => "retry_after",
+            WaitReason::ServerAdvice => "server_advice",
+        }
+    }
+}
+
 /// Why a failed check was not tried again.
 #[cfg_attr(feature = "serve", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -529,6 +540,18 @@ mod tests {
         let mut json = serde_json::to_value(found()).unwrap();
         json["currency"] = serde_json::Value::Null;
         assert!(serde_json::from_value::<CheckResult>(json).is_err());
+    }
+
+    #[test]
+    fn wait_reason_words_match_serde_names() {
+        for reason in [
+            WaitReason::Backoff,
+            WaitReason::RetryAfter,
+            WaitReason::ServerAdvice,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
     }
 
     #[test]

@@ -148,10 +148,7 @@ impl Metrics {
                 self.retries
                     .get_or_create(&RetryLabels {
                         gateway: gateway.clone(),
-                        reason: serde_json::to_value(reason)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        reason: reason.as_str().to_owned(),
                     })
                     .inc();
             }
