@@ -31,6 +31,25 @@ fn main() {
     }
     out.push_str("];\n");
     std::fs::write(dest.join("fixtures.rs"), out).unwrap();
+    // The diagnosis rules are built into every paystat (the core, not only the contract tools).
+    let mut rules = String::from(
+        "/// Every rule file under `fixtures/rules/`, by file name.\npub static FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for file in files.iter().filter(|f| f.starts_with(root.join("rules"))) {
+        let name = file
+            .file_name()
+            .unwrap()
+            .to_str()
+            .expect("rule file names are UTF-8");
+        writeln!(
+            rules,
+            "    ({name:?}, include_bytes!({:?})),",
+            file.display().to_string()
+        )
+        .unwrap();
+    }
+    rules.push_str("];\n");
+    std::fs::write(dest.join("rules.rs"), rules).unwrap();
     std::fs::write(
         dest.join("scenario_tests.rs"),
         scenario_tests(&root, &files),
@@ -66,6 +85,9 @@ fn version() {
 /// One contract test per scenario file, named after it (`ledger::status_completed`), for
 /// `tests/contract/scenarios.rs` to include: adding a fixture adds a test with no Rust change,
 /// and no test's name shifts when another file is added.
+/// The folder of the diagnosis rules, which are not scenarios.
+const RULES: &str = "rules";
+
 fn scenario_tests(root: &Path, files: &[PathBuf]) -> String {
     let mut by_gateway: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for file in files {
@@ -80,7 +102,7 @@ fn scenario_tests(root: &Path, files: &[PathBuf]) -> String {
         else {
             continue;
         };
-        if parts.len() != 1 {
+        if parts.len() != 1 || parts[0] == RULES {
             continue;
         }
         by_gateway.entry(parts.remove(0)).or_default().push(name);

@@ -52,6 +52,7 @@ mod check;
 pub mod clock;
 mod config;
 mod credential;
+pub mod explain;
 mod feed;
 mod gateway;
 pub mod ownership;
@@ -70,7 +71,7 @@ pub use build::{BuildError, Built, CheckerBuilder};
 pub use config::{ConfigError, ConfigFile, Overrides, ServeSection};
 
 // Checking.
-pub use check::{Ask, Checker, Routing, UnauditedCheck};
+pub use check::{Ask, Checker, Explained, Routing, UnauditedCheck};
 
 // The result vocabulary.
 pub use result::{
@@ -89,7 +90,7 @@ pub mod audit_trail {
         EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK,
         EVENT_TOKEN_CREATED, EVENT_TOKEN_REVOKED, EVENTS, GENESIS, LineRef, Location, Origin,
         RequestLine, Sealer, Target, TrailOptions, Written, chain, day_of, default_actor, durable,
-        prune, query, sync_totals, verify,
+        index, prune, query, sync_totals, verify,
     };
 }
 

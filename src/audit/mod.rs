@@ -41,6 +41,7 @@ pub mod durable;
 mod error;
 mod files;
 mod head;
+pub mod index;
 mod line;
 mod open;
 pub mod prune;

@@ -119,9 +119,22 @@ pub fn scan(
         source,
     };
     let mut scanned = Scanned::default();
-    let all = location
-        .files()
-        .map_err(|e| read_error(location.path(), e))?;
+    // One payment's lines: only the files the index says name it (every file when the index
+    // cannot be used), and only lines holding the id's bytes are parsed.
+    let narrowed = filter.payment_id.as_deref().and_then(|id| {
+        super::index::Index::open(location)
+            .and_then(|index| index.files_naming(id))
+            .map_err(|e| tracing::debug!(error = %e, "reading every file of the trail"))
+            .ok()
+    });
+    let needle = filter.payment_id.as_deref().and_then(plain_json_string);
+    let finder = needle.as_deref().map(memchr::memmem::Finder::new);
+    let all = match narrowed {
+        Some(files) => files,
+        None => location
+            .files()
+            .map_err(|e| read_error(location.path(), e))?,
+    };
     let mut raw = RawLine {
         bytes: Vec::new(),
         number: 0,
@@ -141,6 +154,12 @@ pub fn scan(
         raw.number = 0;
         while files::next_line(&mut *reader, &mut raw).map_err(|e| read_error(&path, e))? {
             scanned.read += 1;
+            if finder
+                .as_ref()
+                .is_some_and(|f| f.find(&raw.bytes).is_none())
+            {
+                continue;
+            }
             let Ok(other) = serde_json::from_slice::<OtherLine>(&raw.bytes) else {
                 scanned.skipped += 1;
                 continue;
@@ -186,6 +205,16 @@ pub fn scan(
         }
     }
     Ok(scanned)
+}
+
+/// `id` as a JSON string is written (with its quotes), when no character of it could be
+/// escaped (then a line about it holds exactly these bytes).
+fn plain_json_string(id: &str) -> Option<Vec<u8>> {
+    let plain = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:~+=@".contains(&b));
+    plain.then(|| format!("\"{id}\"").into_bytes())
 }
 
 fn passes(found: &Found<'_>, filter: &Filter) -> bool {

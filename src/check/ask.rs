@@ -25,7 +25,7 @@ impl Checker {
 
     /// Sends the follow-up request a reply called for, paced like any request, within the
     /// check's deadline.
-    async fn follow_up(
+    pub(super) async fn follow_up(
         &self,
         endpoint: &Endpoint,
         client: &reqwest::Client,

@@ -11,6 +11,7 @@ mod answer;
 mod ask;
 mod bulk;
 pub(crate) mod exchange;
+mod explain;
 mod options;
 mod record;
 mod reuse;
@@ -28,6 +29,7 @@ use crate::result::{CheckResult, GatewayKind, Outcome};
 
 pub use answer::UnauditedCheck;
 use answer::{Answer, log, millis};
+pub use explain::Explained;
 pub(crate) use route::Endpoint;
 
 pub use options::{Ask, CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};

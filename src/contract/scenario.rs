@@ -458,6 +458,9 @@ fn resolve_body(
     Ok(body)
 }
 
+/// The folder of a fixtures folder that holds the diagnosis rules (not scenarios).
+pub const RULES_DIR: &str = "rules";
+
 /// All scenarios of a fixtures folder.
 #[derive(Debug, Clone)]
 pub struct ScenarioSet {
@@ -469,7 +472,7 @@ impl ScenarioSet {
     pub fn from_files(files: &BTreeMap<PathBuf, Vec<u8>>) -> Result<ScenarioSet, ScenarioError> {
         let mut scenarios = Vec::new();
         for (path, bytes) in files {
-            if path.extension().is_none_or(|e| e != "toml") {
+            if path.extension().is_none_or(|e| e != "toml") || path.starts_with(RULES_DIR) {
                 continue;
             }
             let text = std::str::from_utf8(bytes)

@@ -251,6 +251,22 @@ impl Gateway for Ledger {
         self.credential.secrets()
     }
 
+    fn facts(&self, id: &str, reply: &Reply) -> super::Facts {
+        // The ledger keeps no history beyond its one body: when the payment was created.
+        let mut facts = super::Facts::default();
+        if let Verdict::Found(payment) = read_payment(id, &reply.body)
+            && let Some(created) = payment.created_at
+        {
+            let detail = format!("{} {}", payment.gateway_status, payment.amount);
+            facts.events.push(super::GatewayEvent::new(
+                created,
+                "payment.created",
+                Some(detail),
+            ));
+        }
+        facts
+    }
+
     fn read(&self, id: &str, reply: &Reply) -> Reading {
         let request_id = header_text(&reply.headers, REQUEST_ID_HEADER);
         let verdict = match reply.status {

@@ -5,6 +5,7 @@
 //! The checker sends, times and audits; it never looks inside a body. An adapter never sees
 //! the audit trail.
 
+pub mod history;
 pub mod ledger;
 pub mod plaid;
 pub mod stripe;
@@ -24,6 +25,7 @@ use crate::result::{Environment, Money};
 use crate::retry::RetrySettings;
 
 pub use crate::result::{Finality, GatewayError, GatewayKind, Outcome, PaymentStatus};
+pub use history::{Facts, GatewayEvent, HistoryPage};
 pub use ledger::Ledger;
 pub use plaid::Plaid;
 pub use stripe::Stripe;
@@ -401,6 +403,35 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
         let _ = reply;
         Err(format!("{} has no change feed", self.kind()))
+    }
+
+    /// What `reply` (the answer to a check of payment `id`, with its follow-up when kept) says
+    /// about the payment beyond its status: how it is paid, what the gateway waits for, its
+    /// dated events (`paystat explain`).
+    fn facts(&self, id: &str, reply: &Reply) -> Facts {
+        let _ = (id, reply);
+        Facts::default()
+    }
+
+    /// The request for one page of what the gateway keeps about payment `id`'s history beyond
+    /// `reply` (its answer to the check): Plaid's transfer events, Stripe's refunds. `page` is
+    /// where the previous page said the next one starts. `None`: nothing more to ask.
+    fn history_request(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        reply: &Reply,
+        page: Option<&str>,
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        let _ = (client, id, reply, page);
+        None
+    }
+
+    /// Reads a reply to [`Gateway::history_request`] for `page`, or says in one sentence why
+    /// it cannot.
+    fn read_history(&self, reply: &Reply, page: Option<&str>) -> Result<HistoryPage, String> {
+        let _ = (reply, page);
+        Err(format!("{} keeps no history paystat reads", self.kind()))
     }
 }
 

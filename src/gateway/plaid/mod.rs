@@ -169,8 +169,11 @@ pub fn transfer_selector(id: &str) -> serde_json::Value {
 }
 
 mod feed;
+mod history;
 mod status;
 mod wire;
+
+pub use history::event_list_url;
 
 use status::read_transfer;
 pub use status::status_mapping;
@@ -233,6 +236,33 @@ impl Gateway for Plaid {
 
     fn api_version(&self) -> Option<&str> {
         Some(PLAID_VERSION)
+    }
+
+    fn facts(&self, _id: &str, reply: &Reply) -> super::Facts {
+        history::facts(reply)
+    }
+
+    fn history_request(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        reply: &Reply,
+        page: Option<&str>,
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        // A transfer Plaid did not return has no events to list.
+        if reply.status != 200 {
+            return None;
+        }
+        let body = history::event_list_body(&self.client_id, &self.secret, id, page)?;
+        Some(post(client, event_list_url(&self.base_url), body).build())
+    }
+
+    fn read_history(
+        &self,
+        reply: &Reply,
+        page: Option<&str>,
+    ) -> Result<super::HistoryPage, String> {
+        history::read_events(reply, page)
     }
 
     fn environment(&self) -> Environment {

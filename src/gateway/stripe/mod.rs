@@ -180,8 +180,11 @@ pub fn events_url(base: &reqwest::Url) -> reqwest::Url {
 }
 
 mod feed;
+mod history;
 mod status;
 mod wire;
+
+pub use history::refunds_url;
 
 use feed::EVENTS_KEPT;
 use status::read_intent;
@@ -299,6 +302,32 @@ impl Gateway for Stripe {
 
     fn read_changes(&self, reply: &Reply) -> Result<Changes, String> {
         feed::read_changes(reply)
+    }
+
+    fn facts(&self, _id: &str, reply: &Reply) -> super::Facts {
+        history::facts(reply)
+    }
+
+    fn history_request(
+        &self,
+        client: &reqwest::Client,
+        id: &str,
+        reply: &Reply,
+        page: Option<&str>,
+    ) -> Option<reqwest::Result<reqwest::Request>> {
+        // Everything else is in the check's own reply; refunds have dates only in their list.
+        history::refunded(reply).then(|| {
+            self.get(client, refunds_url(&self.base_url, id, page))
+                .build()
+        })
+    }
+
+    fn read_history(
+        &self,
+        reply: &Reply,
+        _page: Option<&str>,
+    ) -> Result<super::HistoryPage, String> {
+        history::read_refunds(reply)
     }
 
     fn environment(&self) -> Environment {
