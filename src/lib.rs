@@ -68,7 +68,7 @@ pub mod serve;
 
 // Building a checker.
 pub use build::{BuildError, Built, CheckerBuilder};
-pub use config::{ConfigError, ConfigFile, Overrides, ServeSection};
+pub use config::{ConfigError, ConfigFile, ExplainSection, Overrides, ServeSection};
 
 // Checking.
 pub use check::{Ask, Checker, Explained, Routing, UnauditedCheck};

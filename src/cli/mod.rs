@@ -10,6 +10,7 @@ mod contract;
 #[cfg(feature = "contract")]
 mod demo;
 mod exit;
+mod explain;
 #[cfg(feature = "contract")]
 mod fixtures;
 mod ids;
@@ -179,6 +180,7 @@ fn init_tracing(service: Option<bool>) {
 async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check::run(*args).await,
+        Command::Explain(args) => explain::run(*args).await,
         Command::Audit { command } => audit::run(command),
         Command::Cache { command } => cache::run(command).await,
         #[cfg(feature = "serve")]

@@ -107,9 +107,23 @@ pub struct ConfigFile {
     /// `[serve]`: how `paystat serve` listens and runs.
     #[serde(default)]
     pub serve: ServeSection,
+    /// `[explain]`: the diagnosis rules and the business-day calendar of `paystat explain`.
+    #[serde(default)]
+    pub explain: ExplainSection,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     source: Option<PathBuf>,
+}
+
+/// `[explain]`: where `paystat explain` reads its rules, and which weekdays are holidays.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainSection {
+    /// A folder of rule files used instead of the built-in rules (like `--rules DIR`).
+    pub rules_dir: Option<PathBuf>,
+    /// Weekdays that are not business days, as `YYYY-MM-DD`.
+    #[serde(default)]
+    pub holidays: Vec<String>,
 }
 
 /// `[serve]`: the Payment Status Service's settings (each also a `paystat serve` flag, which

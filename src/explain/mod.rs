@@ -44,6 +44,38 @@ pub struct ExplainOptions {
     pub show_actors: bool,
 }
 
+impl ExplainOptions {
+    /// The options `[explain]` gives, with `rules_dir` (`--rules DIR`) winning over its
+    /// `rules_dir`; the built-in rules when neither names a folder.
+    pub fn from_section(
+        section: &crate::config::ExplainSection,
+        rules_dir: Option<&std::path::Path>,
+        show_actors: bool,
+    ) -> Result<ExplainOptions, RulesError> {
+        let rules = match rules_dir.or(section.rules_dir.as_deref()) {
+            Some(dir) => Rules::load_dir(dir)?,
+            None => Rules::builtin(),
+        };
+        let mut calendar = Calendar::default();
+        for day in &section.holidays {
+            let parsed = time::Date::parse(
+                day,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| RulesError {
+                file: "[explain] holidays".into(),
+                problem: format!("`{day}` is not a day written YYYY-MM-DD"),
+            })?;
+            calendar.holidays.insert(parsed);
+        }
+        Ok(ExplainOptions {
+            rules: Arc::new(rules),
+            calendar,
+            show_actors,
+        })
+    }
+}
+
 /// One moment of the timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Moment {
@@ -177,7 +209,7 @@ impl Checker {
         options: &ExplainOptions,
     ) -> Result<Explanation, ExplainError> {
         let explained = self.check_to_explain(id, ask).await?;
-        let now = OffsetDateTime::from(self.clock().wall_time());
+        let now = wall_now(self);
         let location = self.audit_trail().location().clone();
         let (payment, gateway, seq, show) = (
             explained.result.payment_id.clone(),
@@ -196,7 +228,7 @@ impl Checker {
     /// The diagnosis the rules give a result of a bulk run (`check --explain`): from the result
     /// and our trail, without the gateway's history (a bulk run reads no more than the statuses).
     pub fn diagnose(&self, result: &CheckResult, options: &ExplainOptions) -> Diagnosis {
-        let now = OffsetDateTime::from(self.clock().wall_time());
+        let now = wall_now(self);
         let read = read_trail(
             self.audit_trail().location(),
             &result.payment_id,
@@ -214,6 +246,12 @@ impl Checker {
         };
         explain_with(explained, read, now, options).diagnosis
     }
+}
+
+/// The checker's wall time, to the millisecond (as the trail writes its times).
+fn wall_now(checker: &Checker) -> OffsetDateTime {
+    let now = OffsetDateTime::from(checker.clock().wall_time());
+    now.replace_millisecond(now.millisecond()).unwrap_or(now)
 }
 
 /// Our trail's lines about one payment, as the timeline shows them.
@@ -412,7 +450,9 @@ fn explain_with(
     };
     let diagnosis = Diagnosis::of(options.rules.diagnose(&situation), &options.rules);
     let explained_at = now
-        .format(&Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
         .unwrap_or_else(|_| now.unix_timestamp().to_string());
     let mut timeline: Vec<Moment> = facts.events.iter().map(gateway_moment).collect();
     timeline.extend(trail.moments);

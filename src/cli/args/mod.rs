@@ -7,8 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "serve")]
+mod explain;
 mod serve;
 #[cfg(feature = "serve")]
+pub use explain::{ExplainArgs, ExplainFormat};
 pub use serve::{LogFormat, ServeCmdArgs, TokenCommand, TokenConfigArgs};
 
 /// What is the status of this payment, whatever system it went through?
@@ -25,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Check the status of one or more payments.
     Check(Box<CheckArgs>),
+    /// Explain one payment: its timeline across our trail and the gateway, and a diagnosis.
+    Explain(Box<ExplainArgs>),
     /// Start the embedded mock gateway and check the reference payments against it.
     #[cfg(feature = "contract")]
     Demo(DemoArgs),

@@ -125,7 +125,7 @@ pub(super) fn finish(ended: Ended, run: &Run) -> Result<Exit, CliError> {
     Ok(Exit::Checked(worst))
 }
 
-pub(super) fn checked(outcome: Outcome) -> Checked {
+pub(crate) fn checked(outcome: Outcome) -> Checked {
     match outcome {
         Outcome::Found => Checked::AllFound,
         Outcome::NotFound | Outcome::InvalidId => Checked::SomeNotFound,

@@ -20,7 +20,8 @@ use super::ids::{self, IdSource};
 use super::output::{Output, Shown};
 use super::summary::Summary;
 use super::{CliError, build, builder, sentence, with_audit};
-use end::{Ended, Stopped, checked, finish};
+pub(crate) use end::checked;
+use end::{Ended, Stopped, finish};
 pub use presentation::Presentation;
 use progress::Progress;
 
