@@ -105,6 +105,8 @@ pub struct Scanned {
     pub legacy: u64,
     /// Lines paystat cannot read as audit lines (fragments a crash left).
     pub skipped: u64,
+    /// Whether the trail's index narrowed the files read to those that may name the payment.
+    pub narrowed: bool,
 }
 
 /// Calls `each` with every line of `location` that passes `filter`, in trail order: its
@@ -129,6 +131,7 @@ pub fn scan(
     });
     let needle = filter.payment_id.as_deref().and_then(plain_json_string);
     let finder = needle.as_deref().map(memchr::memmem::Finder::new);
+    scanned.narrowed = narrowed.is_some();
     let all = match narrowed {
         Some(files) => files,
         None => location

@@ -1,6 +1,6 @@
 //! What `paystat explain` asks of a checker: an audited check of the payment, never from the
 //! cache, with the gateway's reply kept; the facts its adapter reads from that reply; and the
-//! pages of the gateway's own history of the payment (Plaid's transfer events, Stripe's
+//! pages of the gateway's own history of the payment (what its adapter asks for: events,
 //! refunds) — one more request and its pages, paced like any other, never audited as checks
 //! (they decide no status) and scrubbed of every credential.
 

@@ -432,8 +432,13 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
     })
     .map_err(|e| output_or_read(&e))?;
     if rows == 0 {
+        let read = if scanned.narrowed {
+            "the files its index says could hold it"
+        } else {
+            "the trail"
+        };
         eprintln!(
-            "paystat: no line about payment {} in the {} lines of the trail",
+            "paystat: no line about payment {} in {read} ({} lines read)",
             display_safe(&args.id),
             scanned.read
         );

@@ -28,11 +28,17 @@ pub fn check(args: &FixturesArgs) -> Result<Exit, CliError> {
             "coverage gap: {gateway}: no scenario for {situation}\n"
         ))?;
     }
+    let rule_gaps = contract::rule_gaps(&set);
+    for rule in &rule_gaps {
+        print(format_args!(
+            "coverage gap: {rule}: no scenario with an [explain] table expects it\n"
+        ))?;
+    }
     print(format_args!(
         "{} scenarios checked: {} problems, {} coverage gaps\n",
         set.scenarios().len(),
         problems.len(),
-        gaps.len()
+        gaps.len() + rule_gaps.len()
     ))?;
     Ok(Exit::Fixtures {
         problems: !problems.is_empty(),

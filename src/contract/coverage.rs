@@ -128,6 +128,7 @@ pub fn check(set: &ScenarioSet, schemas: &ProviderSchemas) -> Vec<Problem> {
             }
         }
     }
+    problems.extend(super::rules::check(set));
     problems
 }
 
@@ -562,6 +563,7 @@ pub fn report(set: &ScenarioSet) -> String {
             );
         }
     }
+    out.push_str(&super::rules::report(set));
     out
 }
 

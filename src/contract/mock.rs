@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use httpmock::{Method, MockServer};
+use time::format_description::well_known::Rfc3339;
 
 use super::scenario::Scenario;
 use crate::gateway::{GatewayKind, ledger, plaid, stripe};
@@ -72,15 +73,151 @@ pub async fn register_with(
     if !scenario.is_http() {
         return false;
     }
-    register_answer(
-        server,
-        scenario,
-        &scenario.response,
-        &scenario.body_bytes,
-        strictness,
-    )
-    .await;
+    // Served to any client (`mock serve`, the demo), a scenario with an explanation has its
+    // times moved so that its `explain.now` is now: a payment two business days into a bank
+    // debit is two days old whenever the mock runs.
+    let moved = (strictness == Strictness::AnyClient)
+        .then_some(scenario.explain.as_ref())
+        .flatten()
+        .and_then(|case| {
+            let then = time::OffsetDateTime::parse(&case.now, &Rfc3339).ok()?;
+            Some(Shift::between(then, time::OffsetDateTime::now_utc()))
+        });
+    let body = match &moved {
+        Some(shift) => shift.json(&scenario.body_bytes),
+        None => scenario.body_bytes.clone(),
+    };
+    register_answer(server, scenario, &scenario.response, &body, strictness).await;
+    let history: Vec<Vec<u8>> = scenario
+        .history
+        .iter()
+        .map(|page| match &moved {
+            Some(shift) => shift.json(page.trim().as_bytes()),
+            None => page.trim().as_bytes().to_vec(),
+        })
+        .collect();
+    register_history(server, scenario, &history).await;
     true
+}
+
+/// How far a scenario's times move: timestamps by seconds, days by whole days.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    seconds: i64,
+    days: i64,
+}
+
+/// The keys under which Stripe gives unix seconds.
+const UNIX_TIME_KEYS: [&str; 4] = ["created", "canceled_at", "due_by", "available_on"];
+
+impl Shift {
+    fn between(then: time::OffsetDateTime, now: time::OffsetDateTime) -> Shift {
+        Shift {
+            seconds: (now - then).whole_seconds(),
+            days: (now.date() - then.date()).whole_days(),
+        }
+    }
+
+    /// `body` with every time in it moved (the body as it was when it is not JSON).
+    fn json(&self, body: &[u8]) -> Vec<u8> {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(mut value) => {
+                self.value(&mut value, None);
+                value.to_string().into_bytes()
+            }
+            Err(_) => body.to_vec(),
+        }
+    }
+
+    fn value(&self, value: &mut serde_json::Value, key: Option<&str>) {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    self.value(v, Some(k));
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.value(v, key)),
+            Value::Number(n) if key.is_some_and(|k| UNIX_TIME_KEYS.contains(&k)) => {
+                if let Some(t) = n.as_i64() {
+                    *value = Value::from(t.saturating_add(self.seconds));
+                }
+            }
+            Value::String(text) => {
+                if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+                    let moved = t + time::Duration::seconds(self.seconds);
+                    if let Ok(moved) = moved.format(&Rfc3339) {
+                        *text = moved;
+                    }
+                } else if let Ok(day) = time::Date::parse(text, DAY) {
+                    *text = (day + time::Duration::days(self.days)).to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// Registers the scenario's history pages where its gateway answers `paystat explain`'s
+/// history request: Stripe's refund list of the intent (a later page after the last refund of
+/// the one before), Plaid's `/transfer/event/list` for the transfer (25 events a page).
+async fn register_history(server: &MockServer, scenario: &Scenario, pages: &[Vec<u8>]) {
+    let root = reqwest::Url::parse("http://mock").expect("a fixed URL parses");
+    let id = scenario.payment_id.as_str();
+    let mut after: Option<String> = None;
+    for (i, page) in pages.iter().enumerate() {
+        let reply = |then: httpmock::Then| {
+            let _ = then
+                .status(200)
+                .header(MOCK_HEADER, "1")
+                .header("content-type", "application/json")
+                .body(page);
+        };
+        match scenario.gateway {
+            GatewayKind::Ledger => {}
+            GatewayKind::Stripe => {
+                let path = stripe::refunds_url(&root, id, None).path().to_owned();
+                let starting_after = after.clone();
+                server
+                    .mock_async(|when, then| {
+                        let when = when
+                            .method(Method::GET)
+                            .path(path)
+                            .query_param("payment_intent", id);
+                        let _ = match &starting_after {
+                            Some(last) => when.query_param("starting_after", last),
+                            None => when.query_param_missing("starting_after"),
+                        };
+                        reply(then);
+                    })
+                    .await;
+                after = serde_json::from_slice::<serde_json::Value>(page)
+                    .ok()
+                    .and_then(|p| {
+                        p["data"].as_array()?.last()?["id"]
+                            .as_str()
+                            .map(str::to_owned)
+                    });
+            }
+            GatewayKind::Plaid => {
+                let path = plaid::event_list_url(&root).path().to_owned();
+                let selector =
+                    serde_json::json!({ "transfer_id": id, "offset": i * 25 }).to_string();
+                server
+                    .mock_async(|when, then| {
+                        let _ = when
+                            .method(Method::POST)
+                            .path(path)
+                            .json_body_includes(selector);
+                        reply(then);
+                    })
+                    .await;
+            }
+        }
+    }
 }
 
 /// Registers, on a `server` that holds nothing of the scenario yet (httpmock serves the first

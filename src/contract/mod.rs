@@ -11,6 +11,7 @@ mod coverage;
 mod expectation;
 mod mock;
 mod record;
+mod rules;
 mod scenario;
 mod schema;
 mod verify;
@@ -22,9 +23,10 @@ pub use mock::{
     register_after_change, register_feed, register_with, serve, unknown_id_reply,
 };
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
+pub use rules::gaps as rule_gaps;
 pub use scenario::{
-    Change, ClientSettings, RequestSpec, Response, SECRET_FIELDS, Scenario, ScenarioError,
-    ScenarioSet, TransportFault,
+    Change, ClientSettings, EarlierLine, ExplainCase, NO_RULE, RULES_DIR, RequestSpec, Response,
+    SECRET_FIELDS, Scenario, ScenarioError, ScenarioSet, TransportFault,
 };
 pub use schema::{ProviderSchemas, SCHEMA_NAMES, SchemaError, event_schema_name, schema_name};
 pub use verify::{ContractCheck, render, replayable, verify};

@@ -45,12 +45,52 @@ pub struct Scenario {
     /// and its answer from then on. The status cache must drop the first answer on that event.
     #[serde(default)]
     pub change: Option<Change>,
+    /// The gateway's own history of the payment beyond its answer, page by page, as JSON: what it
+    /// answers `paystat explain`'s history request (Plaid's `/transfer/event/list`, Stripe's
+    /// refund list of the intent).
+    #[serde(default)]
+    pub history: Vec<String>,
+    /// The explanation this scenario expects: the time, the lines our trail already holds, and
+    /// the rule the diagnosis names.
+    #[serde(default)]
+    pub explain: Option<ExplainCase>,
     /// The file, relative to the fixtures folder (`ledger/completed.toml`).
     #[serde(skip)]
     pub file: PathBuf,
     /// The body to send, resolved from `body`, `body_file` and `pad_body_to_bytes`.
     #[serde(skip)]
     pub body_bytes: Vec<u8>,
+}
+
+/// What `paystat explain` must conclude about the scenario's payment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainCase {
+    /// When the explanation is made, RFC 3339 (the tests' clock; `paystat mock serve` moves the
+    /// scenario's times so that this is now).
+    pub now: String,
+    /// The rule the diagnosis must name, or `none` when no rule may match.
+    pub rule: String,
+    /// Lines our audit trail holds before the explanation.
+    #[serde(default)]
+    pub earlier: Vec<EarlierLine>,
+}
+
+/// The rule name a scenario gives when no rule may match.
+pub const NO_RULE: &str = "none";
+
+/// One earlier status check in our trail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlierLine {
+    /// When, RFC 3339.
+    pub at: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The payment checked (default: the scenario's).
+    pub payment_id: Option<String>,
+    /// Who checked (default `ops-oncall`).
+    pub actor: Option<String>,
 }
 
 /// A payment that changes after the scenario's first answer.
@@ -367,6 +407,49 @@ impl Scenario {
                 );
             }
         }
+        if !self.history.is_empty() && self.gateway == GatewayKind::Ledger {
+            return err("history", "the ledger keeps no history beyond its answer");
+        }
+        for (i, page) in self.history.iter().enumerate() {
+            if serde_json::from_str::<serde_json::Value>(page).is_err() {
+                return err(
+                    &format!("history[{i}]"),
+                    "must be the gateway's page as JSON",
+                );
+            }
+        }
+        if let Some(case) = &self.explain {
+            let time = |text: &str| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            };
+            let Some(now) = time(&case.now) else {
+                return err(
+                    "explain.now",
+                    "must be an RFC 3339 time, like 2026-12-02T15:00:00Z",
+                );
+            };
+            if case.rule.trim().is_empty() {
+                return err(
+                    "explain.rule",
+                    "name the rule the diagnosis must give, or `none`",
+                );
+            }
+            for (i, line) in case.earlier.iter().enumerate() {
+                match time(&line.at) {
+                    Some(at) if at <= now => {}
+                    Some(_) => {
+                        return err(&format!("explain.earlier[{i}].at"), "is after explain.now");
+                    }
+                    None => {
+                        return err(
+                            &format!("explain.earlier[{i}].at"),
+                            "must be an RFC 3339 time",
+                        );
+                    }
+                }
+            }
+        }
         if let Some(change) = &self.change {
             if self.gateway == GatewayKind::Ledger {
                 return err("change", "the ledger has no change feed");
@@ -465,14 +548,22 @@ pub const RULES_DIR: &str = "rules";
 #[derive(Debug, Clone)]
 pub struct ScenarioSet {
     scenarios: Vec<Scenario>,
+    /// The diagnosis rule files under `rules/`, by file name.
+    rule_files: BTreeMap<String, Vec<u8>>,
 }
 
 impl ScenarioSet {
     /// Loads every `*.toml` scenario from `files` (path relative to the fixtures folder → bytes).
     pub fn from_files(files: &BTreeMap<PathBuf, Vec<u8>>) -> Result<ScenarioSet, ScenarioError> {
         let mut scenarios = Vec::new();
+        let mut rule_files = BTreeMap::new();
         for (path, bytes) in files {
-            if path.extension().is_none_or(|e| e != "toml") || path.starts_with(RULES_DIR) {
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            if path.starts_with(RULES_DIR) {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                rule_files.insert(name.into_owned(), bytes.clone());
                 continue;
             }
             let text = std::str::from_utf8(bytes)
@@ -493,7 +584,19 @@ impl ScenarioSet {
                 ));
             }
         }
-        Ok(ScenarioSet { scenarios })
+        Ok(ScenarioSet {
+            scenarios,
+            rule_files,
+        })
+    }
+
+    /// The diagnosis rules of this fixtures folder (its `rules/`), or the built-in rules when it
+    /// has none.
+    pub fn rules(&self) -> Result<crate::explain::Rules, crate::explain::RulesError> {
+        if self.rule_files.is_empty() {
+            return Ok(crate::explain::Rules::builtin());
+        }
+        crate::explain::Rules::from_files(self.rule_files.clone(), RULES_DIR)
     }
 
     /// Loads every scenario under `dir`.

@@ -4,9 +4,10 @@
 //!
 //! The checker makes the check and reads the gateway's history ([`Checker::check_to_explain`]);
 //! this module reads our trail through its index, puts everything on one timeline and tries
-//! the rules. It knows no gateway by name and sends nothing itself.
+//! the rules. It reads no wire format and sends nothing itself.
 
 pub mod calendar;
+mod render;
 pub mod rules;
 
 use std::collections::VecDeque;
@@ -25,6 +26,7 @@ use crate::gateway::{Facts, GatewayEvent};
 use crate::result::{CheckResult, GatewayKind, Outcome, Source};
 
 pub use calendar::Calendar;
+pub use render::render;
 pub use rules::{Rule, Rules, RulesError, Situation};
 
 /// The most of our own lines a timeline shows (the newest); the count says how many there were.

@@ -234,12 +234,11 @@ impl When {
                 "business_days_under ({under}) is not above business_days_at_least ({least})"
             ));
         }
-        if self.status.is_some() || self.gateway_status.is_some() {
-            if let Some(outcome) = &self.outcome
-                && !outcome.contains(&Outcome::Found)
-            {
-                return Some("a status needs the outcome `found`".into());
-            }
+        if (self.status.is_some() || self.gateway_status.is_some())
+            && let Some(outcome) = &self.outcome
+            && !outcome.contains(&Outcome::Found)
+        {
+            return Some("a status needs the outcome `found`".into());
         }
         if let Some(words) = &self.gateway_status {
             let rows = status_mapping();

@@ -14,7 +14,7 @@ const LAYERS: [&[&str]; 10] = [
     &["audit", "cache"],
     &["config"],
     &["check", "remote"],
-    &["feed", "build"],
+    &["feed", "build", "explain"],
     &["serve"],
     &["contract"],
 ];

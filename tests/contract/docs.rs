@@ -119,6 +119,7 @@ fn the_fixtures_pass_their_own_check_with_no_coverage_gap() {
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(paystat::contract::gaps(&set), vec![]);
+    assert_eq!(paystat::contract::rule_gaps(&set), Vec::<String>::new());
     // The schemas built into the binary are the ones in the folder.
     let embedded = paystat::contract::ProviderSchemas::embedded();
     assert!(paystat::contract::check(&set, &embedded).is_empty());

@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod contract_tools;
 mod docs;
+mod explain;
 mod fault_matrix;
 mod fault_server;
 mod fixture_format;

@@ -19,11 +19,25 @@ fn dated(object: &Value, key: &str, what: &str, detail: Option<String>) -> Optio
     Some(GatewayEvent::new(at, what, detail))
 }
 
-/// An amount in minor units with its currency, as Stripe gives them (`1500 usd`).
+/// An amount as Stripe gives it (an integer in Stripe's minor unit of the currency), shown
+/// exactly in the currency's major unit (`15.00 USD`); as Stripe wrote it when it cannot be read.
 fn amount(object: &Value) -> Option<String> {
     let minor = object.get("amount")?.as_i64()?;
-    let currency = text(object, "currency").unwrap_or_default();
-    Some(format!("{minor} {currency} (minor units)"))
+    let code = text(object, "currency").unwrap_or_default();
+    let money = crate::result::currency(&code.to_ascii_uppercase())
+        .ok()
+        .and_then(|currency| {
+            crate::result::Money::from_gateway_minor(
+                minor,
+                super::status::stripe_exponent(currency),
+                currency,
+            )
+            .ok()
+        });
+    Some(match money {
+        Some(money) => money.to_string(),
+        None => format!("{minor} {code} (Stripe's minor units)"),
+    })
 }
 
 /// The facts in a reply to the check of an intent.

@@ -23,7 +23,7 @@ const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
 const TWO_DECIMAL_SPECIAL: [&str; 2] = ["ISK", "UGX"];
 
 /// The number of decimals in Stripe's `amount` for `currency`.
-fn stripe_exponent(currency: iso_currency::Currency) -> u16 {
+pub(super) fn stripe_exponent(currency: iso_currency::Currency) -> u16 {
     let code = currency.code();
     if ZERO_DECIMAL.contains(&code) {
         0
