@@ -49,6 +49,12 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
         )));
     }
     let mut options = ServeOptions::default();
+    options.explain = paystat::explain::ExplainOptions::from_section(
+        &builder.config().explain,
+        args.rules.as_deref(),
+        false,
+    )
+    .map_err(|e| CliError::usage(format!("the diagnosis rules cannot be used: {e}")))?;
     if let Some(grace) = args.shutdown_grace.or(duration_of(
         "shutdown_grace",
         section.shutdown_grace.as_deref(),

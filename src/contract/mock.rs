@@ -88,7 +88,7 @@ pub async fn register_with(
         None => scenario.body_bytes.clone(),
     };
     register_answer(server, scenario, &scenario.response, &body, strictness).await;
-    let history: Vec<Vec<u8>> = scenario
+    let mut history: Vec<Vec<u8>> = scenario
         .history
         .iter()
         .map(|page| match &moved {
@@ -96,6 +96,10 @@ pub async fn register_with(
             None => page.trim().as_bytes().to_vec(),
         })
         .collect();
+    // A payment the scenario gives no history still has one, empty, as the real gateway would.
+    if history.is_empty() {
+        history.extend(empty_history(scenario.gateway));
+    }
     register_history(server, scenario, &history).await;
     true
 }
@@ -160,6 +164,20 @@ impl Shift {
 
 const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
+
+/// The history page a gateway answers for a payment with nothing more to tell.
+fn empty_history(gateway: GatewayKind) -> Option<Vec<u8>> {
+    let page = match gateway {
+        GatewayKind::Ledger => return None,
+        GatewayKind::Stripe => {
+            serde_json::json!({"object": "list", "data": [], "has_more": false, "url": "/v1/refunds"})
+        }
+        GatewayKind::Plaid => {
+            serde_json::json!({"transfer_events": [], "request_id": "MockEventList01"})
+        }
+    };
+    Some(page.to_string().into_bytes())
+}
 
 /// Registers the scenario's history pages where its gateway answers `paystat explain`'s
 /// history request: Stripe's refund list of the intent (a later page after the last refund of

@@ -46,6 +46,17 @@ pub struct ExplainOptions {
     pub show_actors: bool,
 }
 
+impl Default for ExplainOptions {
+    /// The built-in rules, every weekday a business day, actors hidden.
+    fn default() -> ExplainOptions {
+        ExplainOptions {
+            rules: Arc::new(Rules::builtin()),
+            calendar: Calendar::default(),
+            show_actors: false,
+        }
+    }
+}
+
 impl ExplainOptions {
     /// The options `[explain]` gives, with `rules_dir` (`--rules DIR`) winning over its
     /// `rules_dir`; the built-in rules when neither names a folder.

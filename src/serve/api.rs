@@ -144,17 +144,7 @@ pub async fn payment(
         Err(problem) => return problem.into_response(),
     };
     let Ok(_permit) = service.in_flight.try_acquire() else {
-        return Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "Busy",
-            format!(
-                "the service has {} checks under way, as many as it runs at once",
-                service.options.max_in_flight
-            ),
-        )
-        .retry_after(1)
-        .into_response();
+        return busy(service.options.max_in_flight);
     };
     let started = std::time::Instant::now();
     let mut response = match service.check(&id, &ask).await {
@@ -165,6 +155,88 @@ pub async fn payment(
         .extensions_mut()
         .insert(super::access::CheckTime(started.elapsed()));
     response
+}
+
+/// `GET /v1/payments/{id}/explanation`: the payment checked now (audited, never from the
+/// cache), its timeline across our trail and the gateway's history, and the diagnosis. An ops
+/// token sees our earlier checks without who made them; compliance and admin see the actors.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}/explanation",
+    params(("id" = String, Path, description = "The payment id"), ExplainQuery),
+    responses(
+        (status = 200, description = "The explanation (its `result` says how the check went)", body = Object),
+        (status = 400, description = "A query paystat cannot take", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No accepted token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The token's limits", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Busy, or the check's audit line not written", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn explanation(
+    State(service): State<Arc<Service>>,
+    Extension(authed): Extension<Authed>,
+    Path(id): Path<String>,
+    query: Result<Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return Problem::bad_request("the query takes `gateway` (auto, ledger, stripe, plaid)")
+            .into_response();
+    };
+    let ask = Ask {
+        routing: Some(query.gateway.routing()),
+        caller: Some(Arc::clone(&authed.caller)),
+        max_age: None,
+        refresh: true,
+    };
+    let Ok(_permit) = service.in_flight.try_acquire() else {
+        return busy(service.options.max_in_flight);
+    };
+    let options = crate::explain::ExplainOptions {
+        show_actors: authed.token.role >= Role::Compliance,
+        ..service.options.explain.clone()
+    };
+    let started = std::time::Instant::now();
+    let _counted = service.metrics.in_flight();
+    let mut response = match service.checker.explain(&id, &ask, &options).await {
+        Ok(explanation) => {
+            service.metrics.checked(&explanation.result);
+            let body = serde_json::to_vec(&explanation).unwrap_or_default();
+            let mut response = (StatusCode::OK, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(_) => unaudited().into_response(),
+    };
+    response
+        .extensions_mut()
+        .insert(super::access::CheckTime(started.elapsed()));
+    response
+}
+
+/// The query of `GET /v1/payments/{id}/explanation`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// `auto` (by the id's shape), `ledger`, `stripe` or `plaid`.
+    #[serde(default)]
+    #[param(inline)]
+    pub gateway: GatewayParam,
+}
+
+/// The problem of a check that finds the service at its limit of checks under way.
+fn busy(max_in_flight: usize) -> Response {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "Busy",
+        format!("the service has {max_in_flight} checks under way, as many as it runs at once"),
+    )
+    .retry_after(1)
+    .into_response()
 }
 
 /// A result as a response: its JSON, with the status its outcome calls for; a 503 carries

@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub sync_every: Duration,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The diagnosis rules and calendar of `GET /v1/payments/{id}/explanation`.
+    pub explain: crate::explain::ExplainOptions,
 }
 
 impl Default for ServeOptions {
@@ -71,6 +73,7 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(30),
             sync_every: Duration::from_secs(300),
             trusted_proxies: Vec::new(),
+            explain: crate::explain::ExplainOptions::default(),
         }
     }
 }
@@ -137,6 +140,7 @@ impl Service {
             .route("/v1/payments/{id}", get(api::payment))
             .route("/v1/checks", post(api::checks))
             .route("/v1/payments/{id}/history", get(trail::history))
+            .route("/v1/payments/{id}/explanation", get(api::explanation))
             .route("/v1/audit/export", get(trail::export))
             .route("/v1/cache/sync", post(api::cache_sync))
             .route_layer(axum::middleware::from_fn_with_state(

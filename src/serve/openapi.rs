@@ -16,6 +16,7 @@ use crate::result::CheckResult;
     ),
     paths(
         super::api::payment,
+        super::api::explanation,
         super::api::checks,
         super::api::cache_sync,
         super::trail::history,

@@ -1304,3 +1304,65 @@ async fn the_service_shares_one_cache_and_an_admin_syncs_it() {
     assert_eq!(original.check.payment_id, "txn_001");
     assert_trail_verifies(dir.path());
 }
+
+/// An explanation through the service: the check is audited as the token's actor, an ops token
+/// sees our earlier checks without who made them, compliance sees the actors, and the
+/// diagnosis is the rules' own.
+#[tokio::test]
+async fn the_service_explains_a_payment_and_hides_actors_from_ops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _mock) = ledger_app(dir.path(), ServeOptions::default()).await;
+    let ops = app.token("ops-alice", Role::Ops);
+    let compliance = app.token("compliance-carol", Role::Compliance);
+    assert_eq!(
+        app.get("/v1/payments/txn_002", Some(&ops)).await.status,
+        200
+    );
+    let seen = app
+        .get("/v1/payments/txn_002/explanation", Some(&ops))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    let json: Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(
+        json["diagnosis"]["rule"], "ledger-pending-over-24h",
+        "{json}"
+    );
+    assert_eq!(json["result"]["status"], "pending");
+    assert_eq!(json["trail"]["lines"], 1, "{json}");
+    assert!(
+        !seen.body.contains("ops-alice"),
+        "ops sees no actor: {}",
+        seen.body
+    );
+    let full = app
+        .get("/v1/payments/txn_002/explanation", Some(&compliance))
+        .await;
+    assert_eq!(full.status, 200, "{}", full.body);
+    let json: Value = serde_json::from_str(&full.body).unwrap();
+    let actors: Vec<&str> = json["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["actor"].as_str())
+        .collect();
+    assert_eq!(actors, ["ops-alice", "ops-alice"], "{json}");
+    // Each explanation made one audited check, as its caller.
+    let lines = crate::helpers::audit_lines(dir.path());
+    let explained: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.check.payment_id == "txn_002")
+        .map(|l| l.envelope.actor.as_ref())
+        .collect();
+    assert_eq!(explained, ["ops-alice", "ops-alice", "compliance-carol"]);
+    let refused = app
+        .get("/v1/payments/txn_002/explanation?gateway=mars", Some(&ops))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        app.get("/v1/payments/txn_002/explanation", None)
+            .await
+            .status,
+        401
+    );
+    app.stop().await;
+}

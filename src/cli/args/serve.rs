@@ -23,6 +23,10 @@ pub struct ServeCmdArgs {
     /// The TLS private key (PEM, readable by its owner only).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// A folder of diagnosis rules for the explanation endpoint (default: `[explain] rules_dir`,
+    /// else the built-in rules). Read once at start: restart the service to apply an edit.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
     /// Plain HTTP on an address other than loopback: a TLS-terminating proxy is in front.
     #[arg(long)]
     pub insecure_http: bool,
