@@ -48,13 +48,16 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
             "{listen} is not a loopback address: give --tls-cert and --tls-key, or --insecure-http when a TLS-terminating proxy is in front"
         )));
     }
-    let mut options = ServeOptions::default();
-    options.explain = paystat::explain::ExplainOptions::from_section(
+    let explain = paystat::explain::ExplainOptions::from_section(
         &builder.config().explain,
         args.rules.as_deref(),
         false,
     )
     .map_err(|e| CliError::usage(format!("the diagnosis rules cannot be used: {e}")))?;
+    let mut options = ServeOptions {
+        explain,
+        ..ServeOptions::default()
+    };
     if let Some(grace) = args.shutdown_grace.or(duration_of(
         "shutdown_grace",
         section.shutdown_grace.as_deref(),
