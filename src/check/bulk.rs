@@ -59,10 +59,36 @@ impl Checker {
         ordered: bool,
         ask: &'a Ask,
     ) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a {
+        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
+        self.stream_capturing(ids, ordered, ask, false).map(shown)
+    }
+
+    /// Checks ids as [`Checker::check_stream`] does, each result with the gateway's last
+    /// complete reply (`check --explain` reads the facts of a stale payment from it; the replies
+    /// are dropped as the results are shown, so memory stays bounded).
+    pub fn check_stream_capturing<'a>(
+        &'a self,
+        ids: impl Stream<Item = String> + 'a,
+        ordered: bool,
+    ) -> LocalBoxStream<'a, Result<(CheckResult, Option<Reply>), UnauditedCheck>> {
+        static DEFAULT: std::sync::LazyLock<Ask> = std::sync::LazyLock::new(Ask::default);
+        self.stream_capturing(ids, ordered, &DEFAULT, true)
+            .boxed_local()
+    }
+
+    fn stream_capturing<'a, S: Stream<Item = String> + 'a>(
+        &'a self,
+        ids: S,
+        ordered: bool,
+        ask: &'a Ask,
+        capture: bool,
+    ) -> impl Stream<Item = Result<(CheckResult, Option<Reply>), UnauditedCheck>> + 'a {
         let asked = ids
             .take_until(self.stop.stopped())
             .take_while(|_| std::future::ready(self.stop.taking()))
-            .map(move |id| async move { self.ask_and_write(&self.client, &id, false, ask).await });
+            .map(
+                move |id| async move { self.ask_and_write(&self.client, &id, capture, ask).await },
+            );
         self.pipeline(asked, ordered)
     }
 
@@ -71,29 +97,26 @@ impl Checker {
         &'a self,
         asked: impl Stream<Item = F> + 'a,
         ordered: bool,
-    ) -> impl Stream<Item = Result<CheckResult, UnauditedCheck>> + 'a
+    ) -> impl Stream<Item = Result<(CheckResult, Option<Reply>), UnauditedCheck>> + 'a
     where
         F: Future<Output = Result<WrittenCheck, UnauditedCheck>> + 'a,
     {
         use futures_util::future::Either;
         let concurrency = self.options.concurrency.max(1);
         let syncing = awaiting_sync(concurrency);
-        let shown = |r: Result<(CheckResult, Option<Reply>), UnauditedCheck>| r.map(|(a, _)| a);
         if ordered {
             Either::Left(
                 asked
                     .buffered(concurrency)
                     .map(|written| self.when_durable(written))
-                    .buffered(syncing)
-                    .map(shown),
+                    .buffered(syncing),
             )
         } else {
             Either::Right(
                 asked
                     .buffer_unordered(concurrency)
                     .map(|written| self.when_durable(written))
-                    .buffer_unordered(syncing)
-                    .map(shown),
+                    .buffer_unordered(syncing),
             )
         }
     }

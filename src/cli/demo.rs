@@ -72,6 +72,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
         unconfigured: Default::default(),
         quiet: false,
         summary_json: None,
+        explain: None,
     };
     let checker = std::sync::Arc::new(checker);
     let exit = report(

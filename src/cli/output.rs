@@ -8,25 +8,41 @@ use std::io::Write;
 use serde::Serialize;
 
 use paystat::CheckResult;
+use paystat::explain::Diagnosis;
 use paystat::flat::{self, RESULT_COLUMNS};
 
 use super::args::Format;
 use super::render::{self, Age};
 
-/// A result as printed: the result and, with `--stale-after`, its age.
+/// A result as printed: the result and, with `--stale-after`, its age; with `--explain`, the
+/// diagnosis of a stale one.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown<'a> {
     pub result: &'a CheckResult,
     pub age: Option<Age>,
+    pub diagnosis: Option<&'a Diagnosis>,
 }
 
-/// A result with its age, in JSON: the result's fields, then `age_s` and `stale`.
+/// A result with its age, in JSON: the result's fields, then `age_s` and `stale`, then its
+/// `diagnosis` when it has one.
 #[derive(Serialize)]
 struct WithAge<'a> {
     #[serde(flatten)]
     result: &'a CheckResult,
     #[serde(flatten)]
     age: Option<Age>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnosis: Option<&'a Diagnosis>,
+}
+
+impl<'a> WithAge<'a> {
+    fn of(shown: Shown<'a>) -> WithAge<'a> {
+        WithAge {
+            result: shown.result,
+            age: shown.age,
+            diagnosis: shown.diagnosis,
+        }
+    }
 }
 
 /// Rows of a table page.
@@ -38,6 +54,8 @@ pub struct Output {
     format: Format,
     /// Whether rows carry an age (`--stale-after`).
     aged: bool,
+    /// Whether rows carry a diagnosis (`--explain`).
+    explaining: bool,
     written: usize,
     page: Vec<(CheckResult, Option<Age>)>,
     width: Option<u16>,
@@ -45,12 +63,14 @@ pub struct Output {
 }
 
 impl Output {
-    /// Output to standard output in `format`; `aged` adds the age columns.
-    pub fn new(format: Format, aged: bool) -> Output {
+    /// Output to standard output in `format`; `aged` adds the age columns, `explaining` the
+    /// diagnosis columns.
+    pub fn new(format: Format, aged: bool, explaining: bool) -> Output {
         Output {
             out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
             format,
             aged,
+            explaining,
             written: 0,
             page: Vec::new(),
             width: terminal_width(),
@@ -64,6 +84,9 @@ impl Output {
             let mut header = flat::header(RESULT_COLUMNS);
             if self.aged {
                 header.extend(["age_s".to_owned(), "stale".to_owned()]);
+            }
+            if self.explaining {
+                header.extend(["diagnosis".to_owned(), "escalate_to".to_owned()]);
             }
             self.csv_line(&header)?;
         }
@@ -81,12 +104,9 @@ impl Output {
                 // The same text as a pretty-printed array, written one element at a time.
                 self.out
                     .write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
-                let element = match shown.age {
-                    None => serde_json::to_string_pretty(shown.result),
-                    Some(age) => serde_json::to_string_pretty(&WithAge {
-                        result: shown.result,
-                        age: Some(age),
-                    }),
+                let element = match (shown.age, shown.diagnosis) {
+                    (None, None) => serde_json::to_string_pretty(shown.result),
+                    _ => serde_json::to_string_pretty(&WithAge::of(shown)),
                 }
                 .map_err(std::io::Error::other)?;
                 for (i, line) in element.lines().enumerate() {
@@ -106,6 +126,15 @@ impl Output {
                     row.extend([age.age_s.to_string(), age.stale.to_string()]);
                 } else if self.aged {
                     row.extend([String::new(), String::new()]);
+                }
+                if self.explaining {
+                    match shown.diagnosis {
+                        Some(d) => row.extend([
+                            d.rule.clone().unwrap_or_else(|| "none".to_owned()),
+                            d.escalate_to.clone(),
+                        ]),
+                        None => row.extend([String::new(), String::new()]),
+                    }
                 }
                 self.csv_line(&row)?;
                 self.csv_row = row;
@@ -138,15 +167,9 @@ impl Output {
     }
 
     fn write_json(&mut self, shown: Shown<'_>) -> std::io::Result<()> {
-        match shown.age {
-            None => serde_json::to_writer(&mut self.out, shown.result),
-            Some(age) => serde_json::to_writer(
-                &mut self.out,
-                &WithAge {
-                    result: shown.result,
-                    age: Some(age),
-                },
-            ),
+        match (shown.age, shown.diagnosis) {
+            (None, None) => serde_json::to_writer(&mut self.out, shown.result),
+            _ => serde_json::to_writer(&mut self.out, &WithAge::of(shown)),
         }
         .map_err(std::io::Error::other)
     }

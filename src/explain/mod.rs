@@ -238,22 +238,38 @@ impl Checker {
         Ok(explain_with(explained, read, now, options))
     }
 
-    /// The diagnosis the rules give a result of a bulk run (`check --explain`): from the result
-    /// and our trail, without the gateway's history (a bulk run reads no more than the statuses).
-    pub fn diagnose(&self, result: &CheckResult, options: &ExplainOptions) -> Diagnosis {
+    /// The diagnosis the rules give a result of a bulk run (`check --explain`): from the result,
+    /// the facts its adapter reads in `reply` (the check's reply, when kept) and our trail —
+    /// without asking the gateway for its history (a bulk run asks each gateway once per id).
+    pub async fn diagnose(
+        &self,
+        result: &CheckResult,
+        reply: Option<&crate::gateway::Reply>,
+        options: &ExplainOptions,
+    ) -> Diagnosis {
         let now = wall_now(self);
-        let read = read_trail(
-            self.audit_trail().location(),
-            &result.payment_id,
-            u64::MAX,
-            result.gateway,
-            now,
-            false,
-        );
+        let facts = match (reply, result.gateway) {
+            (Some(reply), Some(kind)) => self
+                .endpoints()
+                .iter()
+                .find(|e| e.gateway.kind() == kind)
+                .map(|e| e.gateway.facts(&result.payment_id, reply))
+                .unwrap_or_default(),
+            _ => Facts::default(),
+        };
+        let location = self.audit_trail().location().clone();
+        let (payment, gateway) = (result.payment_id.clone(), result.gateway);
+        let read = tokio::task::spawn_blocking(move || {
+            // This check's own line is among ours: it is counted as any earlier one would be
+            // were the payment explained a moment later.
+            read_trail(&location, &payment, u64::MAX, gateway, now, false)
+        })
+        .await
+        .unwrap_or_else(|e| TrailRead::failed(format!("the trail reader stopped: {e}")));
         let explained = Explained {
             result: result.clone(),
             seq: u64::MAX,
-            facts: Facts::default(),
+            facts,
             history_requests: 0,
             history_error: None,
         };

@@ -366,3 +366,81 @@ async fn a_credential_echoed_in_the_history_never_reaches_the_output() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_bulk_run_with_explain_diagnoses_each_stale_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_mock, mut cmd) = ledger_cli(dir.path()).await;
+    let out = cmd
+        .args([
+            "check",
+            "txn_001",
+            "txn_002",
+            "txn_003",
+            "--stale-after",
+            "1d",
+            "--explain",
+            "--format",
+            "jsonl",
+            "--ordered",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    // Only the stale one (pending since 2025) carries a diagnosis.
+    assert!(rows[0].get("diagnosis").is_none(), "{}", rows[0]);
+    assert_eq!(rows[1]["stale"], true);
+    assert_eq!(
+        rows[1]["diagnosis"]["rule"], "ledger-pending-over-24h",
+        "{}",
+        rows[1]
+    );
+    assert_eq!(rows[1]["diagnosis"]["escalate_to"], "the ledger team");
+    assert!(
+        rows[2].get("diagnosis").is_none(),
+        "a failed payment is not stale: {}",
+        rows[2]
+    );
+    // The same as CSV columns.
+    let (_mock, mut cmd) = ledger_cli(dir.path()).await;
+    let out = cmd
+        .args([
+            "check",
+            "txn_002",
+            "txn_001",
+            "--stale-after",
+            "1d",
+            "--explain",
+            "--format",
+            "csv",
+            "--ordered",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(&records[0][column("diagnosis")], "ledger-pending-over-24h");
+    assert_eq!(&records[0][column("escalate_to")], "the ledger team");
+    assert_eq!(&records[1][column("diagnosis")], "");
+    // --explain needs --stale-after to know which results are stale.
+    let (_mock, mut cmd) = ledger_cli(dir.path()).await;
+    let out = cmd
+        .args(["check", "txn_002", "--explain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stale-after"));
+}

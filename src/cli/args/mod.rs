@@ -222,6 +222,14 @@ pub struct CheckArgs {
     /// (`24h`, `3d`) as stale, with their age (a column, and `age_s`/`stale` in JSON and CSV).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stale_after: Option<Duration>,
+    /// Attach the diagnosis rules' verdict to each stale result (a `diagnosis` object in JSON,
+    /// `diagnosis` and `escalate_to` columns in CSV); needs --stale-after. Reads the facts from
+    /// each stale payment's own answer and our trail; asks the gateway nothing more.
+    #[arg(long, requires = "stale_after", conflicts_with = "server")]
+    pub explain: bool,
+    /// A folder of rule files for --explain (default: `[explain] rules_dir`, else the built-in rules).
+    #[arg(long, value_name = "DIR", requires = "explain")]
+    pub rules: Option<PathBuf>,
     /// Print only some results (every check is still audited): `stale`, `status=pending,failed`,
     /// `outcome=timeout`; commas are OR, repeated flags are AND.
     #[arg(long, value_name = "WHAT")]

@@ -97,6 +97,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
             unconfigured: BTreeMap::new(),
             quiet: args.quiet,
             summary_json: args.summary_json,
+            explain: None,
         };
         return remote::run(server, gateway, ids::stream(source, reading), run).await;
     }
@@ -117,7 +118,19 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         IdSource::Args(ids) => Some(ids.len()),
         IdSource::Reader(_) => None,
     };
-    let mut builder = with_audit(builder(args.config.as_deref(), args.quiet)?, &args.audit)?
+    let builder = builder(args.config.as_deref(), args.quiet)?;
+    let explain = match args.explain {
+        true => Some(
+            paystat::explain::ExplainOptions::from_section(
+                &builder.config().explain,
+                args.rules.as_deref(),
+                true,
+            )
+            .map_err(|e| CliError::usage(format!("the diagnosis rules cannot be used: {e}")))?,
+        ),
+        false => None,
+    };
+    let mut builder = with_audit(builder, &args.audit)?
         .overrides(overrides)
         .routing(routing)
         .concurrency(args.concurrency)
@@ -139,6 +152,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         unconfigured,
         quiet: args.quiet,
         summary_json: args.summary_json,
+        explain,
     };
     // A followed feed is synced before its gateway's changing answers are reused: an answer
     // is reused only if no event has named it since it was stored.
@@ -172,6 +186,8 @@ pub struct Run {
     pub unconfigured: BTreeMap<GatewayKind, String>,
     pub quiet: bool,
     pub summary_json: Option<std::path::PathBuf>,
+    /// The rules `--explain` diagnoses stale results with.
+    pub explain: Option<paystat::explain::ExplainOptions>,
 }
 
 /// Files a process needs besides one connection per check in flight: standard streams, the
@@ -244,10 +260,17 @@ pub async fn report(
         })
         .filter_map(|item| std::future::ready(item.ok()));
     let presentation = &run.presentation;
-    let mut results = checker
-        .check_stream_parallel(ids, presentation.ordered)
-        .ready_chunks(256);
-    let mut tally = Tally::begin(presentation);
+    // With --explain each result comes with its reply, for the facts of a stale payment; the
+    // checks then stay on this thread.
+    let mut results = match run.explain {
+        Some(_) => checker.check_stream_capturing(ids, presentation.ordered),
+        None => checker
+            .check_stream_parallel(ids, presentation.ordered)
+            .map(|r| r.map(|result| (result, None)))
+            .boxed_local(),
+    }
+    .ready_chunks(256);
+    let mut tally = Tally::begin(presentation, run.explain.is_some());
     let progress = Progress::new(run.quiet, run.known, checker);
     let mut withheld = Vec::new();
     let mut stopped = None;
@@ -269,8 +292,14 @@ pub async fn report(
                     let now = time::OffsetDateTime::now_utc();
                     for result in chunk {
                         match result {
-                            Ok(result) => {
-                                tally.add(&result, presentation, now);
+                            Ok((result, reply)) => {
+                                let diagnosis = match &run.explain {
+                                    Some(options) if presentation.age(&result, now).is_some_and(|a| a.stale) => {
+                                        Some(checker.diagnose(&result, reply.as_ref(), options).await)
+                                    }
+                                    _ => None,
+                                };
+                                tally.add(&result, presentation, now, diagnosis.as_ref());
                                 progress.tick(&result);
                             }
                             Err(unaudited) => {
@@ -346,9 +375,13 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    /// A run's tally, its output begun.
-    pub fn begin(presentation: &Presentation) -> Tally {
-        let mut output = Output::new(presentation.format, presentation.stale_after.is_some());
+    /// A run's tally, its output begun (with the diagnosis columns when `explaining`).
+    pub fn begin(presentation: &Presentation, explaining: bool) -> Tally {
+        let mut output = Output::new(
+            presentation.format,
+            presentation.stale_after.is_some(),
+            explaining,
+        );
         let output_error = output.begin().err();
         Tally {
             output,
@@ -364,12 +397,20 @@ impl Tally {
         result: &paystat::CheckResult,
         presentation: &Presentation,
         now: time::OffsetDateTime,
+        diagnosis: Option<&paystat::explain::Diagnosis>,
     ) {
         let age = presentation.age(result, now);
         self.summary.add(result, age.is_some_and(|a| a.stale));
         self.worst = self.worst.max(checked(result.outcome));
         if self.output_error.is_none() && presentation.shows(result, age) {
-            self.output_error = self.output.push(Shown { result, age }).err();
+            self.output_error = self
+                .output
+                .push(Shown {
+                    result,
+                    age,
+                    diagnosis,
+                })
+                .err();
             self.summary.shown += u64::from(self.output_error.is_none());
         }
     }

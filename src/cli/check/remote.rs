@@ -37,7 +37,7 @@ pub async fn run(
         .map_err(|e| CliError::usage(sentence(&e)))?;
     let started = Instant::now();
     let presentation = &run.presentation;
-    let mut tally = Tally::begin(presentation);
+    let mut tally = Tally::begin(presentation, false);
     let mut read = 0usize;
     let mut withheld: Vec<String> = Vec::new();
     let mut stopped_input = None;
@@ -63,7 +63,7 @@ pub async fn run(
             while let Some(answer) = answers.next().await {
                 match answer.map_err(|e| CliError::usage(sentence(&e)))? {
                     Answered::Result(result) => {
-                        tally.add(&result, presentation, time::OffsetDateTime::now_utc());
+                        tally.add(&result, presentation, time::OffsetDateTime::now_utc(), None);
                     }
                     Answered::Withheld(why) => withheld.push(why),
                 }
