@@ -155,12 +155,13 @@ impl Index {
             let name = name_of(path);
             present.push(name.clone());
             let length = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+            let same_end = |covered: u64, tail: &Vec<u8>| {
+                is_compressed(path) || tail_of(path, covered).ok().as_ref() == Some(tail)
+            };
             let start = match known.get(&name) {
-                Some((covered, _)) if *covered == length => continue,
+                Some((covered, tail)) if *covered == length && same_end(*covered, tail) => continue,
                 Some((covered, tail))
-                    if *covered < length
-                        && !is_compressed(path)
-                        && tail_of(path, *covered).ok().as_ref() == Some(tail) =>
+                    if *covered < length && !is_compressed(path) && same_end(*covered, tail) =>
                 {
                     *covered
                 }
@@ -356,9 +357,104 @@ struct Seen {
     counts: HourCounts,
 }
 
+/// The keys the index reads, as paystat's one serializer writes them (compact JSON).
+struct Keys {
+    event: memchr::memmem::Finder<'static>,
+    timestamp: memchr::memmem::Finder<'static>,
+    payment_id: memchr::memmem::Finder<'static>,
+    gateway: memchr::memmem::Finder<'static>,
+    outcome: memchr::memmem::Finder<'static>,
+    source: memchr::memmem::Finder<'static>,
+}
+
+static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
+    event: memchr::memmem::Finder::new(b"\"event\":\""),
+    timestamp: memchr::memmem::Finder::new(b"\"timestamp\":\""),
+    payment_id: memchr::memmem::Finder::new(b"\"payment_id\":\""),
+    gateway: memchr::memmem::Finder::new(b"\"gateway\":\""),
+    outcome: memchr::memmem::Finder::new(b"\"outcome\":\""),
+    source: memchr::memmem::Finder::new(b"\"source\":\""),
+});
+
+/// The text of the first `"key":"…"` in `line`: `Some(None)` when the key is not there,
+/// `None` when its value holds an escape (then the line is parsed whole).
+fn first<'l>(line: &'l [u8], key: &memchr::memmem::Finder<'_>) -> Option<Option<&'l str>> {
+    let Some(at) = key.find(line) else {
+        return Some(None);
+    };
+    let start = at + key.needle().len();
+    let end = start + memchr::memchr(b'"', &line[start..])?;
+    let value = &line[start..end];
+    if value.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(value).ok().map(Some)
+}
+
 impl Seen {
     /// Reads the few fields the index needs; `None` for a line that is not JSON.
+    ///
+    /// A line paystat wrote (`{"v":…`, compact, its envelope first and the check's fields at
+    /// the top level before any list) is read by finding each key's first occurrence, without
+    /// parsing the line; any other line, or a value with an escape, is parsed whole. A key
+    /// found inside a nested object instead only makes the index name a file that does not
+    /// hold the payment: that file is then read for nothing, and nothing is missed.
     fn of(line: &[u8]) -> Option<Seen> {
+        if line.starts_with(b"{\"v\":")
+            && let Some(seen) = Seen::quick(line)
+        {
+            return Some(seen);
+        }
+        Seen::parsed(line)
+    }
+
+    fn quick(line: &[u8]) -> Option<Seen> {
+        let keys = &*KEYS;
+        let event = first(line, &keys.event)?;
+        let timestamp = first(line, &keys.timestamp)?;
+        let payment_id = first(line, &keys.payment_id)?;
+        let gateway = first(line, &keys.gateway)?;
+        let outcome = first(line, &keys.outcome)?;
+        let source = first(line, &keys.source)?;
+        Some(Seen::from_fields(
+            event, timestamp, payment_id, gateway, outcome, source,
+        ))
+    }
+
+    fn from_fields(
+        event: Option<&str>,
+        timestamp: Option<&str>,
+        payment_id: Option<&str>,
+        gateway: Option<&str>,
+        outcome: Option<&str>,
+        source: Option<&str>,
+    ) -> Seen {
+        let status_check = event == Some(super::EVENT_STATUS_CHECK);
+        let hour = timestamp
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| t.unix_timestamp().div_euclid(3600));
+        let outcome = outcome.unwrap_or_default();
+        let counts = HourCounts {
+            checks: 1,
+            answered: u64::from(matches!(outcome, "found" | "not_found")),
+            timeouts: u64::from(outcome == "timeout"),
+            errors: u64::from(matches!(
+                outcome,
+                "gateway_error" | "rate_limited" | "connection_error" | "bad_response"
+            )),
+        };
+        Seen {
+            payment_id: payment_id.map(str::to_owned),
+            gateway: gateway.map(str::to_owned),
+            hour,
+            asked: status_check && source != Some("cache") && outcome != "invalid_id",
+            counts,
+        }
+    }
+
+    fn parsed(line: &[u8]) -> Option<Seen> {
         #[derive(serde::Deserialize)]
         struct Fields<'a> {
             #[serde(borrow, default)]
@@ -375,32 +471,237 @@ impl Seen {
             source: Option<std::borrow::Cow<'a, str>>,
         }
         let fields: Fields<'_> = serde_json::from_slice(line).ok()?;
-        let status_check = fields.event.as_deref() == Some(super::EVENT_STATUS_CHECK);
-        let hour = fields
-            .timestamp
-            .as_deref()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .map(|t| t.unix_timestamp().div_euclid(3600));
-        let outcome = fields.outcome.as_deref().unwrap_or_default();
-        let counts = HourCounts {
-            checks: 1,
-            answered: u64::from(matches!(outcome, "found" | "not_found")),
-            timeouts: u64::from(outcome == "timeout"),
-            errors: u64::from(matches!(
-                outcome,
-                "gateway_error" | "rate_limited" | "connection_error" | "bad_response"
-            )),
+        Some(Seen::from_fields(
+            fields.event.as_deref(),
+            fields.timestamp.as_deref(),
+            fields.payment_id.as_deref(),
+            fields.gateway.as_deref(),
+            fields.outcome.as_deref(),
+            fields.source.as_deref(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line shaped as paystat writes one, ending with its hash (of the bytes before it).
+    fn line(seq: u64, at: &str, id: &str, gateway: &str, outcome: &str, source: &str) -> String {
+        let body = unsealed(seq, at, id, gateway, outcome, source);
+        let hash = crate::result::sha256_hex(body.as_bytes());
+        format!("{body},\"hash\":\"{hash}\"}}\n")
+    }
+
+    fn unsealed(
+        seq: u64,
+        at: &str,
+        id: &str,
+        gateway: &str,
+        outcome: &str,
+        source: &str,
+    ) -> String {
+        format!(
+            r#"{{"v":3,"seq":{seq},"prev":"00","chain":"sha256","timestamp":"{at}","event":"payment.status_check","actor":"a","os_user":"a","origin":{{"host":"h","pid":1}},"request":{{"method":"GET","path":"/v1/payments/x"}},"payment_id":{},"gateway":"{gateway}","outcome":"{outcome}","attempt_log":[{{"attempt":1,"outcome":"found"}}],"source":"{source}""#,
+            serde_json::to_string(id).unwrap()
+        )
+    }
+
+    #[test]
+    fn reading_a_line_quickly_agrees_with_parsing_it() {
+        for text in [
+            line(1, "2026-10-01T10:00:00.000Z", "txn_1", "ledger", "timeout", "gateway"),
+            line(2, "2026-10-01T10:00:00.000Z", "a\"b\\c", "stripe", "found", "cache"),
+            line(3, "2026-10-01T10:30:00.000Z", "pi_1", "stripe", "gateway_error", "gateway"),
+            r#"{"v":3,"seq":4,"timestamp":"2026-10-01T11:00:00.000Z","event":"audit.prune","actor":"a"}"#.to_owned(),
+            r#"{"timestamp":"2026-10-01T11:00:00Z","payment_id":"old","outcome":"found","event":"payment.status_check"}"#.to_owned(),
+        ] {
+            let bytes = text.trim_end().as_bytes();
+            let parsed = Seen::parsed(bytes).unwrap();
+            let seen = Seen::of(bytes).unwrap();
+            assert_eq!(seen.payment_id, parsed.payment_id, "{text}");
+            assert_eq!(seen.gateway, parsed.gateway, "{text}");
+            assert_eq!(seen.hour, parsed.hour, "{text}");
+            assert_eq!(seen.asked, parsed.asked, "{text}");
+            assert_eq!(seen.counts, parsed.counts, "{text}");
+        }
+        // The quick reading is the one taken for paystat's own lines: the top-level outcome,
+        // not the attempt's.
+        let text = line(
+            1,
+            "2026-10-01T10:00:00.000Z",
+            "txn_1",
+            "ledger",
+            "timeout",
+            "gateway",
+        );
+        let quick = Seen::quick(text.trim_end().as_bytes()).unwrap();
+        assert_eq!(quick.counts.timeouts, 1);
+        assert_eq!(quick.payment_id.as_deref(), Some("txn_1"));
+        assert!(
+            Seen::quick(
+                line(2, "2026-10-01T10:00:00Z", "a\"b", "x", "found", "gateway").as_bytes()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn the_index_names_the_files_of_a_payment_and_follows_the_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = |d: u32| dir.path().join(format!("2026-10-{d:02}.jsonl"));
+        std::fs::write(
+            day(1),
+            line(
+                1,
+                "2026-10-01T10:00:00.000Z",
+                "txn_a",
+                "ledger",
+                "timeout",
+                "gateway",
+            ) + &line(
+                2,
+                "2026-10-01T10:20:00.000Z",
+                "txn_b",
+                "ledger",
+                "found",
+                "gateway",
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            day(2),
+            line(
+                3,
+                "2026-10-02T09:00:00.000Z",
+                "txn_b",
+                "ledger",
+                "found",
+                "cache",
+            ),
+        )
+        .unwrap();
+        let location = Location::Days(dir.path().to_owned());
+        let names = |index: &Index, id: &str| -> Vec<String> {
+            index
+                .files_naming(id)
+                .unwrap()
+                .iter()
+                .map(|p| name_of(p))
+                .collect()
         };
-        Some(Seen {
-            payment_id: fields.payment_id.map(|id| id.into_owned()),
-            gateway: fields.gateway.map(|g| g.into_owned()),
-            hour,
-            asked: status_check
-                && fields.source.as_deref() != Some("cache")
-                && outcome != "invalid_id",
+        let index = Index::open(&location).unwrap();
+        assert_eq!(names(&index, "txn_a"), ["2026-10-01.jsonl"]);
+        assert_eq!(
+            names(&index, "txn_b"),
+            ["2026-10-01.jsonl", "2026-10-02.jsonl"]
+        );
+        assert!(names(&index, "txn_c").is_empty());
+        let hour = |h: &str| {
+            time::OffsetDateTime::parse(h, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp()
+        };
+        let counts = index
+            .hours(
+                "ledger",
+                hour("2026-10-01T10:00:00Z"),
+                hour("2026-10-01T10:59:00Z"),
+            )
+            .unwrap();
+        assert_eq!(
             counts,
-        })
+            HourCounts {
+                checks: 2,
+                answered: 1,
+                timeouts: 1,
+                errors: 0
+            }
+        );
+        // A reused answer asked no gateway: not counted.
+        assert_eq!(
+            index
+                .hours(
+                    "ledger",
+                    hour("2026-10-02T00:00:00Z"),
+                    hour("2026-10-02T23:00:00Z")
+                )
+                .unwrap()
+                .checks,
+            0
+        );
+        drop(index);
+        // A file that grew is read from where the index stopped; a torn last line waits.
+        let mut grown = std::fs::read_to_string(day(2)).unwrap();
+        grown.push_str(&line(
+            4,
+            "2026-10-02T09:10:00.000Z",
+            "txn_c",
+            "ledger",
+            "found",
+            "gateway",
+        ));
+        grown.push_str("{\"v\":3,\"seq\":5,\"payment_id\":\"txn_d");
+        std::fs::write(day(2), &grown).unwrap();
+        let index = Index::open(&location).unwrap();
+        assert_eq!(names(&index, "txn_c"), ["2026-10-02.jsonl"]);
+        assert!(names(&index, "txn_d").is_empty());
+        assert_eq!(
+            names(&index, "txn_b"),
+            ["2026-10-01.jsonl", "2026-10-02.jsonl"]
+        );
+        drop(index);
+        // A file whose indexed end changed (same length, other bytes) is read again; a gone one
+        // is forgotten. (An edit further from the end that keeps the last bytes is tampering the
+        // index does not look for: `audit verify` finds it, `--no-index` reads past it.)
+        std::fs::write(
+            day(1),
+            line(
+                1,
+                "2026-10-01T10:00:00.000Z",
+                "txn_b",
+                "ledger",
+                "timeout",
+                "gateway",
+            ) + &line(
+                2,
+                "2026-10-01T10:20:00.000Z",
+                "txn_a",
+                "ledger",
+                "found",
+                "gateway",
+            ),
+        )
+        .unwrap();
+        let original = std::fs::read_to_string(day(1)).unwrap();
+        let changed = original.lines().next().unwrap().to_owned()
+            + "\n"
+            + &line(
+                2,
+                "2026-10-01T10:20:00.000Z",
+                "txn_z",
+                "ledger",
+                "found",
+                "gateway",
+            );
+        assert_eq!(changed.len(), original.len());
+        std::fs::write(day(1), changed).unwrap();
+        std::fs::remove_file(day(2)).unwrap();
+        let index = Index::open(&location).unwrap();
+        assert_eq!(names(&index, "txn_z"), ["2026-10-01.jsonl"]);
+        assert!(
+            names(&index, "txn_a").is_empty(),
+            "the old id is gone with the old bytes"
+        );
+        assert!(names(&index, "txn_c").is_empty());
+        let counts = index.hours("ledger", 0, i64::MAX / 2).unwrap();
+        assert_eq!(counts.checks, 2, "the gone file's hours are forgotten");
+        // The index is its owner's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path_of(&location))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
     }
 }

@@ -34,6 +34,8 @@ pub struct Filter {
     pub outcome: Option<Outcome>,
     /// Of these events only (`payment.status_check`, `audit.prune`, …); every event when empty.
     pub events: Vec<String>,
+    /// Read every file, even for one payment: do not narrow the files by the trail's index.
+    pub every_file: bool,
 }
 
 /// One line a query passes on: a status check, read whole, or a line of another event (a
@@ -123,12 +125,16 @@ pub fn scan(
     let mut scanned = Scanned::default();
     // One payment's lines: only the files the index says name it (every file when the index
     // cannot be used), and only lines holding the id's bytes are parsed.
-    let narrowed = filter.payment_id.as_deref().and_then(|id| {
-        super::index::Index::open(location)
-            .and_then(|index| index.files_naming(id))
-            .map_err(|e| tracing::debug!(error = %e, "reading every file of the trail"))
-            .ok()
-    });
+    let narrowed = filter
+        .payment_id
+        .as_deref()
+        .filter(|_| !filter.every_file)
+        .and_then(|id| {
+            super::index::Index::open(location)
+                .and_then(|index| index.files_naming(id))
+                .map_err(|e| tracing::debug!(error = %e, "reading every file of the trail"))
+                .ok()
+        });
     let needle = filter.payment_id.as_deref().and_then(plain_json_string);
     let finder = needle.as_deref().map(memchr::memmem::Finder::new);
     scanned.narrowed = narrowed.is_some();
@@ -379,10 +385,22 @@ pub struct HistoryRow {
 pub fn history(
     location: &Location,
     payment_id: &str,
+    each: impl FnMut(HistoryRow) -> Result<(), QueryError>,
+) -> Result<Scanned, QueryError> {
+    history_reading(location, payment_id, false, each)
+}
+
+/// [`history`], reading every file of the trail when `every_file` (not trusting the index to
+/// say which files name the payment).
+pub fn history_reading(
+    location: &Location,
+    payment_id: &str,
+    every_file: bool,
     mut each: impl FnMut(HistoryRow) -> Result<(), QueryError>,
 ) -> Result<Scanned, QueryError> {
     let filter = Filter {
         payment_id: Some(payment_id.to_owned()),
+        every_file,
         ..Filter::default()
     };
     scan(location, &filter, |_, _, found| {

@@ -299,6 +299,7 @@ fn filter(
         gateway: args.gateway.map(GatewayKind::from),
         outcome,
         events: args.event.clone(),
+        every_file: false,
     })
 }
 
@@ -401,7 +402,7 @@ fn history(args: &AuditHistoryArgs) -> Result<Exit, CliError> {
         "took",
     ]);
     let mut rows = 0u64;
-    let scanned = query::history(&location, &args.id, |row| {
+    let scanned = query::history_reading(&location, &args.id, args.no_index, |row| {
         rows += 1;
         // Every cell escaped: a trail line's text is whatever was written into it.
         table.add_row(

@@ -149,8 +149,10 @@ pub async fn run(args: ServeCmdArgs) -> Result<Exit, CliError> {
         if tls.is_some() { "https" } else { "http" }
     );
     let syncing = tokio::spawn(Arc::clone(&service).sync_in_background());
+    let indexing = tokio::spawn(Arc::clone(&service).index_in_background());
     paystat::serve::serve(listener, Arc::clone(&service), tls, stopped()).await;
     syncing.abort();
+    indexing.abort();
     if let Some(Err(e)) = checker.cache().map(|cache| cache.flush()) {
         eprintln!(
             "paystat: {}; those answers will be asked again",

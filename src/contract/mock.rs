@@ -75,8 +75,9 @@ pub async fn register_with(
     }
     // Served to any client (`mock serve`, the demo), a scenario with an explanation has its
     // times moved so that its `explain.now` is now: a payment two business days into a bank
-    // debit is two days old whenever the mock runs.
-    let moved = (strictness == Strictness::AnyClient)
+    // debit is two days old whenever the mock runs. One whose expectation pins a date
+    // (`final_after`) keeps its times, so that `paystat verify` against the mock still holds.
+    let moved = (strictness == Strictness::AnyClient && scenario.expect.final_after.is_none())
         .then_some(scenario.explain.as_ref())
         .flatten()
         .and_then(|case| {

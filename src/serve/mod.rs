@@ -182,6 +182,22 @@ impl Service {
         }
     }
 
+    /// Brings the trail's index up to date at start and then every minute, until the service
+    /// stops, so that an explanation or a history reads only the lines written since.
+    pub async fn index_in_background(self: Arc<Self>) {
+        loop {
+            let location = self.trail.location.clone();
+            let refreshed = tokio::task::spawn_blocking(move || {
+                crate::audit::index::Index::open(&location).map(drop)
+            })
+            .await;
+            if let Ok(Err(e)) = refreshed {
+                tracing::warn!(error = %e, "the trail's index is not kept up to date");
+            }
+            self.checker.clock().sleep(Duration::from_secs(60)).await;
+        }
+    }
+
     /// Syncs the feeds every `sync_every`, until the service stops: a payment's cached answer is
     /// dropped once its gateway's feed says it changed.
     pub async fn sync_in_background(self: Arc<Self>) {

@@ -96,6 +96,7 @@ impl ExportQuery {
                 gateway,
                 outcome,
                 events,
+                every_file: false,
             },
             format,
         ))

@@ -9,6 +9,7 @@
 //! against `cat` of the same files (the baseline: reading the bytes and nothing else).
 
 mod child;
+mod server;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,10 @@ fn main() {
                 "csv",
             ],
         ),
-        ("history", vec!["history", "txn_0000042"]),
+        (
+            "history (no index)",
+            vec!["history", "txn_0000042", "--no-index"],
+        ),
         ("stats", vec!["stats", "--by", "gateway"]),
     ];
     let (cat_small, _) = run(Command::new("sh")
@@ -76,6 +80,82 @@ fn main() {
             rss_big,
             rss_big / rss_small,
             t_big.as_secs_f64() / cat_big.as_secs_f64().max(1e-3),
+        );
+    }
+    one_payment(&big, lines);
+}
+
+/// One payment on the big trail: `audit history` reading every file, then with the trail's
+/// index (built by the first run, brought up to date by later ones), and `explain` (a check of
+/// the payment against the bench's local ledger, the gateway's facts, every line about it in the
+/// trail, the rules) with a warm index and after the index is removed.
+fn one_payment(big: &Path, lines: u64) {
+    let port = server::serve(std::sync::Arc::new(|request| {
+        let id = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        format!(
+            r#"{{"id": "{id}", "status": "pending", "amount": 150.00, "currency": "USD", "created_at": "2026-10-01T08:00:00Z"}}"#
+        )
+    }));
+    let index = big.join("index.sqlite");
+    let explain = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paystat"));
+        cmd.args(["explain", "txn_0000042", "--audit-dir"])
+            .arg(big)
+            .env_remove("PAYSTAT_AUDIT_KEY")
+            .env_remove("PAYSTAT_CONFIG")
+            .env("XDG_CONFIG_HOME", big.join("no-config"))
+            .env("PAYSTAT_LEDGER_URL", format!("http://127.0.0.1:{port}/v1"))
+            .env("PAYSTAT_LEDGER_ENVIRONMENT", "mock")
+            .env("PAYSTAT_LEDGER_TOKEN", "bench-ledger-token-0001");
+        cmd
+    };
+    // Another paystat's `audit history` on the same trail (`BASELINE_PAYSTAT=path`): an earlier
+    // build, for a before-and-after in one run.
+    let baseline = std::env::var_os("BASELINE_PAYSTAT").map(|bin| {
+        let mut cmd = paystat_audit(big, &["history", "txn_0000042"]);
+        let mut other = Command::new(bin);
+        other.args(cmd.get_args()).env_remove("PAYSTAT_AUDIT_KEY");
+        cmd = other;
+        run(&mut cmd)
+    });
+    let _ = std::fs::remove_file(&index);
+    let every = run(&mut paystat_audit(
+        big,
+        &["history", "txn_0000042", "--no-index"],
+    ));
+    let built = run(&mut paystat_audit(big, &["history", "txn_0000042"]));
+    let warm = run(&mut paystat_audit(big, &["history", "txn_0000042"]));
+    let explained = run(&mut explain());
+    let _ = std::fs::remove_file(&index);
+    let cold = run(&mut explain());
+    println!("\none payment (txn_0000042) of a {lines}-line trail:");
+    if let Some((t, rss)) = baseline {
+        println!(
+            "{:<22} {:>6.2} s, {:>5.1} MiB peak RSS  |  {:.3} of reading every file",
+            "history, BASELINE_PAYSTAT",
+            t.as_secs_f64(),
+            rss,
+            t.as_secs_f64() / every.0.as_secs_f64().max(1e-3)
+        );
+    }
+    for (name, (t, rss)) in [
+        ("history, every file", every),
+        ("history, index built", built),
+        ("history, index warm", warm),
+        ("explain, index warm", explained),
+        ("explain, no index yet", cold),
+    ] {
+        println!(
+            "{name:<22} {:>6.2} s, {:>5.1} MiB peak RSS  |  {:.3} of reading every file",
+            t.as_secs_f64(),
+            rss,
+            t.as_secs_f64() / every.0.as_secs_f64().max(1e-3)
         );
     }
 }

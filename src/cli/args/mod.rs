@@ -578,6 +578,10 @@ pub struct AuditHistoryArgs {
     /// The payment id.
     #[arg(value_name = "ID")]
     pub id: String,
+    /// Read every file of the trail, not only those its index says name the payment (the
+    /// index is a guide to where to look; this does without it).
+    #[arg(long)]
+    pub no_index: bool,
 }
 
 /// How `audit stats` groups.
