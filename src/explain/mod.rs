@@ -113,7 +113,7 @@ pub struct TrailPart {
     pub lines: u64,
     /// Of those, shown on the timeline (the newest [`MAX_LINES_SHOWN`]).
     pub shown: u64,
-    /// Our checks of this payment that timed out in the 24 hours before now.
+    /// Our checks of this payment that timed out in the 24 hours before now, this one included.
     pub timeouts_24h: u32,
     /// Whether our checks of other payments at this gateway were answered in those 24 hours
     /// (unknown without the trail's index).
@@ -235,6 +235,12 @@ impl Checker {
         })
         .await
         .unwrap_or_else(|e| TrailRead::failed(format!("the trail reader stopped: {e}")));
+        let mut read = read;
+        // This check is one of ours too: a payment whose third check in a day times out now
+        // has timed out three times.
+        if explained.result.outcome == Outcome::Timeout {
+            read.part.timeouts_24h += 1;
+        }
         Ok(explain_with(explained, read, now, options))
     }
 
@@ -340,57 +346,45 @@ fn read_trail(
         read.part.lines += 1;
         let envelope = found.envelope();
         let at = parse_time(&envelope.timestamp);
-        let moment =
-            match found {
-                Found::Check(record) => {
-                    let check = record.check.as_ref();
-                    if within_day(at) {
-                        if check.outcome == Outcome::Timeout {
-                            read.part.timeouts_24h += 1;
-                        }
-                        if check.source == Source::Gateway
-                            && matches!(check.outcome, Outcome::Found | Outcome::NotFound)
-                        {
-                            answered_24h += 1;
-                        }
+        let moment = match found {
+            Found::Check(record) => {
+                let check = record.check.as_ref();
+                if within_day(at) {
+                    if check.outcome == Outcome::Timeout {
+                        read.part.timeouts_24h += 1;
                     }
-                    let around = match (&index, check.gateway, at) {
-                    (Some(index), Some(g), Some(at)) if check.source == Source::Gateway => index
-                        .hours(g.as_str(), at.unix_timestamp() - 3600, at.unix_timestamp() + 3600)
-                        .ok()
-                        .map(|c| {
-                            format!(
-                                "{g} within an hour of it: {} checks, {} timed out, {} failed",
-                                c.checks, c.timeouts, c.errors
-                            )
-                        }),
-                    _ => None,
-                };
-                    Moment {
-                        at: envelope.timestamp.to_string(),
-                        from: "paystat",
-                        what: match check.source {
-                            Source::Cache => "answer reused from the status cache".into(),
-                            Source::Gateway => "checked".into(),
-                        },
-                        detail: Some(
-                            [Some(check_words(check)), around]
-                                .into_iter()
-                                .flatten()
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        ),
-                        actor: show_actors.then(|| envelope.actor.to_string()),
+                    if check.source == Source::Gateway
+                        && matches!(check.outcome, Outcome::Found | Outcome::NotFound)
+                    {
+                        answered_24h += 1;
                     }
                 }
-                Found::Other { envelope, .. } => Moment {
+                let around = index.as_ref().and_then(|index| around(index, check, at));
+                Moment {
                     at: envelope.timestamp.to_string(),
                     from: "paystat",
-                    what: envelope.event.to_string(),
-                    detail: None,
+                    what: match check.source {
+                        Source::Cache => "answer reused from the status cache".into(),
+                        Source::Gateway => "checked".into(),
+                    },
+                    detail: Some(
+                        [Some(check_words(check)), around]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
                     actor: show_actors.then(|| envelope.actor.to_string()),
-                },
-            };
+                }
+            }
+            Found::Other { envelope, .. } => Moment {
+                at: envelope.timestamp.to_string(),
+                from: "paystat",
+                what: envelope.event.to_string(),
+                detail: None,
+                actor: show_actors.then(|| envelope.actor.to_string()),
+            },
+        };
         if moments.len() == MAX_LINES_SHOWN {
             moments.pop_front();
         }
@@ -410,6 +404,20 @@ fn read_trail(
     };
     read.moments = moments.into();
     read
+}
+
+/// How `check`'s gateway answered our other checks within an hour of it (the "timeout patterns"
+/// of an on-call's question), for a check that asked its gateway.
+fn around(index: &Index, check: &CheckResult, at: Option<OffsetDateTime>) -> Option<String> {
+    let (gateway, at) = (check.gateway?, at?.unix_timestamp());
+    if check.source != Source::Gateway {
+        return None;
+    }
+    let c = index.hours(gateway.as_str(), at - 3600, at + 3600).ok()?;
+    Some(format!(
+        "{gateway} within an hour of it: {} checks, {} timed out, {} failed",
+        c.checks, c.timeouts, c.errors
+    ))
 }
 
 /// A check's outcome in a few words: `found: pending (processing), 120 ms, 1 attempt`.

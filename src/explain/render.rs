@@ -137,7 +137,7 @@ pub fn render(e: &Explanation) -> String {
     };
     let _ = writeln!(
         out,
-        "\nOur trail: {} earlier line{} about this payment ({shown_lines}); {} timed out in the last 24 h; {}.",
+        "\nOur trail: {} earlier line{} about this payment ({shown_lines}); {} of our checks of it timed out in the last 24 h, this one included; {}.",
         t.lines,
         if t.lines == 1 { "" } else { "s" },
         t.timeouts_24h,
