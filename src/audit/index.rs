@@ -25,7 +25,7 @@ use super::files::{self, Location};
 const TAIL: u64 = 64;
 
 /// The index's own format; an index of another format is rebuilt.
-const FORMAT: i64 = 1;
+const FORMAT: i64 = 2;
 
 /// Where the index of the trail at `location` lives.
 pub fn path_of(location: &Location) -> PathBuf {
@@ -120,8 +120,8 @@ impl Index {
         }
         self.connection.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, covered INTEGER NOT NULL, tail BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS ids (id INTEGER NOT NULL, file TEXT NOT NULL, PRIMARY KEY (id, file)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, covered INTEGER NOT NULL, tail BLOB NOT NULL,
+                 ids BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS hours (file TEXT NOT NULL, gateway TEXT NOT NULL, hour INTEGER NOT NULL,
                  checks INTEGER NOT NULL, answered INTEGER NOT NULL, timeouts INTEGER NOT NULL, errors INTEGER NOT NULL,
                  PRIMARY KEY (file, gateway, hour)) WITHOUT ROWID;
@@ -150,7 +150,9 @@ impl Index {
                 .map_err(|e| e.to_string())?;
             rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?
         };
+        // What each file needs: nothing, its new lines, or a reading from the start.
         let mut present = Vec::new();
+        let mut plan: Vec<(&PathBuf, String, u64)> = Vec::new();
         for path in &files {
             let name = name_of(path);
             present.push(name.clone());
@@ -171,24 +173,24 @@ impl Index {
                 }
                 None => 0,
             };
-            let read = read_file(path, start).map_err(|e| e.to_string())?;
+            plan.push((path, name, start));
+        }
+        // The files are read on every core (a first index reads the whole trail); the index is
+        // written on this thread, in the transaction.
+        let reads = read_all(&plan);
+        for ((path, name, start), read) in plan.iter().zip(reads) {
+            let read = read.map_err(|e| e.to_string())?;
             let covered = if is_compressed(path) {
-                length
+                std::fs::metadata(path).map_err(|e| e.to_string())?.len()
             } else {
                 read.end
             };
-            store(&transaction, &name, &read).map_err(|e| e.to_string())?;
             let tail = if is_compressed(path) {
                 Vec::new()
             } else {
                 tail_of(path, covered).map_err(|e| e.to_string())?
             };
-            transaction
-                .execute(
-                    "INSERT OR REPLACE INTO files (name, covered, tail) VALUES (?1, ?2, ?3)",
-                    params![name, covered as i64, tail],
-                )
-                .map_err(|e| e.to_string())?;
+            store(&transaction, name, *start, covered, &tail, &read).map_err(|e| e.to_string())?;
         }
         for name in known.keys().filter(|n| !present.contains(n)) {
             forget(&transaction, name).map_err(|e| e.to_string())?;
@@ -202,15 +204,19 @@ impl Index {
             path: path_of(&self.location).display().to_string(),
             why: e.to_string(),
         };
+        let wanted = key(payment_id);
         let mut statement = self
             .connection
-            .prepare_cached("SELECT file FROM ids WHERE id = ?1")
+            .prepare_cached("SELECT name, ids FROM files")
             .map_err(fail)?;
-        let names: Vec<String> = statement
-            .query_map([key(payment_id)], |r| r.get(0))
-            .map_err(fail)?
-            .collect::<Result<_, _>>()
-            .map_err(fail)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut rows = statement.query([]).map_err(fail)?;
+        while let Some(row) = rows.next().map_err(fail)? {
+            let ids = row.get_ref(1).map_err(fail)?.as_blob().unwrap_or_default();
+            if holds(ids, wanted) {
+                names.push(row.get(0).map_err(fail)?);
+            }
+        }
         let files = self.location.files().map_err(|e| IndexError {
             path: self.location.path().display().to_string(),
             why: e.to_string(),
@@ -271,7 +277,6 @@ fn tail_of(path: &Path, end: u64) -> std::io::Result<Vec<u8>> {
 
 fn forget(connection: &Connection, name: &str) -> rusqlite::Result<()> {
     connection.execute("DELETE FROM files WHERE name = ?1", [name])?;
-    connection.execute("DELETE FROM ids WHERE file = ?1", [name])?;
     connection.execute("DELETE FROM hours WHERE file = ?1", [name])?;
     Ok(())
 }
@@ -322,12 +327,93 @@ fn read_file(path: &Path, start: u64) -> std::io::Result<Learned> {
     Ok(read)
 }
 
-fn store(connection: &Connection, name: &str, read: &Learned) -> rusqlite::Result<()> {
-    let mut ids =
-        connection.prepare_cached("INSERT OR IGNORE INTO ids (id, file) VALUES (?1, ?2)")?;
-    for id in &read.ids {
-        ids.execute(params![id, name])?;
+/// A file's ids as stored: sorted, each 8 bytes little-endian.
+fn encode(ids: &[i64]) -> Vec<u8> {
+    ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+}
+
+fn decode(blob: &[u8]) -> Vec<i64> {
+    blob.chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect()
+}
+
+/// Whether the stored ids `blob` hold `id` (a binary search over the sorted 8-byte ids).
+fn holds(blob: &[u8], id: i64) -> bool {
+    let count = blob.len() / 8;
+    let at = |i: usize| i64::from_le_bytes(blob[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match at(mid).cmp(&id) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => low = mid + 1,
+            std::cmp::Ordering::Greater => high = mid,
+        }
     }
+    false
+}
+
+/// Reads every planned file (from its start offset), on as many threads as there are cores.
+fn read_all(plan: &[(&PathBuf, String, u64)]) -> Vec<std::io::Result<Learned>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::Mutex<Option<std::io::Result<Learned>>>> =
+        plan.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, _, start)) = plan.get(i) else {
+                        break;
+                    };
+                    let read = read_file(path, *start);
+                    *done[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(read);
+                }
+            });
+        }
+    });
+    done.into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(std::io::Error::other("a file was not read")))
+        })
+        .collect()
+}
+
+/// Writes what `read` learned of file `name` (read from `start`; a file read from its start
+/// replaces what was known of it, one that grew adds to it).
+fn store(
+    connection: &Connection,
+    name: &str,
+    start: u64,
+    covered: u64,
+    tail: &[u8],
+    read: &Learned,
+) -> rusqlite::Result<()> {
+    let mut ids = if start == 0 {
+        Vec::new()
+    } else {
+        connection
+            .query_row("SELECT ids FROM files WHERE name = ?1", [name], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|blob| decode(&blob))
+            .unwrap_or_default()
+    };
+    ids.extend_from_slice(&read.ids);
+    ids.sort_unstable();
+    ids.dedup();
+    connection.execute(
+        "INSERT OR REPLACE INTO files (name, covered, tail, ids) VALUES (?1, ?2, ?3, ?4)",
+        params![name, covered as i64, tail, encode(&ids)],
+    )?;
     let mut hours = connection.prepare_cached(
         "INSERT INTO hours (file, gateway, hour, checks, answered, timeouts, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (file, gateway, hour) DO UPDATE SET checks = checks + excluded.checks,
@@ -505,6 +591,24 @@ mod tests {
             r#"{{"v":3,"seq":{seq},"prev":"00","chain":"sha256","timestamp":"{at}","event":"payment.status_check","actor":"a","os_user":"a","origin":{{"host":"h","pid":1}},"request":{{"method":"GET","path":"/v1/payments/x"}},"payment_id":{},"gateway":"{gateway}","outcome":"{outcome}","attempt_log":[{{"attempt":1,"outcome":"found"}}],"source":"{source}""#,
             serde_json::to_string(id).unwrap()
         )
+    }
+
+    #[test]
+    fn a_files_ids_are_found_by_binary_search() {
+        let mut ids: Vec<i64> = (0..1000).map(|i| key(&format!("txn_{i}"))).collect();
+        ids.push(i64::MIN);
+        ids.push(i64::MAX);
+        ids.sort_unstable();
+        let blob = encode(&ids);
+        assert_eq!(decode(&blob), ids);
+        for id in &ids {
+            assert!(holds(&blob, *id));
+        }
+        for i in 1000..1100 {
+            assert!(!holds(&blob, key(&format!("txn_{i}"))));
+        }
+        assert!(!holds(&[], 0));
+        assert!(holds(&encode(&[7]), 7) && !holds(&encode(&[7]), 8));
     }
 
     #[test]
