@@ -175,22 +175,12 @@ impl Index {
             };
             plan.push((path, name, start));
         }
-        // The files are read on every core (a first index reads the whole trail); the index is
-        // written on this thread, in the transaction.
-        let reads = read_all(&plan);
-        for ((path, name, start), read) in plan.iter().zip(reads) {
-            let read = read.map_err(|e| e.to_string())?;
-            let covered = if is_compressed(path) {
-                std::fs::metadata(path).map_err(|e| e.to_string())?.len()
-            } else {
-                read.end
-            };
-            let tail = if is_compressed(path) {
-                Vec::new()
-            } else {
-                tail_of(path, covered).map_err(|e| e.to_string())?
-            };
-            store(&transaction, name, *start, covered, &tail, &read).map_err(|e| e.to_string())?;
+        // The files are read on every core (a first index reads the whole trail), a few at a
+        // time so that memory does not grow with the trail; the index is written on this
+        // thread, in the transaction.
+        let batch = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
+        for chunk in plan.chunks(batch) {
+            store_all(&transaction, chunk, read_all(chunk))?;
         }
         for name in known.keys().filter(|n| !present.contains(n)) {
             forget(&transaction, name).map_err(|e| e.to_string())?;
@@ -325,6 +315,29 @@ fn read_file(path: &Path, start: u64) -> std::io::Result<Learned> {
     read.ids.sort_unstable();
     read.ids.dedup();
     Ok(read)
+}
+
+/// Writes what was read of `plan`'s files into the index.
+fn store_all(
+    transaction: &Connection,
+    plan: &[(&PathBuf, String, u64)],
+    reads: Vec<std::io::Result<Learned>>,
+) -> Result<(), String> {
+    for ((path, name, start), read) in plan.iter().zip(reads) {
+        let read = read.map_err(|e| e.to_string())?;
+        let covered = if is_compressed(path) {
+            std::fs::metadata(path).map_err(|e| e.to_string())?.len()
+        } else {
+            read.end
+        };
+        let tail = if is_compressed(path) {
+            Vec::new()
+        } else {
+            tail_of(path, covered).map_err(|e| e.to_string())?
+        };
+        store(transaction, name, *start, covered, &tail, &read).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// A file's ids as stored: sorted, each 8 bytes little-endian.
