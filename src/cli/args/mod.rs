@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-#[cfg(feature = "serve")]
 mod explain;
-mod serve;
 #[cfg(feature = "serve")]
+mod serve;
 pub use explain::{ExplainArgs, ExplainFormat};
+#[cfg(feature = "serve")]
 pub use serve::{LogFormat, ServeCmdArgs, TokenCommand, TokenConfigArgs};
 
 /// What is the status of this payment, whatever system it went through?
