@@ -446,3 +446,32 @@ async fn a_bulk_run_with_explain_diagnoses_each_stale_result() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--stale-after"));
 }
+
+#[tokio::test]
+async fn a_stripe_key_echoed_in_the_facts_or_the_refunds_never_reaches_the_output() {
+    let mut scenario = explain_scenarios()
+        .into_iter()
+        .find(|s| s.gateway == GatewayKind::Stripe && !s.history.is_empty())
+        .unwrap();
+    let key = crate::helpers::STRIPE_KEY;
+    let body = String::from_utf8(scenario.body_bytes.clone()).unwrap();
+    let echoed = body.replace("Payment complete.", &format!("Payment complete for {key}"));
+    assert_ne!(echoed, body);
+    scenario.body_bytes = echoed.into_bytes();
+    let page = scenario.history[0].replace("requested_by_customer", key);
+    assert_ne!(page, scenario.history[0]);
+    scenario.history = vec![page];
+    let explanation = explain(&scenario, true).await;
+    let text = paystat::explain::render(&explanation);
+    let json = serde_json::to_string(&explanation).unwrap();
+    let debug = format!("{explanation:?}");
+    assert!(text.contains("Payment complete for [REDACTED]"), "{text}");
+    for canary in CANARIES {
+        for form in crate::helpers::secret_forms(canary) {
+            assert!(
+                !text.contains(&form) && !json.contains(&form) && !debug.contains(&form),
+                "{form} in {text}"
+            );
+        }
+    }
+}

@@ -697,6 +697,13 @@ async fn no_secret_leaves_the_service() {
         app.get("/v1/payments/txn_001", Some(&format!("{ops}x")))
             .await,
         app.get("/v1/audit/export", Some(&compliance)).await,
+        app.get("/v1/payments/txn_002/explanation", Some(&compliance))
+            .await,
+        app.get(
+            &format!("/v1/payments/{}/explanation", encoded(LEDGER_TOKEN)),
+            Some(&ops),
+        )
+        .await,
         app.get("/metrics", None).await,
         app.get("/openapi.json", None).await,
         app.get("/readyz", None).await,
