@@ -13,6 +13,7 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   5  the results could not be written to standard output (a closed pipe is not an error)
   130, 143  stopped by Ctrl-C (SIGINT) or SIGTERM: the checks sent are shown and audited
 `paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.
+`paystat explain`: as `check` for the payment's one check; 2 also for rules it cannot use.
 `paystat cache sync`: 0 every change feed was read, 1 one could not be read, 2 usage (also a
 damaged or newer status cache, for every command).";
 
