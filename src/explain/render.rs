@@ -45,6 +45,9 @@ pub fn render(e: &Explanation) -> String {
         "{} · {gateway} · {status}{amount}",
         crate::payment_id::display_safe(&e.payment_id)
     );
+    if let Some(detail) = &r.detail {
+        let _ = writeln!(out, "{}", shown(detail));
+    }
     if let Some(created) = &r.created_at {
         let age = e
             .age_s
