@@ -173,24 +173,16 @@ pub struct Explanation {
     pub explained_at: String,
     /// The check made now (audited like any check).
     pub result: CheckResult,
-    /// How the customer pays, as the gateway says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// What the gateway waits for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_action: Option<String>,
-    /// The day the gateway expects the money to settle.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_settlement: Option<String>,
+    /// What the gateway says beyond the status: how the customer pays, what it waits for, when
+    /// it expects the money to settle, its notes (its dated events are on the timeline).
+    #[serde(flatten)]
+    pub facts: Facts,
     /// Time since the gateway created the payment, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_s: Option<u64>,
     /// Business days since the gateway created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub business_days: Option<u32>,
-    /// What the gateway says without a date.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
     /// Requests sent for the gateway's history, beyond the check's own.
     pub history_requests: u32,
     /// Why the gateway's history could not be read to its end.
@@ -455,7 +447,7 @@ fn explain_with(
 ) -> Explanation {
     let Explained {
         result,
-        facts,
+        mut facts,
         history_requests,
         history_error,
         ..
@@ -491,7 +483,7 @@ fn explain_with(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         ))
         .unwrap_or_else(|_| now.unix_timestamp().to_string());
-    let mut timeline: Vec<Moment> = facts.events.iter().map(gateway_moment).collect();
+    let mut timeline: Vec<Moment> = facts.events.drain(..).map(gateway_moment).collect();
     timeline.extend(trail.moments);
     timeline.push(Moment {
         at: explained_at.clone(),
@@ -505,12 +497,9 @@ fn explain_with(
     Explanation {
         payment_id: result.payment_id.clone(),
         explained_at,
-        method: facts.method,
-        next_action: facts.next_action,
-        expected_settlement: facts.expected_settlement,
+        facts,
         age_s: age,
         business_days,
-        notes: facts.notes,
         history_requests,
         history_error,
         trail: trail.part,
@@ -520,12 +509,12 @@ fn explain_with(
     }
 }
 
-fn gateway_moment(event: &GatewayEvent) -> Moment {
+fn gateway_moment(event: GatewayEvent) -> Moment {
     Moment {
-        at: event.at.clone(),
+        at: event.at,
         from: "gateway",
-        what: event.what.clone(),
-        detail: event.detail.clone(),
+        what: event.what,
+        detail: event.detail,
         actor: None,
     }
 }

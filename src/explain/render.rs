@@ -65,13 +65,13 @@ pub fn render(e: &Explanation) -> String {
         let _ = writeln!(out, "created {created}{age}{days}");
     }
     let mut facts = Vec::new();
-    if let Some(method) = &e.method {
+    if let Some(method) = &e.facts.method {
         facts.push(format!("paid by {}", shown(method)));
     }
-    if let Some(action) = &e.next_action {
+    if let Some(action) = &e.facts.next_action {
         facts.push(format!("next action {}", shown(action)));
     }
-    if let Some(day) = &e.expected_settlement {
+    if let Some(day) = &e.facts.expected_settlement {
         facts.push(format!("expected to settle {}", shown(day)));
     }
     if !facts.is_empty() {
@@ -97,9 +97,9 @@ pub fn render(e: &Explanation) -> String {
             shown(&m.what)
         );
     }
-    if !e.notes.is_empty() || e.history_error.is_some() {
+    if !e.facts.notes.is_empty() || e.history_error.is_some() {
         let _ = writeln!(out, "\nThe gateway says");
-        for note in &e.notes {
+        for note in &e.facts.notes {
             let _ = writeln!(out, "  - {}", shown(note));
         }
         if let Some(error) = &e.history_error {

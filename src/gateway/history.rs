@@ -43,7 +43,9 @@ pub struct Facts {
     /// The day the gateway expects the money to settle (Plaid's `expected_settlement_date`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_settlement: Option<String>,
-    /// The gateway's own dated events, in the order it lists them.
+    /// The gateway's own dated events, in the order it lists them (an explanation shows them on
+    /// its timeline, not here).
+    #[serde(skip_serializing)]
     pub events: Vec<GatewayEvent>,
     /// What the gateway says without a date (Stripe's `last_payment_error`).
     #[serde(skip_serializing_if = "Vec::is_empty")]

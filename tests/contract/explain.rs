@@ -236,6 +236,23 @@ async fn ledger_cli(dir: &Path) -> (EmbeddedMock, std::process::Command) {
     (mock, cmd)
 }
 
+/// `paystat explain ID --rules DIR` on the ledger's mock: its standard output, once it succeeded.
+async fn explain_cli(dir: &Path, id: &str, rules: &Path) -> String {
+    let (_mock, mut cmd) = ledger_cli(dir).await;
+    let out = cmd
+        .args(["explain", id, "--rules"])
+        .arg(rules)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn a_tpm_rule_file_applies_without_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,18 +283,7 @@ status = "failed"
 "#,
     )
     .unwrap();
-    let (_mock, mut cmd) = ledger_cli(dir.path()).await;
-    let out = cmd
-        .args(["explain", "txn_002", "--rules"])
-        .arg(&rules)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = explain_cli(dir.path(), "txn_002", &rules).await;
     assert!(
         stdout.contains("Diagnosis: ledger-pending-over-24h"),
         "{stdout}"
@@ -286,13 +292,7 @@ status = "failed"
         stdout.contains("the ledger pager, #ledger-oncall"),
         "{stdout}"
     );
-    let (_mock, mut cmd) = ledger_cli(dir.path()).await;
-    let out = cmd
-        .args(["explain", "txn_003", "--rules"])
-        .arg(&rules)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = explain_cli(dir.path(), "txn_003", &rules).await;
     assert!(
         stdout.contains("Diagnosis: ledger-failed-funds"),
         "{stdout}"
