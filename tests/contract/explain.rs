@@ -475,3 +475,90 @@ async fn a_stripe_key_echoed_in_the_facts_or_the_refunds_never_reaches_the_outpu
         }
     }
 }
+
+/// The refunded Stripe scenario with `pages` as its refund list.
+fn refunded_with_pages(pages: &[serde_json::Value]) -> Scenario {
+    let mut scenario = explain_scenarios()
+        .into_iter()
+        .find(|s| s.gateway == GatewayKind::Stripe && !s.history.is_empty())
+        .unwrap();
+    scenario.history = pages.iter().map(|p| p.to_string()).collect();
+    scenario
+}
+
+fn refund_page(ids: &[&str], has_more: bool) -> serde_json::Value {
+    let data: Vec<serde_json::Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({"id": id, "object": "refund", "amount": 100, "currency": "usd",
+                "created": 1_796_119_200 + i as i64, "status": "succeeded"})
+        })
+        .collect();
+    serde_json::json!({"object": "list", "data": data, "has_more": has_more, "url": "/v1/refunds"})
+}
+
+#[tokio::test]
+async fn the_gateways_history_is_read_page_by_page_and_a_page_that_does_not_advance_ends_it() {
+    let scenario = refunded_with_pages(&[
+        refund_page(&["re_1", "re_2"], true),
+        refund_page(&["re_3"], false),
+    ]);
+    let explanation = explain(&scenario, true).await;
+    assert_eq!(explanation.history_requests, 2);
+    assert_eq!(explanation.history_error, None);
+    let refunds = explanation
+        .timeline
+        .iter()
+        .filter(|m| m.what == "refund.created")
+        .count();
+    assert_eq!(refunds, 3);
+    // A second page that says "more" after the same refund would be asked for ever.
+    let scenario = refunded_with_pages(&[
+        refund_page(&["re_1", "re_2"], true),
+        refund_page(&["re_2"], true),
+    ]);
+    let explanation = explain(&scenario, true).await;
+    assert_eq!(explanation.history_requests, 2);
+    assert_eq!(
+        explanation.history_error.as_deref(),
+        Some("the history did not advance from one page to the next")
+    );
+}
+
+#[tokio::test]
+async fn explain_asks_the_gateway_whatever_the_cache_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
+    let mock = EmbeddedMock::start(
+        set.scenarios()
+            .iter()
+            .filter(|s| s.gateway == GatewayKind::Ledger),
+    )
+    .await;
+    let checker = spawn(
+        dir.path(),
+        GatewayKind::Ledger,
+        &mock.base_url(GatewayKind::Ledger),
+    )
+    .env("PAYSTAT_LEDGER_ENVIRONMENT", Some("mock"))
+    .cache()
+    .build();
+    // txn_001 is completed for good: the cache keeps it and reuses it.
+    checker.check("txn_001").await.unwrap();
+    checker.cache().unwrap().flush().unwrap();
+    let again = checker.check("txn_001").await.unwrap();
+    assert_eq!(again.source, paystat::Source::Cache);
+    let explanation = checker
+        .explain("txn_001", &Ask::default(), &options(false))
+        .await
+        .unwrap();
+    assert_eq!(explanation.result.source, paystat::Source::Gateway);
+    assert_eq!(explanation.trail.lines, 2);
+    let reused = explanation
+        .timeline
+        .iter()
+        .filter(|m| m.what == "answer reused from the status cache")
+        .count();
+    assert_eq!(reused, 1);
+}
