@@ -26,7 +26,17 @@ pub async fn run(args: ExplainArgs) -> Result<Exit, CliError> {
         Routing::Fixed(kind) => BTreeSet::from([kind]),
         Routing::Auto => paystat::gateways::route(&args.id).into_iter().collect(),
     };
+    let base_url = match (routing, args.base_url) {
+        (_, None) => None,
+        (Routing::Fixed(kind), Some(url)) => Some((kind, url)),
+        (Routing::Auto, Some(_)) => {
+            return Err(CliError::usage(
+                "--base-url names one gateway's URL and cannot be used with --gateway auto",
+            ));
+        }
+    };
     let overrides = Overrides {
+        base_url,
         timeout: args.timeout,
         no_proxy: args.connection.no_proxy,
         ca_cert: args.connection.ca_cert,

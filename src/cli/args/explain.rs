@@ -26,6 +26,10 @@ pub struct ExplainArgs {
     /// The gateway to ask (default: ledger, like `check`; `auto` decides from the id's shape).
     #[arg(long, value_enum, default_value = "ledger")]
     pub gateway: GatewayArg,
+    /// The gateway's base URL (default: its PAYSTAT_…_URL variable, the config file, then the
+    /// provider's own); needs a named --gateway.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// A folder of rule files to use instead of the built-in rules (also `[explain] rules_dir`).
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
