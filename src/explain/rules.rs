@@ -487,6 +487,54 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_on_other_values_is_not_shadowed_and_one_on_fewer_is() {
+        let rule = |name: &str, gateway: &str| {
+            format!("[[rule]]\nname = \"{name}\"\n{TAIL}[rule.when]\ngateway = {gateway}\n")
+        };
+        let both = rule("stripe", "\"stripe\"") + &rule("plaid", "\"plaid\"");
+        assert_eq!(rules(&both).unwrap().rules().len(), 2);
+        let wider_later = rule("stripe", "\"stripe\"") + &rule("either", "[\"stripe\", \"plaid\"]");
+        assert_eq!(rules(&wider_later).unwrap().rules().len(), 2);
+        let narrower_later =
+            rule("either", "[\"stripe\", \"plaid\"]") + &rule("stripe", "\"stripe\"");
+        let e = rules(&narrower_later).unwrap_err();
+        assert!(
+            e.problem.contains("`stripe`") && e.problem.contains("`either`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn age_bounds_hold_at_their_edges() {
+        let day = Duration::from_secs(86_400);
+        let at = |age: Duration| Situation {
+            age: Some(age),
+            ..Situation::default()
+        };
+        let older = When {
+            older_than: Some(day),
+            ..When::default()
+        };
+        assert!(older.holds(&at(day)));
+        assert!(older.holds(&at(day * 2)));
+        assert!(!older.holds(&at(day / 2)));
+        let younger = When {
+            younger_than: Some(day),
+            ..When::default()
+        };
+        assert!(younger.holds(&at(day / 2)));
+        assert!(
+            !younger.holds(&at(day)),
+            "younger than a day is under a day"
+        );
+        assert!(!younger.holds(&at(day * 2)));
+        assert!(
+            !younger.holds(&Situation::default()),
+            "an unknown age is not young"
+        );
+    }
+
+    #[test]
     fn contradictions_are_refused() {
         for when in [
             "older_than = \"2d\"\nyounger_than = \"1d\"",
