@@ -505,6 +505,119 @@ mod tests {
     }
 
     #[test]
+    fn a_later_rule_is_shadowed_only_when_every_bound_of_the_earlier_covers_it() {
+        let day = Duration::from_secs(86_400);
+        // (earlier, a later rule it shadows, a later rule it does not)
+        let cases: [(When, When, When); 7] = [
+            (
+                When {
+                    older_than: Some(day),
+                    ..When::default()
+                },
+                When {
+                    older_than: Some(day * 2),
+                    ..When::default()
+                },
+                When {
+                    older_than: Some(day / 2),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    younger_than: Some(day * 2),
+                    ..When::default()
+                },
+                When {
+                    younger_than: Some(day),
+                    ..When::default()
+                },
+                When {
+                    younger_than: Some(day * 3),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    business_days_at_least: Some(2),
+                    ..When::default()
+                },
+                When {
+                    business_days_at_least: Some(3),
+                    ..When::default()
+                },
+                When {
+                    business_days_at_least: Some(1),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    business_days_under: Some(5),
+                    ..When::default()
+                },
+                When {
+                    business_days_under: Some(4),
+                    ..When::default()
+                },
+                When {
+                    business_days_under: Some(6),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    our_timeouts_24h_at_least: Some(3),
+                    ..When::default()
+                },
+                When {
+                    our_timeouts_24h_at_least: Some(4),
+                    ..When::default()
+                },
+                When {
+                    our_timeouts_24h_at_least: Some(2),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    past_expected_settlement: Some(true),
+                    ..When::default()
+                },
+                When {
+                    past_expected_settlement: Some(true),
+                    ..When::default()
+                },
+                When {
+                    past_expected_settlement: Some(false),
+                    ..When::default()
+                },
+            ),
+            (
+                When {
+                    gateway_answered_24h: Some(true),
+                    ..When::default()
+                },
+                When {
+                    gateway_answered_24h: Some(true),
+                    ..When::default()
+                },
+                When::default(),
+            ),
+        ];
+        for (earlier, shadowed, reachable) in cases {
+            assert!(shadowed.within(&earlier), "{shadowed:?} after {earlier:?}");
+            assert!(
+                !reachable.within(&earlier),
+                "{reachable:?} after {earlier:?}"
+            );
+            // Equal bounds are covered too; no condition at all covers everything.
+            assert!(earlier.within(&earlier));
+            assert!(earlier.within(&When::default()));
+        }
+    }
+
+    #[test]
     fn age_bounds_hold_at_their_edges() {
         let day = Duration::from_secs(86_400);
         let at = |age: Duration| Situation {
