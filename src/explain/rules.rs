@@ -662,6 +662,16 @@ mod tests {
             .unwrap_err();
             assert!(e.problem.contains("no payment can reach it"), "{when}: {e}");
         }
+        let e = rules(&format!(
+            "[[rule]]\nname = \"x\"\n{TAIL}[rule.when]\ngateway = [\"plaid\", \"ledger\"]\nstatus = \"pending\"\ngateway_status = \"processing\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.problem.contains(
+                "`processing` is not a status word of plaid or ledger that paystat reads as pending"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
