@@ -74,6 +74,8 @@ impl HourCounts {
 pub struct Index {
     connection: Connection,
     location: Location,
+    /// Bytes of the trail the last refresh read.
+    read: u64,
 }
 
 /// Why the index could not be used (the caller then reads every file).
@@ -103,6 +105,7 @@ impl Index {
         let mut index = Index {
             connection,
             location: location.clone(),
+            read: 0,
         };
         index.prepare().map_err(|e| fail(e.to_string()))?;
         index.refresh().map_err(fail)?;
@@ -180,12 +183,18 @@ impl Index {
         // thread, in the transaction.
         let batch = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
         for chunk in plan.chunks(batch) {
-            store_all(&transaction, chunk, read_all(chunk))?;
+            self.read += store_all(&transaction, chunk, read_all(chunk))?;
         }
         for name in known.keys().filter(|n| !present.contains(n)) {
             forget(&transaction, name).map_err(|e| e.to_string())?;
         }
         transaction.commit().map_err(|e| e.to_string())
+    }
+
+    /// How many bytes of the trail bringing the index up to date read (what a reader costs
+    /// beyond its own lines: nothing once the index is current).
+    pub fn bytes_read(&self) -> u64 {
+        self.read
     }
 
     /// The trail's files that may hold lines about `payment_id`, in chain order.
@@ -317,12 +326,13 @@ fn read_file(path: &Path, start: u64) -> std::io::Result<Learned> {
     Ok(read)
 }
 
-/// Writes what was read of `plan`'s files into the index.
+/// Writes what was read of `plan`'s files into the index; the bytes read.
 fn store_all(
     transaction: &Connection,
     plan: &[(&PathBuf, String, u64)],
     reads: Vec<std::io::Result<Learned>>,
-) -> Result<(), String> {
+) -> Result<u64, String> {
+    let mut bytes = 0;
     for ((path, name, start), read) in plan.iter().zip(reads) {
         let read = read.map_err(|e| e.to_string())?;
         let covered = if is_compressed(path) {
@@ -336,8 +346,9 @@ fn store_all(
             tail_of(path, covered).map_err(|e| e.to_string())?
         };
         store(transaction, name, *start, covered, &tail, &read).map_err(|e| e.to_string())?;
+        bytes += read.end - start;
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// A file's ids as stored: sorted, each 8 bytes little-endian.
@@ -683,6 +694,13 @@ mod tests {
                 "ledger",
                 "found",
                 "gateway",
+            ) + &line(
+                6,
+                "2026-10-01T10:40:00.000Z",
+                "txn_e",
+                "ledger",
+                "gateway_error",
+                "gateway",
             ),
         )
         .unwrap();
@@ -707,7 +725,40 @@ mod tests {
                 .map(|p| name_of(p))
                 .collect()
         };
+        // An older day, compressed by `audit prune`.
+        let gz = dir.path().join("2026-09-30.jsonl.gz");
+        let mut encoder =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
+        std::io::Write::write_all(
+            &mut encoder,
+            line(
+                0,
+                "2026-09-30T10:00:00.000Z",
+                "txn_gz",
+                "plaid",
+                "found",
+                "gateway",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        encoder.finish().unwrap();
+        let size = |p: &Path| std::fs::read_to_string(p).unwrap().len() as u64;
         let index = Index::open(&location).unwrap();
+        let gz_text = line(
+            0,
+            "2026-09-30T10:00:00.000Z",
+            "txn_gz",
+            "plaid",
+            "found",
+            "gateway",
+        );
+        assert_eq!(
+            index.bytes_read(),
+            size(&day(1)) + size(&day(2)) + gz_text.len() as u64,
+            "a first index reads every file"
+        );
+        assert_eq!(names(&index, "txn_gz"), ["2026-09-30.jsonl.gz"]);
         assert_eq!(names(&index, "txn_a"), ["2026-10-01.jsonl"]);
         assert_eq!(
             names(&index, "txn_b"),
@@ -729,10 +780,10 @@ mod tests {
         assert_eq!(
             counts,
             HourCounts {
-                checks: 2,
+                checks: 3,
                 answered: 1,
                 timeouts: 1,
-                errors: 0
+                errors: 1
             }
         );
         // A reused answer asked no gateway: not counted.
@@ -748,6 +799,11 @@ mod tests {
             0
         );
         drop(index);
+        // An index up to date reads nothing, compressed files included.
+        let index = Index::open(&location).unwrap();
+        assert_eq!(index.bytes_read(), 0);
+        assert_eq!(names(&index, "txn_gz"), ["2026-09-30.jsonl.gz"]);
+        drop(index);
         // A file that grew is read from where the index stopped; a torn last line waits.
         let mut grown = std::fs::read_to_string(day(2)).unwrap();
         grown.push_str(&line(
@@ -761,6 +817,19 @@ mod tests {
         grown.push_str("{\"v\":3,\"seq\":5,\"payment_id\":\"txn_d");
         std::fs::write(day(2), &grown).unwrap();
         let index = Index::open(&location).unwrap();
+        let added = line(
+            4,
+            "2026-10-02T09:10:00.000Z",
+            "txn_c",
+            "ledger",
+            "found",
+            "gateway",
+        );
+        assert_eq!(
+            index.bytes_read(),
+            added.len() as u64,
+            "only the new line is read"
+        );
         assert_eq!(names(&index, "txn_c"), ["2026-10-02.jsonl"]);
         assert!(names(&index, "txn_d").is_empty());
         assert_eq!(
@@ -806,6 +875,11 @@ mod tests {
         std::fs::remove_file(day(2)).unwrap();
         let index = Index::open(&location).unwrap();
         assert_eq!(names(&index, "txn_z"), ["2026-10-01.jsonl"]);
+        assert_eq!(
+            index.bytes_read(),
+            size(&day(1)),
+            "the changed file is read whole"
+        );
         assert!(
             names(&index, "txn_a").is_empty(),
             "the old id is gone with the old bytes"
