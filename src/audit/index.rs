@@ -837,6 +837,22 @@ mod tests {
             ["2026-10-01.jsonl", "2026-10-02.jsonl"]
         );
         drop(index);
+        // Once the torn line is finished, it is read, and only it.
+        let torn = "{\"v\":3,\"seq\":5,\"payment_id\":\"txn_d";
+        let rest = "\",\"timestamp\":\"2026-10-02T09:20:00.000Z\",\"gateway\":\"ledger\"}\n";
+        grown.push_str(rest);
+        std::fs::write(day(2), &grown).unwrap();
+        let index = Index::open(&location).unwrap();
+        assert_eq!(index.bytes_read(), (torn.len() + rest.len()) as u64);
+        assert_eq!(names(&index, "txn_d"), ["2026-10-02.jsonl"]);
+        drop(index);
+        let index = Index::open(&location).unwrap();
+        assert_eq!(
+            index.bytes_read(),
+            0,
+            "what was read is where the index stands"
+        );
+        drop(index);
         // A file whose indexed end changed (same length, other bytes) is read again; a gone one
         // is forgotten. (An edit further from the end that keeps the last bytes is tampering the
         // index does not look for: `audit verify` finds it, `--no-index` reads past it.)
