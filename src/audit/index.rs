@@ -903,6 +903,32 @@ mod tests {
         assert!(names(&index, "txn_c").is_empty());
         let counts = index.hours("ledger", 0, i64::MAX / 2).unwrap();
         assert_eq!(counts.checks, 2, "the gone file's hours are forgotten");
+        drop(index);
+        // A file whose end changed and that grew too is read whole, not from where it was.
+        let first = std::fs::read_to_string(day(1)).unwrap();
+        let first = first.lines().next().unwrap().to_owned() + "\n";
+        let rewritten = first
+            + &line(
+                2,
+                "2026-10-01T10:20:00.000Z",
+                "txn_y",
+                "ledger",
+                "found",
+                "gateway",
+            )
+            + &line(
+                7,
+                "2026-10-01T10:30:00.000Z",
+                "txn_x",
+                "ledger",
+                "found",
+                "gateway",
+            );
+        std::fs::write(day(1), &rewritten).unwrap();
+        let index = Index::open(&location).unwrap();
+        assert_eq!(index.bytes_read(), rewritten.len() as u64);
+        assert_eq!(names(&index, "txn_y"), ["2026-10-01.jsonl"]);
+        assert!(names(&index, "txn_z").is_empty());
         // The index is its owner's alone.
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path_of(&location))
