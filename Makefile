@@ -41,6 +41,6 @@ mutants:
 		--jobs 2 --timeout 120 -o mutants-check -- --lib --test contract
 	cargo mutants -f src/serve/tokens.rs -f src/serve/access.rs -f src/serve/api.rs -f src/serve/trail.rs \
 		--jobs 2 --timeout 120 -o mutants-serve -- --lib --test contract -- serve tokens
-	cargo mutants -f src/explain/rules.rs -f src/explain/calendar.rs -f src/check/explain.rs \
-		-f src/audit/index.rs --jobs 2 --timeout 120 -o mutants-explain \
+	cargo mutants -f src/explain/rules/mod.rs -f src/explain/calendar.rs -f src/check/explain.rs \
+		-f src/audit/index/mod.rs --jobs 2 --timeout 120 -o mutants-explain \
 		-- --lib --test contract -- explain rules calendar index history
