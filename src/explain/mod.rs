@@ -318,8 +318,13 @@ fn read_trail(
     now: OffsetDateTime,
     show_actors: bool,
 ) -> TrailRead {
-    let mut read = TrailRead::failed(String::new());
-    read.part.error = None;
+    let mut read = TrailRead {
+        part: TrailPart {
+            note: VERIFY_NOTE.into(),
+            ..TrailPart::default()
+        },
+        moments: Vec::new(),
+    };
     let index = Index::open(location).ok();
     let now_s = now.unix_timestamp();
     let within_day = |at: Option<OffsetDateTime>| {

@@ -222,13 +222,7 @@ async fn an_ops_caller_sees_no_actors() {
 
 /// A ledger mock for the CLI tests, and the environment that points paystat at it.
 async fn ledger_cli(dir: &Path) -> (EmbeddedMock, std::process::Command) {
-    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    let mock = EmbeddedMock::start(
-        set.scenarios()
-            .iter()
-            .filter(|s| s.gateway == GatewayKind::Ledger),
-    )
-    .await;
+    let mock = crate::helpers::ledger_mock().await;
     let mut cmd = paystat(dir);
     cmd.env("PAYSTAT_LEDGER_URL", mock.base_url(GatewayKind::Ledger))
         .env("PAYSTAT_LEDGER_ENVIRONMENT", "mock")
@@ -529,13 +523,7 @@ async fn the_gateways_history_is_read_page_by_page_and_a_page_that_does_not_adva
 #[tokio::test]
 async fn explain_asks_the_gateway_whatever_the_cache_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let set = ScenarioSet::from_dir(&fixtures_dir()).unwrap();
-    let mock = EmbeddedMock::start(
-        set.scenarios()
-            .iter()
-            .filter(|s| s.gateway == GatewayKind::Ledger),
-    )
-    .await;
+    let mock = crate::helpers::ledger_mock().await;
     let checker = spawn(
         dir.path(),
         GatewayKind::Ledger,

@@ -119,17 +119,17 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         IdSource::Reader(_) => None,
     };
     let builder = builder(args.config.as_deref(), args.quiet)?;
-    let explain = match args.explain {
-        true => Some(
+    let explain = args
+        .explain
+        .then(|| {
             paystat::explain::ExplainOptions::from_section(
                 &builder.config().explain,
                 args.rules.as_deref(),
                 true,
             )
-            .map_err(|e| CliError::usage(format!("the diagnosis rules cannot be used: {e}")))?,
-        ),
-        false => None,
-    };
+        })
+        .transpose()
+        .map_err(|e| CliError::usage(format!("the diagnosis rules cannot be used: {e}")))?;
     let mut builder = with_audit(builder, &args.audit)?
         .overrides(overrides)
         .routing(routing)
