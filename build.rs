@@ -82,12 +82,13 @@ fn version() {
     println!("cargo::rustc-env=PAYSTAT_VERSION={long}");
 }
 
+/// The folders of the diagnosis rules and of the reconciliation scenarios, which are not
+/// per-payment scenarios (`tests/contract/reconcile.rs` plays the latter).
+const NOT_SCENARIOS: [&str; 2] = ["rules", "reconcile"];
+
 /// One contract test per scenario file, named after it (`ledger::status_completed`), for
 /// `tests/contract/scenarios.rs` to include: adding a fixture adds a test with no Rust change,
 /// and no test's name shifts when another file is added.
-/// The folder of the diagnosis rules, which are not scenarios.
-const RULES: &str = "rules";
-
 fn scenario_tests(root: &Path, files: &[PathBuf]) -> String {
     let mut by_gateway: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for file in files {
@@ -102,7 +103,7 @@ fn scenario_tests(root: &Path, files: &[PathBuf]) -> String {
         else {
             continue;
         };
-        if parts.len() != 1 || parts[0] == RULES {
+        if parts.len() != 1 || NOT_SCENARIOS.contains(&parts[0].as_str()) {
             continue;
         }
         by_gateway.entry(parts.remove(0)).or_default().push(name);

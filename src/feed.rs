@@ -96,7 +96,7 @@ impl Checker {
 
     /// Reads one gateway's change feed from the cache's cursor to its end, dropping the entries
     /// of every payment it names; the cursor it set, when it read to the end.
-    async fn sync_feed(
+    pub(crate) async fn sync_feed(
         &self,
         cache: &Cache,
         endpoint: &Endpoint,

@@ -223,6 +223,17 @@ impl AuditTrail {
         fields: serde_json::Map<String, serde_json::Value>,
         caller: Option<&Caller>,
     ) -> Result<(), AuditError> {
+        self.note_written(event, fields, caller).map(drop)
+    }
+
+    /// Appends a line of another event like [`AuditTrail::note_as`], and returns it (its place
+    /// in the chain and its hash) once it is on disk.
+    pub fn note_written(
+        &self,
+        event: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+        caller: Option<&Caller>,
+    ) -> Result<LineRef, AuditError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let batch = self.append(&mut writer, 1, |_, seq, prev, timestamp, out| {
             let envelope = self.envelope((seq, prev), timestamp, event, caller);
@@ -245,7 +256,10 @@ impl AuditTrail {
                     .map_err(write_error)?;
             }
         }
-        Ok(())
+        Ok(LineRef {
+            seq: batch.first_chained,
+            hash: batch.hashes.first().cloned().unwrap_or_default(),
+        })
     }
 
     /// Records, where the trail still takes a line, that a check could not be audited and that

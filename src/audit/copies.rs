@@ -8,11 +8,12 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::files::{self, RawLine};
 use super::line::AuditRecord;
 use super::verify::{Break, BreakKind, Place};
+use crate::result::CheckResult;
 
 /// How many copies are looked up in one pass over the trail (about 4 MiB of them).
 pub(super) const BATCH: usize = 50_000;
@@ -74,6 +75,45 @@ pub(super) fn answer_digest(bytes: &[u8]) -> Option<Digest> {
     let record: AuditRecord<'static> = serde_json::from_slice(bytes).ok()?;
     let text = serde_json::to_vec(&record.check.answer()).ok()?;
     Some(sha2::Sha256::digest(&text).into())
+}
+
+/// The hex digest of `result`'s answer as [`answer_digest`] computes it from a line holding
+/// it: the result written flattened into a line and read back, so a fill page line can name the
+/// answer a later copy of it will hold.
+pub fn answer_digest_hex(result: &CheckResult) -> String {
+    #[derive(Serialize, Deserialize)]
+    struct Flat<'a> {
+        #[serde(flatten)]
+        check: std::borrow::Cow<'a, CheckResult>,
+    }
+    let answer = serde_json::to_vec(&Flat {
+        check: std::borrow::Cow::Borrowed(result),
+    })
+    .ok()
+    .and_then(|bytes| serde_json::from_slice::<Flat<'static>>(&bytes).ok())
+    .map_or_else(|| result.answer(), |flat| flat.check.answer());
+    crate::result::sha256_hex(&serde_json::to_vec(&answer).unwrap_or_default())
+}
+
+/// The digests of the answers a fill page line lists (`objects[].answer`); none for any other
+/// line.
+fn listed_digests(bytes: &[u8]) -> Vec<Digest> {
+    #[derive(Deserialize)]
+    struct Listed {
+        answer: String,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        event: String,
+        #[serde(default)]
+        objects: Vec<Listed>,
+    }
+    match serde_json::from_slice::<Page>(bytes) {
+        Ok(page) if page.event == super::EVENT_FILL_PAGE => {
+            page.objects.iter().map(|o| digest_of(&o.answer)).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 impl Copies {
@@ -153,6 +193,7 @@ impl Copies {
                 }
                 let hash = super::chain::unseal(&raw.bytes).map(|(_, h)| digest_of(h));
                 let answer = answer_digest(&raw.bytes);
+                let listed = listed_digests(&raw.bytes);
                 while let Some(copy) = next.next_if(|c| c.original <= seq) {
                     // Named a line the trail does not hold: gone with pruning, or never there.
                     if copy.original < seq {
@@ -170,7 +211,8 @@ impl Copies {
                             ),
                         )));
                     }
-                    if answer != Some(copy.answer) {
+                    // A status check's answer, or one a fill page listed.
+                    if answer != Some(copy.answer) && !listed.contains(&copy.answer) {
                         return Ok(Some(edited(
                             copy,
                             format!(

@@ -48,8 +48,14 @@ pub const EVENT_TOKEN_REVOKED: &str = "token.revoked";
 /// export): who read which range with which filters, and how many lines.
 pub const EVENT_AUDIT_READ: &str = "audit.read";
 
+/// The event of the line that records one page of a gateway's list read into the status cache
+/// (`paystat cache fill`, `paystat reconcile`): the window, the page's cursor, the gateway's
+/// request id, and each payment listed with its status and the digest of its answer. Nobody
+/// was shown a status: a check later served from the cache names this line as its `copy_of`.
+pub const EVENT_FILL_PAGE: &str = "cache.fill_page";
+
 /// Every event a line can record, as `audit export --event` takes them.
-pub const EVENTS: [&str; 10] = [
+pub const EVENTS: [&str; 11] = [
     EVENT_STATUS_CHECK,
     EVENT_CACHE_REJECTED,
     EVENT_HALTED,
@@ -60,6 +66,7 @@ pub const EVENTS: [&str; 10] = [
     EVENT_TOKEN_CREATED,
     EVENT_TOKEN_REVOKED,
     EVENT_AUDIT_READ,
+    EVENT_FILL_PAGE,
 ];
 
 /// Who asked through the Payment Status Service: the authenticated actor (the token's), and

@@ -54,12 +54,14 @@ pub const MAX_ACTOR: usize = 256;
 
 pub use append::Written;
 pub use chain::{GENESIS, Sealer};
+pub use copies::answer_digest_hex;
 pub use error::AuditError;
 pub use files::{Checkpoint, Location, day_of};
 pub use line::{
-    Asked, AuditRecord, Caller, EVENT_AUDIT_READ, EVENT_CACHE_REJECTED, EVENT_KEY_ROTATED,
-    EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK, EVENT_TOKEN_CREATED,
-    EVENT_TOKEN_REVOKED, EVENTS, Envelope, LineRef, Origin, RequestLine, Target, default_actor,
+    Asked, AuditRecord, Caller, EVENT_AUDIT_READ, EVENT_CACHE_REJECTED, EVENT_FILL_PAGE,
+    EVENT_KEY_ROTATED, EVENT_KEYED, EVENT_PRUNE, EVENT_REPAIR, EVENT_STATUS_CHECK,
+    EVENT_TOKEN_CREATED, EVENT_TOKEN_REVOKED, EVENTS, Envelope, LineRef, Origin, RequestLine,
+    Target, default_actor,
 };
 pub(crate) use open::AppendLock;
 pub use open::TrailOptions;

@@ -48,8 +48,10 @@ pub enum Found<'r> {
     Other {
         /// Its place in the chain, when, who, which event.
         envelope: &'r Envelope<'static>,
-        /// The payment it is about (a rejected cache row names one).
+        /// The payment it is about (a rejected cache row names one; a fill page, each it lists).
         payment_id: Option<&'r str>,
+        /// The payment's status, when the line says it (a fill page does).
+        status: Option<&'r str>,
     },
 }
 
@@ -75,6 +77,17 @@ struct OtherLine {
     envelope: Envelope<'static>,
     #[serde(default)]
     payment_id: Option<String>,
+    /// A fill page's payments.
+    #[serde(default)]
+    objects: Vec<ListedObject>,
+}
+
+/// A payment a fill page lists.
+#[derive(serde::Deserialize)]
+struct ListedObject {
+    payment_id: String,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 /// A line of the trail paystat could not read as a status check.
@@ -188,9 +201,17 @@ pub fn scan(
                 };
                 Found::Check(&record)
             } else {
+                // A fill page is about each payment it lists: the one asked for, if listed.
+                let listed = filter
+                    .payment_id
+                    .as_deref()
+                    .and_then(|id| other.objects.iter().find(|o| o.payment_id == id));
                 Found::Other {
                     envelope: &other.envelope,
-                    payment_id: other.payment_id.as_deref(),
+                    payment_id: listed
+                        .map(|o| o.payment_id.as_str())
+                        .or(other.payment_id.as_deref()),
+                    status: listed.and_then(|o| o.status.as_deref()),
                 }
             };
             if !passes(&found, filter) {
@@ -425,6 +446,9 @@ pub fn history_reading(
             row.status = record.check.status.map(|s| s.as_str().to_owned());
             row.gateway_status = record.check.gateway_status.clone();
             row.duration_ms = record.check.duration_ms;
+        }
+        if let Found::Other { status, .. } = found {
+            row.status = status.map(str::to_owned);
         }
         each(row)
     })

@@ -42,7 +42,8 @@ impl Cache {
         Ok(dropped as u64)
     }
 
-    /// Drops every entry (of `gateway` only, when given) and, with them, the feeds' cursors.
+    /// Drops every entry (of `gateway` only, when given) and, with them, the feeds' cursors and
+    /// the fills.
     pub fn clear(&self, gateway: Option<GatewayKind>) -> Result<u64, CacheError> {
         let mut connection = self.connection();
         let tx = connection.transaction().map_err(|e| self.corrupt(e))?;
@@ -50,11 +51,20 @@ impl Cache {
             Some(g) => {
                 tx.execute("DELETE FROM cursors WHERE gateway = ?1", [g.as_str()])
                     .map_err(|e| self.corrupt(e))?;
+                tx.execute(
+                    "DELETE FROM fill_members WHERE fill IN (SELECT id FROM fills WHERE gateway = ?1)",
+                    [g.as_str()],
+                )
+                .map_err(|e| self.corrupt(e))?;
+                tx.execute("DELETE FROM fills WHERE gateway = ?1", [g.as_str()])
+                    .map_err(|e| self.corrupt(e))?;
                 tx.execute("DELETE FROM answers WHERE gateway = ?1", [g.as_str()])
                     .map_err(|e| self.corrupt(e))?
             }
             None => {
                 tx.execute("DELETE FROM cursors", [])
+                    .map_err(|e| self.corrupt(e))?;
+                tx.execute_batch("DELETE FROM fill_members; DELETE FROM fills;")
                     .map_err(|e| self.corrupt(e))?;
                 tx.execute("DELETE FROM answers", [])
                     .map_err(|e| self.corrupt(e))?

@@ -26,11 +26,13 @@ use crate::result::{CheckResult, Environment, GatewayKind};
 use schema::create_private_file;
 
 mod feed;
+mod fill;
 mod policy;
 mod read;
 mod schema;
 mod writer;
 
+pub use fill::{FillState, Listed};
 pub use policy::{Followed, position_after, reusable};
 pub use schema::{FILE_NAME, SCHEMA_VERSION};
 use writer::Writer;

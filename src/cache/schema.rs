@@ -22,9 +22,11 @@ enum Prepare {
 /// The schema this paystat writes (SQLite's `user_version`). Version 2 added the salt that
 /// fingerprints credentials and each row's seal; version 3 the feed position each answer was
 /// stored at, the audit line that recorded it, and the position each feed has been followed
-/// from without a gap. An older cache
-/// is emptied on opening (its entries carry neither, so no run could prove it may reuse them).
-pub const SCHEMA_VERSION: i64 = 3;
+/// from without a gap; version 4 the fills (which windows of a gateway's list were read, how far,
+/// and the payments they listed). A cache older than version 3 is emptied on opening (its
+/// entries carry neither, so no run could prove it may reuse them); one of version 3 keeps its
+/// entries and gains the fills' tables.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The file name of the cache in the state directory.
 pub const FILE_NAME: &str = "cache.sqlite3";
@@ -161,6 +163,9 @@ impl Cache {
                 )
                 .map_err(fail)?;
             }
+            if version < 4 {
+                tx.execute_batch(super::fill::FILLS).map_err(fail)?;
+            }
             if version < SCHEMA_VERSION {
                 tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                     .map_err(fail)?;
@@ -169,12 +174,12 @@ impl Cache {
         }
         let tables: i64 = connection
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors', 'meta')",
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('answers', 'cursors', 'meta', 'fills', 'fill_members')",
                 [],
                 |row| row.get(0),
             )
             .map_err(fail)?;
-        if tables != 3 {
+        if tables != 5 {
             return Err(Prepare::Failed(self.corrupt("its tables are missing")));
         }
         let salt: String = connection

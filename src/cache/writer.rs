@@ -12,7 +12,7 @@ use super::{Cache, CacheError, Key, Provenance};
 use crate::result::{CheckResult, Environment, Finality, GatewayKind, Outcome};
 
 /// An answer to store, owned, on its way to the writer thread.
-struct Pending {
+pub(super) struct Pending {
     rules: String,
     gateway: GatewayKind,
     host: String,
@@ -76,7 +76,7 @@ impl Cache {
 
     /// What storing `result` means, owned; none for an answer that is not kept (no payment, or
     /// no finality judged).
-    fn pending(
+    pub(super) fn pending(
         &self,
         key: &Key<'_>,
         result: &CheckResult,
@@ -270,28 +270,38 @@ fn write_batches(
     }
 }
 
+impl Pending {
+    /// Runs [`INSERT`] (prepared as `statement`) for this answer.
+    pub(super) fn insert(
+        &self,
+        statement: &mut rusqlite::CachedStatement<'_>,
+    ) -> rusqlite::Result<usize> {
+        statement.execute(params![
+            self.gateway.as_str(),
+            self.host,
+            self.scope,
+            self.payment_id,
+            self.text,
+            self.environment.as_str(),
+            self.fetched_ms,
+            self.finality,
+            self.final_after,
+            self.rules,
+            self.seal,
+            self.feed_position,
+            self.seal_with_position,
+            self.line_seq,
+            self.line_hash,
+        ])
+    }
+}
+
 fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Result<()> {
     connection.execute_batch("BEGIN IMMEDIATE")?;
     let written = (|| {
         let mut statement = connection.prepare_cached(INSERT)?;
         for p in puts {
-            statement.execute(params![
-                p.gateway.as_str(),
-                p.host,
-                p.scope,
-                p.payment_id,
-                p.text,
-                p.environment.as_str(),
-                p.fetched_ms,
-                p.finality,
-                p.final_after,
-                p.rules,
-                p.seal,
-                p.feed_position,
-                p.seal_with_position,
-                p.line_seq,
-                p.line_hash,
-            ])?;
+            p.insert(&mut statement)?;
         }
         Ok(())
     })();
@@ -307,7 +317,7 @@ fn write_batch(connection: &Connection, puts: &[Box<Pending>]) -> rusqlite::Resu
 /// The feed position is kept, with its seal, only while the feed's cursor is still there: a
 /// sync since the gateway was asked may have read (and dropped nothing for) an event this
 /// answer predates.
-const INSERT: &str = "INSERT OR REPLACE INTO answers
+pub(super) const INSERT: &str = "INSERT OR REPLACE INTO answers
      (gateway, host, scope, payment_id, result, environment, fetched_ms, finality, final_after, rules, seal, feed_position, line_seq, line_hash)
      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
             CASE WHEN kept THEN ?13 ELSE ?11 END, CASE WHEN kept THEN ?12 END, ?14, ?15

@@ -157,6 +157,22 @@ impl Answer {
         headers
     }
 
+    /// Takes `reading` of a payment on a list's page (HTTP `status`, read in `took`) as this
+    /// check's one attempt.
+    pub fn listed(&mut self, reading: Reading, status: u16, took: Duration) {
+        self.log.push(AttemptRecord {
+            attempt: 1,
+            http_status: Some(status),
+            outcome: reading.verdict.outcome(),
+            error: None,
+            duration_ms: millis(took),
+            wait_ms: None,
+            wait_reason: None,
+        });
+        self.http_status = Some(status);
+        self.reading = Some(reading);
+    }
+
     /// Requests sent so far.
     pub fn attempts(&self) -> u32 {
         u32::try_from(self.log.len()).unwrap_or(u32::MAX)

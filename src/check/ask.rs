@@ -18,14 +18,14 @@ use crate::retry::{Decision, Facts, retry_after};
 
 impl Checker {
     /// Sleeps `wait` on the checker's clock; false when [`Checker::interrupt`] cut it short.
-    pub(super) async fn wait(&self, wait: Duration) -> bool {
+    pub(crate) async fn wait(&self, wait: Duration) -> bool {
         let sleep = self.options.clock.sleep(wait);
         self.stop.unless_interrupted(sleep).await.is_some()
     }
 
     /// Sends the follow-up request a reply called for, paced like any request, within the
     /// check's deadline.
-    pub(super) async fn follow_up(
+    pub(crate) async fn follow_up(
         &self,
         endpoint: &Endpoint,
         client: &reqwest::Client,

@@ -12,6 +12,7 @@ mod ask;
 mod bulk;
 pub(crate) mod exchange;
 mod explain;
+mod list;
 mod options;
 mod record;
 mod reuse;
@@ -30,6 +31,7 @@ use crate::result::{CheckResult, GatewayKind, Outcome};
 pub use answer::UnauditedCheck;
 use answer::{Answer, log, millis};
 pub use explain::Explained;
+pub use list::Page;
 pub(crate) use route::Endpoint;
 
 pub use options::{Ask, CacheUse, CheckerOptions, DEFAULT_CONCURRENCY};

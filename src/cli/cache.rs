@@ -18,6 +18,7 @@ pub async fn run(command: CacheCommand) -> Result<Exit, CliError> {
         CacheCommand::Stats => stats(),
         CacheCommand::Clear(args) => clear(&args),
         CacheCommand::Sync(args) => sync(&args).await,
+        CacheCommand::Fill(args) => super::reconcile::fill(*args).await,
     }
 }
 

@@ -15,7 +15,11 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
 `paystat audit verify` and `audit export`: 0 the chain is intact, 1 it is broken, 2 usage.
 `paystat explain`: as `check` for the payment's one check; 2 also for rules it cannot use.
 `paystat cache sync`: 0 every change feed was read, 1 one could not be read, 2 usage (also a
-damaged or newer status cache, for every command).";
+damaged or newer status cache, for every command).
+`paystat cache fill`: 0 the list was read to its end, 1 it stopped before (it resumes), 4 a
+page could not be audited.
+`paystat reconcile`: 0 no difference, 1 some difference, 3 some payment unresolved, 4 some
+check could not be audited.";
 
 /// How `check` and `demo` end, worst last (so the worst of several checks is their `max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,6 +62,14 @@ pub enum Exit {
         /// Whether some feed could not be read.
         failed: bool,
     },
+    /// `reconcile`: 0 no difference, 1 some difference, 3 some payment unresolved (the worst
+    /// wins; an unaudited check is a [`Failure::Audit`]).
+    Reconciled {
+        /// Whether some payment differs.
+        differs: bool,
+        /// Whether some payment is unresolved.
+        unresolved: bool,
+    },
     /// `mock serve`, `fixtures report`, `record`, `audit head|history|stats|prune`: 0, the job is done.
     Done,
 }
@@ -86,6 +98,8 @@ impl From<Exit> for ExitCode {
             Exit::Fixtures { problems } => u8::from(problems),
             Exit::Verified { broken } | Exit::Audited { broken } => u8::from(broken),
             Exit::Synced { failed } => u8::from(failed),
+            Exit::Reconciled { unresolved, .. } if unresolved => 3,
+            Exit::Reconciled { differs, .. } => u8::from(differs),
             Exit::Stopped { code } => code,
         };
         ExitCode::from(code)

@@ -17,6 +17,7 @@ mod ids;
 #[cfg(feature = "contract")]
 mod mock;
 mod output;
+mod reconcile;
 mod render;
 #[cfg(feature = "serve")]
 mod serve;
@@ -181,6 +182,7 @@ async fn run(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         Command::Check(args) => check::run(*args).await,
         Command::Explain(args) => explain::run(*args).await,
+        Command::Reconcile(args) => reconcile::reconcile(*args).await,
         Command::Audit { command } => audit::run(command),
         Command::Cache { command } => cache::run(command).await,
         #[cfg(feature = "serve")]

@@ -25,8 +25,8 @@ pub use mock::{
 pub use record::{REQUIREMENT_PLACEHOLDER, SCRUBBED, scenario_text, scrub};
 pub use rules::gaps as rule_gaps;
 pub use scenario::{
-    Change, ClientSettings, EarlierLine, ExplainCase, NO_RULE, RULES_DIR, RequestSpec, Response,
-    SECRET_FIELDS, Scenario, ScenarioError, ScenarioSet, TransportFault,
+    Change, ClientSettings, EarlierLine, ExplainCase, NO_RULE, RECONCILE_DIR, RULES_DIR,
+    RequestSpec, Response, SECRET_FIELDS, Scenario, ScenarioError, ScenarioSet, TransportFault,
 };
 pub use schema::{ProviderSchemas, SCHEMA_NAMES, SchemaError, event_schema_name, schema_name};
 pub use verify::{ContractCheck, render, replayable, verify};

@@ -544,6 +544,11 @@ fn resolve_body(
 /// The folder of a fixtures folder that holds the diagnosis rules (not scenarios).
 pub const RULES_DIR: &str = "rules";
 
+/// The folder of a fixtures folder that holds the reconciliation scenarios (a month of a
+/// gateway's list against an export; the contract suite plays them, the mock does not serve
+/// them).
+pub const RECONCILE_DIR: &str = "reconcile";
+
 /// All scenarios of a fixtures folder.
 #[derive(Debug, Clone)]
 pub struct ScenarioSet {
@@ -564,6 +569,9 @@ impl ScenarioSet {
             if path.starts_with(RULES_DIR) {
                 let name = path.file_name().unwrap_or_default().to_string_lossy();
                 rule_files.insert(name.into_owned(), bytes.clone());
+                continue;
+            }
+            if path.starts_with(RECONCILE_DIR) {
                 continue;
             }
             let text = std::str::from_utf8(bytes)

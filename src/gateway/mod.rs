@@ -7,6 +7,7 @@
 
 pub mod history;
 pub mod ledger;
+pub mod list;
 pub mod plaid;
 pub mod stripe;
 
@@ -27,6 +28,7 @@ use crate::retry::RetrySettings;
 pub use crate::result::{Finality, GatewayError, GatewayKind, Outcome, PaymentStatus};
 pub use history::{Facts, GatewayEvent, HistoryPage};
 pub use ledger::Ledger;
+pub use list::{ListedPage, Lister, Window};
 pub use plaid::Plaid;
 pub use stripe::Stripe;
 
@@ -432,6 +434,14 @@ pub trait Gateway: Send + Sync + fmt::Debug {
     fn read_history(&self, reply: &Reply, page: Option<&str>) -> Result<HistoryPage, String> {
         let _ = (reply, page);
         Err(format!("{} keeps no history paystat reads", self.kind()))
+    }
+
+    /// The pages of this gateway's list of the payments created in `window`, from the start or
+    /// from `resume` (a [`Lister::resume_point`] of an earlier fill). `None`: the gateway has no
+    /// list paystat reads.
+    fn lister(&self, window: Window, resume: Option<&str>) -> Option<Box<dyn Lister>> {
+        let _ = (window, resume);
+        None
     }
 }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 mod probes;
 pub mod problem;
+mod reconcile;
 pub mod tokens;
 mod trail;
 
@@ -143,6 +144,7 @@ impl Service {
             .route("/v1/payments/{id}/explanation", get(api::explanation))
             .route("/v1/audit/export", get(trail::export))
             .route("/v1/cache/sync", post(api::cache_sync))
+            .route("/v1/reconciliations", post(reconcile::reconciliations))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(self),
                 access::authenticate,

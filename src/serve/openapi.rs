@@ -19,6 +19,7 @@ use crate::result::CheckResult;
         super::api::explanation,
         super::api::checks,
         super::api::cache_sync,
+        super::reconcile::reconciliations,
         super::trail::history,
         super::trail::export,
         super::probes::livez,
@@ -31,6 +32,7 @@ use crate::result::CheckResult;
         super::problem::Problem,
         super::api::Batch,
         super::api::CacheSync,
+        super::reconcile::ReconcileRequest,
         crate::audit::query::HistoryRow
     )),
     modifiers(&Bearer)

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::helpers::walk;
 
-const LAYERS: [&[&str]; 10] = [
+const LAYERS: [&[&str]; 11] = [
     &["result"],
     &["bounds", "payment_id", "clock", "credential", "ownership"],
     &["retry"],
@@ -14,7 +14,8 @@ const LAYERS: [&[&str]; 10] = [
     &["audit", "cache"],
     &["config"],
     &["check", "remote"],
-    &["feed", "build", "explain"],
+    &["feed", "build", "explain", "fill"],
+    &["reconcile"],
     &["serve"],
     &["contract"],
 ];

@@ -492,7 +492,7 @@ fn a_damaged_or_newer_store_is_a_clear_error_not_an_answer() {
     assert_eq!(output.status.code(), Some(2));
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
-        said.contains("schema version 9, newer than this paystat reads (3)"),
+        said.contains("schema version 9, newer than this paystat reads (4)"),
         "{said}"
     );
 }

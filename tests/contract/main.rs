@@ -19,6 +19,7 @@ mod helpers;
 mod hostile;
 mod ids;
 mod mock_serve;
+mod reconcile;
 mod resilience;
 mod scenarios;
 mod schema_bodies;

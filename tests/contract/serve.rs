@@ -233,7 +233,12 @@ async fn every_scenario_answers_through_the_service_as_the_checker_does() {
     let result_schema = validator("CheckResult");
     let mut files = helpers::walk(&fixtures_dir());
     let rules = fixtures_dir().join(paystat::contract::RULES_DIR);
-    files.retain(|p| p.extension().is_some_and(|e| e == "toml") && !p.starts_with(&rules));
+    let reconcile = fixtures_dir().join(paystat::contract::RECONCILE_DIR);
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "toml")
+            && !p.starts_with(&rules)
+            && !p.starts_with(&reconcile)
+    });
     files.sort();
     assert!(files.len() > 100, "{} scenario files", files.len());
     // The scenarios play at once (each on its own mocks and service), as the suite's time allows.

@@ -316,6 +316,7 @@ fn read_file(path: &Path, start: u64) -> std::io::Result<Learned> {
         if let Some(id) = &seen.payment_id {
             read.ids.push(key(id));
         }
+        read.ids.extend(seen.listed.iter().map(|id| key(id)));
         if let (Some(gateway), Some(hour), true) = (seen.gateway, seen.hour, seen.asked) {
             let counts = read.hours.entry((gateway, hour)).or_default();
             counts.add(seen.counts);
@@ -460,6 +461,8 @@ fn store(
 /// What the index reads of one line.
 struct Seen {
     payment_id: Option<String>,
+    /// The payments a fill page lists.
+    listed: Vec<String>,
     gateway: Option<String>,
     hour: Option<i64>,
     /// Whether the line is a status check that asked its gateway (not a reused answer).
@@ -521,6 +524,10 @@ impl Seen {
     fn quick(line: &[u8]) -> Option<Seen> {
         let keys = &*KEYS;
         let event = first(line, &keys.event)?;
+        // A fill page names many payments: it is read whole.
+        if event == Some(super::EVENT_FILL_PAGE) {
+            return None;
+        }
         let timestamp = first(line, &keys.timestamp)?;
         let payment_id = first(line, &keys.payment_id)?;
         let gateway = first(line, &keys.gateway)?;
@@ -557,6 +564,7 @@ impl Seen {
         };
         Seen {
             payment_id: payment_id.map(str::to_owned),
+            listed: Vec::new(),
             gateway: gateway.map(str::to_owned),
             hour,
             asked: status_check && source != Some("cache") && outcome != "invalid_id",
@@ -579,16 +587,36 @@ impl Seen {
             outcome: Option<std::borrow::Cow<'a, str>>,
             #[serde(borrow, default)]
             source: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            objects: Vec<Listed<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed<'a> {
+            #[serde(borrow)]
+            payment_id: std::borrow::Cow<'a, str>,
         }
         let fields: Fields<'_> = serde_json::from_slice(line).ok()?;
-        Some(Seen::from_fields(
-            fields.event.as_deref(),
-            fields.timestamp.as_deref(),
-            fields.payment_id.as_deref(),
-            fields.gateway.as_deref(),
-            fields.outcome.as_deref(),
-            fields.source.as_deref(),
-        ))
+        let listed = fields
+            .objects
+            .iter()
+            .map(|o| o.payment_id.clone().into_owned())
+            .collect();
+        Some(
+            Seen::from_fields(
+                fields.event.as_deref(),
+                fields.timestamp.as_deref(),
+                fields.payment_id.as_deref(),
+                fields.gateway.as_deref(),
+                fields.outcome.as_deref(),
+                fields.source.as_deref(),
+            )
+            .listing(listed),
+        )
+    }
+
+    fn listing(mut self, listed: Vec<String>) -> Seen {
+        self.listed = listed;
+        self
     }
 }
 

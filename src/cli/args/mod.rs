@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod explain;
+mod reconcile;
 #[cfg(feature = "serve")]
 mod serve;
 pub use explain::{ExplainArgs, ExplainFormat};
+pub use reconcile::{CacheFillArgs, ReconcileArgs, ReconcileFormat, WindowArgs};
 #[cfg(feature = "serve")]
 pub use serve::{LogFormat, ServeCmdArgs, TokenCommand, TokenConfigArgs};
 
@@ -29,6 +31,8 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Explain one payment: its timeline across our trail and the gateway, and a diagnosis.
     Explain(Box<ExplainArgs>),
+    /// Reconcile the company's export of a period against the gateway's list of it.
+    Reconcile(Box<ReconcileArgs>),
     /// Start the embedded mock gateway and check the reference payments against it.
     #[cfg(feature = "contract")]
     Demo(DemoArgs),
@@ -428,6 +432,9 @@ pub enum CacheCommand {
     /// usage.
     #[command(after_help = CACHE_SYNC_HELP)]
     Sync(CacheSyncArgs),
+    /// Read a window of Stripe's or Plaid's list of payments into the cache: a hundredth of the
+    /// requests of a check per payment. Exit 0 read to its end, 1 stopped (resumable), 2 usage.
+    Fill(Box<CacheFillArgs>),
 }
 
 /// `paystat cache clear`.

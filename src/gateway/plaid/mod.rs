@@ -170,6 +170,7 @@ pub fn transfer_selector(id: &str) -> serde_json::Value {
 
 mod feed;
 mod history;
+mod list;
 mod status;
 mod wire;
 
@@ -263,6 +264,14 @@ impl Gateway for Plaid {
         page: Option<&str>,
     ) -> Result<super::HistoryPage, String> {
         history::read_events(reply, page)
+    }
+
+    fn lister(
+        &self,
+        window: super::Window,
+        resume: Option<&str>,
+    ) -> Option<Box<dyn super::Lister>> {
+        Some(Box::new(list::PlaidLister::new(self, window, resume)))
     }
 
     fn environment(&self) -> Environment {

@@ -181,6 +181,7 @@ pub fn events_url(base: &reqwest::Url) -> reqwest::Url {
 
 mod feed;
 mod history;
+mod list;
 mod status;
 mod wire;
 
@@ -328,6 +329,18 @@ impl Gateway for Stripe {
         _page: Option<&str>,
     ) -> Result<super::HistoryPage, String> {
         history::read_refunds(reply)
+    }
+
+    fn lister(
+        &self,
+        window: super::Window,
+        resume: Option<&str>,
+    ) -> Option<Box<dyn super::Lister>> {
+        Some(Box::new(list::StripeLister::new(
+            self.clone(),
+            window,
+            resume,
+        )))
     }
 
     fn environment(&self) -> Environment {
