@@ -269,21 +269,7 @@ impl Cache {
         text: &str,
         provenance: Provenance<'_>,
     ) -> String {
-        let Provenance {
-            fetched_ms,
-            feed_position,
-            line,
-        } = provenance;
-        let line = line.map_or("-".to_owned(), |(seq, hash)| format!("{seq} {hash}"));
-        let row = format!(
-            "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{}\n{line}\n{text}",
-            key.gateway.as_str(),
-            key.host,
-            key.scope,
-            key.payment_id,
-            feed_position.unwrap_or("-"),
-        );
-        (self.seal)(row.as_bytes())
+        seal_row(&self.seal, key, environment, rules, text, provenance)
     }
 
     /// The fingerprint of a credential in this cache: HMAC-SHA-256 under the file's own random
@@ -311,6 +297,32 @@ impl Cache {
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The seal of a row under `seal`: every column that makes the answer, in one fixed order.
+fn seal_row(
+    seal: &Seal,
+    key: &Key<'_>,
+    environment: &str,
+    rules: &str,
+    text: &str,
+    provenance: Provenance<'_>,
+) -> String {
+    let Provenance {
+        fetched_ms,
+        feed_position,
+        line,
+    } = provenance;
+    let line = line.map_or("-".to_owned(), |(seq, hash)| format!("{seq} {hash}"));
+    let row = format!(
+        "paystat cache row\n{}\n{}\n{}\n{}\n{environment}\n{fetched_ms}\n{rules}\n{}\n{line}\n{text}",
+        key.gateway.as_str(),
+        key.host,
+        key.scope,
+        key.payment_id,
+        feed_position.unwrap_or("-"),
+    );
+    seal(row.as_bytes())
 }
 
 #[cfg(test)]

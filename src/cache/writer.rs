@@ -36,8 +36,46 @@ pub(super) struct Pending {
     seal: String,
 }
 
+/// An answer on its way to the writer thread, its row not built yet: the writer serializes and
+/// seals it, off the threads that check.
+struct Unbuilt {
+    gateway: GatewayKind,
+    host: String,
+    scope: String,
+    payment_id: String,
+    result: CheckResult,
+    environment: Environment,
+    fetched_ms: i64,
+    feed_position: Option<String>,
+    line: Option<(u64, String)>,
+}
+
+impl Unbuilt {
+    fn build(&self, seal: &super::Seal, rules: &str) -> Option<Box<Pending>> {
+        let key = Key {
+            gateway: self.gateway,
+            host: &self.host,
+            scope: &self.scope,
+            payment_id: &self.payment_id,
+        };
+        let provenance = Provenance {
+            fetched_ms: self.fetched_ms,
+            feed_position: self.feed_position.as_deref(),
+            line: self.line.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        };
+        pending(
+            seal,
+            rules,
+            &key,
+            &self.result,
+            self.environment,
+            provenance,
+        )
+    }
+}
+
 enum Message {
-    Put(Box<Pending>),
+    Put(Box<Unbuilt>),
     /// Answered once every message before it is committed.
     Flush(std::sync::mpsc::Sender<()>),
 }
@@ -83,53 +121,14 @@ impl Cache {
         environment: Environment,
         provenance: Provenance<'_>,
     ) -> Option<Box<Pending>> {
-        let Provenance {
-            fetched_ms,
-            feed_position,
-            line,
-        } = provenance;
-        if result.outcome != Outcome::Found || result.finality.is_none() {
-            return None;
-        }
-        // How the gateway was asked is not part of the answer: a reused answer has no attempts
-        // of its own.
-        let answer = CheckResult {
-            attempt_log: Vec::new(),
-            ..result.clone()
-        };
-        let text = serde_json::to_string(&answer).ok()?;
-        let seal_for = |feed_position| {
-            self.seal_of(
-                key,
-                environment.as_str(),
-                &self.rules,
-                &text,
-                Provenance {
-                    fetched_ms,
-                    feed_position,
-                    line,
-                },
-            )
-        };
-        let seal = seal_for(None);
-        let seal_with_position = feed_position.map(|p| seal_for(Some(p))).unwrap_or_default();
-        Some(Box::new(Pending {
-            rules: self.rules.clone(),
-            gateway: key.gateway,
-            host: key.host.to_owned(),
-            scope: key.scope.to_owned(),
-            payment_id: key.payment_id.to_owned(),
-            text,
-            finality: result.finality.map_or("changing", Finality::as_str),
-            final_after: result.final_after.clone(),
+        pending(
+            &self.seal,
+            &self.rules,
+            key,
+            result,
             environment,
-            fetched_ms,
-            feed_position: feed_position.map(str::to_owned),
-            seal_with_position,
-            line_seq: line.and_then(|(seq, _)| i64::try_from(seq).ok()),
-            line_hash: line.map(|(_, hash)| hash.to_owned()),
-            seal,
-        }))
+            provenance,
+        )
     }
 
     /// Queues `result` to be stored like [`Cache::put`] does, by a writer thread that commits
@@ -142,9 +141,20 @@ impl Cache {
         environment: Environment,
         provenance: Provenance<'_>,
     ) -> Result<(), CacheError> {
-        let Some(pending) = self.pending(key, result, environment, provenance) else {
+        if result.outcome != Outcome::Found || result.finality.is_none() {
             return Ok(());
-        };
+        }
+        let unbuilt = Box::new(Unbuilt {
+            gateway: key.gateway,
+            host: key.host.to_owned(),
+            scope: key.scope.to_owned(),
+            payment_id: key.payment_id.to_owned(),
+            result: result.clone(),
+            environment,
+            fetched_ms: provenance.fetched_ms,
+            feed_position: provenance.feed_position.map(str::to_owned),
+            line: provenance.line.map(|(seq, hash)| (seq, hash.to_owned())),
+        });
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if writer.is_none() {
             *writer = Some(self.start_writer()?);
@@ -160,7 +170,7 @@ impl Cache {
         }
         writer
             .sender
-            .send(Message::Put(pending))
+            .send(Message::Put(unbuilt))
             .map_err(|_| self.corrupt("the cache's writer thread stopped"))
     }
 
@@ -199,9 +209,12 @@ impl Cache {
         let failed = std::sync::Arc::new(Mutex::new(None));
         let failure = std::sync::Arc::clone(&failed);
         let path = self.path.clone();
+        let (seal, rules) = (std::sync::Arc::clone(&self.seal), self.rules.clone());
         let thread = std::thread::Builder::new()
             .name("paystat-cache".into())
-            .spawn(move || write_batches(&connection, &receiver, &path, &failure))
+            .spawn(move || {
+                write_batches(&connection, &receiver, &path, &failure, (&seal, &rules));
+            })
             .map_err(|e| self.corrupt(e))?;
         Ok(Writer {
             sender,
@@ -231,6 +244,7 @@ fn write_batches(
     receiver: &std::sync::mpsc::Receiver<Message>,
     path: &Path,
     failed: &Mutex<Option<CacheError>>,
+    (seal, rules): (&super::Seal, &str),
 ) {
     let corrupt = |e: &dyn fmt::Display| CacheError::Corrupt {
         path: path.to_owned(),
@@ -253,7 +267,7 @@ fn write_batches(
         let mut puts = Vec::new();
         for message in batch {
             match message {
-                Message::Put(pending) => puts.push(pending),
+                Message::Put(unbuilt) => puts.extend(unbuilt.build(seal, rules)),
                 Message::Flush(ack) => acks.push(ack),
             }
         }
@@ -324,3 +338,63 @@ pub(super) const INSERT: &str = "INSERT OR REPLACE INTO answers
      FROM (SELECT ?12 IS NOT NULL AND EXISTS (
               SELECT 1 FROM cursors WHERE gateway = ?1 AND host = ?2 AND scope = ?3 AND position = ?12
            ) AS kept)";
+
+/// What storing `result` means, owned, its row sealed with `seal` under `rules`; none for an
+/// answer that is not kept (no payment, or no finality judged).
+fn pending(
+    seal: &super::Seal,
+    rules: &str,
+    key: &Key<'_>,
+    result: &CheckResult,
+    environment: Environment,
+    provenance: Provenance<'_>,
+) -> Option<Box<Pending>> {
+    let Provenance {
+        fetched_ms,
+        feed_position,
+        line,
+    } = provenance;
+    if result.outcome != Outcome::Found || result.finality.is_none() {
+        return None;
+    }
+    // How the gateway was asked is not part of the answer: a reused answer has no attempts
+    // of its own.
+    let answer = CheckResult {
+        attempt_log: Vec::new(),
+        ..result.clone()
+    };
+    let text = serde_json::to_string(&answer).ok()?;
+    let seal_for = |feed_position| {
+        super::seal_row(
+            seal,
+            key,
+            environment.as_str(),
+            rules,
+            &text,
+            Provenance {
+                fetched_ms,
+                feed_position,
+                line,
+            },
+        )
+    };
+    let seal = seal_for(None);
+    let seal_with_position = feed_position.map(|p| seal_for(Some(p))).unwrap_or_default();
+    Some(Box::new(Pending {
+        rules: rules.to_owned(),
+        gateway: key.gateway,
+        host: key.host.to_owned(),
+        scope: key.scope.to_owned(),
+        payment_id: key.payment_id.to_owned(),
+        text,
+        finality: result.finality.map_or("changing", Finality::as_str),
+        final_after: result.final_after.clone(),
+        environment,
+        fetched_ms,
+        feed_position: feed_position.map(str::to_owned),
+        seal_with_position,
+        line_seq: line.and_then(|(seq, _)| i64::try_from(seq).ok()),
+        line_hash: line.map(|(_, hash)| hash.to_owned()),
+        seal,
+    }))
+}

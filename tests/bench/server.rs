@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-/// What a bench's server answers: the JSON body for a request.
+/// What a bench's server answers: the JSON body for a request (HTTP 200), or, when the body
+/// starts with `404 `, the rest of it with HTTP 404.
 pub type Answer = dyn Fn(&hyper::Request<hyper::body::Incoming>) -> String + Send + Sync;
 
 /// Starts the server on a free loopback port, answering with `answer`; returns the port.
@@ -25,8 +26,13 @@ pub fn serve(answer: Arc<Answer>) -> u16 {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let body = answer(&request);
+                        let (status, body) = match body.strip_prefix("404 ") {
+                            Some(rest) => (404, rest.to_owned()),
+                            None => (200, body),
+                        };
                         async move {
                             hyper::Response::builder()
+                                .status(status)
                                 .header("content-type", "application/json")
                                 .body(http_body_util::Full::new(bytes::Bytes::from(body)))
                         }

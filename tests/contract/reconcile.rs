@@ -715,3 +715,104 @@ async fn the_service_reconciles_for_an_admin_only_and_audits_the_rows_as_theirs(
         assert_eq!(line["via"], "serve", "{line}");
     }
 }
+
+/// The commands from outside: `cache fill` (its report and exit code), `reconcile` in every
+/// format with its exit code, and the fill's pages in `audit history`, `stats` and `export`.
+#[tokio::test]
+async fn the_commands_fill_reconcile_and_show_the_fill_in_the_trail() {
+    let scenario = scenario("stripe_missing_at_gateway");
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    mount(&server, &scenario);
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, &scenario.export).unwrap();
+    let run = |args: &[&str]| {
+        crate::helpers::paystat(dir.path())
+            .args(args)
+            .env("PAYSTAT_STRIPE_URL", server.base_url())
+            .env("PAYSTAT_STRIPE_KEY", crate::helpers::STRIPE_KEY)
+            .output()
+            .unwrap()
+    };
+    let window = [
+        "--gateway",
+        "stripe",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+    ];
+    let fill = run(&[&["cache", "fill"][..], &window[..]].concat());
+    let said = String::from_utf8_lossy(&fill.stdout);
+    assert_eq!(
+        fill.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&fill.stderr)
+    );
+    assert!(
+        said.contains("2 pages in 2 requests, 2 payments listed, 2 answers stored"),
+        "{said}"
+    );
+    let ids = export.to_str().unwrap();
+    for (format, expect) in [
+        ("table", "missing_at_gateway"),
+        ("csv", "payment_id,difference,in_export"),
+        ("jsonl", "\"summary\""),
+        ("json", "\"by_difference\""),
+    ] {
+        let out = run(&[
+            &["reconcile"][..],
+            &window[..],
+            &["--ids-file", ids, "--format", format],
+        ]
+        .concat());
+        let text = String::from_utf8_lossy(&out.stdout);
+        // A difference: exit 1.
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(expect), "{format}: {text}");
+        assert!(
+            text.contains("pi_3RecnMonthGhostNov26xyz"),
+            "{format}: {text}"
+        );
+    }
+    // The window was filled after it closed: the reconciliations used that fill.
+    assert_eq!(
+        String::from_utf8_lossy(
+            &run(&[&["reconcile"][..], &window[..], &["--ids-file", ids]].concat()).stderr
+        )
+        .matches("not read again")
+        .count(),
+        1
+    );
+    let history = run(&["audit", "history", "pi_3RecnMonth0011Nov26xyz"]);
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(history.contains("cache.fill_page"), "{history}");
+    let stats = run(&["audit", "stats"]);
+    let stats = String::from_utf8_lossy(&stats.stderr);
+    assert!(stats.contains("cache.fill_page 2"), "{stats}");
+    let pages = run(&["audit", "export", "--event", "cache.fill_page"]);
+    let pages = String::from_utf8_lossy(&pages.stdout);
+    assert_eq!(pages.lines().count(), 2, "{pages}");
+    // A window that ends before it starts, and an export that cannot be read: usage, exit 2.
+    let backwards = run(&[
+        "cache",
+        "fill",
+        "--gateway",
+        "plaid",
+        "--since",
+        "2026-12-01",
+        "--until",
+        "2026-11-01",
+    ]);
+    assert_eq!(backwards.status.code(), Some(2));
+    std::fs::write(&export, "payment_id,amount\npi_1,20.00\n").unwrap();
+    let unreadable = run(&[&["reconcile"][..], &window[..], &["--ids-file", ids]].concat());
+    assert_eq!(unreadable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreadable.stderr).contains("currency"));
+}
