@@ -10,6 +10,7 @@
 
 mod access;
 mod api;
+pub mod console;
 mod listen;
 pub mod metrics;
 pub mod openapi;
@@ -145,12 +146,16 @@ impl Service {
             .route("/v1/audit/export", get(trail::export))
             .route("/v1/cache/sync", post(api::cache_sync))
             .route("/v1/reconciliations", post(reconcile::reconciliations))
+            .route("/v1/whoami", get(console::whoami))
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(self),
                 access::authenticate,
             ));
         Router::new()
             .merge(api)
+            .route("/", get(console::index))
+            .route("/console.css", get(console::style))
+            .route("/console.js", get(console::script))
             .route("/livez", get(probes::livez))
             .route("/readyz", get(probes::readyz))
             .route("/metrics", get(probes::metrics))

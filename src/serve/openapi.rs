@@ -20,6 +20,7 @@ use crate::result::CheckResult;
         super::api::checks,
         super::api::cache_sync,
         super::reconcile::reconciliations,
+        super::console::whoami,
         super::trail::history,
         super::trail::export,
         super::probes::livez,
@@ -33,6 +34,7 @@ use crate::result::CheckResult;
         super::api::Batch,
         super::api::CacheSync,
         super::reconcile::ReconcileRequest,
+        super::console::WhoAmI,
         crate::audit::query::HistoryRow
     )),
     modifiers(&Bearer)

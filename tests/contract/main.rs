@@ -9,6 +9,8 @@ mod audit_trail;
 mod bulk_cli;
 mod cache;
 mod cli;
+#[cfg(feature = "serve")]
+mod console;
 mod contract_tools;
 mod docs;
 mod explain;
