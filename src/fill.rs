@@ -179,7 +179,7 @@ impl Checker {
         // Where the feed stands before the first page: every answer stored carries it.
         let (sync, cursor) = self.sync_feed(cache, endpoint).await?;
         report.feed_position = cursor.map(|c| c.position);
-        if sync.has_feed && report.feed_position.is_none() {
+        if report.feed_position.is_none() {
             report.feed_error = sync.error;
         }
         let mut seen = HashSet::new();

@@ -355,6 +355,15 @@ mod tests {
     }
 
     #[test]
+    fn a_long_record_is_read_and_one_over_64_kib_is_refused() {
+        let long = format!("payment_id,note\npi_1,{}\n", "x".repeat(60_000));
+        assert_eq!(read_export(long.as_bytes()).unwrap().len(), 1);
+        let too_long = format!("payment_id,note\npi_1,{}\n", "x".repeat(70_000));
+        let error = read_export(too_long.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("line 2 is longer than 64 KiB"), "{error}");
+    }
+
+    #[test]
     fn an_export_is_read_exactly_or_refused_with_its_line() {
         let rows =
             read_export("payment_id,amount,currency\npi_1,20.00,USD\npi_2,1500,JPY\n".as_bytes())

@@ -816,3 +816,109 @@ async fn the_commands_fill_reconcile_and_show_the_fill_in_the_trail() {
     assert_eq!(unreadable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unreadable.stderr).contains("currency"));
 }
+
+/// A Plaid page that lists again only what the page before listed (its offset moved, its
+/// transfers did not) ends the fill; `--refill` after an interrupted fill starts from the first
+/// page again.
+#[tokio::test]
+async fn a_plaid_page_of_transfers_already_listed_ends_the_fill_and_a_refill_starts_afresh() {
+    let scenario = scenario("plaid_missing_in_export");
+    let repeated = ReconcileScenario {
+        pages: vec![scenario.pages[0].clone(), scenario.pages[0].clone()],
+        ..self::scenario("plaid_missing_in_export")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    mount(&server, &repeated);
+    let checker = checker(dir.path(), &scenario, &server);
+    let stopped = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    assert!(
+        stopped
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("listed only payments already listed")),
+        "{:?}",
+        stopped.error
+    );
+    assert_eq!((stopped.listed, stopped.finished), (25, false));
+    // A refill reads the window from its first page, not after the one stored.
+    server.reset_async().await;
+    mount(&server, &scenario);
+    let refill = FillOptions {
+        refill: true,
+        ..options(&scenario)
+    };
+    let again = checker.fill(&refill, &|_| {}).await.unwrap();
+    assert_eq!((again.resumed_after, again.pages), (0, 2));
+    assert!(again.finished);
+    assert_eq!(again.listed, 26);
+}
+
+/// A listed intent whose charge says disputed while the dispute list names no dispute of it
+/// is not stored: the report and the page's line name it, and a check of it asks Stripe.
+#[tokio::test]
+async fn a_listed_payment_paystat_cannot_read_whole_is_named_and_asked_when_checked() {
+    let scenario = scenario("stripe_each_with_status");
+    let without_disputes = ReconcileScenario {
+        disputes: vec![r#"{"object": "list", "data": [], "has_more": false}"#.to_owned()],
+        ..self::scenario("stripe_each_with_status")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    mount(&server, &without_disputes);
+    let checker = checker(dir.path(), &scenario, &server);
+    let report = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    let disputed = "pi_3RecnMonth0006Nov26xyz";
+    assert_eq!(report.unread_count, 1);
+    assert_eq!(report.unread[0].payment_id, disputed);
+    assert!(
+        report.unread[0].detail.contains("dispute"),
+        "{:?}",
+        report.unread
+    );
+    assert_eq!((report.listed, report.stored), (6, 5));
+    let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let last_page: serde_json::Value = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "cache.fill_page")
+        .last()
+        .unwrap();
+    assert_eq!(last_page["unread"][0]["payment_id"], disputed);
+    assert_eq!(last_page["objects"].as_array().unwrap().len(), 1);
+}
+
+/// An answer from a fill is as old as the fill: a check 90 s after it, reusing it within
+/// `--max-age` without the feed, shows that age.
+#[tokio::test]
+async fn a_filled_answer_is_as_old_as_its_fill() {
+    let scenario = scenario("stripe_amount_differs");
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    mount(&server, &scenario);
+    let checker = checker(dir.path(), &scenario, &server);
+    checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    drop(checker);
+    let later = Arc::new(ManualClock::simulated(
+        UNIX_EPOCH + Duration::from_secs(scenario.now() + 90),
+    ));
+    let checker = spawn(dir.path(), GatewayKind::Stripe, &server.base_url())
+        .cache()
+        .clock(later)
+        .build();
+    let ask = paystat::Ask {
+        max_age: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let result = checker
+        .check_as("pi_3RecnMonth0021Nov26xyz", &ask)
+        .await
+        .unwrap();
+    assert_eq!(result.source, Source::Cache);
+    // The fill's own pacing moved its clock by a few tens of milliseconds.
+    assert!(
+        matches!(result.cache_age_s, Some(89..=90)),
+        "{:?}",
+        result.cache_age_s
+    );
+}
