@@ -881,8 +881,7 @@ async fn a_listed_payment_paystat_cannot_read_whole_is_named_and_asked_when_chec
     let last_page: serde_json::Value = trail
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["event"] == "cache.fill_page")
-        .last()
+        .rfind(|v| v["event"] == "cache.fill_page")
         .unwrap();
     assert_eq!(last_page["unread"][0]["payment_id"], disputed);
     assert_eq!(last_page["objects"].as_array().unwrap().len(), 1);
