@@ -150,6 +150,16 @@ impl Browser {
         .await
     }
 
+    /// Runs `script` in the page, which calls its last argument with its value.
+    async fn run_async(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
     /// Waits until `script` returns something truthy (polling, for at most a minute); its value.
     async fn until(&self, what: &str, script: &str) -> Value {
         for _ in 0..1200 {
@@ -433,10 +443,26 @@ async fn operations_sign_in_check_a_list_open_one_and_read_its_diagnosis() {
             json!([]),
         )
         .await;
+    // The download itself: the file the button hands the browser.
+    browser
+        .run(
+            "window.downloads = []; const made = URL.createObjectURL; URL.createObjectURL = (blob) => { window.downloads.push(blob); return made.call(URL, blob); }; return 1",
+            json!([]),
+        )
+        .await;
+    browser.click("#download").await;
     let csv = browser
-        .run("return window.paystatConsole.csv()", json!([]))
+        .run_async(
+            "const done = arguments[arguments.length - 1]; window.downloads[0].text().then(done)",
+        )
         .await;
     let csv = csv.as_str().unwrap();
+    assert_eq!(
+        csv,
+        browser
+            .run("return window.paystatConsole.csv()", json!([]))
+            .await
+    );
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.starts_with("payment_id,gateway,outcome,status,amount_minor,currency"));
     assert!(
@@ -725,6 +751,28 @@ async fn the_keyboard_alone_signs_in_and_checks_and_a_phone_sized_window_fits() 
         overflow.as_i64().unwrap() <= 0,
         "the page is {overflow} px wider than the window"
     );
+    // WCAG AA: text against its background, computed by the browser.
+    let low = browser
+        .run(
+            r#"
+            const lum = (rgb) => { const c = rgb.match(/[\d.]+/g).slice(0, 3).map(Number).map(v => v / 255)
+                .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+                return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
+            const background = (el) => { for (; el; el = el.parentElement) {
+                const b = getComputedStyle(el).backgroundColor; if (!/rgba\(.*, 0\)$/.test(b) && b !== 'transparent') return b; }
+                return 'rgb(255, 255, 255)'; };
+            const low = [];
+            for (const el of document.querySelectorAll('h1, h2, h3, label, p, button, td, th, .badge, .muted, .stale, .who')) {
+                if (!el.offsetParent && el.tagName !== 'BODY') continue;
+                const a = lum(getComputedStyle(el).color), b = lum(background(el));
+                const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                if (ratio < 4.5) low.push(el.tagName + '#' + el.id + ' ' + ratio.toFixed(2));
+            }
+            return low;"#,
+            json!([]),
+        )
+        .await;
+    assert_eq!(low, json!([]), "text below WCAG AA contrast");
     browser.screenshot("5-phone").await;
     app.stop().await;
 }
