@@ -355,6 +355,17 @@ mod tests {
     }
 
     #[test]
+    fn an_export_with_both_amount_columns_reads_whichever_a_row_fills() {
+        let text = "payment_id,amount,amount_minor,currency\npi_1,,2000,USD\npi_2,30.00,,USD\n";
+        let rows = read_export(text.as_bytes()).unwrap();
+        assert_eq!(rows[0].amount.unwrap().amount_minor, 2000);
+        assert_eq!(rows[1].amount.unwrap().amount_minor, 3000);
+        let neither = "payment_id,amount,amount_minor,currency\npi_1,,,USD\n";
+        let error = read_export(neither.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("line 2 has a currency and no amount"), "{error}");
+    }
+
+    #[test]
     fn a_long_record_is_read_and_one_over_64_kib_is_refused() {
         let long = format!("payment_id,note\npi_1,{}\n", "x".repeat(60_000));
         assert_eq!(read_export(long.as_bytes()).unwrap().len(), 1);
