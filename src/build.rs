@@ -80,6 +80,8 @@ pub struct CheckerBuilder {
     clock: Option<Arc<dyn Clock>>,
     jitter: Option<Arc<Jitter>>,
     cache: Option<(Duration, bool)>,
+    /// See [`CacheUse::one_run`].
+    one_run: bool,
 }
 
 impl std::fmt::Debug for CheckerBuilder {
@@ -114,6 +116,7 @@ impl CheckerBuilder {
             clock: None,
             jitter: None,
             cache: None,
+            one_run: false,
         }
     }
 
@@ -213,6 +216,13 @@ impl CheckerBuilder {
     /// entries overwritten.
     pub fn cache(mut self, max_age: Duration, refresh: bool) -> Self {
         self.cache = Some((max_age, refresh));
+        self
+    }
+
+    /// The checker serves one run: a gateway of which the cache held no answer when the run
+    /// first looked is not looked up id by id (see [`CacheUse::one_run`]).
+    pub fn one_run(mut self) -> Self {
+        self.one_run = true;
         self
     }
 
@@ -318,6 +328,7 @@ impl CheckerBuilder {
                 cache: Arc::new(self.open_cache()?),
                 max_age,
                 refresh,
+                one_run: self.one_run,
             }),
             None => None,
         };

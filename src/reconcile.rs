@@ -362,7 +362,10 @@ mod tests {
         assert_eq!(rows[1].amount.unwrap().amount_minor, 3000);
         let neither = "payment_id,amount,amount_minor,currency\npi_1,,,USD\n";
         let error = read_export(neither.as_bytes()).unwrap_err().to_string();
-        assert!(error.contains("line 2 has a currency and no amount"), "{error}");
+        assert!(
+            error.contains("line 2 has a currency and no amount"),
+            "{error}"
+        );
     }
 
     #[test]

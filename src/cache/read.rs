@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Cache, CacheError, Entry, GatewayStats, Key, Provenance};
+use super::{Cache, CacheError, Entry, Feed, GatewayStats, Key, Provenance};
 use crate::result::{CheckResult, Environment, GatewayKind, Outcome};
 
 impl Cache {
@@ -101,6 +101,17 @@ impl Cache {
             feed_position,
             line,
         }))
+    }
+
+    /// Whether any answer is stored under `feed`'s gateway, host and scope.
+    pub fn holds_any(&self, feed: &Feed<'_>) -> Result<bool, CacheError> {
+        self.connection()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM answers WHERE gateway = ?1 AND host = ?2 AND scope = ?3)",
+                params![feed.gateway.as_str(), feed.host, feed.scope],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.corrupt(e))
     }
 
     /// Counts by gateway.

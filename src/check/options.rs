@@ -40,6 +40,11 @@ pub struct CacheUse {
     pub max_age: Duration,
     /// Ask every gateway and overwrite the entries (`--refresh`).
     pub refresh: bool,
+    /// The checker serves one run (a `check` command): a gateway of which the cache held no
+    /// answer when the run first looked is not looked up id by id for the rest of the run, so a
+    /// cold cache costs one query, not one per id. (The service, which lives through many
+    /// runs and reuses the answers it stores, looks every id up.)
+    pub one_run: bool,
 }
 
 impl CheckerOptions {

@@ -33,6 +33,11 @@ impl Checker {
         if self.cache_failed.load(Ordering::Relaxed) {
             return None;
         }
+        // In a one-run checker, a cache that held nothing of this gateway when the run began (a
+        // cold one) is not asked id by id.
+        if using.one_run && !endpoint.held_any(&using.cache) {
+            return None;
+        }
         let scope = endpoint.scope_in(&using.cache);
         let entry = match using.cache.get(&endpoint.cache_key(scope, id)) {
             Ok(entry) => entry?,

@@ -39,6 +39,9 @@ pub(crate) struct Endpoint {
     credential_digest: [u8; 32],
     /// [`Endpoint::cache_scope`] in the checker's own cache, once worked out.
     scope_in_cache: std::sync::OnceLock<String>,
+    /// Whether the cache held any answer under this endpoint's scope when the run first looked
+    /// (an empty scope — a cold cache — is not asked id by id).
+    held_any: std::sync::OnceLock<bool>,
     /// Every form of this gateway's secrets, to redact from what it answers.
     pub echoes: crate::gateway::Echoes,
     /// What kind of system this gateway is, as the configuration decided.
@@ -63,6 +66,17 @@ impl Endpoint {
     /// [`Endpoint::cache_scope`] in the checker's own cache (worked out once).
     pub fn scope_in(&self, cache: &crate::cache::Cache) -> &str {
         self.scope_in_cache.get_or_init(|| self.cache_scope(cache))
+    }
+
+    /// Whether `cache` held any answer of this endpoint when the run first asked (once a run):
+    /// a cache that held none answers no lookup of the run, so none is made. An answer stored
+    /// since by this run or another process is then not reused in this run — a request, never
+    /// a wrong answer. A cache that cannot say is taken to hold some.
+    pub fn held_any(&self, cache: &crate::cache::Cache) -> bool {
+        *self.held_any.get_or_init(|| {
+            let scope = self.scope_in(cache);
+            cache.holds_any(&self.feed(scope)).unwrap_or(true)
+        })
     }
 
     /// The status cache's key for `id` at this endpoint, under `scope`.
@@ -119,6 +133,7 @@ impl From<Configured> for Endpoint {
             credential_digest: credential_digest(c.gateway.as_ref()),
             echoes: crate::gateway::Echoes::of(&c.gateway.secrets()),
             scope_in_cache: std::sync::OnceLock::new(),
+            held_any: std::sync::OnceLock::new(),
             followed: std::sync::OnceLock::new(),
             cache_host,
             cache_scope,

@@ -138,7 +138,9 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     // The status cache, unless left alone: answers that cannot change are reused (and
     // audited as such); --max-age reuses younger ones too; --refresh only writes.
     if !args.no_cache {
-        builder = builder.cache(args.max_age.unwrap_or_default(), args.refresh);
+        builder = builder
+            .cache(args.max_age.unwrap_or_default(), args.refresh)
+            .one_run();
     }
     let (checker, unconfigured) = build(builder, &needed, tolerant)?;
     let reading = ids::Reading {
