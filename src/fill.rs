@@ -182,7 +182,8 @@ impl Checker {
         if report.feed_position.is_none() {
             report.feed_error = sync.error;
         }
-        let mut seen = HashSet::new();
+        // The payments of the page before: a page listing only those does not advance.
+        let mut previous: HashSet<String> = HashSet::new();
         while !lister.done() {
             if state.pages >= MAX_PAGES {
                 report.error = Some(format!("the list did not end within {MAX_PAGES} pages"));
@@ -210,11 +211,10 @@ impl Checker {
                 ));
                 break;
             }
-            let fresh = page
-                .results
-                .iter()
-                .filter(|r| seen.insert(r.payment_id.clone()))
-                .count();
+            let listed_now: HashSet<String> =
+                page.results.iter().map(|r| r.payment_id.clone()).collect();
+            let fresh = listed_now.difference(&previous).count();
+            previous = listed_now;
             if fresh == 0 && !page.results.is_empty() && listed.next.is_some() {
                 report.error = Some(format!(
                     "the {} list did not advance: a page listed only payments already listed",

@@ -118,7 +118,11 @@ impl Checker {
         took: Duration,
     ) -> Result<Page, String> {
         let gateway = endpoint.gateway.as_ref();
-        let mut page = lister.read(reply)?;
+        // A sentence about a body may quote it, and a gateway may echo a credential there.
+        let mut page = lister.read(reply).map_err(|mut e| {
+            endpoint.echoes.scrub_text(&mut e);
+            crate::credential::redact(&e)
+        })?;
         if let Some(id) = &mut page.request_id {
             endpoint.echoes.scrub_text(id);
         }

@@ -921,3 +921,35 @@ async fn a_filled_answer_is_as_old_as_its_fill() {
         result.cache_age_s
     );
 }
+
+/// A list page that is not a list, quoting the Plaid secret back, ends the fill with a sentence
+/// that does not hold the secret (nor does the trail).
+#[tokio::test]
+async fn a_list_page_echoing_a_secret_never_puts_it_in_the_report_or_the_trail() {
+    let scenario = scenario("plaid_missing_in_export");
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    server.mock(|when, then| {
+        when.method(Method::POST).path("/transfer/event/sync");
+        then.status(200)
+            .body(r#"{"transfer_events": [], "has_more": false, "request_id": "r"}"#);
+    });
+    server.mock(|when, then| {
+        when.method(Method::POST).path("/transfer/list");
+        then.status(200).body(format!(
+            r#"{{"transfers": "{}", "request_id": "{}"}}"#,
+            crate::helpers::PLAID_SECRET,
+            crate::helpers::PLAID_SECRET
+        ));
+    });
+    let checker = checker(dir.path(), &scenario, &server);
+    let report = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    let error = report.error.unwrap();
+    assert!(error.contains("not a list of transfers"), "{error}");
+    let said = format!("{error}{}", serde_json::to_string(&report.unread).unwrap());
+    let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_default();
+    for form in crate::helpers::secret_forms(crate::helpers::PLAID_SECRET) {
+        assert!(!said.contains(&form), "the report holds {form}: {said}");
+        assert!(!trail.contains(&form), "the trail holds {form}");
+    }
+}
