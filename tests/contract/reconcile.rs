@@ -365,6 +365,7 @@ async fn every_reconcile_scenario_reports_its_differences() {
         let server = MockServer::start_async().await;
         let mounted = mount(&server, &scenario);
         let (rows, report) = reconcile(dir.path(), &scenario, &server).await;
+        assert_eq!(report.shown, rows.len() as u64, "{name}");
         let by_id: BTreeMap<&str, &Reconciled> = rows
             .iter()
             .map(|r| (r.result.payment_id.as_str(), r))
@@ -581,6 +582,12 @@ async fn an_interrupted_fill_resumes_after_its_last_page_and_a_finished_one_is_n
         stopped.error
     );
     assert_eq!(stopped.listed, 4);
+    // Where it stands, as stored: two pages (the disputes and the first of intents), the next
+    // one after the first page's last intent.
+    let state = stopped.state.as_ref().unwrap();
+    assert_eq!(state.pages, 2);
+    assert_eq!(state.resume.as_deref(), Some("pi_3RecnMonth0004Nov26xyz"));
+    assert_eq!(state.finished_at, None);
     assert_eq!(
         first.list_requests(&server),
         2,
