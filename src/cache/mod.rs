@@ -260,18 +260,6 @@ impl Cache {
         self
     }
 
-    /// The seal of a row: every column that makes the answer, in one fixed order.
-    fn seal_of(
-        &self,
-        key: &Key<'_>,
-        environment: &str,
-        rules: &str,
-        text: &str,
-        provenance: Provenance<'_>,
-    ) -> String {
-        seal_row(&self.seal, key, environment, rules, text, provenance)
-    }
-
     /// The fingerprint of a credential in this cache: HMAC-SHA-256 under the file's own random
     /// salt of `digest` (a digest of the credential, made by the gateway's configuration; having
     /// none is a digest of its own), cut to 16 hex digits. Keys carry it, so answers obtained

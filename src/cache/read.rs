@@ -58,7 +58,8 @@ impl Cache {
             _ => None,
         };
         // A row is what paystat stored, or nothing: an edit, a row sealed with another key.
-        let expected = self.seal_of(
+        let expected = super::seal_row(
+            &self.seal,
             key,
             &environment,
             &rules,

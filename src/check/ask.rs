@@ -64,6 +64,33 @@ impl Checker {
             .unwrap_or_else(|| failed(Outcome::Interrupted, INTERRUPTED.into()))
     }
 
+    /// What the retry policy is told after a failed attempt at `endpoint`: the attempt's number,
+    /// outcome and HTTP status, the gateway's advice, its `Retry-After` (from `headers`), and
+    /// the time left before `deadline`.
+    pub(crate) fn retry_facts<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        (attempt, outcome, http_status): (u32, Outcome, Option<u16>),
+        advice: Option<bool>,
+        headers: Option<&reqwest::header::HeaderMap>,
+        deadline: Duration,
+    ) -> Facts<'a> {
+        let clock = &self.options.clock;
+        let now = clock.now();
+        Facts {
+            attempt,
+            outcome,
+            http_status,
+            advice,
+            retry_after: headers.and_then(|h| retry_after(h, clock.wall_time())),
+            jitter: &self.options.jitter,
+            time_left: deadline.saturating_sub(now),
+            now,
+            pacer: endpoint.pacer.as_ref(),
+            budget: &endpoint.budget,
+        }
+    }
+
     /// Asks the gateway about a valid id, retrying as the policy decides.
     pub(super) async fn ask(
         &self,
@@ -145,19 +172,13 @@ impl Checker {
                 endpoint.budget.refill();
                 return answer;
             }
-            let now = clock.now();
-            let facts = Facts {
-                attempt,
-                outcome,
-                http_status: answer.http_status(),
-                advice: answer.retry_advice(),
-                retry_after: headers.and_then(|h| retry_after(&h, clock.wall_time())),
-                jitter: &self.options.jitter,
-                time_left: deadline.saturating_sub(now),
-                now,
-                pacer: endpoint.pacer.as_ref(),
-                budget: &endpoint.budget,
-            };
+            let facts = self.retry_facts(
+                endpoint,
+                (attempt, outcome, answer.http_status()),
+                answer.retry_advice(),
+                headers.as_ref(),
+                deadline,
+            );
             let (wait, reason) = match policy.next(&facts) {
                 Decision::Wait(wait, reason) => (wait, reason),
                 Decision::Stop(stop) => {

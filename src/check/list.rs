@@ -12,7 +12,7 @@ use super::{Checker, INTERRUPTED};
 use crate::audit::RequestLine;
 use crate::gateway::{ListedPage, Lister, Reply, outcome_for_http_status};
 use crate::result::{CheckResult, Outcome};
-use crate::retry::{Decision, Facts, retry_after};
+use crate::retry::Decision;
 
 /// A page read: the adapter's reading, each payment's result, and the requests it took.
 #[derive(Debug)]
@@ -81,19 +81,13 @@ impl Checker {
             if outcome == Outcome::Interrupted {
                 return Err(INTERRUPTED.into());
             }
-            let now = clock.now();
-            let facts = Facts {
-                attempt: requests,
-                outcome,
-                http_status,
-                advice: None,
-                retry_after: headers.and_then(|h| retry_after(&h, clock.wall_time())),
-                jitter: &self.options.jitter,
-                time_left: deadline.saturating_sub(now),
-                now,
-                pacer: endpoint.pacer.as_ref(),
-                budget: &endpoint.budget,
-            };
+            let facts = self.retry_facts(
+                endpoint,
+                (requests, outcome, http_status),
+                None,
+                headers.as_ref(),
+                deadline,
+            );
             match policy.next(&facts) {
                 Decision::Wait(wait, _) => {
                     tracing::info!(gateway = %endpoint.gateway.kind(), requests, wait_ms = millis(wait), %detail, "retrying a list page");
