@@ -193,7 +193,10 @@ impl Checker {
                 report.error = Some("the audit trail stopped taking lines".into());
                 break;
             }
-            let page = match self.list_page(endpoint, lister.as_mut()).await {
+            let page = match self
+                .list_page(endpoint, lister.as_mut(), &mut report.requests)
+                .await
+            {
                 Ok(Some(page)) => page,
                 Ok(None) => break,
                 Err(e) => {
@@ -202,7 +205,6 @@ impl Checker {
                 }
             };
             report.pages += 1;
-            report.requests += u64::from(page.requests);
             let listed = &page.page;
             if listed.next.is_some() && listed.next == listed.cursor {
                 report.error = Some(format!(

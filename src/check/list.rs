@@ -14,7 +14,7 @@ use crate::gateway::{ListedPage, Lister, Reply, outcome_for_http_status};
 use crate::result::{CheckResult, Outcome};
 use crate::retry::Decision;
 
-/// A page read: the adapter's reading, each payment's result, and the requests it took.
+/// A page read: the adapter's reading, each payment's result, and its request line.
 #[derive(Debug)]
 pub struct Page {
     /// What the adapter read (its payments' readings are made into `results`).
@@ -23,18 +23,17 @@ pub struct Page {
     pub results: Vec<CheckResult>,
     /// The request line of the page (method and path; never the query).
     pub request: RequestLine,
-    /// Requests sent for it, retries included.
-    pub requests: u32,
 }
 
 impl Checker {
     /// Asks for and reads the next page of `lister` at `endpoint`; `Ok(None)` when the list is
     /// read to its end; one sentence when the page cannot be had (after the retries the
-    /// gateway's policy allows) or read.
+    /// gateway's policy allows) or read. Every request sent is counted in `sent`.
     pub(crate) async fn list_page(
         &self,
         endpoint: &Endpoint,
         lister: &mut dyn Lister,
+        sent: &mut u64,
     ) -> Result<Option<Page>, String> {
         let (policy, clock) = (endpoint.policy, &self.options.clock);
         let mut requests = 0_u32;
@@ -55,6 +54,7 @@ impl Checker {
                 path: request.url().path().to_owned(),
             };
             requests += 1;
+            *sent += 1;
             let started = clock.now();
             let exchange = self
                 .follow_up(endpoint, &self.client, Ok(request), deadline)
@@ -63,7 +63,7 @@ impl Checker {
             let (outcome, http_status, headers, detail) = match exchange {
                 Exchange::Replied(reply) if !retryable_status(reply.status) => {
                     return self
-                        .read_page(endpoint, lister, &reply, line, requests, took)
+                        .read_page(endpoint, lister, &reply, line, took)
                         .map(Some);
                 }
                 Exchange::Replied(reply) => (
@@ -108,7 +108,6 @@ impl Checker {
         lister: &mut dyn Lister,
         reply: &Reply,
         request: RequestLine,
-        requests: u32,
         took: Duration,
     ) -> Result<Page, String> {
         let gateway = endpoint.gateway.as_ref();
@@ -133,7 +132,6 @@ impl Checker {
             page,
             results,
             request,
-            requests,
         })
     }
 }

@@ -960,3 +960,71 @@ async fn a_list_page_echoing_a_secret_never_puts_it_in_the_report_or_the_trail()
         assert!(!trail.contains(&form), "the trail holds {form}");
     }
 }
+
+/// A list page answered 429 (with `Retry-After`) and then 503 is asked again as the gateway's
+/// retry policy says, waiting on the injected clock; a 400 is not asked again.
+#[tokio::test]
+async fn a_list_page_is_retried_as_a_check_is_and_a_refused_one_is_not() {
+    use crate::fault_server::{Canned, FaultServer, Step};
+    let scenario = scenario("plaid_missing_in_export");
+    let sync = || {
+        Step::Respond(Canned::json(
+            200,
+            r#"{"transfer_events": [], "has_more": false, "request_id": "r"}"#,
+        ))
+    };
+    let server = FaultServer::start(vec![
+        sync(),
+        Step::Respond(
+            Canned::json(
+                429,
+                r#"{"error_type": "RATE_LIMIT_EXCEEDED", "error_code": "RATE_LIMIT"}"#,
+            )
+            .header("Retry-After", "2"),
+        ),
+        Step::Respond(Canned::json(
+            503,
+            r#"{"error_type": "API_ERROR", "error_code": "INTERNAL_SERVER_ERROR"}"#,
+        )),
+        Step::Respond(Canned::json(200, &scenario.pages[1])),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = crate::helpers::manual_clock();
+    let checker = spawn(dir.path(), GatewayKind::Plaid, &server.url())
+        .cache()
+        .clock(clock.clone())
+        .rate(0.0)
+        .build();
+    let report = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    assert!(report.finished, "{:?}", report.error);
+    assert_eq!((report.requests, report.listed), (3, 1));
+    assert_eq!(server.connections(), 4);
+    assert!(
+        clock.slept().contains(&Duration::from_secs(2)),
+        "{:?}",
+        clock.slept()
+    );
+    // A request the gateway refuses is not asked again: the fill stops, resumable.
+    let refused = FaultServer::start(vec![
+        sync(),
+        Step::Respond(Canned::json(400, r#"{"error_type": "INVALID_REQUEST", "error_code": "INVALID_FIELD", "error_message": "count"}"#)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(dir.path(), GatewayKind::Plaid, &refused.url())
+        .cache()
+        .clock(crate::helpers::manual_clock())
+        .build();
+    let report = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    assert_eq!(report.requests, 1);
+    assert!(!report.finished);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("INVALID_FIELD")),
+        "{:?}",
+        report.error
+    );
+}
