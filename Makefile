@@ -44,3 +44,6 @@ mutants:
 	cargo mutants -f src/explain/rules/mod.rs -f src/explain/calendar.rs -f src/check/explain.rs \
 		-f src/audit/index/mod.rs --jobs 2 --timeout 120 -o mutants-explain \
 		-- --lib --test contract -- explain rules calendar index history
+	cargo mutants -f src/fill.rs -f src/reconcile.rs -f 'src/gateway/*/list.rs' -f src/gateway/list.rs \
+		-f src/cache/fill.rs -f src/check/list.rs --jobs 2 --timeout 120 -o mutants-reconcile \
+		-- --lib --test contract -- reconcile list fill

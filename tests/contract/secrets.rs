@@ -529,3 +529,90 @@ async fn cache_sync_never_repeats_a_plaid_secret() {
     );
     assert_no_canary(&everything_from(&synced, dir.path()), "cache sync's report");
 }
+
+/// A Stripe whose list quotes the key back (in an intent's text, its request id, a dispute
+/// page): neither `cache fill`'s report nor `reconcile`'s rows, nor the cache or the trail,
+/// hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_fill_and_reconcile_never_keep_a_key() {
+    let server = MockServer::start_async().await;
+    let id = sample_id(GatewayKind::Stripe);
+    let intent = serde_json::json!({
+        "id": id, "object": "payment_intent", "amount": 1000, "currency": "usd",
+        "status": "canceled", "created": 1_793_751_000_i64, "livemode": false,
+        "cancellation_reason": format!("requested_by_customer {STRIPE_KEY}"),
+    });
+    let list = serde_json::json!({"object": "list", "has_more": false, "data": [intent]});
+    server
+        .mock_async(|when, then| {
+            when.method(Method::GET).path("/v1/payment_intents");
+            then.status(200)
+                .header("content-type", "application/json")
+                .header("request-id", format!("req_{STRIPE_KEY}"))
+                .body(list.to_string());
+        })
+        .await;
+    for path in ["/v1/disputes", "/v1/events"] {
+        server
+            .mock_async(|when, then| {
+                when.method(Method::GET).path(path);
+                then.status(200)
+                    .header("content-type", "application/json")
+                    .body(r#"{"object": "list", "has_more": false, "data": []}"#);
+            })
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.csv");
+    std::fs::write(
+        &export,
+        format!("payment_id,amount,currency\n{id},10.00,USD\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        paystat_in(dir.path())
+            .env("PAYSTAT_STRIPE_URL", server.base_url())
+            .env("PAYSTAT_STRIPE_KEY", STRIPE_KEY)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let window = [
+        "--gateway",
+        "stripe",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+    ];
+    let filled = run(&[&["cache", "fill", "--json"][..], &window[..]].concat());
+    assert_eq!(
+        filled.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&filled.stderr)
+    );
+    let mut outputs = vec![filled];
+    for format in ["json", "csv", "jsonl", "table"] {
+        let reconciled = run(&[
+            &[
+                "reconcile",
+                "--format",
+                format,
+                "--ids-file",
+                export.to_str().unwrap(),
+            ][..],
+            &window[..],
+        ]
+        .concat());
+        assert_eq!(reconciled.status.code(), Some(0), "{format}");
+        outputs.push(reconciled);
+    }
+    assert!(String::from_utf8_lossy(&outputs[1].stdout).contains("[REDACTED]"));
+    for output in &outputs {
+        assert_no_canary(
+            &everything_from(output, dir.path()),
+            "a fill and a reconciliation",
+        );
+    }
+}
