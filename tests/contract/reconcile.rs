@@ -1028,3 +1028,43 @@ async fn a_list_page_is_retried_as_a_check_is_and_a_refused_one_is_not() {
         report.error
     );
 }
+
+/// Plaid's fill stopped after its first page resumes at offset 25, without asking offset 0 again.
+#[tokio::test]
+async fn a_plaid_fill_resumes_at_the_offset_after_its_last_page() {
+    let scenario = scenario("plaid_missing_in_export");
+    let first_only = ReconcileScenario {
+        pages: scenario.pages[..1].to_vec(),
+        ..self::scenario("plaid_missing_in_export")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start_async().await;
+    let first = mount(&server, &first_only);
+    let checker = checker(dir.path(), &scenario, &server);
+    let stopped = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    assert!(!stopped.finished);
+    assert_eq!(
+        stopped.state.as_ref().unwrap().resume.as_deref(),
+        Some("25")
+    );
+    let second = server.mock(|when, then| {
+        when.method(Method::POST)
+            .path("/transfer/list")
+            .json_body_includes(r#"{"offset": 25}"#);
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(scenario.pages[1].clone());
+    });
+    let resumed = checker.fill(&options(&scenario), &|_| {}).await.unwrap();
+    assert!(resumed.finished, "{:?}", resumed.error);
+    assert_eq!(
+        (resumed.resumed_after, resumed.pages, resumed.listed),
+        (1, 1, 26)
+    );
+    assert_eq!(
+        first.list_requests(&server),
+        1,
+        "offset 0 was not asked again"
+    );
+    assert_eq!(second.calls(), 1);
+}
