@@ -111,7 +111,7 @@ pub enum FillError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     /// A page's line could not be made durable: nothing from the page was stored.
-    #[error("a page of the list could not be audited, so nothing from it was stored: {0}")]
+    #[error("a page of the list could not be audited, so nothing from it was stored")]
     Unaudited(#[source] AuditError),
 }
 
@@ -132,6 +132,10 @@ impl Checker {
         let window = options.window;
         if window.until <= window.since {
             return Err(FillError::EmptyWindow);
+        }
+        // A gateway without a list starts no fill (and leaves no trace of one in the cache).
+        if endpoint.gateway.lister(window, None).is_none() {
+            return Err(FillError::NoList(options.gateway));
         }
         let scope = endpoint.cache_scope(cache);
         let feed = endpoint.feed(&scope);

@@ -1068,3 +1068,37 @@ async fn a_plaid_fill_resumes_at_the_offset_after_its_last_page() {
     );
     assert_eq!(second.calls(), 1);
 }
+
+/// The ledger has no list: a fill of it is one sentence, and starts nothing.
+#[tokio::test]
+async fn a_gateway_without_a_list_is_refused_in_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let checker = spawn(dir.path(), GatewayKind::Ledger, "http://127.0.0.1:9/v1")
+        .cache()
+        .build();
+    let scenario = scenario("stripe_amount_differs");
+    let options = FillOptions {
+        gateway: GatewayKind::Ledger,
+        ..options(&scenario)
+    };
+    let error = checker.fill(&options, &|_| {}).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "ledger has no list of payments paystat reads: fill stripe or plaid"
+    );
+    let backwards = FillOptions {
+        window: Window {
+            since: scenario.window().until,
+            until: scenario.window().since,
+        },
+        ..options
+    };
+    assert_eq!(
+        checker
+            .fill(&backwards, &|_| {})
+            .await
+            .unwrap_err()
+            .to_string(),
+        "the window ends before it starts"
+    );
+}
