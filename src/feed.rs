@@ -67,7 +67,7 @@ impl Checker {
                 Ok(Some(_)) => {}
                 Ok(None) => continue,
                 Err(e) => {
-                    let _ = endpoint.followed.set(Followed::Failed);
+                    endpoint.set_followed(Some(Followed::Failed));
                     failed.push((endpoint.gateway.kind(), e.to_string()));
                     continue;
                 }
@@ -89,9 +89,19 @@ impl Checker {
                     Followed::Failed
                 }
             };
-            let _ = endpoint.followed.set(followed);
+            endpoint.set_followed(Some(followed));
         }
         failed
+    }
+
+    /// Forgets how this checker stands with every gateway's feed (after [`Checker::follow_feeds`]):
+    /// from now on its changing answers are reused only within `--max-age`, until a run follows
+    /// the feeds again. A long-lived checker (the service) calls it after a reconciliation, so a
+    /// sync made for it does not vouch for answers long after.
+    pub fn unfollow_feeds(&self) {
+        for endpoint in self.endpoints() {
+            endpoint.set_followed(None);
+        }
     }
 
     /// Reads one gateway's change feed from the cache's cursor to its end, dropping the entries

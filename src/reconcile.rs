@@ -305,6 +305,9 @@ impl Checker {
             };
             each(&reconciled);
         }
+        // The sync above vouched for this reconciliation's answers, not for later checks of a
+        // checker that lives on (the service's).
+        self.unfollow_feeds();
         Ok(report)
     }
 }

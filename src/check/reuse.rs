@@ -56,14 +56,14 @@ impl Checker {
         };
         let wall = time::OffsetDateTime::from(self.options.clock.wall_time());
         let age = entry.age(unix_ms(wall));
-        let followed = endpoint.followed.get();
+        let followed = endpoint.followed();
         if !crate::cache::reusable(
             &entry.result,
             wall.date(),
             age,
             ask.max_age.unwrap_or(using.max_age),
             entry.feed_position.as_deref(),
-            followed,
+            followed.as_ref(),
         ) {
             return None;
         }
@@ -107,7 +107,8 @@ impl Checker {
         let scope = endpoint.scope_in(&using.cache);
         // Where the feed stood before the gateway was asked (the run's sync): an event after it
         // is read by a later sync, which then drops this answer.
-        let feed_position = match endpoint.followed.get() {
+        let followed = endpoint.followed();
+        let feed_position = match &followed {
             Some(crate::cache::Followed::Synced { position, .. }) => Some(position.as_str()),
             _ => None,
         };

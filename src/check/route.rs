@@ -48,7 +48,7 @@ pub(crate) struct Endpoint {
     pub environment: crate::result::Environment,
     /// How this run stands with the gateway's change feed, once it tried to sync it
     /// ([`Checker::follow_feeds`](crate::check::Checker::follow_feeds)); unset when it did not.
-    pub followed: std::sync::OnceLock<crate::cache::Followed>,
+    followed: std::sync::RwLock<Option<crate::cache::Followed>>,
 }
 
 impl Endpoint {
@@ -77,6 +77,19 @@ impl Endpoint {
             let scope = self.scope_in(cache);
             cache.holds_any(&self.feed(scope)).unwrap_or(true)
         })
+    }
+
+    /// How the run stands with this gateway's feed, when it tried to sync it.
+    pub fn followed(&self) -> Option<crate::cache::Followed> {
+        self.followed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets (or, with `None`, forgets) how the run stands with this gateway's feed.
+    pub fn set_followed(&self, followed: Option<crate::cache::Followed>) {
+        *self.followed.write().unwrap_or_else(|p| p.into_inner()) = followed;
     }
 
     /// The status cache's key for `id` at this endpoint, under `scope`.
@@ -134,7 +147,7 @@ impl From<Configured> for Endpoint {
             echoes: crate::gateway::Echoes::of(&c.gateway.secrets()),
             scope_in_cache: std::sync::OnceLock::new(),
             held_any: std::sync::OnceLock::new(),
-            followed: std::sync::OnceLock::new(),
+            followed: std::sync::RwLock::new(None),
             cache_host,
             cache_scope,
             gateway: c.gateway,

@@ -705,6 +705,16 @@ async fn the_service_reconciles_for_an_admin_only_and_audits_the_rows_as_theirs(
         lines[3]["summary"]["by_difference"]["missing_at_gateway"]["payments"],
         1
     );
+    // The feed sync made for the reconciliation vouches for it alone: a later check of a
+    // filled answer that can still change asks Stripe (the service follows no feed between
+    // reconciliations; only --max-age would reuse it).
+    let later = app
+        .get(
+            "/v1/payments/pi_3RecnMonth0011Nov26xyz?gateway=stripe",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(later.json()["source"], "gateway", "{}", later.body);
     app.stop().await;
     let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     let written: Vec<serde_json::Value> = trail
