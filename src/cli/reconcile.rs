@@ -284,7 +284,9 @@ pub async fn reconcile(args: ReconcileArgs) -> Result<Exit, CliError> {
             if let Err(e) = written
                 && output_error.is_none()
             {
+                // Nobody reads the rows any more: check no further payment.
                 output_error = Some(e);
+                checker.stop_taking();
             }
         })
         .await
