@@ -269,6 +269,15 @@ impl Verdict {
         }
     }
 
+    /// The verdict on an error reply to a request for one of a gateway's lists (`what`: how a
+    /// sentence names the list), as the one sentence a page that cannot be read ends with.
+    pub fn list_refusal(self, what: &str, status: u16) -> String {
+        match self {
+            Verdict::NoPayment { detail, .. } => format!("{what}: {detail}"),
+            Verdict::Found(_) => format!("{what} answered HTTP {status}"),
+        }
+    }
+
     /// The outcome this verdict stands for.
     pub fn outcome(&self) -> Outcome {
         match self {

@@ -3,7 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::super::{Changes, Reply, Verdict};
+use super::super::{Changes, Reply};
 use super::wire::read_error;
 
 /// How many transfer events paystat asks for per page: Plaid's most (its default is 100).
@@ -53,13 +53,9 @@ pub(super) fn sync_body(
 /// The transfers a sync page names, the position it reached and the next page, if any.
 pub(super) fn read_changes(reply: &Reply) -> Result<Changes, String> {
     if reply.status != 200 {
-        let reading = read_error(reply.status, &reply.body);
-        return Err(match reading.verdict {
-            Verdict::NoPayment { detail, .. } => format!("the transfer event sync: {detail}"),
-            Verdict::Found(_) => {
-                format!("Plaid's transfer event sync answered HTTP {}", reply.status)
-            }
-        });
+        return Err(read_error(reply.status, &reply.body)
+            .verdict
+            .list_refusal("Plaid's transfer event sync", reply.status));
     }
     let page: WireEventPage = serde_json::from_slice(&reply.body)
         .map_err(|e| format!("Plaid's transfer event sync is not a list of events: {e}"))?;

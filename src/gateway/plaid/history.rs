@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::super::history::{GatewayEvent, HistoryPage, joined, text};
-use super::super::{Facts, Reply, Verdict, url_with_segments, utc_rfc3339};
+use super::super::{Facts, Reply, url_with_segments, utc_rfc3339};
 use super::wire::read_error;
 
 /// Plaid's largest page of `/transfer/event/list`.
@@ -112,12 +112,9 @@ pub(super) fn facts(reply: &Reply) -> Facts {
 /// Reads a page of `/transfer/event/list` that started at `page`.
 pub(super) fn read_events(reply: &Reply, page: Option<&str>) -> Result<HistoryPage, String> {
     if reply.status != 200 {
-        return Err(match read_error(reply.status, &reply.body).verdict {
-            Verdict::NoPayment { detail, .. } => format!("the transfer's event list: {detail}"),
-            Verdict::Found(_) => {
-                format!("the transfer's event list answered HTTP {}", reply.status)
-            }
-        });
+        return Err(read_error(reply.status, &reply.body)
+            .verdict
+            .list_refusal("the transfer's event list", reply.status));
     }
     let body: Value = serde_json::from_slice(&reply.body)
         .map_err(|e| format!("the transfer's event list is not JSON: {e}"))?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::super::list::{ListedPage, Lister, Window, rfc3339};
-use super::super::{Reading, Reply, Verdict, url_with_segments};
+use super::super::{Reading, Reply, url_with_segments};
 use super::status::read_transfer;
 use super::wire::read_error;
 use super::{PLAID_VERSION, Plaid};
@@ -87,12 +87,9 @@ impl Lister for PlaidLister {
             return Err("Plaid's transfer list was already read to its end".into());
         };
         if reply.status != 200 {
-            return Err(match read_error(reply.status, &reply.body).verdict {
-                Verdict::NoPayment { detail, .. } => format!("Plaid's transfer list: {detail}"),
-                Verdict::Found(_) => {
-                    format!("Plaid's transfer list answered HTTP {}", reply.status)
-                }
-            });
+            return Err(read_error(reply.status, &reply.body)
+                .verdict
+                .list_refusal("Plaid's transfer list", reply.status));
         }
         let page: WireListPage = serde_json::from_slice(&reply.body)
             .map_err(|e| format!("Plaid's transfer list is not a list of transfers: {e}"))?;

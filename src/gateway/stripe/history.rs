@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::super::history::{GatewayEvent, HistoryPage, joined, text, unix_rfc3339};
 use super::super::{Facts, Reply, url_with_segments};
 use super::wire::read_error;
-use crate::gateway::Verdict;
 
 /// Stripe's largest page.
 const PAGE: &str = "100";
@@ -173,10 +172,9 @@ pub fn refunds_url(base: &reqwest::Url, id: &str, page: Option<&str>) -> reqwest
 /// Reads a page of the refund list.
 pub(super) fn read_refunds(reply: &Reply) -> Result<HistoryPage, String> {
     if reply.status != 200 {
-        return Err(match read_error(reply.status, &reply.body) {
-            Verdict::NoPayment { detail, .. } => format!("the refund list: {detail}"),
-            Verdict::Found(_) => format!("the refund list answered HTTP {}", reply.status),
-        });
+        return Err(
+            read_error(reply.status, &reply.body).list_refusal("the refund list", reply.status)
+        );
     }
     let page: Value = serde_json::from_slice(&reply.body)
         .map_err(|e| format!("the refund list is not JSON: {e}"))?;

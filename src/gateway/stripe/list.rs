@@ -129,10 +129,8 @@ impl Lister for StripeLister {
             Stage::Done => return Err("Stripe's lists were already read to their end".into()),
         };
         if reply.status != 200 {
-            return Err(match read_error(reply.status, &reply.body) {
-                Verdict::NoPayment { detail, .. } => format!("Stripe's {list} list: {detail}"),
-                Verdict::Found(_) => format!("Stripe's {list} list answered HTTP {}", reply.status),
-            });
+            return Err(read_error(reply.status, &reply.body)
+                .list_refusal(&format!("Stripe's {list} list"), reply.status));
         }
         let page: WireList = serde_json::from_slice(&reply.body)
             .map_err(|e| format!("Stripe's {list} list is not a list: {e}"))?;
